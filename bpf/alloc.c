@@ -1,0 +1,171 @@
+// SPDX-License-Identifier: GPL-2.0
+// Page-allocation failures: every call of the page allocator that returns
+// no page. kmem:mm_page_alloc fires on every page allocation, so each
+// program tests "no page" before anything else.
+#include "common.h"
+
+struct alloc_event {
+	struct event_hdr hdr;
+	__u64 gfp_flags;
+	__u32 order;
+	__s32 migratetype; // -1: not known on this hook
+	__s32 stack_id;    // kernel stack in alloc_stacks, <0: not captured
+	__s32 preempt_count; // -1: not read on this hook
+	__u64 count;       // value of the aggregate after this event
+};
+
+struct alloc_key {
+	__u32 pid;
+	__u32 order;
+	__u64 gfp_flags;
+	__s32 stack_id;
+	__u8 ctx;
+	__u8 _pad[3];
+};
+
+struct alloc_val {
+	__u64 count;
+	__u64 first_ns;
+	__u64 last_ns;
+	__u64 cgroup_id;
+	__u64 memcg_id;
+	__u32 last_tid;
+	__s32 migratetype;
+	char comm[TASK_COMM_LEN];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 256 * 1024);
+} alloc_events SEC(".maps");
+
+DEFINE_STATS(alloc_stats);
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct alloc_key);
+	__type(value, struct alloc_val);
+} alloc_agg SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_STACK_TRACE);
+	__uint(max_entries, 4096);
+	__uint(key_size, sizeof(__u32));
+	__uint(value_size, 127 * sizeof(__u64));
+} alloc_stacks SEC(".maps");
+
+// Force the event types into BTF so bpf2go generates Go types for them.
+const struct alloc_event *unused_alloc_event __attribute__((unused));
+const struct alloc_key *unused_alloc_key __attribute__((unused));
+
+static __always_inline int record_failure(void *ctx, __u32 order, __u64 gfp,
+					  __s32 migratetype, __u8 exec_ctx, int pc)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	struct alloc_key key = {};
+	struct alloc_val *val;
+	__u64 now, count;
+
+	if (!passes_filters(pid_tgid))
+		return 0;
+	stat_inc(&alloc_stats, STAT_SEEN);
+
+	now = bpf_ktime_get_ns();
+	key.pid = pid_tgid >> 32;
+	key.order = order;
+	key.gfp_flags = gfp;
+	key.ctx = exec_ctx;
+	key.stack_id = bpf_get_stackid(ctx, &alloc_stacks, 0);
+
+	val = bpf_map_lookup_elem(&alloc_agg, &key);
+	if (!val) {
+		struct alloc_val init = {};
+		init.first_ns = now;
+		init.migratetype = migratetype;
+		bpf_get_current_comm(init.comm, sizeof(init.comm));
+		init.cgroup_id = bpf_get_current_cgroup_id();
+		init.memcg_id = memcg_id();
+		if (bpf_map_update_elem(&alloc_agg, &key, &init, BPF_NOEXIST) == -7 /* E2BIG: full */)
+			stat_inc(&alloc_stats, STAT_MAP_FULL);
+		val = bpf_map_lookup_elem(&alloc_agg, &key);
+	}
+	count = 1;
+	if (val) {
+		count = __sync_add_and_fetch(&val->count, 1);
+		val->last_ns = now;
+		val->last_tid = (__u32)pid_tgid;
+	}
+
+	if (!should_send(count)) {
+		stat_inc(&alloc_stats, STAT_SAMPLED);
+		return 0;
+	}
+	struct alloc_event *e = bpf_ringbuf_reserve(&alloc_events, sizeof(*e), 0);
+	if (!e) {
+		stat_inc(&alloc_stats, STAT_LOST);
+		return 0;
+	}
+	fill_hdr(&e->hdr, EVENT_ALLOC_FAIL, exec_ctx, pid_tgid);
+	e->gfp_flags = gfp;
+	e->order = order;
+	e->migratetype = migratetype;
+	e->stack_id = key.stack_id;
+	e->preempt_count = pc;
+	e->count = count;
+	bpf_ringbuf_submit(e, 0);
+	return 0;
+}
+
+// Preferred: BTF-typed tracepoint, the cheapest hook on mm_page_alloc.
+// Arguments are trace_mm_page_alloc(page, order, gfp_flags, migratetype).
+SEC("tp_btf/mm_page_alloc")
+int BPF_PROG(alloc_fail_btf, struct page *page, unsigned int order, gfp_t gfp_flags, int migratetype)
+{
+	if (page)
+		return 0;
+	int pc = read_preempt_count();
+	return record_failure(ctx, order, gfp_flags, migratetype, ctx_from_preempt_count(pc), pc);
+}
+
+// Local view of the classic record: gfp_flags is 4 bytes up to 5.15 and
+// 8 bytes from 5.19, so it is read through CO-RE below.
+struct trace_event_raw_mm_page_alloc___mt {
+	struct trace_entry ent;
+	unsigned long pfn;
+	unsigned int order;
+	unsigned long gfp_flags;
+	int migratetype;
+} __attribute__((preserve_access_index));
+
+// Fallback: the classic tracepoint, on kernels without tp_btf (or BTF).
+SEC("tracepoint/kmem/mm_page_alloc")
+int alloc_fail_tp(struct trace_event_raw_mm_page_alloc___mt *args)
+{
+	if (args->pfn != (unsigned long)-1)
+		return 0;
+
+	__u64 gfp;
+	if (bpf_core_field_size(args->gfp_flags) == 8)
+		gfp = *(__u64 *)((void *)args + bpf_core_field_offset(args->gfp_flags));
+	else
+		gfp = *(__u32 *)((void *)args + bpf_core_field_offset(args->gfp_flags));
+
+	__u8 exec_ctx = ctx_from_trace_flags(args->ent.flags);
+	return record_failure(args, args->order, gfp, args->migratetype, exec_ctx, -1);
+}
+
+// Optional: fexit on the allocator itself, where the kernel permits
+// fentry/fexit. The attach target (__alloc_frozen_pages_noprof,
+// __alloc_pages_noprof, __alloc_pages, __alloc_pages_nodemask) is chosen in
+// Go; all take (gfp, order, preferred_nid, nodemask) and return the page.
+// The migratetype is not an argument there.
+SEC("fexit/__alloc_pages")
+int BPF_PROG(alloc_fail_fexit, gfp_t gfp, unsigned int order, int preferred_nid,
+	     nodemask_t *nodemask, struct page *ret)
+{
+	if (ret)
+		return 0;
+	int pc = read_preempt_count();
+	return record_failure(ctx, order, gfp, -1, ctx_from_preempt_count(pc), pc);
+}

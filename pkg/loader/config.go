@@ -1,0 +1,86 @@
+package loader
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Signal is a family of kernel programs that can be attached on its own.
+type Signal string
+
+const (
+	SignalAlloc   Signal = "alloc"
+	SignalExtfrag Signal = "extfrag"
+	SignalHugetlb Signal = "hugetlb"
+)
+
+// AllSignals lists every signal in the order they are attached.
+var AllSignals = []Signal{SignalAlloc, SignalExtfrag, SignalHugetlb}
+
+// ParseSignals parses a comma-separated list such as "alloc,hugetlb".
+func ParseSignals(s string) ([]Signal, error) {
+	var out []Signal
+	for _, f := range strings.Split(s, ",") {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			continue
+		}
+		switch Signal(f) {
+		case SignalAlloc, SignalExtfrag, SignalHugetlb:
+			out = append(out, Signal(f))
+		default:
+			return nil, fmt.Errorf("unknown signal %q (want alloc, extfrag or hugetlb)", f)
+		}
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("no signal selected")
+	}
+	return out, nil
+}
+
+// Config selects what to attach and how to filter in the kernel.
+type Config struct {
+	Signals []Signal
+	// AllocHook forces a hook for allocation failures: "auto" (tp_btf,
+	// then the classic tracepoint), "tp_btf", "tracepoint" or "fexit"
+	// (fexit on the allocator, falling back to the others when refused).
+	AllocHook string
+
+	// Filters, applied in the kernel (zero: no filter).
+	Pid      uint32
+	Comm     string
+	CgroupID uint64
+
+	// SampleFirst is how many events per aggregation key are sent before
+	// sampling (powers of two only); 0 sends every event.
+	SampleFirst uint32
+	// LargeSharedMin records shared anonymous mappings of at least this
+	// size even when no huge-page request failed before.
+	LargeSharedMin uint64
+	// FallbackMin records shared mappings of at least this size made after
+	// a failed huge-page request.
+	FallbackMin uint64
+	// PageblockOrder of the running kernel; <=0 uses 9.
+	PageblockOrder int
+}
+
+// DefaultConfig returns a configuration with every signal and auto hooks.
+func DefaultConfig() Config {
+	return Config{
+		Signals:        AllSignals,
+		AllocHook:      "auto",
+		SampleFirst:    64,
+		LargeSharedMin: 64 << 20,
+		FallbackMin:    2 << 20,
+		PageblockOrder: 9,
+	}
+}
+
+func (c Config) has(s Signal) bool {
+	for _, x := range c.Signals {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,178 @@
+package loader
+
+import (
+	"fmt"
+	"sort"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/btf"
+	"github.com/cilium/ebpf/link"
+)
+
+// HookStatus says which hook a signal uses and why others were not used.
+// It goes into every output, so a user can tell what was measured.
+type HookStatus struct {
+	Signal   Signal    `json:"signal"`
+	Hook     string    `json:"hook"`
+	Attached bool      `json:"attached"`
+	Note     string    `json:"note,omitempty"`
+	Rejected []Attempt `json:"rejected,omitempty"`
+}
+
+// Attempt is a hook that was tried (or skipped) before the one in use.
+type Attempt struct {
+	Hook   string `json:"hook"`
+	Reason string `json:"reason"`
+}
+
+// candidate is one way of attaching a signal family.
+type candidate struct {
+	name         string
+	programs     []string
+	needsTracefs bool
+	note         string
+	// prepare adjusts the spec before load (attach targets) and returns the
+	// hook's name as it will be attached; it may refuse.
+	prepare func(spec *ebpf.CollectionSpec, kernel *btf.Spec) (string, error)
+	attach  func(coll *ebpf.Collection) ([]link.Link, error)
+}
+
+// attachEach attaches every program with one attach function, all or none.
+func attachEach(attach func(prog string, p *ebpf.Program) (link.Link, error), progs ...string) func(*ebpf.Collection) ([]link.Link, error) {
+	return func(coll *ebpf.Collection) ([]link.Link, error) {
+		var links []link.Link
+		for _, prog := range progs {
+			l, err := attach(prog, coll.Programs[prog])
+			if err != nil {
+				closeLinks(links)
+				return nil, err
+			}
+			links = append(links, l)
+		}
+		return links, nil
+	}
+}
+
+// tpBTF attaches BTF-typed tracepoint programs (raw tracepoints with BTF).
+func tpBTF(progs ...string) func(*ebpf.Collection) ([]link.Link, error) {
+	return attachEach(func(name string, p *ebpf.Program) (link.Link, error) {
+		l, err := link.AttachTracing(link.TracingOptions{Program: p, AttachType: ebpf.AttachTraceRawTp})
+		if err != nil {
+			return nil, fmt.Errorf("attaching tp_btf program %s: %w", name, err)
+		}
+		return l, nil
+	}, progs...)
+}
+
+// fexitLinks attaches fentry/fexit programs to the target set at load.
+func fexitLinks(progs ...string) func(*ebpf.Collection) ([]link.Link, error) {
+	return attachEach(func(name string, p *ebpf.Program) (link.Link, error) {
+		l, err := link.AttachTracing(link.TracingOptions{Program: p})
+		if err != nil {
+			return nil, fmt.Errorf("attaching tracing program %s: %w", name, err)
+		}
+		return l, nil
+	}, progs...)
+}
+
+// tracepoints attaches programs to classic tracepoints (group, name).
+func tracepoints(tps map[string][2]string) func(*ebpf.Collection) ([]link.Link, error) {
+	progs := make([]string, 0, len(tps))
+	for p := range tps {
+		progs = append(progs, p)
+	}
+	sort.Strings(progs)
+	return attachEach(func(name string, p *ebpf.Program) (link.Link, error) {
+		tp := tps[name]
+		l, err := link.Tracepoint(tp[0], tp[1], p, nil)
+		if err != nil {
+			return nil, fmt.Errorf("attaching tracepoint %s/%s: %w", tp[0], tp[1], err)
+		}
+		return l, nil
+	}, progs...)
+}
+
+func closeLinks(links []link.Link) {
+	for _, l := range links {
+		l.Close()
+	}
+}
+
+// allocTargets are the allocator entry points, newest first. All take
+// (gfp, order, preferred_nid, nodemask) and return the page. From 6.15 the
+// tracepoint sits in __alloc_frozen_pages_noprof, which slab pages reach
+// without passing __alloc_pages_noprof, so it is preferred.
+var allocTargets = []string{"__alloc_frozen_pages_noprof", "__alloc_pages_noprof", "__alloc_pages", "__alloc_pages_nodemask"}
+
+func allocCandidates(mode string) ([]candidate, error) {
+	btfc := candidate{name: "tp_btf/mm_page_alloc", programs: []string{"alloc_fail_btf"}, attach: tpBTF("alloc_fail_btf")}
+	tpc := candidate{
+		name: "tracepoint/kmem/mm_page_alloc", programs: []string{"alloc_fail_tp"}, needsTracefs: true,
+		attach: tracepoints(map[string][2]string{"alloc_fail_tp": {"kmem", "mm_page_alloc"}}),
+	}
+	fexit := candidate{
+		name: "fexit/<allocator>", programs: []string{"alloc_fail_fexit"},
+		note: "migratetype is not known on fexit",
+		prepare: func(spec *ebpf.CollectionSpec, kernel *btf.Spec) (string, error) {
+			for _, fn := range allocTargets {
+				var f *btf.Func
+				if kernel.TypeByName(fn, &f) == nil {
+					spec.Programs["alloc_fail_fexit"].AttachTo = fn
+					return "fexit/" + fn, nil
+				}
+			}
+			return "", fmt.Errorf("none of %v is in kernel BTF", allocTargets)
+		},
+		attach: fexitLinks("alloc_fail_fexit"),
+	}
+	switch mode {
+	case "", "auto":
+		return []candidate{btfc, tpc}, nil
+	case "tp_btf":
+		return []candidate{btfc}, nil
+	case "tracepoint":
+		return []candidate{tpc}, nil
+	case "fexit":
+		return []candidate{fexit, btfc, tpc}, nil
+	}
+	return nil, fmt.Errorf("unknown allocation hook %q (want auto, tp_btf, tracepoint or fexit)", mode)
+}
+
+func extfragCandidates() []candidate {
+	return []candidate{
+		{
+			name: "tracepoint/kmem/mm_page_alloc_extfrag", programs: []string{"extfrag_tp"}, needsTracefs: true,
+			attach: tracepoints(map[string][2]string{"extfrag_tp": {"kmem", "mm_page_alloc_extfrag"}}),
+		},
+		{
+			name: "tp_btf/mm_page_alloc_extfrag", programs: []string{"extfrag_btf"},
+			note:   "change_ownership is not known on tp_btf",
+			attach: tpBTF("extfrag_btf"),
+		},
+	}
+}
+
+func hugetlbCandidates() []candidate {
+	tps := map[string][2]string{
+		"shmget_enter_tp": {"syscalls", "sys_enter_shmget"},
+		"shmget_exit_tp":  {"syscalls", "sys_exit_shmget"},
+		"mmap_enter_tp":   {"syscalls", "sys_enter_mmap"},
+		"mmap_exit_tp":    {"syscalls", "sys_exit_mmap"},
+		"shmat_enter_tp":  {"syscalls", "sys_enter_shmat"},
+		"shmat_exit_tp":   {"syscalls", "sys_exit_shmat"},
+		"task_exit_tp":    {"sched", "sched_process_exit"},
+	}
+	var progs []string
+	for p := range tps {
+		progs = append(progs, p)
+	}
+	return []candidate{
+		{name: "tracepoint/syscalls/sys_{enter,exit}_{shmget,mmap,shmat}", programs: progs, needsTracefs: true, attach: tracepoints(tps)},
+		{
+			name:     "tp_btf/sys_enter+sys_exit",
+			programs: []string{"sys_enter_btf", "sys_exit_btf", "task_exit_btf"},
+			note:     "raw syscall hooks run on every system call",
+			attach:   tpBTF("sys_enter_btf", "sys_exit_btf", "task_exit_btf"),
+		},
+	}
+}

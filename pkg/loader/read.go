@@ -1,0 +1,74 @@
+package loader
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/cilium/ebpf/ringbuf"
+
+	"github.com/memtrace/memtrace/pkg/event"
+)
+
+// read drains one ring buffer until the reader is closed.
+func (s *Session) read(a *attached) {
+	defer s.wg.Done()
+	var rec ringbuf.Record
+	for {
+		if err := a.reader.ReadInto(&rec); err != nil {
+			if errors.Is(err, ringbuf.ErrFlushed) && s.draining.Load() {
+				return // everything produced before Stop has been read
+			}
+			if errors.Is(err, os.ErrClosed) {
+				return
+			}
+			continue
+		}
+		ev, err := s.decode(a.signal, rec.RawSample)
+		if err != nil {
+			// A malformed record would be a bug in memtrace itself; count it
+			// as lost rather than crash a tool run during an incident.
+			s.decodeErrors.Add(1)
+			continue
+		}
+		select {
+		case s.events <- ev:
+		case <-s.done:
+			return
+		}
+	}
+}
+
+// decode turns a raw record into an event with numbers, no names.
+func (s *Session) decode(sig Signal, raw []byte) (event.Event, error) {
+	switch sig {
+	case SignalAlloc:
+		var r allocAllocEvent
+		if err := decodeRecord(raw, &r); err != nil {
+			return event.Event{}, err
+		}
+		return s.allocEvent(r), nil
+	case SignalExtfrag:
+		var r extfragExtfragEvent
+		if err := decodeRecord(raw, &r); err != nil {
+			return event.Event{}, err
+		}
+		return s.extfragEvent(r), nil
+	case SignalHugetlb:
+		var r hugetlbHugetlbEvent
+		if err := decodeRecord(raw, &r); err != nil {
+			return event.Event{}, err
+		}
+		return s.hugetlbEvent(r), nil
+	}
+	return event.Event{}, fmt.Errorf("unknown signal %q", sig)
+}
+
+func decodeRecord(raw []byte, v any) error {
+	if err := binary.Read(bytes.NewReader(raw), binary.NativeEndian, v); err != nil {
+		return fmt.Errorf("decoding record of %d bytes: %w", len(raw), err)
+	}
+	return nil
+}

@@ -1,0 +1,351 @@
+// Package loader loads memtrace's kernel programs, choosing for each signal
+// the best hook the running kernel offers, and turns what they report into
+// events, aggregates and counters.
+package loader
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/btf"
+	"github.com/cilium/ebpf/link"
+	"github.com/cilium/ebpf/ringbuf"
+	"github.com/cilium/ebpf/rlimit"
+	"golang.org/x/sys/unix"
+
+	"github.com/memtrace/memtrace/pkg/event"
+	"github.com/memtrace/memtrace/pkg/tracefs"
+)
+
+// family is one C file's program set and the maps every output reads.
+type family struct {
+	signal     Signal
+	load       func() (*ebpf.CollectionSpec, error)
+	ringbuf    string
+	stats      string
+	candidates []candidate
+}
+
+// attached is a family loaded and attached with one candidate.
+type attached struct {
+	family
+	coll   *ebpf.Collection
+	links  []link.Link
+	reader *ringbuf.Reader
+}
+
+// Session holds everything memtrace put into the kernel. Close removes it.
+type Session struct {
+	cfg      Config
+	kernel   *btf.Spec
+	families map[Signal]*attached
+	hooks    []HookStatus
+
+	tracefsDir     string
+	unmountTracefs func() error
+	tracefsErr     error
+	tracefsTried   bool
+
+	events       chan event.Event
+	wg           sync.WaitGroup
+	stopOnce     sync.Once
+	closeOnce    sync.Once
+	done         chan struct{} // closed by Close: readers stop sending
+	draining     atomic.Bool   // set by Stop: readers end after a flush
+	decodeErrors atomic.Uint64
+
+	// monoToWall converts bpf_ktime_get_ns (CLOCK_MONOTONIC) to wall time.
+	monoToWall int64
+}
+
+// Open checks privileges, loads and attaches every requested signal with
+// the best hook available, and starts reading their ring buffers. A signal
+// with no usable hook is reported in Hooks() and does not stop the others;
+// Open fails only when no signal could be attached.
+func Open(cfg Config) (*Session, error) {
+	if err := Preflight(); err != nil {
+		return nil, err
+	}
+	// Kernels before 5.11 charge BPF maps to RLIMIT_MEMLOCK.
+	if err := rlimit.RemoveMemlock(); err != nil {
+		return nil, fmt.Errorf("raising RLIMIT_MEMLOCK for BPF maps: %w", err)
+	}
+	kernel, err := loadKernelBTF()
+	if err != nil {
+		return nil, err
+	}
+	s := &Session{
+		cfg:        cfg,
+		kernel:     kernel,
+		families:   map[Signal]*attached{},
+		events:     make(chan event.Event, 4096),
+		done:       make(chan struct{}),
+		monoToWall: monoToWallOffset(),
+	}
+	allocCands, err := allocCandidates(cfg.AllocHook)
+	if err != nil {
+		return nil, err
+	}
+	fams := map[Signal]family{
+		SignalAlloc:   {SignalAlloc, loadAlloc, "alloc_events", "alloc_stats", allocCands},
+		SignalExtfrag: {SignalExtfrag, loadExtfrag, "extfrag_events", "extfrag_stats", extfragCandidates()},
+		SignalHugetlb: {SignalHugetlb, loadHugetlb, "hugetlb_events", "hugetlb_stats", hugetlbCandidates()},
+	}
+	for _, sig := range AllSignals {
+		if !cfg.has(sig) {
+			continue
+		}
+		st := s.attach(fams[sig])
+		s.hooks = append(s.hooks, st)
+	}
+	if len(s.families) == 0 {
+		close(s.events)
+		s.Close()
+		var reasons []string
+		for _, h := range s.hooks {
+			for _, r := range h.Rejected {
+				reasons = append(reasons, fmt.Sprintf("%s: %s: %s", h.Signal, r.Hook, r.Reason))
+			}
+		}
+		return nil, fmt.Errorf("no signal could be attached on this kernel:\n  %s", strings.Join(reasons, "\n  "))
+	}
+	for _, a := range s.families {
+		s.wg.Add(1)
+		go s.read(a)
+	}
+	go func() {
+		s.wg.Wait()
+		close(s.events)
+	}()
+	return s, nil
+}
+
+// attach tries the family's candidates in order of preference.
+func (s *Session) attach(f family) HookStatus {
+	st := HookStatus{Signal: f.signal}
+	base, err := f.load()
+	if err != nil {
+		st.Rejected = append(st.Rejected, Attempt{"(all)", fmt.Sprintf("loading embedded BPF object: %v", err)})
+		return st
+	}
+	for _, c := range f.candidates {
+		if c.needsTracefs {
+			if err := s.ensureTracefs(); err != nil {
+				st.Rejected = append(st.Rejected, Attempt{c.name, err.Error()})
+				continue
+			}
+		}
+		coll, links, hook, err := s.loadCandidate(base, c)
+		if err != nil {
+			st.Rejected = append(st.Rejected, Attempt{c.name, shortError(err)})
+			continue
+		}
+		rd, err := ringbuf.NewReader(coll.Maps[f.ringbuf])
+		if err != nil {
+			closeLinks(links)
+			coll.Close()
+			st.Rejected = append(st.Rejected, Attempt{c.name, fmt.Sprintf("opening ring buffer: %v", err)})
+			continue
+		}
+		st.Hook = hook
+		st.Attached = true
+		st.Note = c.note
+		s.families[f.signal] = &attached{family: f, coll: coll, links: links, reader: rd}
+		return st
+	}
+	return st
+}
+
+// loadCandidate loads and attaches one candidate and returns the hook's
+// name as attached (with the resolved target for fexit).
+func (s *Session) loadCandidate(base *ebpf.CollectionSpec, c candidate) (*ebpf.Collection, []link.Link, string, error) {
+	spec := base.Copy()
+	keep := map[string]bool{}
+	for _, p := range c.programs {
+		keep[p] = true
+	}
+	// Prune the programs of other hooks: they would be loaded (and may be
+	// refused) for nothing.
+	for name := range spec.Programs {
+		if !keep[name] {
+			delete(spec.Programs, name)
+		}
+	}
+	if err := s.setVariables(spec); err != nil {
+		return nil, nil, "", err
+	}
+	src, varName, varID := preemptSource(s.kernel)
+	if v, ok := spec.Variables["preempt_src"]; ok {
+		if err := v.Set(src); err != nil {
+			return nil, nil, "", fmt.Errorf("setting preempt_src: %w", err)
+		}
+	}
+	for _, p := range spec.Programs {
+		rewritePercpuKsyms(p, varName, varID)
+	}
+	hook := c.name
+	if c.prepare != nil {
+		h, err := c.prepare(spec, s.kernel)
+		if err != nil {
+			return nil, nil, "", err
+		}
+		hook = h
+	}
+	coll, err := ebpf.NewCollectionWithOptions(spec, ebpf.CollectionOptions{
+		Programs: ebpf.ProgramOptions{KernelTypes: s.kernel},
+	})
+	if err != nil {
+		return nil, nil, "", fmt.Errorf("loading %s: %w", c.name, explainLoadError(err))
+	}
+	links, err := c.attach(coll)
+	if err != nil {
+		coll.Close()
+		return nil, nil, "", explainLoadError(err)
+	}
+	return coll, links, hook, nil
+}
+
+// setVariables writes the load-time configuration into the spec. A
+// variable a program set does not declare is skipped.
+func (s *Session) setVariables(spec *ebpf.CollectionSpec) error {
+	var comm [16]byte
+	if len(s.cfg.Comm) > 15 {
+		return fmt.Errorf("comm filter %q is longer than the kernel's 15 characters", s.cfg.Comm)
+	}
+	copy(comm[:], s.cfg.Comm)
+	pbo := int32(s.cfg.PageblockOrder)
+	if pbo <= 0 {
+		pbo = 9
+	}
+	vars := map[string]any{
+		"filter_tgid":      s.cfg.Pid,
+		"filter_cgroup":    s.cfg.CgroupID,
+		"filter_comm_len":  uint8(len(s.cfg.Comm)),
+		"filter_comm":      comm,
+		"sample_first":     s.cfg.SampleFirst,
+		"pageblock_order":  pbo,
+		"large_shared_min": s.cfg.LargeSharedMin,
+		"fallback_min":     s.cfg.FallbackMin,
+		"nr_shmget":        uint32(unix.SYS_SHMGET),
+		"nr_mmap":          uint32(unix.SYS_MMAP),
+		"nr_shmat":         uint32(unix.SYS_SHMAT),
+		"map_hugetlb":      uint64(unix.MAP_HUGETLB),
+		"map_anonymous":    uint64(unix.MAP_ANONYMOUS),
+		"map_type_mask":    uint64(0x0f),
+		"shm_hugetlb":      uint64(unix.SHM_HUGETLB),
+	}
+	for name, val := range vars {
+		v, ok := spec.Variables[name]
+		if !ok {
+			continue
+		}
+		if err := v.Set(val); err != nil {
+			return fmt.Errorf("setting %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// ensureTracefs mounts tracefs once if needed; classic tracepoints are
+// looked up there. The mount is undone on Close.
+func (s *Session) ensureTracefs() error {
+	if !s.tracefsTried {
+		s.tracefsTried = true
+		s.tracefsDir, s.unmountTracefs, s.tracefsErr = tracefs.Mount()
+	}
+	if s.tracefsErr != nil {
+		return fmt.Errorf("tracefs unavailable: %v", s.tracefsErr)
+	}
+	return nil
+}
+
+// Hooks reports, per signal, the hook in use and why others were not.
+func (s *Session) Hooks() []HookStatus { return s.hooks }
+
+// Events delivers events with numbers but no names (an event.Decoder adds
+// them) until the session is stopped and every ring buffer is drained;
+// then the channel is closed.
+func (s *Session) Events() <-chan event.Event { return s.events }
+
+// Stop detaches every program, so no new event is produced, and lets the
+// readers drain what is already in the ring buffers before Events closes.
+// Maps stay readable (aggregates, counters, stacks) until Close.
+func (s *Session) Stop() error {
+	var errs []error
+	s.stopOnce.Do(func() {
+		for _, a := range s.families {
+			for _, l := range a.links {
+				errs = append(errs, l.Close())
+			}
+			a.links = nil
+		}
+		s.draining.Store(true)
+		for _, a := range s.families {
+			errs = append(errs, a.reader.Flush())
+		}
+	})
+	return errors.Join(errs...)
+}
+
+// Close stops the session if needed and frees every map and program:
+// nothing memtrace loaded stays in the kernel, and a tracefs mount it made
+// is undone. Events not yet consumed are dropped.
+func (s *Session) Close() error {
+	errs := []error{s.Stop()}
+	s.closeOnce.Do(func() {
+		close(s.done)
+		for _, a := range s.families {
+			errs = append(errs, a.reader.Close())
+		}
+		s.wg.Wait()
+		for _, a := range s.families {
+			a.coll.Close()
+		}
+		if s.unmountTracefs != nil {
+			errs = append(errs, s.unmountTracefs())
+		}
+	})
+	return errors.Join(errs...)
+}
+
+// DecodeErrors counts records that could not be decoded (never expected).
+func (s *Session) DecodeErrors() uint64 { return s.decodeErrors.Load() }
+
+func monoToWallOffset() int64 {
+	var ts unix.Timespec
+	_ = unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts)
+	return time.Now().UnixNano() - ts.Nano()
+}
+
+// wallTime converts a bpf_ktime_get_ns timestamp.
+func (s *Session) wallTime(mono uint64) time.Time {
+	return time.Unix(0, s.monoToWall+int64(mono))
+}
+
+// shortError keeps the first line of an error (verifier logs are long).
+func shortError(err error) string {
+	msg := err.Error()
+	if i := strings.IndexByte(msg, '\n'); i >= 0 {
+		msg = msg[:i]
+	}
+	if len(msg) > 300 {
+		msg = msg[:300] + "…"
+	}
+	return msg
+}
+
+// explainLoadError adds what a user can do about common refusals.
+func explainLoadError(err error) error {
+	switch {
+	case errors.Is(err, unix.EPERM):
+		return fmt.Errorf("%w (the kernel refused this program type: lockdown, a security module, or missing capabilities)", err)
+	case errors.Is(err, ebpf.ErrNotSupported):
+		return fmt.Errorf("%w (not supported by this kernel)", err)
+	}
+	return err
+}
