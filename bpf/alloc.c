@@ -151,8 +151,10 @@ int alloc_fail_tp(struct trace_event_raw_mm_page_alloc___mt *args)
 	else
 		gfp = *(__u32 *)((void *)args + bpf_core_field_offset(args->gfp_flags));
 
-	__u8 exec_ctx = ctx_from_trace_flags(args->ent.flags);
-	return record_failure(args, args->order, gfp, args->migratetype, exec_ctx, -1);
+	// common_flags would tell the context, but tracepoint programs may not
+	// read the first 8 bytes of the record.
+	int pc = read_preempt_count();
+	return record_failure(args, args->order, gfp, args->migratetype, ctx_from_preempt_count(pc), pc);
 }
 
 // Optional: fexit on the allocator itself, where the kernel permits

@@ -58,25 +58,18 @@ volatile const __u8 filter_comm_len = 0;
 volatile const char filter_comm[TASK_COMM_LEN] = {};
 // Where preempt_count lives on this kernel: see read_preempt_count.
 volatile const __u8 preempt_src = 0;
+// Offsets in the static per-CPU section (from kernel BTF) of the run queue
+// and of preempt_count, for PREEMPT_PERCPU.
+volatile const __u64 percpu_rq_off = 0;
+volatile const __u64 percpu_pc_off = 0;
 // Events per aggregation key sent before sampling starts (0: send all).
 volatile const __u32 sample_first = 64;
 
 enum preempt_source {
 	PREEMPT_NONE = 0,
-	PREEMPT_PERCPU_VAR = 1, // x86 __preempt_count (before 6.1, from 6.15)
-	PREEMPT_PCPU_HOT = 2,   // x86 pcpu_hot.preempt_count (6.1 to 6.14)
-	PREEMPT_THREAD_INFO = 3, // arm64 and others: thread_info.preempt.count
+	PREEMPT_PERCPU = 1,      // x86: a static per-CPU variable
+	PREEMPT_THREAD_INFO = 2, // arm64 and others: thread_info.preempt.count
 };
-
-// Both are per-CPU variables found through kernel BTF. They are declared
-// typeless because cilium/ebpf resolves __ksym variables only through
-// kallsyms (which lacks data symbols on most kernels); the loader rewrites
-// these references into BTF-id loads, which the verifier types itself.
-extern void __preempt_count __ksym __weak;
-extern void pcpu_hot __ksym __weak;
-struct pcpu_hot___mt {
-	int preempt_count;
-} __attribute__((preserve_access_index));
 
 struct thread_info___preempt {
 	union {
@@ -88,24 +81,44 @@ struct thread_info___preempt {
 	};
 } __attribute__((preserve_access_index));
 
+struct cfs_rq___grp {
+	struct rq *rq; // only with CONFIG_FAIR_GROUP_SCHED
+} __attribute__((preserve_access_index));
+
 // Mask layout of preempt_count, stable since 2.6: preempt 0-7, softirq
 // 8-15 (bit 8 = serving a softirq), hardirq 16-19, NMI 20-23.
 #define SOFTIRQ_OFFSET (1U << 8)
 #define HARDIRQ_MASK (0xfU << 16)
 #define NMI_MASK (0xfU << 20)
 
+// read_preempt_count returns this CPU's preempt_count, or -1.
+//
+// On x86 it is a per-CPU variable. Typed __ksym access would need its
+// address in kallsyms, which lacks data symbols on most kernels, so it is
+// found from the current task's run queue instead: runqueues and
+// preempt_count are both static per-CPU variables, so on any CPU their
+// addresses differ by the difference of their section offsets. The
+// running task is always queued on this CPU's run queue.
 static __always_inline int read_preempt_count(void)
 {
-	if (preempt_src == PREEMPT_PERCPU_VAR) {
-		const int *pc = bpf_this_cpu_ptr(&__preempt_count);
-		return *pc;
-	}
-	if (preempt_src == PREEMPT_PCPU_HOT) {
-		const struct pcpu_hot___mt *hot = bpf_this_cpu_ptr(&pcpu_hot);
-		return hot->preempt_count;
+	if (preempt_src == PREEMPT_PERCPU) {
+		struct task_struct *task = (void *)bpf_get_current_task();
+		struct cfs_rq___grp *cfs = NULL;
+		struct rq *rq;
+		int pc = 0;
+
+		if (!bpf_core_field_exists(task->se.cfs_rq) || !bpf_core_field_exists(cfs->rq))
+			return -1;
+		cfs = (void *)BPF_CORE_READ(task, se.cfs_rq);
+		rq = BPF_CORE_READ(cfs, rq);
+		if (!rq)
+			return -1;
+		if (bpf_probe_read_kernel(&pc, sizeof(pc), (void *)rq - percpu_rq_off + percpu_pc_off))
+			return -1;
+		return pc;
 	}
 	if (preempt_src == PREEMPT_THREAD_INFO) {
-		struct task_struct *task = bpf_get_current_task_btf();
+		struct task_struct *task = (void *)bpf_get_current_task();
 		struct thread_info___preempt *ti = (void *)&task->thread_info;
 		if (bpf_core_field_exists(ti->preempt))
 			return BPF_CORE_READ(ti, preempt.count);
@@ -122,23 +135,6 @@ static __always_inline __u8 ctx_from_preempt_count(int pc)
 	if (pc & HARDIRQ_MASK)
 		return CTX_HARDIRQ;
 	if (pc & SOFTIRQ_OFFSET)
-		return CTX_SOFTIRQ;
-	return CTX_PROCESS;
-}
-
-// The classic tracepoint record carries the context the tracer computed
-// (TRACE_FLAG_* in common_flags), which works on every kernel.
-#define TRACE_FLAG_HARDIRQ 0x08
-#define TRACE_FLAG_SOFTIRQ 0x10
-#define TRACE_FLAG_NMI 0x40
-
-static __always_inline __u8 ctx_from_trace_flags(__u8 flags)
-{
-	if (flags & TRACE_FLAG_NMI)
-		return CTX_NMI;
-	if (flags & TRACE_FLAG_HARDIRQ)
-		return CTX_HARDIRQ;
-	if (flags & TRACE_FLAG_SOFTIRQ)
 		return CTX_SOFTIRQ;
 	return CTX_PROCESS;
 }

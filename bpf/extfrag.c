@@ -138,7 +138,7 @@ int extfrag_tp(struct trace_event_raw_mm_page_alloc_extfrag___mt *args)
 {
 	return record_extfrag(args->pfn, args->alloc_order, args->fallback_order,
 			      args->alloc_migratetype, args->fallback_migratetype,
-			      args->change_ownership, ctx_from_trace_flags(args->ent.flags));
+			      args->change_ownership, ctx_from_preempt_count(read_preempt_count()));
 }
 
 // Fallback when tracefs is unavailable: the BTF-typed tracepoint has the

@@ -75,6 +75,8 @@ const (
 	allocVarFilterComm       = "filter_comm"
 	allocVarFilterCommLen    = "filter_comm_len"
 	allocVarFilterTgid       = "filter_tgid"
+	allocVarPercpuPcOff      = "percpu_pc_off"
+	allocVarPercpuRqOff      = "percpu_rq_off"
 	allocVarPreemptSrc       = "preempt_src"
 	allocVarSampleFirst      = "sample_first"
 	allocVarUnusedAllocEvent = "unused_alloc_event"
@@ -146,6 +148,8 @@ type allocVariableSpecs struct {
 	FilterComm       *ebpf.VariableSpec `ebpf:"filter_comm"`
 	FilterCommLen    *ebpf.VariableSpec `ebpf:"filter_comm_len"`
 	FilterTgid       *ebpf.VariableSpec `ebpf:"filter_tgid"`
+	PercpuPcOff      *ebpf.VariableSpec `ebpf:"percpu_pc_off"`
+	PercpuRqOff      *ebpf.VariableSpec `ebpf:"percpu_rq_off"`
 	PreemptSrc       *ebpf.VariableSpec `ebpf:"preempt_src"`
 	SampleFirst      *ebpf.VariableSpec `ebpf:"sample_first"`
 	UnusedAllocEvent *ebpf.VariableSpec `ebpf:"unused_alloc_event"`
@@ -195,6 +199,8 @@ type allocVariables struct {
 	FilterComm       *ebpf.Variable `ebpf:"filter_comm"`
 	FilterCommLen    *ebpf.Variable `ebpf:"filter_comm_len"`
 	FilterTgid       *ebpf.Variable `ebpf:"filter_tgid"`
+	PercpuPcOff      *ebpf.Variable `ebpf:"percpu_pc_off"`
+	PercpuRqOff      *ebpf.Variable `ebpf:"percpu_rq_off"`
 	PreemptSrc       *ebpf.Variable `ebpf:"preempt_src"`
 	SampleFirst      *ebpf.Variable `ebpf:"sample_first"`
 	UnusedAllocEvent *ebpf.Variable `ebpf:"unused_alloc_event"`

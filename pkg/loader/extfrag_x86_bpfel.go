@@ -74,6 +74,8 @@ const (
 	extfragVarFilterCommLen      = "filter_comm_len"
 	extfragVarFilterTgid         = "filter_tgid"
 	extfragVarPageblockOrder     = "pageblock_order"
+	extfragVarPercpuPcOff        = "percpu_pc_off"
+	extfragVarPercpuRqOff        = "percpu_rq_off"
 	extfragVarPreemptSrc         = "preempt_src"
 	extfragVarSampleFirst        = "sample_first"
 	extfragVarUnusedExtfragEvent = "unused_extfrag_event"
@@ -144,6 +146,8 @@ type extfragVariableSpecs struct {
 	FilterCommLen      *ebpf.VariableSpec `ebpf:"filter_comm_len"`
 	FilterTgid         *ebpf.VariableSpec `ebpf:"filter_tgid"`
 	PageblockOrder     *ebpf.VariableSpec `ebpf:"pageblock_order"`
+	PercpuPcOff        *ebpf.VariableSpec `ebpf:"percpu_pc_off"`
+	PercpuRqOff        *ebpf.VariableSpec `ebpf:"percpu_rq_off"`
 	PreemptSrc         *ebpf.VariableSpec `ebpf:"preempt_src"`
 	SampleFirst        *ebpf.VariableSpec `ebpf:"sample_first"`
 	UnusedExtfragEvent *ebpf.VariableSpec `ebpf:"unused_extfrag_event"`
@@ -192,6 +196,8 @@ type extfragVariables struct {
 	FilterCommLen      *ebpf.Variable `ebpf:"filter_comm_len"`
 	FilterTgid         *ebpf.Variable `ebpf:"filter_tgid"`
 	PageblockOrder     *ebpf.Variable `ebpf:"pageblock_order"`
+	PercpuPcOff        *ebpf.Variable `ebpf:"percpu_pc_off"`
+	PercpuRqOff        *ebpf.Variable `ebpf:"percpu_rq_off"`
 	PreemptSrc         *ebpf.Variable `ebpf:"preempt_src"`
 	SampleFirst        *ebpf.Variable `ebpf:"sample_first"`
 	UnusedExtfragEvent *ebpf.Variable `ebpf:"unused_extfrag_event"`

@@ -81,6 +81,8 @@ const (
 	hugetlbVarNrMmap             = "nr_mmap"
 	hugetlbVarNrShmat            = "nr_shmat"
 	hugetlbVarNrShmget           = "nr_shmget"
+	hugetlbVarPercpuPcOff        = "percpu_pc_off"
+	hugetlbVarPercpuRqOff        = "percpu_rq_off"
 	hugetlbVarPreemptSrc         = "preempt_src"
 	hugetlbVarSampleFirst        = "sample_first"
 	hugetlbVarShmHugetlb         = "shm_hugetlb"
@@ -168,6 +170,8 @@ type hugetlbVariableSpecs struct {
 	NrMmap             *ebpf.VariableSpec `ebpf:"nr_mmap"`
 	NrShmat            *ebpf.VariableSpec `ebpf:"nr_shmat"`
 	NrShmget           *ebpf.VariableSpec `ebpf:"nr_shmget"`
+	PercpuPcOff        *ebpf.VariableSpec `ebpf:"percpu_pc_off"`
+	PercpuRqOff        *ebpf.VariableSpec `ebpf:"percpu_rq_off"`
 	PreemptSrc         *ebpf.VariableSpec `ebpf:"preempt_src"`
 	SampleFirst        *ebpf.VariableSpec `ebpf:"sample_first"`
 	ShmHugetlb         *ebpf.VariableSpec `ebpf:"shm_hugetlb"`
@@ -226,6 +230,8 @@ type hugetlbVariables struct {
 	NrMmap             *ebpf.Variable `ebpf:"nr_mmap"`
 	NrShmat            *ebpf.Variable `ebpf:"nr_shmat"`
 	NrShmget           *ebpf.Variable `ebpf:"nr_shmget"`
+	PercpuPcOff        *ebpf.Variable `ebpf:"percpu_pc_off"`
+	PercpuRqOff        *ebpf.Variable `ebpf:"percpu_rq_off"`
 	PreemptSrc         *ebpf.Variable `ebpf:"preempt_src"`
 	SampleFirst        *ebpf.Variable `ebpf:"sample_first"`
 	ShmHugetlb         *ebpf.Variable `ebpf:"shm_hugetlb"`

@@ -19,7 +19,6 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/memtrace/memtrace/pkg/event"
-	"github.com/memtrace/memtrace/pkg/tracefs"
 )
 
 // family is one C file's program set and the maps every output reads.
@@ -43,6 +42,7 @@ type attached struct {
 type Session struct {
 	cfg      Config
 	kernel   *btf.Spec
+	preempt  preemptLocation
 	families map[Signal]*attached
 	hooks    []HookStatus
 
@@ -86,6 +86,7 @@ func Open(cfg Config) (*Session, error) {
 		events:     make(chan event.Event, 4096),
 		done:       make(chan struct{}),
 		monoToWall: monoToWallOffset(),
+		preempt:    findPreemptCount(kernel),
 	}
 	allocCands, err := allocCandidates(cfg.AllocHook)
 	if err != nil {
@@ -179,15 +180,6 @@ func (s *Session) loadCandidate(base *ebpf.CollectionSpec, c candidate) (*ebpf.C
 	if err := s.setVariables(spec); err != nil {
 		return nil, nil, "", err
 	}
-	src, varName, varID := preemptSource(s.kernel)
-	if v, ok := spec.Variables["preempt_src"]; ok {
-		if err := v.Set(src); err != nil {
-			return nil, nil, "", fmt.Errorf("setting preempt_src: %w", err)
-		}
-	}
-	for _, p := range spec.Programs {
-		rewritePercpuKsyms(p, varName, varID)
-	}
 	hook := c.name
 	if c.prepare != nil {
 		h, err := c.prepare(spec, s.kernel)
@@ -223,6 +215,9 @@ func (s *Session) setVariables(spec *ebpf.CollectionSpec) error {
 		pbo = 9
 	}
 	vars := map[string]any{
+		"preempt_src":      s.preempt.src,
+		"percpu_rq_off":    s.preempt.rqOff,
+		"percpu_pc_off":    s.preempt.pcOff,
 		"filter_tgid":      s.cfg.Pid,
 		"filter_cgroup":    s.cfg.CgroupID,
 		"filter_comm_len":  uint8(len(s.cfg.Comm)),
@@ -237,7 +232,7 @@ func (s *Session) setVariables(spec *ebpf.CollectionSpec) error {
 		"map_hugetlb":      uint64(unix.MAP_HUGETLB),
 		"map_anonymous":    uint64(unix.MAP_ANONYMOUS),
 		"map_type_mask":    uint64(0x0f),
-		"shm_hugetlb":      uint64(unix.SHM_HUGETLB),
+		"shm_hugetlb":      uint64(shmHugetlb),
 	}
 	for name, val := range vars {
 		v, ok := spec.Variables[name]
@@ -251,18 +246,28 @@ func (s *Session) setVariables(spec *ebpf.CollectionSpec) error {
 	return nil
 }
 
+// shmHugetlb is SHM_HUGETLB from linux/shm.h (same on every architecture;
+// x/sys/unix does not define it).
+const shmHugetlb = 0o4000
+
 // ensureTracefs mounts tracefs once if needed; classic tracepoints are
 // looked up there. The mount is undone on Close.
 func (s *Session) ensureTracefs() error {
 	if !s.tracefsTried {
 		s.tracefsTried = true
-		s.tracefsDir, s.unmountTracefs, s.tracefsErr = tracefs.Mount()
+		s.tracefsDir, s.unmountTracefs, s.tracefsErr = interimMount()
 	}
 	if s.tracefsErr != nil {
 		return fmt.Errorf("tracefs unavailable: %v", s.tracefsErr)
 	}
 	return nil
 }
+
+// TracefsDir is where tracefs is mounted, "" if it could not be.
+func (s *Session) TracefsDir() string { return s.tracefsDir }
+
+// KernelBTF is the running kernel's BTF, loaded once for the session.
+func (s *Session) KernelBTF() *btf.Spec { return s.kernel }
 
 // Hooks reports, per signal, the hook in use and why others were not.
 func (s *Session) Hooks() []HookStatus { return s.hooks }

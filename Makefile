@@ -1,0 +1,40 @@
+# memtrace — `make help` lists the targets.
+
+GO          ?= go
+# The compiler is pinned: the committed BPF objects must be reproducible,
+# and CI fails when `make generate` changes them.
+BPF_CLANG   ?= clang-19
+BPF_STRIP   ?= llvm-strip-19
+BPF_CFLAGS  ?= -O2 -g -Wall -Werror
+VERSION     ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS     := -X main.version=$(VERSION)
+BIN         := bin/memtrace
+
+.PHONY: help build generate check-generated vet test test-unit bench clean
+
+help: ## list the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-16s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+build: ## build bin/memtrace (needs no clang: BPF objects are committed)
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/memtrace
+
+generate: ## recompile the BPF programs and regenerate the Go bindings
+	cd pkg/loader && BPF_CLANG=$(BPF_CLANG) BPF_CFLAGS="$(BPF_CFLAGS)" BPF2GO_STRIP=$(BPF_STRIP) $(GO) generate ./...
+
+check-generated: generate ## fail if the committed BPF objects differ from a fresh build
+	@git diff --exit-code --stat -- pkg/loader || { echo "generated BPF objects differ from the committed ones: run 'make generate' and commit" >&2; exit 1; }
+
+vet: ## go vet every package
+	$(GO) vet ./...
+
+test: vet ## all tests; as root they load real programs and provoke real kernel events
+	$(GO) test -count=1 ./...
+
+test-unit: ## only the tests that need no privileges
+	$(GO) test -count=1 -short ./...
+
+bench: build ## overhead benchmark: workload alone, with an empty BPF program, with memtrace
+	bash scripts/bench.sh
+
+clean: ## remove build output
+	rm -rf bin
