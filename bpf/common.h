@@ -216,4 +216,9 @@ static __always_inline bool should_send(__u64 count)
 	return (count & (count - 1)) == 0;
 }
 
+// Keep the enums in BTF so the Go side can be checked against them.
+const enum event_kind *unused_event_kind __attribute__((unused));
+const enum exec_ctx *unused_exec_ctx __attribute__((unused));
+const enum stat_index *unused_stat_index __attribute__((unused));
+
 char LICENSE[] SEC("license") = "GPL";

@@ -79,6 +79,7 @@ struct {
 
 const struct hugetlb_event *unused_hugetlb_event __attribute__((unused));
 const struct inflight *unused_inflight __attribute__((unused));
+const enum hugetlb_call *unused_hugetlb_call __attribute__((unused));
 
 static __always_inline bool is_shared(__u64 flags)
 {

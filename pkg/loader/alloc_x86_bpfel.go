@@ -81,6 +81,9 @@ const (
 	allocVarSampleFirst      = "sample_first"
 	allocVarUnusedAllocEvent = "unused_alloc_event"
 	allocVarUnusedAllocKey   = "unused_alloc_key"
+	allocVarUnusedEventKind  = "unused_event_kind"
+	allocVarUnusedExecCtx    = "unused_exec_ctx"
+	allocVarUnusedStatIndex  = "unused_stat_index"
 )
 
 // loadAlloc returns the embedded CollectionSpec for alloc.
@@ -154,6 +157,9 @@ type allocVariableSpecs struct {
 	SampleFirst      *ebpf.VariableSpec `ebpf:"sample_first"`
 	UnusedAllocEvent *ebpf.VariableSpec `ebpf:"unused_alloc_event"`
 	UnusedAllocKey   *ebpf.VariableSpec `ebpf:"unused_alloc_key"`
+	UnusedEventKind  *ebpf.VariableSpec `ebpf:"unused_event_kind"`
+	UnusedExecCtx    *ebpf.VariableSpec `ebpf:"unused_exec_ctx"`
+	UnusedStatIndex  *ebpf.VariableSpec `ebpf:"unused_stat_index"`
 }
 
 // allocObjects contains all objects after they have been loaded into the kernel.
@@ -205,6 +211,9 @@ type allocVariables struct {
 	SampleFirst      *ebpf.Variable `ebpf:"sample_first"`
 	UnusedAllocEvent *ebpf.Variable `ebpf:"unused_alloc_event"`
 	UnusedAllocKey   *ebpf.Variable `ebpf:"unused_alloc_key"`
+	UnusedEventKind  *ebpf.Variable `ebpf:"unused_event_kind"`
+	UnusedExecCtx    *ebpf.Variable `ebpf:"unused_exec_ctx"`
+	UnusedStatIndex  *ebpf.Variable `ebpf:"unused_stat_index"`
 }
 
 // allocPrograms contains all programs after they have been loaded into the kernel.

@@ -78,8 +78,11 @@ const (
 	extfragVarPercpuRqOff        = "percpu_rq_off"
 	extfragVarPreemptSrc         = "preempt_src"
 	extfragVarSampleFirst        = "sample_first"
+	extfragVarUnusedEventKind    = "unused_event_kind"
+	extfragVarUnusedExecCtx      = "unused_exec_ctx"
 	extfragVarUnusedExtfragEvent = "unused_extfrag_event"
 	extfragVarUnusedExtfragKey   = "unused_extfrag_key"
+	extfragVarUnusedStatIndex    = "unused_stat_index"
 )
 
 // loadExtfrag returns the embedded CollectionSpec for extfrag.
@@ -150,8 +153,11 @@ type extfragVariableSpecs struct {
 	PercpuRqOff        *ebpf.VariableSpec `ebpf:"percpu_rq_off"`
 	PreemptSrc         *ebpf.VariableSpec `ebpf:"preempt_src"`
 	SampleFirst        *ebpf.VariableSpec `ebpf:"sample_first"`
+	UnusedEventKind    *ebpf.VariableSpec `ebpf:"unused_event_kind"`
+	UnusedExecCtx      *ebpf.VariableSpec `ebpf:"unused_exec_ctx"`
 	UnusedExtfragEvent *ebpf.VariableSpec `ebpf:"unused_extfrag_event"`
 	UnusedExtfragKey   *ebpf.VariableSpec `ebpf:"unused_extfrag_key"`
+	UnusedStatIndex    *ebpf.VariableSpec `ebpf:"unused_stat_index"`
 }
 
 // extfragObjects contains all objects after they have been loaded into the kernel.
@@ -200,8 +206,11 @@ type extfragVariables struct {
 	PercpuRqOff        *ebpf.Variable `ebpf:"percpu_rq_off"`
 	PreemptSrc         *ebpf.Variable `ebpf:"preempt_src"`
 	SampleFirst        *ebpf.Variable `ebpf:"sample_first"`
+	UnusedEventKind    *ebpf.Variable `ebpf:"unused_event_kind"`
+	UnusedExecCtx      *ebpf.Variable `ebpf:"unused_exec_ctx"`
 	UnusedExtfragEvent *ebpf.Variable `ebpf:"unused_extfrag_event"`
 	UnusedExtfragKey   *ebpf.Variable `ebpf:"unused_extfrag_key"`
+	UnusedStatIndex    *ebpf.Variable `ebpf:"unused_stat_index"`
 }
 
 // extfragPrograms contains all programs after they have been loaded into the kernel.

@@ -86,8 +86,12 @@ const (
 	hugetlbVarPreemptSrc         = "preempt_src"
 	hugetlbVarSampleFirst        = "sample_first"
 	hugetlbVarShmHugetlb         = "shm_hugetlb"
+	hugetlbVarUnusedEventKind    = "unused_event_kind"
+	hugetlbVarUnusedExecCtx      = "unused_exec_ctx"
+	hugetlbVarUnusedHugetlbCall  = "unused_hugetlb_call"
 	hugetlbVarUnusedHugetlbEvent = "unused_hugetlb_event"
 	hugetlbVarUnusedInflight     = "unused_inflight"
+	hugetlbVarUnusedStatIndex    = "unused_stat_index"
 )
 
 // loadHugetlb returns the embedded CollectionSpec for hugetlb.
@@ -175,8 +179,12 @@ type hugetlbVariableSpecs struct {
 	PreemptSrc         *ebpf.VariableSpec `ebpf:"preempt_src"`
 	SampleFirst        *ebpf.VariableSpec `ebpf:"sample_first"`
 	ShmHugetlb         *ebpf.VariableSpec `ebpf:"shm_hugetlb"`
+	UnusedEventKind    *ebpf.VariableSpec `ebpf:"unused_event_kind"`
+	UnusedExecCtx      *ebpf.VariableSpec `ebpf:"unused_exec_ctx"`
+	UnusedHugetlbCall  *ebpf.VariableSpec `ebpf:"unused_hugetlb_call"`
 	UnusedHugetlbEvent *ebpf.VariableSpec `ebpf:"unused_hugetlb_event"`
 	UnusedInflight     *ebpf.VariableSpec `ebpf:"unused_inflight"`
+	UnusedStatIndex    *ebpf.VariableSpec `ebpf:"unused_stat_index"`
 }
 
 // hugetlbObjects contains all objects after they have been loaded into the kernel.
@@ -235,8 +243,12 @@ type hugetlbVariables struct {
 	PreemptSrc         *ebpf.Variable `ebpf:"preempt_src"`
 	SampleFirst        *ebpf.Variable `ebpf:"sample_first"`
 	ShmHugetlb         *ebpf.Variable `ebpf:"shm_hugetlb"`
+	UnusedEventKind    *ebpf.Variable `ebpf:"unused_event_kind"`
+	UnusedExecCtx      *ebpf.Variable `ebpf:"unused_exec_ctx"`
+	UnusedHugetlbCall  *ebpf.Variable `ebpf:"unused_hugetlb_call"`
 	UnusedHugetlbEvent *ebpf.Variable `ebpf:"unused_hugetlb_event"`
 	UnusedInflight     *ebpf.Variable `ebpf:"unused_inflight"`
+	UnusedStatIndex    *ebpf.Variable `ebpf:"unused_stat_index"`
 }
 
 // hugetlbPrograms contains all programs after they have been loaded into the kernel.
