@@ -181,7 +181,7 @@ func TestTableMethods(t *testing.T) {
 		{cur, 0xcc0, ClassKernel, false},
 		{cur, 0x400cc0, ClassKernel, false},
 		{cur, 0x140cca, ClassUser, false},
-		{cur, 0xc40, ClassOther, false}, // GFP_NOFS
+		{cur, 0xc40, ClassOther, false},    // GFP_NOFS
 		{cur, 0x1c20ca, ClassNowait, true}, // GFP_TRANSHUGE_LIGHT never reclaims
 	} {
 		if got := tc.tb.Class(tc.mask); got != tc.class {
