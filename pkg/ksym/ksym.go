@@ -14,9 +14,11 @@ import (
 	"strconv"
 )
 
-// ErrHidden means kallsyms printed every address as zero, which the kernel
-// does for readers without CAP_SYSLOG when kernel.kptr_restrict is 1, and
-// for everyone when it is 2.
+// ErrHidden means kallsyms printed every address as zero. The kernel does
+// that for everyone when kernel.kptr_restrict is 2, and for readers without
+// CAP_SYSLOG when it is 1 — or when it is 0 but
+// kernel.perf_event_paranoid is above 1 (the default, 2): kptr_restrict=0
+// alone does not show addresses to a non-root user.
 var ErrHidden = errors.New("kallsyms addresses are hidden (kptr_restrict); run as root")
 
 // Symbol is where an address falls: Offset bytes into function Name of

@@ -37,14 +37,17 @@ const pfx = "__pfx_"
 // with "\t[module]" after the name for module symbols.
 func Parse(r io.Reader) (*Table, error) {
 	b := builder{mods: map[string]uint16{"": 0}, t: &Table{mods: []string{""}}}
-	// ~120k symbols, ~25 name bytes each: start big enough for a stock
-	// kernel so the slices do not grow (and copy) a dozen times.
-	b.t.addrs = make([]uint64, 0, 1<<17)
-	b.t.nameOff = make([]uint32, 0, 1<<17)
-	b.t.nameLen = make([]uint16, 0, 1<<17)
-	b.t.mod = make([]uint16, 0, 1<<17)
-	b.global = make([]bool, 0, 1<<17)
-	b.names.Grow(2 << 20)
+	// Size the slices once from the input size so they do not grow (and
+	// copy) a dozen times: a kallsyms line is about 45 bytes, a third of
+	// which is the name once __pfx_ tails are shared.
+	size := sizeHint(r)
+	n := size/45 + 16
+	b.t.addrs = make([]uint64, 0, n)
+	b.t.nameOff = make([]uint32, 0, n)
+	b.t.nameLen = make([]uint16, 0, n)
+	b.t.mod = make([]uint16, 0, n)
+	b.global = make([]bool, 0, n)
+	b.names.Grow(size/3 + 64)
 
 	br := bufio.NewReaderSize(r, 64<<10)
 	for n := 1; ; n++ {
@@ -73,6 +76,21 @@ func Parse(r io.Reader) (*Table, error) {
 	b.t.names = b.names.String()
 	b.finish()
 	return b.t, nil
+}
+
+// sizeHint guesses the input size. /proc/kallsyms stats as 0 bytes, so an
+// unknown size is taken to be a stock kernel's, about 5.5 MB.
+func sizeHint(r io.Reader) int {
+	const stock = 5500 << 10
+	switch r := r.(type) {
+	case interface{ Len() int }: // bytes.Reader, strings.Reader, bytes.Buffer
+		return r.Len()
+	case *os.File:
+		if fi, err := r.Stat(); err == nil && fi.Size() > 0 && fi.Size() < 1<<30 {
+			return int(fi.Size())
+		}
+	}
+	return stock
 }
 
 type builder struct {
