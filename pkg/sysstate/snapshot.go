@@ -2,6 +2,7 @@ package sysstate
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sync"
@@ -66,6 +67,7 @@ type Reader struct {
 	WatermarkMaxAge time.Duration
 
 	mu        sync.Mutex
+	buf       []byte // for /proc/vmstat
 	pageblock struct {
 		order  int
 		source string
@@ -113,7 +115,7 @@ func (r *Reader) Take() Snapshot {
 			fail(err)
 		}
 	}
-	if s.Vmstat, err = readVmstat(r.procRoot); err != nil {
+	if s.Vmstat, r.buf, err = readVmstat(r.procRoot, r.buf); err != nil {
 		fail(err)
 	}
 	if s.HugePools, err = readHugePools(r.sysRoot); err != nil {
@@ -161,16 +163,46 @@ func (r *Reader) readPageblock(s *Snapshot) error {
 	return nil
 }
 
-// readVmstat reads /proc/vmstat, which procfs has no parser for.
-func readVmstat(procRoot string) (map[string]uint64, error) {
+// readVmstat reads /proc/vmstat, which procfs has no parser for. buf is
+// reused between snapshots; the grown buffer is returned.
+func readVmstat(procRoot string, buf []byte) (map[string]uint64, []byte, error) {
 	path := filepath.Join(procRoot, "vmstat")
-	data, err := os.ReadFile(path)
+	data, err := readInto(path, buf)
 	if err != nil {
-		return nil, fileError(path, err)
+		return nil, data, fileError(path, err)
 	}
 	m, err := parseVmstat(data, keepVmstat)
 	if err != nil {
-		return nil, fileError(path, err)
+		return nil, data, fileError(path, err)
 	}
-	return m, nil
+	return m, data, nil
+}
+
+// readInto reads a whole file into buf, growing it as needed. os.ReadFile
+// sees size 0 for a procfs file and starts from 512 bytes, so it takes
+// several read calls for vmstat's 16 kB; a buffer that already fits takes
+// one (plus the one that sees the end).
+func readInto(path string, buf []byte) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return buf[:0], err
+	}
+	defer f.Close()
+	if cap(buf) < 32<<10 {
+		buf = make([]byte, 0, 32<<10)
+	}
+	buf = buf[:0]
+	for {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		n, err := f.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
+			return buf, err
+		}
+	}
 }
