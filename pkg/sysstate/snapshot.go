@@ -132,7 +132,7 @@ func (r *Reader) watermarks(now time.Time, sc Sysctl, zones []ZoneFree) error {
 	c := &r.wm
 	fresh := c.marks != nil && now.Sub(c.at) < r.WatermarkMaxAge &&
 		c.minFree == sc.MinFreeKbytes && c.scaleFactor == sc.WatermarkScaleFactor
-	if fresh && applyWatermarks(zones, c.marks) == nil {
+	if fresh && applyWatermarks(zones, c.marks, r.procRoot) == nil {
 		return nil
 	}
 	marks, err := readWatermarks(r.fs, r.procRoot)
@@ -141,7 +141,7 @@ func (r *Reader) watermarks(now time.Time, sc Sysctl, zones []ZoneFree) error {
 		return err
 	}
 	c.marks, c.at, c.minFree, c.scaleFactor = marks, now, sc.MinFreeKbytes, sc.WatermarkScaleFactor
-	return applyWatermarks(zones, marks)
+	return applyWatermarks(zones, marks, r.procRoot)
 }
 
 // readPageblock sets the pageblock order, which is fixed at boot: once

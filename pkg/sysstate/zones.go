@@ -151,11 +151,12 @@ func readWatermarks(fs procfs.FS, procRoot string) (map[zoneKey]watermarks, erro
 // applyWatermarks copies watermarks into the buddyinfo zones. A zone that
 // buddyinfo lists and zoneinfo does not is an error: the two files come
 // from the same kernel walk and must agree.
-func applyWatermarks(zones []ZoneFree, wm map[zoneKey]watermarks) error {
+func applyWatermarks(zones []ZoneFree, wm map[zoneKey]watermarks, procRoot string) error {
 	for i := range zones {
 		w, ok := wm[zoneKey{zones[i].Node, zones[i].Zone}]
 		if !ok {
-			return fmt.Errorf("reading zoneinfo: node %d zone %s is in buddyinfo but not in zoneinfo", zones[i].Node, zones[i].Zone)
+			return fileError(filepath.Join(procRoot, "zoneinfo"),
+				fmt.Errorf("node %d zone %s is in buddyinfo but not here", zones[i].Node, zones[i].Zone))
 		}
 		zones[i].MinPages, zones[i].LowPages, zones[i].HighPages, zones[i].Managed = w.min, w.low, w.high, w.managed
 	}
