@@ -158,6 +158,7 @@ func TestMalformed(t *testing.T) {
 		{"zoneinfo_truncated", "proc/zoneinfo", `node 0 zone Normal: missing or malformed "high"`},
 		{"zoneinfo_badnumber", "proc/zoneinfo", "node 0 zone Normal: watermarks min 7056, low 0, high 10584 are out of order"},
 		{"zoneinfo_unknown_fields", "", ""},
+		{"zoneinfo_nonormal", "proc/zoneinfo", "node 0 zone Normal is in buddyinfo but not here"},
 		{"vmstat_truncated", "proc/vmstat", `line 101: want "name value", got "allocstall_normal"`},
 		{"vmstat_huge", "proc/vmstat", "counter compact_stall: value 99999999999999999999999 is out of range"},
 		{"vmstat_notnumber", "proc/vmstat", `counter pgfree: "12kB" is not a number`},
