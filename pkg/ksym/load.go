@@ -41,12 +41,12 @@ func Parse(r io.Reader) (*Table, error) {
 	// copy) a dozen times: a kallsyms line is about 45 bytes, a third of
 	// which is the name once __pfx_ tails are shared.
 	size := sizeHint(r)
-	n := size/45 + 16
-	b.t.addrs = make([]uint64, 0, n)
-	b.t.nameOff = make([]uint32, 0, n)
-	b.t.nameLen = make([]uint16, 0, n)
-	b.t.mod = make([]uint16, 0, n)
-	b.global = make([]bool, 0, n)
+	est := size/45 + 16
+	b.t.addrs = make([]uint64, 0, est)
+	b.t.nameOff = make([]uint32, 0, est)
+	b.t.nameLen = make([]uint16, 0, est)
+	b.t.mod = make([]uint16, 0, est)
+	b.global = make([]bool, 0, est)
 	b.names.Grow(size/3 + 64)
 
 	br := bufio.NewReaderSize(r, 64<<10)
