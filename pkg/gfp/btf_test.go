@@ -1,0 +1,224 @@
+package gfp
+
+import (
+	"errors"
+	"math/rand"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/cilium/ebpf/btf"
+)
+
+// specWithEnum builds a BTF spec holding one anonymous enum, like the
+// kernel's ___GFP_*_BIT enum.
+func specWithEnum(t testing.TB, values map[string]uint64) *btf.Spec {
+	t.Helper()
+	e := &btf.Enum{Size: 4}
+	for name, v := range values {
+		e.Values = append(e.Values, btf.EnumValue{Name: name, Value: v})
+	}
+	b, err := btf.NewBuilder([]btf.Type{&btf.Int{Name: "int", Size: 4, Encoding: btf.Signed}, e}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec, err := b.Spec()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return spec
+}
+
+func TestFromBTFSynthetic(t *testing.T) {
+	spec := specWithEnum(t, enums612)
+	bt, err := FromBTF(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bt.Source() != "kernel BTF" {
+		t.Errorf("Source() = %q", bt.Source())
+	}
+	// The enum of 6.14+ and the newest composite definitions give exactly
+	// the name array of the real 6.18 format file.
+	ft := loadFormatFile(t, "testdata/6.18-mm_page_alloc.format")
+	if got, want := bt.Entries(), ft.Entries(); !equalEntries(got, want) {
+		t.Errorf("FromBTF entries differ from the 6.18 format file:\ngot  %v\nwant %v", got, want)
+	}
+	// For an older release GFP_NOWAIT lacks __GFP_NOWARN.
+	old, err := fromBTF(spec, kver{6, 12, 0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := old.String(0x800); got != "GFP_NOWAIT" {
+		t.Errorf("6.12 String(0x800) = %q, want GFP_NOWAIT", got)
+	}
+}
+
+func equalEntries(a, b []Entry) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func TestFromBTFErrors(t *testing.T) {
+	if _, err := FromBTF(nil); err == nil {
+		t.Error("FromBTF(nil) succeeded")
+	}
+	_, err := FromBTF(specWithEnum(t, map[string]uint64{"MIGRATE_MOVABLE": 1}))
+	if !errors.Is(err, errNoGFPEnum) {
+		t.Errorf("FromBTF without the enum: %v, want errNoGFPEnum", err)
+	}
+	_, err = FromBTF(specWithEnum(t, map[string]uint64{"___GFP_DMA_BIT": 0, "___GFP_LAST_BIT": 1}))
+	if err == nil || !strings.Contains(err.Error(), "lacks") {
+		t.Errorf("FromBTF with a truncated enum: %v", err)
+	}
+}
+
+// TestFromBTFRunningKernel compares the BTF-derived table with the running
+// kernel's own format file.
+func TestFromBTFRunningKernel(t *testing.T) {
+	spec, err := btf.LoadKernelSpec()
+	if err != nil {
+		t.Skipf("no kernel BTF: %v", err)
+	}
+	bt, err := FromBTF(spec)
+	if errors.Is(err, errNoGFPEnum) {
+		t.Skipf("kernel older than 6.10: %v", err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := readTracefsFormat()
+	if err != nil {
+		t.Skipf("tracefs format not readable (needs root and a mounted tracefs): %v", err)
+	}
+	ft, err := FromFormat(string(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewSource(2))
+	for i := 0; i < 5000; i++ {
+		m := uint64(rng.Uint32()) & uint64(rng.Uint32()) & 0x3ffffff
+		if b, f := bt.String(m), ft.String(m); b != f {
+			t.Errorf("%#x: BTF %q, tracefs %q", m, b, f)
+		}
+	}
+}
+
+func readTracefsFormat() ([]byte, error) {
+	var errs []error
+	for _, dir := range []string{"/sys/kernel/tracing", "/sys/kernel/debug/tracing"} {
+		data, err := os.ReadFile(filepath.Join(dir, FormatPath))
+		if err == nil {
+			return data, nil
+		}
+		errs = append(errs, err)
+	}
+	return nil, errors.Join(errs...)
+}
+
+func TestLoad(t *testing.T) {
+	tracefs := func(t *testing.T, file string) string {
+		dir := t.TempDir()
+		data, err := os.ReadFile(filepath.Join("testdata", file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		path := filepath.Join(dir, FormatPath)
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return dir
+	}
+	enumSpec := specWithEnum(t, enums612)
+	noEnumSpec := specWithEnum(t, map[string]uint64{"MIGRATE_MOVABLE": 1})
+
+	tests := []struct {
+		name       string
+		dir        string
+		spec       *btf.Spec
+		release    string
+		wantSource string
+		wantErr    string
+	}{
+		{"format", tracefs(t, "6.18-mm_page_alloc.format"), nil, "6.18.0", "tracefs format", ""},
+		{"format with enums", tracefs(t, "6.12-unresolved-enums-mm_page_alloc.format"), enumSpec, "6.12.0", "tracefs format with kernel BTF enums", ""},
+		{"unresolved enums fall back to BTF", tracefs(t, "6.12-unresolved-enums-mm_page_alloc.format"), nil, "6.12.0", "built-in table for 6.12", ""},
+		{"missing format uses BTF", t.TempDir(), enumSpec, "6.12.1", "kernel BTF", ""},
+		{"old kernel BTF uses built-in", t.TempDir(), noEnumSpec, "5.10.0-28-amd64", "built-in table for 5.4", ""},
+		{"release only", "", nil, "3.10.0-1160.el7.x86_64", "built-in table for 3.10", ""},
+		{"nothing", "", nil, "", "", "no tracefs, kernel BTF or release"},
+		{"all fail", t.TempDir(), noEnumSpec, "4.9.0", "", "no built-in GFP table for kernel 4.9"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			tb, err := Load(tc.dir, tc.spec, tc.release)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("Load error = %v, want %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tb.Source() != tc.wantSource {
+				t.Errorf("Source() = %q, want %q", tb.Source(), tc.wantSource)
+			}
+			if got := tb.String(0x400cc0); got != "GFP_KERNEL_ACCOUNT" && !strings.HasPrefix(tc.release, "3.") {
+				t.Errorf("String(0x400cc0) = %q", got)
+			}
+		})
+	}
+}
+
+func TestForRelease(t *testing.T) {
+	tests := []struct {
+		release, layout string
+		atomic          uint64
+	}{
+		{"2.6.32-754.el6.x86_64", "2.6.32", 0x20},
+		{"3.10.0-1160.el7.x86_64", "3.10", 0x20},
+		{"3.2.0-4-amd64", "3.10", 0x20},
+		{"4.18.0-513.el8.x86_64", "4.18", 0x480020},
+		{"4.19.0-21-amd64", "4.18", 0x480020},
+		{"5.4.0-150-generic", "5.4", 0xa20},
+		{"5.10.0-28-amd64", "5.4", 0xa20},
+		{"5.14.0-362.el9.x86_64", "5.15", 0xa20},
+		{"5.15.0-84-generic", "5.15", 0xa20},
+		{"6.1.0-18-amd64", "6.1", 0xa20},
+		{"6.8.0-45-generic", "6.8", 0x820},
+		{"6.12.9", "6.12", 0x820},
+		{"6.14.0-rc1", "6.14", 0x820},
+		{"6.18.44-fc-v669", "6.18", 0x820},
+		{"7.0.0", "6.18", 0x820},
+	}
+	for _, tc := range tests {
+		tb, err := ForRelease(tc.release)
+		if err != nil {
+			t.Errorf("ForRelease(%q): %v", tc.release, err)
+			continue
+		}
+		if want := "built-in table for " + tc.layout; tb.Source() != want {
+			t.Errorf("ForRelease(%q).Source() = %q, want %q", tc.release, tb.Source(), want)
+		}
+		if got := tb.String(tc.atomic); got != "GFP_ATOMIC" {
+			t.Errorf("ForRelease(%q).String(%#x) = %q, want GFP_ATOMIC", tc.release, tc.atomic, got)
+		}
+	}
+	for _, bad := range []string{"", "linux", "6", "2.6.18-419.el5", "4.4.0-210-generic", "4.14.0"} {
+		if _, err := ForRelease(bad); err == nil {
+			t.Errorf("ForRelease(%q) succeeded", bad)
+		}
+	}
+}
