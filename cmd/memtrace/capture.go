@@ -71,6 +71,8 @@ func (f *traceFlags) signalReady() error {
 	return nil
 }
 
+func init() { register(captureCommand) }
+
 func captureCommand() *command {
 	return &command{
 		name:    "capture",

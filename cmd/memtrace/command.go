@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"sort"
 	"strings"
 
 	"github.com/spf13/pflag"
@@ -18,8 +19,30 @@ type command struct {
 	bind func(fs *pflag.FlagSet) func(args []string, stdout, stderr io.Writer) error
 }
 
+// registry holds the commands; each command's file registers itself in
+// init, so adding a command touches only its own file.
+var registry []func() *command
+
+// displayOrder is the order of `memtrace --help`: the incident workflow.
+var displayOrder = []string{"watch", "capture", "verify", "hugepages", "doctor", "serve"}
+
+func register(c func() *command) { registry = append(registry, c) }
+
 func commands() []*command {
-	return []*command{captureCommand()}
+	var out []*command
+	for _, c := range registry {
+		out = append(out, c())
+	}
+	rank := func(name string) int {
+		for i, n := range displayOrder {
+			if n == name {
+				return i
+			}
+		}
+		return len(displayOrder)
+	}
+	sort.SliceStable(out, func(i, j int) bool { return rank(out[i].name) < rank(out[j].name) })
+	return out
 }
 
 func findCommand(name string) *command {
