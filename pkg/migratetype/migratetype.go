@@ -15,9 +15,9 @@ import (
 	"github.com/cilium/ebpf/btf"
 )
 
-// Table maps migrate type values to the names the kernel prints in
+// Names maps migrate type values to the names the kernel prints in
 // /proc/pagetypeinfo ("Unmovable", "HighAtomic", ...).
-type Table struct {
+type Names struct {
 	names  []string // index = value; "" for holes
 	source string
 }
@@ -34,8 +34,19 @@ var kernelNames = map[string]string{
 	"MIGRATE_ISOLATE":     "Isolate",
 }
 
-// FromBTF reads enum migratetype from kernel BTF.
-func FromBTF(spec *btf.Spec) (*Table, error) {
+// FromBTF reads enum migratetype from kernel BTF, falling back to Default
+// when spec is nil or lacks the enum; Source then says why.
+func FromBTF(spec *btf.Spec) *Names {
+	t, err := fromBTF(spec)
+	if err != nil {
+		d := Default()
+		d.source += ": " + err.Error()
+		return d
+	}
+	return t
+}
+
+func fromBTF(spec *btf.Spec) (*Names, error) {
 	if spec == nil {
 		return nil, errors.New("reading migrate types: no kernel BTF")
 	}
@@ -49,7 +60,7 @@ func FromBTF(spec *btf.Spec) (*Table, error) {
 			limit = v.Value
 		}
 	}
-	t := &Table{source: "kernel BTF"}
+	t := &Names{source: "kernel BTF"}
 	for _, v := range e.Values {
 		// MIGRATE_PCPTYPES aliases the first non-pcp type and
 		// MIGRATE_TYPES counts them: neither is a type of its own.
@@ -88,8 +99,8 @@ func displayName(enum string) string {
 
 // Default is the layout of a 4.4 or later kernel built with CONFIG_CMA and
 // CONFIG_MEMORY_ISOLATION, as distribution kernels are.
-func Default() *Table {
-	return &Table{
+func Default() *Names {
+	return &Names{
 		names:  []string{"Unmovable", "Movable", "Reclaimable", "HighAtomic", "CMA", "Isolate"},
 		source: "default (4.4+ with CMA)",
 	}
@@ -98,7 +109,7 @@ func Default() *Table {
 // ForRelease returns the usual layout for a kernel release ("3.10.0-1160.el7"):
 // before 4.4 Reclaimable came before Movable and a Reserve type took the
 // place of HighAtomic; CMA exists since 3.5 (assumed configured).
-func ForRelease(release string) (*Table, error) {
+func ForRelease(release string) (*Names, error) {
 	major, minor, err := majorMinor(release)
 	if err != nil {
 		return nil, err
@@ -109,10 +120,10 @@ func ForRelease(release string) (*Table, error) {
 		t.source = "layout for " + release
 		return t, nil
 	case major == 3 && minor >= 5 || major == 4:
-		return &Table{names: []string{"Unmovable", "Reclaimable", "Movable", "Reserve", "CMA", "Isolate"},
+		return &Names{names: []string{"Unmovable", "Reclaimable", "Movable", "Reserve", "CMA", "Isolate"},
 			source: "layout for " + release}, nil
 	default:
-		return &Table{names: []string{"Unmovable", "Reclaimable", "Movable", "Reserve", "Isolate"},
+		return &Names{names: []string{"Unmovable", "Reclaimable", "Movable", "Reserve", "Isolate"},
 			source: "layout for " + release}, nil
 	}
 }
@@ -134,11 +145,11 @@ func majorMinor(release string) (int, int, error) {
 	return ma, mi, nil
 }
 
-// Load returns the BTF table when spec has one, else the layout for
+// Load returns the BTF names when spec has them, else the layout for
 // release, else Default. It never fails: an approximate name is better than
 // none in a report, and Source says which was used.
-func Load(spec *btf.Spec, release string) *Table {
-	if t, err := FromBTF(spec); err == nil {
+func Load(spec *btf.Spec, release string) *Names {
+	if t, err := fromBTF(spec); err == nil {
 		return t
 	}
 	if t, err := ForRelease(release); err == nil {
@@ -148,7 +159,7 @@ func Load(spec *btf.Spec, release string) *Table {
 }
 
 // Name returns the name of migrate type mt, or "unknown(N)".
-func (t *Table) Name(mt int) string {
+func (t *Names) Name(mt int) string {
 	if mt >= 0 && mt < len(t.names) && t.names[mt] != "" {
 		return t.names[mt]
 	}
@@ -157,7 +168,7 @@ func (t *Table) Name(mt int) string {
 
 // Value returns the number of a migrate type given its name ("Movable")
 // or enum member ("MIGRATE_MOVABLE"), case-insensitively.
-func (t *Table) Value(name string) (int, bool) {
+func (t *Names) Value(name string) (int, bool) {
 	if n, ok := kernelNames[strings.ToUpper(name)]; ok {
 		name = n
 	}
@@ -170,7 +181,7 @@ func (t *Table) Value(name string) (int, bool) {
 }
 
 // Len is the number of migrate types (MIGRATE_TYPES).
-func (t *Table) Len() int { return len(t.names) }
+func (t *Names) Len() int { return len(t.names) }
 
 // Source tells where the names came from.
-func (t *Table) Source() string { return t.source }
+func (t *Names) Source() string { return t.source }

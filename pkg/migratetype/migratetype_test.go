@@ -60,10 +60,7 @@ func TestFromBTF(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			tb, err := FromBTF(enumSpec(t, "migratetype", tc.values))
-			if err != nil {
-				t.Fatal(err)
-			}
+			tb := FromBTF(enumSpec(t, "migratetype", tc.values))
 			if tb.Len() != len(tc.want) {
 				t.Errorf("Len() = %d, want %d", tb.Len(), len(tc.want))
 			}
@@ -82,12 +79,19 @@ func TestFromBTF(t *testing.T) {
 	}
 }
 
-func TestFromBTFErrors(t *testing.T) {
-	if _, err := FromBTF(nil); err == nil {
-		t.Error("FromBTF(nil) succeeded")
-	}
-	if _, err := FromBTF(enumSpec(t, "migrate_mode", []btf.EnumValue{{Name: "MIGRATE_ASYNC"}})); err == nil {
-		t.Error("FromBTF without enum migratetype succeeded")
+func TestFromBTFFallback(t *testing.T) {
+	for name, spec := range map[string]*btf.Spec{
+		"nil":     nil,
+		"no enum": enumSpec(t, "migrate_mode", []btf.EnumValue{{Name: "MIGRATE_ASYNC"}}),
+		"empty":   enumSpec(t, "migratetype", []btf.EnumValue{{Name: "MIGRATE_TYPES", Value: 0}}),
+	} {
+		tb := FromBTF(spec)
+		if !strings.HasPrefix(tb.Source(), Default().Source()+": ") {
+			t.Errorf("%s: Source() = %q, want the default and a reason", name, tb.Source())
+		}
+		if tb.Name(1) != "Movable" {
+			t.Errorf("%s: Name(1) = %q, want the default's Movable", name, tb.Name(1))
+		}
 	}
 }
 
@@ -147,7 +151,7 @@ func TestRunningKernel(t *testing.T) {
 	if err != nil {
 		t.Skipf("no kernel BTF: %v", err)
 	}
-	tb, err := FromBTF(spec)
+	tb, err := fromBTF(spec)
 	if err != nil {
 		t.Fatal(err)
 	}
