@@ -91,7 +91,8 @@ struct cfs_rq___grp {
 #define HARDIRQ_MASK (0xfU << 16)
 #define NMI_MASK (0xfU << 20)
 
-// read_preempt_count returns this CPU's preempt_count, or -1.
+// read_preempt_count returns this CPU's preempt_count without the
+// need-resched bit, or -1.
 //
 // On x86 it is a per-CPU variable. Typed __ksym access would need its
 // address in kallsyms, which lacks data symbols on most kernels, so it is
@@ -115,13 +116,14 @@ static __always_inline int read_preempt_count(void)
 			return -1;
 		if (bpf_probe_read_kernel(&pc, sizeof(pc), (void *)rq - percpu_rq_off + percpu_pc_off))
 			return -1;
-		return pc;
+		// x86 keeps PREEMPT_NEED_RESCHED inverted in bit 31.
+		return pc & 0x7fffffff;
 	}
 	if (preempt_src == PREEMPT_THREAD_INFO) {
 		struct task_struct *task = (void *)bpf_get_current_task();
 		struct thread_info___preempt *ti = (void *)&task->thread_info;
 		if (bpf_core_field_exists(ti->preempt))
-			return BPF_CORE_READ(ti, preempt.count);
+			return BPF_CORE_READ(ti, preempt.count) & 0x7fffffff;
 	}
 	return -1;
 }

@@ -1,0 +1,64 @@
+package loader
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/cilium/ebpf"
+)
+
+// InjectAllocFailures runs the allocation-failure program n times through
+// BPF_PROG_TEST_RUN, as if mm_page_alloc had fired with no page, feeding
+// the session's own maps. It exists for burst tests and benchmarks: real
+// failures cannot be provoked at millions per second. The program is
+// loaded as a raw tracepoint (same arguments as tp_btf, but test-runnable)
+// and shares the session's aggregation map, stack map and ring buffer.
+// Events are attributed to the calling thread, in process context.
+func (s *Session) InjectAllocFailures(n int, order uint32, gfp uint64, migratetype int32) error {
+	a := s.families[SignalAlloc]
+	if a == nil {
+		return errors.New("allocation failures are not attached")
+	}
+	base, err := loadAlloc()
+	if err != nil {
+		return fmt.Errorf("loading embedded BPF object: %w", err)
+	}
+	spec := base.Copy()
+	for name := range spec.Programs {
+		if name != "alloc_fail_btf" {
+			delete(spec.Programs, name)
+		}
+	}
+	p := spec.Programs["alloc_fail_btf"]
+	p.Type = ebpf.RawTracepoint
+	p.AttachType = ebpf.AttachNone
+	p.AttachTo = ""
+	if err := s.setVariables(spec); err != nil {
+		return err
+	}
+	replace := map[string]*ebpf.Map{}
+	for name := range spec.Maps {
+		if m, ok := a.coll.Maps[name]; ok {
+			replace[name] = m
+		}
+	}
+	coll, err := ebpf.NewCollectionWithOptions(spec, ebpf.CollectionOptions{
+		MapReplacements: replace,
+		Programs:        ebpf.ProgramOptions{KernelTypes: s.kernel},
+	})
+	if err != nil {
+		return fmt.Errorf("loading test-run program: %w", err)
+	}
+	defer coll.Close()
+	// trace_mm_page_alloc(page, order, gfp_flags, migratetype), page NULL.
+	ctx := []uint64{0, uint64(order), gfp, uint64(uint32(migratetype))}
+	// Raw tracepoint test runs take no repeat count: one syscall per event.
+	prog := coll.Programs["alloc_fail_btf"]
+	opts := &ebpf.RunOptions{Context: ctx}
+	for i := 0; i < n; i++ {
+		if _, err := prog.Run(opts); err != nil {
+			return fmt.Errorf("running allocation-failure program (run %d of %d): %w", i+1, n, err)
+		}
+	}
+	return nil
+}
