@@ -1,6 +1,7 @@
 package loader
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/cilium/ebpf"
@@ -108,4 +109,49 @@ func (s *Session) StackAddrs(id int32) ([]uint64, error) {
 	return frames[:n], nil
 }
 
-var _ = ebpf.ErrKeyNotExist
+// ForgetPids deletes the in-kernel aggregates of processes the caller no
+// longer shows (watch ages idle processes out), so the maps stay bounded
+// on a long run. Their counts were already read.
+func (s *Session) ForgetPids(pids []uint32) error {
+	if len(pids) == 0 {
+		return nil
+	}
+	drop := make(map[uint32]bool, len(pids))
+	for _, p := range pids {
+		drop[p] = true
+	}
+	if a := s.families[SignalAlloc]; a != nil {
+		if err := deleteWhere[allocAllocKey, allocAllocVal](a.coll.Maps["alloc_agg"], func(k allocAllocKey) bool { return drop[k.Pid] }); err != nil {
+			return err
+		}
+	}
+	if a := s.families[SignalExtfrag]; a != nil {
+		if err := deleteWhere[extfragExtfragKey, extfragExtfragVal](a.coll.Maps["extfrag_agg"], func(k extfragExtfragKey) bool { return drop[k.Pid] }); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// deleteWhere deletes the keys of a hash map that match. Keys are
+// collected first: deleting while iterating would restart the walk.
+func deleteWhere[K, V any](m *ebpf.Map, match func(K) bool) error {
+	var k K
+	var v V
+	var keys []K
+	it := m.Iterate()
+	for it.Next(&k, &v) {
+		if match(k) {
+			keys = append(keys, k)
+		}
+	}
+	if err := it.Err(); err != nil {
+		return fmt.Errorf("reading %s: %w", m, err)
+	}
+	for _, key := range keys {
+		if err := m.Delete(key); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+			return fmt.Errorf("deleting from %s: %w", m, err)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,84 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/memtrace/memtrace/pkg/loader"
+	"github.com/memtrace/memtrace/pkg/watch"
+)
+
+func init() { register(watchCommand) }
+
+func watchCommand() *command {
+	return &command{
+		name:    "watch",
+		summary: "live view of allocation failures, fragmentation and huge-page requests",
+		long: "Show, refreshed every interval like top, allocation failures and fragmentation\n" +
+			"by process (exact in-kernel counts), huge-page requests with failures and silent\n" +
+			"fallbacks marked, the memory state of the host and the health of the probes.\n" +
+			"'q' or Ctrl-C quits and prints a summary. When standard output is not a terminal,\n" +
+			"one plain snapshot is printed per interval; --json streams NDJSON (one event per\n" +
+			"line, and a summary line per interval).",
+		usage: "watch [--interval 1s] [--pid N] [--comm NAME] [--cgroup PATH] [--stacks] [--json]",
+		examples: []string{
+			"sudo memtrace watch",
+			"sudo memtrace watch --comm postgres --stacks",
+			"sudo memtrace watch --interval 5s | tee watch.log",
+			"sudo memtrace watch --json | jq -c 'select(.kind == \"alloc_failure\")'",
+		},
+		bind: func(fs *pflag.FlagSet) func([]string, io.Writer, io.Writer) error {
+			var tf traceFlags
+			var interval, ageOut time.Duration
+			var stacks bool
+			var nStacks int
+			var asJSON bool
+			fs.DurationVarP(&interval, "interval", "i", time.Second, "refresh interval")
+			tf.register(fs)
+			fs.BoolVar(&stacks, "stacks", false, "show the most frequent failing kernel stacks, symbolized")
+			fs.IntVar(&nStacks, "top-stacks", 3, "how many stacks --stacks shows")
+			fs.BoolVar(&asJSON, "json", false, "stream NDJSON: every event, and a summary line per interval")
+			fs.DurationVar(&ageOut, "age-out", 10*time.Minute, "drop processes idle this long from the tables")
+			return func(args []string, stdout, stderr io.Writer) error {
+				if len(args) > 0 {
+					return usagef("unexpected argument %q", args[0])
+				}
+				if interval < 100*time.Millisecond {
+					return usagef("--interval must be at least 100ms")
+				}
+				if nStacks < 1 {
+					return usagef("--top-stacks must be at least 1")
+				}
+				cfg, err := tf.loaderConfig()
+				if err != nil {
+					return err
+				}
+				out, ok := stdout.(*os.File)
+				if !ok {
+					return fmt.Errorf("watch needs a file or terminal as standard output")
+				}
+				ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+				defer stop()
+				opts := watch.Options{
+					Interval: interval, Loader: cfg, JSON: asJSON, Out: out, In: os.Stdin, AgeOut: ageOut,
+					OnReady: func(*loader.Session) {
+						if err := tf.signalReady(); err != nil {
+							fmt.Fprintf(stderr, "memtrace watch: %v\n", err)
+						}
+					},
+				}
+				if stacks {
+					opts.Stacks = nStacks
+				}
+				return watch.Run(ctx, opts)
+			}
+		},
+	}
+}
