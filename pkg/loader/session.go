@@ -19,6 +19,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/memtrace/memtrace/pkg/event"
+	"github.com/memtrace/memtrace/pkg/tracefs"
 )
 
 // family is one C file's program set and the maps every output reads.
@@ -255,7 +256,7 @@ const shmHugetlb = 0o4000
 func (s *Session) ensureTracefs() error {
 	if !s.tracefsTried {
 		s.tracefsTried = true
-		s.tracefsDir, s.unmountTracefs, s.tracefsErr = interimMount()
+		s.tracefsDir, s.unmountTracefs, s.tracefsErr = tracefs.Mount()
 	}
 	if s.tracefsErr != nil {
 		return fmt.Errorf("tracefs unavailable: %v", s.tracefsErr)
