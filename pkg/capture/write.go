@@ -11,9 +11,23 @@ import (
 // Write stores the document at path atomically: it is written to a
 // temporary file in the same directory, synced and renamed, so a reader
 // (or an interrupted capture) never sees half a document. "-" writes to w.
+//
+// A path that exists and is not a regular file (/dev/null, a FIFO, a
+// terminal) is written in place: renaming over it would replace the device.
 func Write(path string, w io.Writer, doc *Document) error {
 	if path == "-" {
 		return encode(w, doc)
+	}
+	if fi, err := os.Stat(path); err == nil && !fi.Mode().IsRegular() {
+		f, err := os.OpenFile(path, os.O_WRONLY, 0)
+		if err != nil {
+			return fmt.Errorf("opening %s: %w", path, err)
+		}
+		if err := encode(f, doc); err != nil {
+			f.Close()
+			return fmt.Errorf("writing %s: %w", path, err)
+		}
+		return f.Close()
 	}
 	dir := filepath.Dir(path)
 	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*.tmp")
