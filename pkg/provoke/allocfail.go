@@ -1,0 +1,243 @@
+package provoke
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/memtrace/memtrace/pkg/tracefs"
+)
+
+// PageAllocFailureFilter is the tracefs filter that selects failed
+// allocations in kmem:mm_page_alloc: the tracepoint records pfn -1UL when
+// the page is NULL, and the filter parser refuses "-1" for an unsigned field.
+const PageAllocFailureFilter = "pfn == 18446744073709551615"
+
+// Method is a way to make accounted allocations fail in a memory cgroup.
+type Method string
+
+const (
+	// Auto picks PipeResize on cgroup v1 and BPFMap on cgroup v2.
+	Auto Method = ""
+
+	// PipeResize grows pipes with fcntl(F_SETPIPE_SZ, 1 MiB): the kernel
+	// kcallocs 256 struct pipe_buffer (10 KiB, more than the largest
+	// kmalloc cache) with GFP_KERNEL_ACCOUNT|__GFP_NOWARN, so it is an
+	// order-2 page allocation charged to the caller's memory cgroup. With
+	// the cgroup at its limit the charge fails after the page was taken
+	// from the buddy allocator; __alloc_frozen_pages_noprof frees it and
+	// still fires mm_page_alloc with page == NULL, and fcntl returns
+	// ENOMEM. Such an order-2 GFP_KERNEL charge would invoke the memcg OOM
+	// killer, so this needs cgroup v1: memory.oom_control turns the OOM
+	// killer off, and only the worker thread is moved into the cgroup (v1
+	// allows that), so the child's own page faults are never charged to
+	// the full cgroup and cannot block in a memcg OOM wait.
+	PipeResize Method = "pipe-resize"
+
+	// BPFMap creates BPF array maps larger than the cgroup's limit
+	// (needs CAP_BPF or CAP_SYS_ADMIN). bpf_map_area_alloc vmallocs them
+	// with __GFP_ACCOUNT|__GFP_RETRY_MAYFAIL|__GFP_NOWARN, page by page:
+	// the first page over the limit fails its charge, mm_page_alloc fires
+	// with page == NULL (order 0), and bpf returns ENOMEM. RETRY_MAYFAIL
+	// charges never invoke the OOM killer, so this works on cgroup v2 and
+	// needs no oom_control; the limit keeps megabytes of headroom, so the
+	// whole child process can be in the cgroup.
+	BPFMap Method = "bpf-map"
+)
+
+const (
+	pipeResizeLimit = 512 << 10 // filled by ~30 pipe resizes
+	pipeResizeSize  = 1 << 20   // default pipe-max-size, 256 slots: order 2
+	pipeResizePipes = 128
+	bpfMapLimit     = 4 << 20
+	bpfMapSize      = 16 << 20 // always more than the limit, never OOM
+)
+
+// failArgs and failResult are the child side of AllocFailures.
+type failArgs struct {
+	Join, Home string // cgroup files to enter and to go back to
+	Thread     bool   // move only the worker thread (cgroup v1)
+	Pipes      int    // PipeResize: pipes prepared before joining
+	PipeSize   int    // PipeResize: F_SETPIPE_SZ argument
+	MapSize    int    // BPFMap: bytes of each array map
+	Want       int    // failures wanted
+	XattrSize  int    // WarnAllocFailure: value size
+}
+
+type failResult struct {
+	Attempts, Succeeded, Failed int
+	Errno                       int    // first unexpected errno, 0 if none
+	Call                        string // the call that got Errno
+	XattrErrno                  int    // WarnAllocFailure: fsetxattr's errno
+}
+
+// AllocFailures makes a child process's allocations fail n times inside
+// the kernel and reports what kmem:mm_page_alloc showed for them (it
+// returns an error unless the tracepoint fired with pfn == -1UL at least n
+// times from the child's worker thread). It creates a memory cgroup, moves
+// the child (or its worker thread) into it, and removes it afterwards.
+//
+// Pages are taken from the buddy allocator and then refused by the memory
+// cgroup charge (__memcg_kmem_charge_page), so the failures are real
+// mm_page_alloc events with a NULL page, but the system is never short of
+// memory. See Method for the kernel paths; WithMethod chooses one.
+func AllocFailures(n int, opts ...Option) (rep Report, err error) {
+	cfg := newConfig("mt-allocfail", 30*time.Second, opts)
+	if n < 1 {
+		return rep, fmt.Errorf("provoking allocation failures: n = %d, want at least 1", n)
+	}
+	start := time.Now()
+	h, err := memoryHierarchy()
+	if err != nil {
+		return rep, err
+	}
+	method := cfg.method
+	if method == Auto {
+		method = PipeResize
+		if h.v2 {
+			method = BPFMap
+		}
+	}
+	args := failArgs{Want: n}
+	var limit int64
+	var noOOM bool
+	var opName string
+	switch method {
+	case PipeResize:
+		if h.v2 {
+			return rep, fmt.Errorf("provoking allocation failures with %s: %w: needs the cgroup v1 memory controller", method, errors.ErrUnsupported)
+		}
+		limit, noOOM, opName = pipeResizeLimit, true, "pipefail"
+		args.Thread, args.Pipes, args.PipeSize = true, pipeResizePipes, pipeResizeSize
+		rep.Syscall = fmt.Sprintf("fcntl(F_SETPIPE_SZ, %d)", pipeResizeSize)
+	case BPFMap:
+		limit, opName = bpfMapLimit, "bpffail"
+		args.MapSize = bpfMapSize
+		rep.Syscall = fmt.Sprintf("bpf(BPF_MAP_CREATE, array of %d bytes)", bpfMapSize)
+	default:
+		return rep, fmt.Errorf("provoking allocation failures: unknown method %q", method)
+	}
+
+	s, err := newSession(h, cfg, limit, noOOM)
+	if err != nil {
+		return rep, err
+	}
+	defer func() { err = errors.Join(err, s.close()) }()
+	if err := s.count("kmem", "mm_page_alloc", PageAllocFailureFilter); err != nil {
+		return rep, err
+	}
+	if err := s.cgroupFiles(&args); err != nil {
+		return rep, err
+	}
+	var res failResult
+	if err := s.child.call(opName, args, &res); err != nil {
+		return rep, err
+	}
+	if err := s.fill(&rep, res, start); err != nil {
+		return rep, err
+	}
+	switch {
+	case res.Errno != 0:
+		return rep, fmt.Errorf("provoking allocation failures: %s: unexpected errno %d (%v)", res.Call, res.Errno, errnoErr(res.Errno))
+	case res.Failed < n:
+		return rep, fmt.Errorf("provoking allocation failures: only %d of %d calls failed with ENOMEM", res.Failed, res.Attempts)
+	case rep.Events < uint64(n):
+		return rep, fmt.Errorf("provoking allocation failures: %d calls failed but mm_page_alloc showed only %d failed allocations", res.Failed, rep.Events)
+	}
+	return rep, nil
+}
+
+// session holds what one provoking run sets up, and undoes it in order.
+type session struct {
+	cg      *memcg
+	child   *child
+	counter *tracefs.Counter
+	tfsDir  string
+	unmount func() error
+}
+
+// newSession mounts tracefs if needed, creates the memory cgroup (limit 0:
+// none) and starts the child.
+func newSession(h hierarchy, cfg config, limit int64, noOOM bool) (s *session, err error) {
+	s = &session{}
+	defer func() {
+		if err != nil {
+			err = errors.Join(err, s.close())
+		}
+	}()
+	if s.tfsDir, s.unmount, err = tracefs.Mount(); err != nil {
+		return nil, err
+	}
+	if limit > 0 {
+		if s.cg, err = newMemcg(h, limit, noOOM); err != nil {
+			return nil, err
+		}
+	}
+	if s.child, err = startChild(cfg.comm, time.Now().Add(cfg.timeout)); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// count starts counting system:event hits of the child's worker thread.
+func (s *session) count(system, event, filter string) error {
+	f := fmt.Sprintf("common_pid == %d", s.child.Tid)
+	if filter != "" {
+		f = filter + " && " + f
+	}
+	c, err := tracefs.NewCounter(s.tfsDir, system, event, f)
+	if err != nil {
+		return err
+	}
+	s.counter = c
+	return nil
+}
+
+func (s *session) cgroupFiles(a *failArgs) (err error) {
+	if a.Join, err = s.cg.joinFile(a.Thread); err != nil {
+		return err
+	}
+	a.Home, err = s.cg.homeFile(s.child.Pid, s.child.Tid, a.Thread)
+	return err
+}
+
+// fill completes a report from the child's result and the counter.
+func (s *session) fill(rep *Report, res failResult, start time.Time) error {
+	rep.Pid, rep.Tids, rep.Comm = s.child.Pid, []int{s.child.Tid}, s.child.Comm
+	rep.Attempts, rep.Failed = res.Attempts, res.Failed
+	defer func() { rep.Duration = time.Since(start) }()
+	return s.readCounter(rep)
+}
+
+func (s *session) readCounter(rep *Report) error {
+	n, err := s.counter.Count()
+	if err != nil {
+		return err
+	}
+	hits, err := s.counter.Hits()
+	if err != nil {
+		return err
+	}
+	rep.Events = n
+	rep.addHits(hits)
+	return nil
+}
+
+// close stops the child before removing its cgroup: a cgroup with tasks
+// cannot be removed.
+func (s *session) close() error {
+	var errs []error
+	if s.counter != nil {
+		errs = append(errs, s.counter.Close())
+	}
+	if s.child != nil {
+		errs = append(errs, s.child.stop())
+	}
+	if s.cg != nil {
+		errs = append(errs, s.cg.remove())
+	}
+	if s.unmount != nil {
+		errs = append(errs, s.unmount())
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,195 @@
+package provoke
+
+import (
+	"encoding/json"
+	"fmt"
+	"syscall"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// Between joining the limited cgroup and leaving it, the worker makes raw
+// system calls only and touches no new memory: any kernel allocation it
+// causes is charged to the full cgroup, and a page fault needing a new page
+// table would block in the memcg OOM wait (cgroup v1, OOM killer off).
+
+func opPipeFail(w *worker, raw json.RawMessage) (any, error) {
+	var a failArgs
+	if err := json.Unmarshal(raw, &a); err != nil {
+		return nil, err
+	}
+	fds, err := makePipes(a.Pipes)
+	defer closeAll(fds)
+	if err != nil {
+		return nil, err
+	}
+	var res failResult
+	growStack()
+	if err := joinCgroup(a.Join, a.Thread); err != nil {
+		return nil, err
+	}
+	for i := 0; res.Failed < a.Want && i < len(fds); {
+		res.Attempts++
+		_, _, e := unix.Syscall(unix.SYS_FCNTL, uintptr(fds[i+1]), unix.F_SETPIPE_SZ, uintptr(a.PipeSize))
+		switch e {
+		case 0:
+			res.Succeeded++ // not full yet: this resize filled the cgroup further
+			i += 2
+		case unix.ENOMEM:
+			res.Failed++ // retry the same pipe: the cgroup stays full
+		default:
+			res.Errno, res.Call = int(e), "fcntl(F_SETPIPE_SZ)"
+			i = len(fds)
+		}
+	}
+	closeAll(fds) // uncharges the pipe_buffer arrays
+	fds = nil
+	if err := joinCgroup(a.Home, a.Thread); err != nil {
+		return nil, err
+	}
+	if res.Failed < a.Want && res.Errno == 0 {
+		return nil, fmt.Errorf("memory cgroup not full after %d pipe resizes", res.Succeeded)
+	}
+	return res, nil
+}
+
+func opBPFFail(w *worker, raw json.RawMessage) (any, error) {
+	var a failArgs
+	if err := json.Unmarshal(raw, &a); err != nil {
+		return nil, err
+	}
+	attr := bpfArrayAttr(a.MapSize)
+	var res failResult
+	growStack()
+	if err := joinCgroup(a.Join, a.Thread); err != nil {
+		return nil, err
+	}
+	// A map that fits means the limit was not reached; give up after a few.
+	for res.Failed < a.Want && res.Succeeded < 3 {
+		res.Attempts++
+		fd, _, e := unix.Syscall(unix.SYS_BPF, unix.BPF_MAP_CREATE, uintptr(unsafe.Pointer(&attr[0])), uintptr(len(attr)))
+		if e == 0 {
+			res.Succeeded++
+			unix.Close(int(fd))
+			continue
+		}
+		if e != unix.ENOMEM {
+			res.Errno, res.Call = int(e), "bpf(BPF_MAP_CREATE)"
+			break
+		}
+		res.Failed++
+	}
+	if err := joinCgroup(a.Home, a.Thread); err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// bpfArrayAttr encodes union bpf_attr for BPF_MAP_CREATE of an array map
+// of about size bytes: map_type, key_size, value_size, max_entries,
+// map_flags, inner_map_fd, numa_node, map_name[16].
+func bpfArrayAttr(size int) []byte {
+	attr := make([]byte, 48)
+	put := func(off int, v uint32) { *(*uint32)(unsafe.Pointer(&attr[off])) = v }
+	put(0, unix.BPF_MAP_TYPE_ARRAY)
+	put(4, 4)    // key_size
+	put(8, 4096) // value_size
+	put(12, uint32(size/4096))
+	copy(attr[28:44], "mt_allocfail")
+	return attr
+}
+
+// opXattrFail fills the cgroup with pipe resizes, then sets a large xattr
+// on a memfd: see WarnAllocFailure.
+func opXattrFail(w *worker, raw json.RawMessage) (any, error) {
+	var a failArgs
+	if err := json.Unmarshal(raw, &a); err != nil {
+		return nil, err
+	}
+	mfd, err := unix.MemfdCreate("memtrace-provoke", unix.MFD_CLOEXEC)
+	if err != nil {
+		return nil, fmt.Errorf("creating memfd: %w", err)
+	}
+	defer unix.Close(mfd)
+	name, _ := unix.BytePtrFromString("user.memtrace")
+	value := make([]byte, a.XattrSize)
+	fds, err := makePipes(a.Pipes)
+	defer closeAll(fds)
+	if err != nil {
+		return nil, err
+	}
+	var res failResult
+	growStack()
+	if err := joinCgroup(a.Join, a.Thread); err != nil {
+		return nil, err
+	}
+	full := false
+	for i := 0; !full && i < len(fds); i += 2 {
+		_, _, e := unix.Syscall(unix.SYS_FCNTL, uintptr(fds[i+1]), unix.F_SETPIPE_SZ, uintptr(a.PipeSize))
+		switch e {
+		case 0:
+			res.Succeeded++
+		case unix.ENOMEM:
+			full = true
+		default:
+			res.Errno, res.Call = int(e), "fcntl(F_SETPIPE_SZ)"
+			i = len(fds)
+		}
+	}
+	if full {
+		res.Attempts++
+		_, _, e := unix.Syscall6(unix.SYS_FSETXATTR, uintptr(mfd), uintptr(unsafe.Pointer(name)),
+			uintptr(unsafe.Pointer(&value[0])), uintptr(len(value)), 0, 0)
+		res.XattrErrno = int(e)
+		if e == unix.ENOMEM {
+			res.Failed++
+		}
+	}
+	closeAll(fds)
+	fds = nil
+	if err := joinCgroup(a.Home, a.Thread); err != nil {
+		return nil, err
+	}
+	if !full && res.Errno == 0 {
+		return nil, fmt.Errorf("memory cgroup not full after %d pipe resizes", res.Succeeded)
+	}
+	return res, nil
+}
+
+// makePipes returns n pipes as [r0, w0, r1, w1, ...].
+func makePipes(n int) ([]int, error) {
+	fds := make([]int, 0, 2*n)
+	for i := 0; i < n; i++ {
+		var p [2]int
+		if err := unix.Pipe2(p[:], unix.O_CLOEXEC|unix.O_NONBLOCK); err != nil {
+			return fds, fmt.Errorf("creating pipe %d: %w", i, err)
+		}
+		fds = append(fds, p[0], p[1])
+	}
+	return fds, nil
+}
+
+func closeAll(fds []int) {
+	for _, fd := range fds {
+		unix.Close(fd)
+	}
+}
+
+// growStack grows the goroutine stack ahead of time, so that no stack
+// copy (a fresh allocation) happens while the cgroup is full. With the
+// garbage collector off, the stack is never shrunk back.
+//
+//go:noinline
+func growStack() byte {
+	var pad [64 << 10]byte
+	pad[len(pad)-1] = 1
+	return pad[len(pad)-1] + pad[0]
+}
+
+func errnoErr(e int) error {
+	if e == 0 {
+		return nil
+	}
+	return syscall.Errno(e)
+}

@@ -1,0 +1,44 @@
+package provoke
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// lockFile takes an exclusive flock on a lock file named after name, so
+// that users of this package in several processes (go test runs package
+// test binaries in parallel) do not interleave changes to shared kernel
+// state such as a hugepage pool or the warn_alloc rate limit. flock locks
+// belong to the open file, so goroutines of one process exclude each other
+// too. The lock files are left in place: removing them would race.
+func lockFile(name string, timeout time.Duration) (unlock func(), err error) {
+	dir := "/run/lock"
+	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+		dir = os.TempDir()
+	}
+	path := filepath.Join(dir, "memtrace-provoke-"+name+".lock")
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("opening lock file: %w", err)
+	}
+	deadline := time.Now().Add(timeout)
+	for {
+		err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
+		if err == nil {
+			return func() {
+				unix.Flock(int(f.Fd()), unix.LOCK_UN)
+				f.Close()
+			}, nil
+		}
+		if !errors.Is(err, unix.EWOULDBLOCK) || time.Now().After(deadline) {
+			f.Close()
+			return nil, fmt.Errorf("locking %s: %w", path, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
