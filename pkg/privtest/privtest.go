@@ -1,0 +1,53 @@
+// Package privtest holds helpers for tests that load BPF programs and
+// provoke real kernel events. They skip, with the reason, when the test
+// cannot run here (not root); they never skip on a kernel that should have
+// had the feature: a missing hook there is a failure.
+package privtest
+
+import (
+	"os"
+	"testing"
+
+	"github.com/memtrace/memtrace/pkg/loader"
+)
+
+// RequireRoot skips the test unless it runs as root, which loading BPF
+// programs, mounting tracefs, creating cgroups and sizing hugepage pools
+// need. -short also skips privileged tests.
+func RequireRoot(t testing.TB) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("privileged end-to-end test skipped with -short")
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: loads BPF programs (CAP_BPF, CAP_PERFMON) and provokes kernel events (cgroups, hugepage pools)")
+	}
+}
+
+// RequireBTFKernel fails the test when the kernel has no BTF: every
+// kernel memtrace supports has it, so its absence is not a reason to skip.
+func RequireBTFKernel(t testing.TB) {
+	t.Helper()
+	if _, err := os.Stat("/sys/kernel/btf/vmlinux"); err != nil {
+		t.Fatalf("kernel BTF missing (/sys/kernel/btf/vmlinux): memtrace's CO-RE programs cannot load: %v", err)
+	}
+}
+
+// RequireAttached fails unless every signal in want is attached.
+func RequireAttached(t testing.TB, hooks []loader.HookStatus, want ...loader.Signal) {
+	t.Helper()
+	for _, sig := range want {
+		found := false
+		for _, h := range hooks {
+			if h.Signal == sig {
+				found = true
+				if !h.Attached {
+					t.Fatalf("signal %s has no hook on this kernel: %+v", sig, h.Rejected)
+				}
+			}
+		}
+		if !found {
+			t.Fatalf("signal %s was not requested", sig)
+		}
+	}
+}
