@@ -1,0 +1,127 @@
+package watch
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/memtrace/memtrace/pkg/event"
+	"github.com/memtrace/memtrace/pkg/loader"
+	"github.com/memtrace/memtrace/pkg/sysstate"
+)
+
+func agg(pid uint32, comm string, ctx event.Context, order uint32, count uint64) event.AllocAggregate {
+	return event.AllocAggregate{
+		Task: event.Task{Pid: pid, Comm: comm}, Context: ctx, Order: order,
+		GFPFlags: 0x820, GFP: "GFP_ATOMIC", Atomic: true, StackID: int32(pid), Count: count,
+	}
+}
+
+func TestModelDeltasAndSorting(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	m := NewModel(t0)
+	m.Update(Tick{Now: t0.Add(time.Second), Alloc: []event.AllocAggregate{
+		agg(10, "postgres", event.ContextProcess, 0, 5),
+		agg(0, "swapper/0", event.ContextSoftirq, 1, 50),
+	}})
+	rows := m.AllocRows()
+	if len(rows) != 2 || rows[0].Pid != 0 || rows[0].Recent != 50 || rows[1].Recent != 5 {
+		t.Fatalf("first tick: %+v %+v", rows[0], rows[1])
+	}
+	// Second tick: postgres fails 20 more, swapper none: postgres first.
+	m.Update(Tick{Now: t0.Add(2 * time.Second), Alloc: []event.AllocAggregate{
+		agg(10, "postgres", event.ContextProcess, 0, 25),
+		agg(0, "swapper/0", event.ContextSoftirq, 1, 50),
+	}})
+	rows = m.AllocRows()
+	if rows[0].Pid != 10 || rows[0].Recent != 20 || rows[0].Total != 25 || rows[1].Recent != 0 || rows[1].Total != 50 {
+		t.Fatalf("second tick: %+v %+v", rows[0], rows[1])
+	}
+	if m.TotalFailures != 75 {
+		t.Errorf("total %d, want 75", m.TotalFailures)
+	}
+	// A counter that went down was recreated in the kernel: its value is new.
+	m.Update(Tick{Now: t0.Add(3 * time.Second), Alloc: []event.AllocAggregate{agg(10, "postgres", event.ContextProcess, 0, 3)}})
+	if r := m.AllocRows()[0]; r.Recent != 3 || r.Total != 28 {
+		t.Errorf("after reset: %+v", r)
+	}
+	if got := contexts(m.alloc[0].Contexts); got != "softirq" {
+		t.Errorf("contexts %q", got)
+	}
+}
+
+func TestModelAgesOutIdleProcesses(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	m := NewModel(t0)
+	m.AgeOut = time.Minute
+	m.Update(Tick{Now: t0, Alloc: []event.AllocAggregate{agg(10, "a", event.ContextProcess, 0, 1), agg(11, "b", event.ContextProcess, 0, 1)}})
+	m.Update(Tick{Now: t0.Add(50 * time.Second), Alloc: []event.AllocAggregate{agg(10, "a", event.ContextProcess, 0, 1), agg(11, "b", event.ContextProcess, 0, 2)}})
+	m.Update(Tick{Now: t0.Add(90 * time.Second), Alloc: []event.AllocAggregate{agg(10, "a", event.ContextProcess, 0, 1), agg(11, "b", event.ContextProcess, 0, 2)}})
+	if len(m.Aged) != 1 || m.Aged[0] != 10 {
+		t.Fatalf("aged %v, want [10]", m.Aged)
+	}
+	if len(m.AllocRows()) != 1 || m.TotalFailures != 3 {
+		t.Errorf("rows %d, total %d", len(m.AllocRows()), m.TotalFailures)
+	}
+	if _, ok := m.prevAlloc[allocKey{10, 0, 0x820, event.ContextProcess, 10}]; ok {
+		t.Error("aged process's counters kept")
+	}
+}
+
+func TestModelHugeRowsBoundedAndMarked(t *testing.T) {
+	m := NewModel(time.Unix(0, 0))
+	m.MaxHuge = 3
+	var evs []event.Event
+	for i := 0; i < 5; i++ {
+		evs = append(evs, event.Event{Kind: event.KindHugetlb, Task: event.Task{Pid: uint32(i)},
+			Hugetlb: &event.Hugetlb{Call: event.CallMmap, HugeRequest: true, Result: -12, Errno: "ENOMEM"}})
+	}
+	evs = append(evs, event.Event{Kind: event.KindHugetlb, Task: event.Task{Pid: 9},
+		Hugetlb: &event.Hugetlb{Call: event.CallMmap, AfterHugeFailure: true, OK: true, Result: 0x7f00}})
+	m.Update(Tick{Now: time.Unix(1, 0), Hugetlb: evs})
+	rows := m.HugeRows()
+	if len(rows) != 3 || rows[0].Pid != 9 || rows[0].Mark != "FALLBACK" || rows[1].Mark != "FAILED" || rows[0].Result != "0x7f00" {
+		t.Fatalf("rows %+v", rows)
+	}
+	if m.TotalHuge != 5 || m.TotalHugeFailed != 5 || m.TotalFallbacks != 1 {
+		t.Errorf("totals %d %d %d", m.TotalHuge, m.TotalHugeFailed, m.TotalFallbacks)
+	}
+}
+
+func TestRenderEscapesAndMarks(t *testing.T) {
+	m := NewModel(time.Unix(0, 0))
+	m.Update(Tick{
+		Now:   time.Unix(1, 0),
+		Alloc: []event.AllocAggregate{agg(7, "\x1b]0;pwned\x07", event.ContextSoftirq, 1, 4)},
+		Stats: map[loader.Signal]event.Stats{loader.SignalAlloc: {Seen: 4, Lost: 2}},
+		System: sysstate.Snapshot{
+			Memory:    sysstate.Memory{HugepageSizeKB: 2048},
+			HugePools: []sysstate.HugePool{{PageSizeKB: 2048, Total: 13007, Free: 11813, Reserved: 3372}},
+			Buddy:     []sysstate.ZoneFree{{Zone: "Normal", FreeBlocks: []uint64{812, 0, 0}, FreePages: 812}},
+		},
+	})
+	var b bytes.Buffer
+	Render(&b, m, View{Title: "t", Hooks: []loader.HookStatus{{Signal: loader.SignalAlloc, Hook: "tp_btf/mm_page_alloc", Attached: true}, {Signal: loader.SignalHugetlb}}})
+	out := b.String()
+	for _, want := range []string{
+		`\x1b]0;pwned\x07`, "ATOMIC 4", "softirq", "GFP_ATOMIC",
+		"in use or promised 4566", "never used 8441", // the seed's pool, Free − Rsvd
+		"NO FREE BLOCK OF ORDER ≥ 1", "lost 2", "hugetlb: NOT ATTACHED",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("render lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.ContainsRune(out, 0x1b) || strings.ContainsRune(out, 0x07) {
+		t.Error("raw control characters in uncoloured output")
+	}
+}
+
+func TestBytes(t *testing.T) {
+	for in, want := range map[uint64]string{0: "0 B", 1023: "1023 B", 2 << 20: "2.0 MiB", 17702060032: "16.5 GiB", 200 << 30: "200 GiB", 1536: "1.5 KiB"} {
+		if got := Bytes(in); got != want {
+			t.Errorf("Bytes(%d) = %q, want %q", in, got, want)
+		}
+	}
+}
