@@ -25,6 +25,7 @@ type traceFlags struct {
 	cgroup      string
 	sampleFirst uint32
 	readyFile   string
+	disable     string
 }
 
 func (f *traceFlags) register(fs *pflag.FlagSet) {
@@ -38,6 +39,7 @@ func (f *traceFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&f.cgroup, "cgroup", "", "only tasks in this cgroup (path, v1 memory or v2)")
 	fs.Uint32Var(&f.sampleFirst, "sample-first", 64, "events sent per (process, order, flags, stack) before sampling; 0 sends all (counts are always exact)")
 	fs.StringVar(&f.readyFile, "ready-file", "", "create this file once every probe is attached")
+	fs.StringVar(&f.disable, "disable-hooks", "", "hook types not to use, to force a fallback: tp_btf, tracepoint, fexit (comma-separated)")
 }
 
 // loaderConfig validates the flags and turns them into a loader.Config.
@@ -51,6 +53,11 @@ func (f *traceFlags) loaderConfig() (loader.Config, error) {
 	}
 	cfg.Comm = f.comm
 	cfg.SampleFirst = f.sampleFirst
+	disabled, err := loader.ParseHookTypes(f.disable)
+	if err != nil {
+		return cfg, usagef("--disable-hooks: %v", err)
+	}
+	cfg.DisableHooks = disabled
 	if f.cgroup != "" {
 		id, err := cgroup.ID(f.cgroup)
 		if err != nil {

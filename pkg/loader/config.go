@@ -46,6 +46,11 @@ type Config struct {
 	// (fexit on the allocator, falling back to the others when refused).
 	AllocHook string
 
+	// DisableHooks lists hook types not to use ("tp_btf", "tracepoint",
+	// "fexit"), to force a fallback on a kernel where the better hook
+	// exists (tests, or a hook that misbehaves on some kernel).
+	DisableHooks []string
+
 	// Filters, applied in the kernel (zero: no filter).
 	Pid      uint32
 	Comm     string
@@ -79,6 +84,39 @@ func DefaultConfig() Config {
 func (c Config) has(s Signal) bool {
 	for _, x := range c.Signals {
 		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// HookTypes are the kinds of hook a candidate can use.
+var HookTypes = []string{"tp_btf", "tracepoint", "fexit"}
+
+// ParseHookTypes parses a comma-separated list of hook types.
+func ParseHookTypes(s string) ([]string, error) {
+	var out []string
+	for _, f := range strings.Split(s, ",") {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			continue
+		}
+		ok := false
+		for _, h := range HookTypes {
+			ok = ok || h == f
+		}
+		if !ok {
+			return nil, fmt.Errorf("unknown hook type %q (want %s)", f, strings.Join(HookTypes, ", "))
+		}
+		out = append(out, f)
+	}
+	return out, nil
+}
+
+func (c Config) disabled(hook string) bool {
+	kind, _, _ := strings.Cut(hook, "/")
+	for _, d := range c.DisableHooks {
+		if d == kind {
 			return true
 		}
 	}

@@ -136,6 +136,10 @@ func (s *Session) attach(f family) HookStatus {
 		return st
 	}
 	for _, c := range f.candidates {
+		if s.cfg.disabled(c.name) {
+			st.Rejected = append(st.Rejected, Attempt{c.name, "disabled by configuration"})
+			continue
+		}
 		if c.needsTracefs {
 			if err := s.ensureTracefs(); err != nil {
 				st.Rejected = append(st.Rejected, Attempt{c.name, err.Error()})
@@ -193,7 +197,7 @@ func (s *Session) loadCandidate(base *ebpf.CollectionSpec, c candidate) (*ebpf.C
 		Programs: ebpf.ProgramOptions{KernelTypes: s.kernel},
 	})
 	if err != nil {
-		return nil, nil, "", fmt.Errorf("loading %s: %w", c.name, explainLoadError(err))
+		return nil, nil, "", fmt.Errorf("loading %s: %w", hook, explainLoadError(err))
 	}
 	links, err := c.attach(coll)
 	if err != nil {

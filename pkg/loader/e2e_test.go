@@ -1,0 +1,201 @@
+package loader_test
+
+import (
+	"errors"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cilium/ebpf"
+
+	"github.com/memtrace/memtrace/pkg/event"
+	"github.com/memtrace/memtrace/pkg/loader"
+	"github.com/memtrace/memtrace/pkg/privtest"
+	"github.com/memtrace/memtrace/pkg/provoke"
+)
+
+// TestEveryHookWithRealEvents attaches each signal through its preferred
+// hook and, with that hook type disabled, through its fallback, and checks
+// each path counts real kernel events exactly as tracefs does. On this
+// kind of kernel (BTF, tracefs mountable) every one of them must attach.
+func TestEveryHookWithRealEvents(t *testing.T) {
+	privtest.RequireRoot(t)
+	privtest.RequireBTFKernel(t)
+	cases := []struct {
+		disable []string
+		want    map[loader.Signal]string
+	}{
+		{nil, map[loader.Signal]string{
+			loader.SignalAlloc:   "tp_btf/mm_page_alloc",
+			loader.SignalExtfrag: "tracepoint/kmem/mm_page_alloc_extfrag",
+			loader.SignalHugetlb: "tracepoint/syscalls/",
+		}},
+		{[]string{"tracepoint"}, map[loader.Signal]string{
+			loader.SignalAlloc:   "tp_btf/mm_page_alloc",
+			loader.SignalExtfrag: "tp_btf/mm_page_alloc_extfrag",
+			loader.SignalHugetlb: "tp_btf/sys_enter+sys_exit",
+		}},
+		{[]string{"tp_btf"}, map[loader.Signal]string{
+			loader.SignalAlloc:   "tracepoint/kmem/mm_page_alloc",
+			loader.SignalExtfrag: "tracepoint/kmem/mm_page_alloc_extfrag",
+			loader.SignalHugetlb: "tracepoint/syscalls/",
+		}},
+	}
+	for _, c := range cases {
+		name := "preferred"
+		if c.disable != nil {
+			name = "without-" + strings.Join(c.disable, ",")
+		}
+		t.Run(name, func(t *testing.T) {
+			cfg := loader.DefaultConfig()
+			cfg.DisableHooks = c.disable
+			s, err := loader.Open(cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			for _, h := range s.Hooks() {
+				if !h.Attached || !strings.HasPrefix(h.Hook, c.want[h.Signal]) {
+					t.Fatalf("%s: hook %q attached=%v, want %q (rejected: %+v)", h.Signal, h.Hook, h.Attached, c.want[h.Signal], h.Rejected)
+				}
+			}
+			alloc, err := provoke.AllocFailures(10, provoke.WithComm("mt-hook-alloc"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			frag, err := provoke.ExtFrag(1, provoke.WithComm("mt-hook-frag"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			huge, err := provoke.Huge(provoke.HugeRequest{Op: provoke.MmapFallback}, provoke.WithComm("mt-hook-huge"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := s.Stop(); err != nil {
+				t.Fatal(err)
+			}
+			var hugeEvents []event.Event
+			for ev := range s.Events() {
+				if ev.Kind == event.KindHugetlb && int(ev.Pid) == huge.Pid {
+					hugeEvents = append(hugeEvents, ev)
+				}
+				if ev.Kind == event.KindAllocFailure && int(ev.Pid) == alloc.Pid && ev.Context != event.ContextProcess {
+					t.Errorf("allocation failure in a syscall reported in context %s", ev.Context)
+				}
+			}
+			aggs, err := s.AllocAggregates()
+			if err != nil {
+				t.Fatal(err)
+			}
+			var n uint64
+			for _, a := range aggs {
+				if int(a.Pid) == alloc.Pid {
+					n += a.Count
+				}
+			}
+			if n != alloc.Events || n < 10 {
+				t.Errorf("allocation failures: memtrace %d, tracefs %d", n, alloc.Events)
+			}
+			frags, err := s.ExtfragAggregates()
+			if err != nil {
+				t.Fatal(err)
+			}
+			n = 0
+			for _, x := range frags {
+				if int(x.Pid) == frag.Pid {
+					n += x.Count
+				}
+			}
+			if n != frag.Events || n == 0 {
+				t.Errorf("extfrag: memtrace %d, tracefs %d", n, frag.Events)
+			}
+			if len(hugeEvents) != 2 || hugeEvents[0].Hugetlb.OK || !hugeEvents[1].Hugetlb.AfterHugeFailure {
+				t.Errorf("huge-page events of the fallback: %+v", hugeEvents)
+			}
+			st, err := s.Stats()
+			if err != nil {
+				t.Fatal(err)
+			}
+			for sig, v := range st {
+				if v.Lost != 0 || v.MapFull != 0 {
+					t.Errorf("%s: %+v", sig, v)
+				}
+			}
+		})
+	}
+	assertNothingLoaded(t)
+}
+
+// TestFexitRefusedFallsBack asks for fexit; where the kernel refuses it
+// (this host: EPERM) the failure is recorded and tp_btf is used.
+func TestFexitRefusedFallsBack(t *testing.T) {
+	privtest.RequireRoot(t)
+	cfg := loader.DefaultConfig()
+	cfg.Signals = []loader.Signal{loader.SignalAlloc}
+	cfg.AllocHook = "fexit"
+	s, err := loader.Open(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	h := s.Hooks()[0]
+	if !h.Attached {
+		t.Fatalf("nothing attached: %+v", h)
+	}
+	if strings.HasPrefix(h.Hook, "fexit/") {
+		t.Logf("fexit permitted here: %s", h.Hook)
+		return
+	}
+	if len(h.Rejected) == 0 || !strings.HasPrefix(h.Rejected[0].Hook, "fexit") || h.Rejected[0].Reason == "" {
+		t.Errorf("fexit refusal not recorded: %+v", h)
+	}
+	t.Logf("fexit refused (%s), using %s", h.Rejected[0].Reason, h.Hook)
+}
+
+// assertNothingLoaded fails if a memtrace program is still in the kernel.
+func assertNothingLoaded(t *testing.T) {
+	t.Helper()
+	// Detached programs are freed asynchronously (RCU): allow a moment.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		left := loadedPrograms(t)
+		if len(left) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("memtrace programs still loaded after Close: %v", left)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func loadedPrograms(t *testing.T) []string {
+	ours := []string{"alloc_fail", "extfrag_", "shmget_", "mmap_e", "shmat_", "sys_enter_btf", "sys_exit_btf", "task_exit"}
+	var left []string
+	var id ebpf.ProgramID
+	for {
+		next, err := ebpf.ProgramGetNextID(id)
+		if errors.Is(err, os.ErrNotExist) {
+			return left
+		}
+		if err != nil {
+			t.Fatalf("listing programs: %v", err)
+		}
+		id = next
+		p, err := ebpf.NewProgramFromID(id)
+		if err != nil {
+			continue
+		}
+		info, err := p.Info()
+		p.Close()
+		if err != nil {
+			continue
+		}
+		for _, o := range ours {
+			if strings.HasPrefix(info.Name, o) {
+				left = append(left, info.Name)
+			}
+		}
+	}
+}
