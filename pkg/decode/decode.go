@@ -123,7 +123,7 @@ func (d *Decoder) Stack(id int32) []string {
 			frames = append(frames, "0x"+strconv.FormatUint(a, 16))
 			continue
 		}
-		frames = append(frames, ksym.Format(d.Symbols.Symbolize(a)))
+		frames = append(frames, d.Symbols.FormatAddr(a))
 	}
 	frames = TrimTracingFrames(frames)
 	if d.stackCache == nil {
