@@ -113,7 +113,13 @@ func opXattrFail(w *worker, raw json.RawMessage) (any, error) {
 	}
 	defer unix.Close(mfd)
 	name, _ := unix.BytePtrFromString("user.memtrace")
+	// Touch the value now: the kernel copies it in, and faulting its pages
+	// in while the cgroup is full would need page tables charged to it,
+	// turning the fault into EFAULT.
 	value := make([]byte, a.XattrSize)
+	for i := range value {
+		value[i] = 'm'
+	}
 	fds, err := makePipes(a.Pipes)
 	defer closeAll(fds)
 	if err != nil {
