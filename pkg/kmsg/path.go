@@ -1,0 +1,416 @@
+package kmsg
+
+import (
+	"strings"
+)
+
+// Path is a call trace summarised for a human: in what context the
+// allocation ran, what the kernel was doing, and the two or three frames
+// that say it ("softirq network receive: tcp_v4_rcv → sk_clone").
+type Path struct {
+	// Context is "softirq", "hardirq", "nmi", "process" or "kernel
+	// thread"; "" when the trace does not tell.
+	Context string `json:"context,omitempty"`
+	// Activity is what the code was doing: "network receive", "fsetxattr
+	// system call", "page fault", … ; "" when no frame is known.
+	Activity string `json:"activity,omitempty"`
+	// Frames are the telling frames, caller first.
+	Frames []string `json:"frames,omitempty"`
+}
+
+// String is the one-line form.
+func (p Path) String() string {
+	var b strings.Builder
+	phrase := p.Phrase()
+	b.WriteString(phrase)
+	if len(p.Frames) > 0 {
+		if phrase != "" {
+			b.WriteString(": ")
+		}
+		b.WriteString(strings.Join(p.Frames, " → "))
+	}
+	if b.Len() == 0 {
+		return "no call trace"
+	}
+	return b.String()
+}
+
+// Phrase is the context and activity, without the frames.
+func (p Path) Phrase() string {
+	switch {
+	case p.Activity == "":
+		return p.Context
+	case p.Context == "" || p.Context == "process" || p.Context == "kernel thread":
+		// "fsetxattr system call", "page fault", "kswapd" already say it.
+		return p.Activity
+	}
+	return p.Context + " " + p.Activity
+}
+
+// activity is a frame that names what the kernel was doing.
+type activity struct {
+	name    string
+	prefix  bool // name is a prefix
+	what    string
+	context string // the context this frame implies, if any
+}
+
+// activities are matched from the allocating frame outward; the first
+// (innermost) match wins, so "network transmit" inside a sendmsg system
+// call is reported as such.
+var activities = []activity{
+	{name: "tcp_v4_rcv", what: "network receive"},
+	{name: "tcp_v6_rcv", what: "network receive"},
+	{name: "udp_rcv", what: "network receive"},
+	{name: "udpv6_rcv", what: "network receive"},
+	{name: "__udp4_lib_rcv", what: "network receive"},
+	{name: "icmp_rcv", what: "network receive"},
+	{name: "arp_rcv", what: "network receive"},
+	{name: "ip_rcv", what: "network receive"},
+	{name: "ipv6_rcv", what: "network receive"},
+	{name: "__netif_receive_skb", prefix: true, what: "network receive"},
+	{name: "netif_receive_skb", prefix: true, what: "network receive"},
+	{name: "napi_gro_receive", what: "network receive"},
+	{name: "napi_gro_frags", what: "network receive"},
+	{name: "__napi_poll", what: "network receive"},
+	{name: "net_rx_action", what: "network receive", context: "softirq"},
+	{name: "tcp_sendmsg", prefix: true, what: "network transmit"},
+	{name: "tcp_write_xmit", what: "network transmit"},
+	{name: "__tcp_transmit_skb", what: "network transmit"},
+	{name: "tcp_transmit_skb", what: "network transmit"},
+	{name: "udp_sendmsg", what: "network transmit"},
+	{name: "ip_queue_xmit", what: "network transmit"},
+	{name: "__dev_queue_xmit", what: "network transmit"},
+	{name: "dev_queue_xmit", what: "network transmit"},
+	{name: "dev_hard_start_xmit", what: "network transmit"},
+	{name: "net_tx_action", what: "network transmit", context: "softirq"},
+	{name: "tcp_tasklet_func", what: "network transmit"},
+	{name: "blk_mq_", prefix: true, what: "block I/O"},
+	{name: "submit_bio", prefix: true, what: "block I/O"},
+	{name: "generic_make_request", what: "block I/O"},
+	{name: "scsi_queue_rq", what: "block I/O"},
+	{name: "nvme_queue_rq", what: "block I/O"},
+	{name: "do_huge_pmd_anonymous_page", what: "THP page fault"},
+	{name: "handle_mm_fault", what: "page fault"},
+	{name: "__handle_mm_fault", what: "page fault"},
+	{name: "do_page_fault", what: "page fault"},
+	{name: "exc_page_fault", what: "page fault"},
+	{name: "do_user_addr_fault", what: "page fault"},
+	{name: "khugepaged", what: "khugepaged", context: "kernel thread"},
+	{name: "kswapd", what: "kswapd", context: "kernel thread"},
+	{name: "kcompactd", what: "kcompactd", context: "kernel thread"},
+	{name: "load_module", what: "module load"},
+	{name: "copy_process", what: "fork"},
+	{name: "bprm_execve", what: "exec"},
+	{name: "do_execve", prefix: true, what: "exec"},
+	{name: "call_timer_fn", what: "timer", context: "softirq"},
+	{name: "tasklet_action", prefix: true, what: "tasklet", context: "softirq"},
+	{name: "rcu_core", what: "RCU callback", context: "softirq"},
+	{name: "rcu_do_batch", what: "RCU callback", context: "softirq"},
+	{name: "process_one_work", what: "workqueue", context: "kernel thread"},
+}
+
+// syscallPrefixes name system call entry points on x86-64, arm64 and
+// ia32 since 4.17, and before ("sys_fsetxattr", "SyS_…").
+var syscallPrefixes = []string{"__x64_sys_", "__arm64_sys_", "__ia32_sys_", "__ia32_compat_sys_", "__se_sys_", "__do_sys_", "__s390x_sys_", "sys_", "SyS_", "compat_sys_"}
+
+// bareSyscallPrefixes is the index of the first prefix of the old kind.
+const bareSyscallPrefixes = 7
+
+// allocatorFrame reports frames of the allocators and their thin
+// wrappers: true of every caller, they say nothing about who asked.
+func allocatorFrame(fn string) bool {
+	fn = strings.TrimSuffix(fn, "_noprof")
+	if allocatorNames[fn] {
+		return true
+	}
+	for _, p := range allocatorPrefixes {
+		if strings.HasPrefix(fn, p) {
+			return true
+		}
+	}
+	return false
+}
+
+var allocatorNames = map[string]bool{
+	"dump_stack": true, "dump_stack_lvl": true, "show_stack": true, "__dump_stack": true, "dump_backtrace": true,
+	"warn_alloc": true, "warn_alloc_failed": true, "warn_alloc_show_mem": true,
+	"kmem_getpages": true, "fallback_alloc": true, "cache_grow": true, "cache_grow_begin": true,
+	"cache_alloc_refill": true, "new_slab": true, "allocate_slab": true, "alloc_slab_page": true,
+	"sk_prot_alloc": true, "kmalloc_reserve": true, "get_zeroed_page": true, "__get_free_pages": true,
+	"alloc_page_interleave": true, "skb_page_frag_refill": true, "sk_page_frag_refill": true,
+	"vm_area_alloc_pages": true, "__vmalloc_area_node": true, "alloc_vmap_area": true,
+	"alloc_skb_with_frags": true, "kvmalloc_node": true, "kvzalloc": true, "kzalloc": true, "kcalloc": true,
+	"new_slab_objects": true, "refill_obj_stock": true, "obj_cgroup_charge": true,
+	"__memcg_kmem_charge_page": true, "__memcg_slab_post_alloc_hook": true,
+	"memcg_slab_post_alloc_hook": true, "try_charge_memcg": true,
+	// skb copies allocate for their caller.
+	"skb_copy": true, "skb_copy_expand": true, "skb_clone": true, "pskb_expand_head": true,
+	"__pskb_pull_tail": true, "skb_realloc_headroom": true, "pskb_copy": true, "__pskb_copy_fclone": true,
+}
+
+var allocatorPrefixes = []string{
+	"__alloc_pages", "alloc_pages", "__folio_alloc", "folio_alloc", "__alloc_frozen_pages", "alloc_frozen_pages",
+	"kmem_cache_alloc", "__kmem_cache_alloc", "____cache_alloc", "__cache_alloc", "slab_alloc", "__slab_alloc", "___slab_alloc",
+	"kmalloc", "__kmalloc", "___kmalloc", "__do_kmalloc", "kvmalloc", "__kvmalloc", "kvzalloc",
+	"vmalloc", "__vmalloc", "vzalloc", "__alloc_skb", "alloc_skb", "__netdev_alloc_skb", "__napi_alloc_skb",
+	"netdev_alloc_skb", "dev_alloc_skb", "page_frag_alloc", "__page_frag_alloc", "__page_frag_cache", "alloc_pages_exact",
+	"__pfx_", "dump_stack", "memcg_", "mem_cgroup_charge", "__mem_cgroup_charge",
+}
+
+// plumbingFrame reports frames of interrupt, system call and idle entry:
+// they set the context but are not what the kernel was doing.
+func plumbingFrame(fn string) bool {
+	if plumbingNames[fn] {
+		return true
+	}
+	for _, p := range []string{"asm_", "sysvec_", "irq_exit", "__irq_exit", "entry_SYSCALL", "ret_from_fork", "secondary_startup", "x86_64_start", "default_idle", "cpu_idle", "do_idle", "cpuidle_", "handle_irq", "handle_edge_irq", "handle_fasteoi_irq", "__handle_irq", "common_interrupt", "__sysvec_", "el0_", "el1_", "gic_handle_irq"} {
+		if strings.HasPrefix(fn, p) {
+			return true
+		}
+	}
+	return false
+}
+
+var plumbingNames = map[string]bool{
+	"__do_softirq": true, "handle_softirqs": true, "do_softirq": true, "call_softirq": true, "do_softirq_own_stack": true,
+	"run_ksoftirqd": true, "smpboot_thread_fn": true, "__local_bh_enable_ip": true, "local_bh_enable": true,
+	"do_IRQ": true, "ret_from_intr": true, "handle_IRQ_event": true, "__common_interrupt": true,
+	"do_syscall_64": true, "x64_sys_call": true, "system_call_fastpath": true, "system_call": true, "do_syscall_x64": true,
+	"invoke_syscall": true, "el0_svc_common": true, "do_el0_svc": true,
+	"kthread": true, "worker_thread": true, "native_safe_halt": true, "arch_cpu_idle": true, "cpu_startup_entry": true,
+	"start_secondary": true, "rest_init": true, "start_kernel": true, "mwait_idle": true, "intel_idle": true,
+	"acpi_idle_enter": true, "poll_idle": true, "pv_native_safe_halt": true,
+}
+
+// softirqFrames show that a frame below them ran in softirq context.
+var softirqFrames = map[string]bool{
+	"__do_softirq": true, "handle_softirqs": true, "do_softirq": true, "call_softirq": true,
+	"run_ksoftirqd": true, "do_softirq_own_stack": true, "net_rx_action": true, "net_tx_action": true,
+}
+
+// Summarize turns a call trace (innermost frame first, as printed) into a
+// Path. comm is the task name, used to tell kernel threads apart.
+func Summarize(frames []Frame, comm string) Path {
+	fs := usableFrames(frames)
+	var p Path
+	p.Context = traceContext(fs, comm)
+
+	// The site is the innermost frame that is neither allocator nor
+	// plumbing: the code that asked for memory.
+	site := -1
+	for i, f := range fs {
+		if !allocatorFrame(f.Func) && !plumbingFrame(f.Func) {
+			site = i
+			break
+		}
+	}
+	if site < 0 {
+		return p
+	}
+	// The anchor is the innermost frame, at or beyond the site, that
+	// names an activity; a system call is looked for separately since
+	// it is the outermost frame of a task's stack.
+	anchor, sysc := -1, -1
+	for i := site; i < len(fs); i++ {
+		fn := fs[i].Func
+		if anchor < 0 {
+			if a, ok := matchActivity(fn); ok {
+				anchor = i
+				p.Activity = a.what
+				if p.Context == "" && a.context != "" {
+					p.Context = a.context
+				}
+				if a.what == "workqueue" && i > 0 {
+					// The work function is the frame process_one_work
+					// called: it names the work.
+					p.Activity = "workqueue " + fs[i-1].Func
+				}
+			}
+		}
+		if sysc < 0 {
+			if name, ok := syscallName(fs[i:]); ok {
+				sysc = i
+				if anchor < 0 {
+					p.Activity = name + " system call"
+					if p.Context == "" {
+						p.Context = "process"
+					}
+				}
+			}
+		}
+	}
+	switch {
+	case anchor >= 0 && anchor != site && !strings.HasPrefix(p.Activity, "workqueue"):
+		p.Frames = []string{fs[anchor].Func, fs[site].Func}
+	case anchor >= 0 && anchor == site:
+		// The activity frame allocated itself: name its caller too.
+		p.Frames = []string{fs[site].Func}
+		for i := site + 1; i < len(fs) && i != sysc; i++ {
+			if fn := fs[i].Func; !allocatorFrame(fn) && !plumbingFrame(fn) {
+				p.Frames = []string{fn, fs[site].Func}
+				break
+			}
+		}
+	default:
+		// No activity frame, or one that already names the work: the
+		// site and its informative callers, up to the system call.
+		limit := len(fs)
+		if sysc >= 0 {
+			limit = sysc
+		}
+		if anchor >= 0 {
+			limit = min(limit, anchor)
+		}
+		want := 3
+		if sysc >= 0 || anchor >= 0 {
+			want = 2
+		}
+		var chain []string
+		for i := site; i < limit && len(chain) < want; i++ {
+			fn := fs[i].Func
+			if allocatorFrame(fn) || plumbingFrame(fn) {
+				continue
+			}
+			chain = append(chain, fn)
+		}
+		for i, j := 0, len(chain)-1; i < j; i, j = i+1, j-1 {
+			chain[i], chain[j] = chain[j], chain[i]
+		}
+		p.Frames = chain
+	}
+	return p
+}
+
+// usableFrames drops "?" frames when the unwinder proved some frames
+// reliable: the "?" ones are then stale return addresses. When every frame
+// is "?" (no frame pointers, as on RHEL 6) they are all we have.
+func usableFrames(frames []Frame) []Frame {
+	reliable := 0
+	for _, f := range frames {
+		if !f.Unreliable {
+			reliable++
+		}
+	}
+	if reliable == 0 {
+		return dedupe(frames)
+	}
+	out := make([]Frame, 0, reliable)
+	for _, f := range frames {
+		if !f.Unreliable {
+			out = append(out, f)
+		}
+	}
+	return dedupe(out)
+}
+
+// dedupe names frames by their base name and drops a frame repeated
+// right after itself (2.6.x printed "tcp_v4_rcv" twice in the seed's
+// trace).
+func dedupe(fs []Frame) []Frame {
+	out := make([]Frame, 0, len(fs))
+	for _, f := range fs {
+		f.Func = baseName(f.Func)
+		if n := len(out); n > 0 && out[n-1].Func == f.Func {
+			continue
+		}
+		out = append(out, f)
+	}
+	return out
+}
+
+func matchActivity(fn string) (activity, bool) {
+	for _, a := range activities {
+		if fn == a.name || (a.prefix && strings.HasPrefix(fn, a.name)) {
+			return a, true
+		}
+	}
+	return activity{}, false
+}
+
+// syscallName returns "fsetxattr" when fs[0] is "__x64_sys_fsetxattr".
+// The old bare "sys_" spelling also names other functions (fbdev's
+// sys_imageblit), so it counts only as the outermost frame before the
+// entry code.
+func syscallName(fs []Frame) (string, bool) {
+	fn := fs[0].Func
+	for i, p := range syscallPrefixes {
+		name, ok := strings.CutPrefix(fn, p)
+		if !ok || name == "" || strings.HasPrefix(name, "call") {
+			continue
+		}
+		if i >= bareSyscallPrefixes {
+			for _, f := range fs[1:] {
+				if !plumbingFrame(f.Func) {
+					return "", false
+				}
+			}
+		}
+		return name, true
+	}
+	return "", false
+}
+
+// traceContext tells where the allocation ran: the stack markers say it
+// on x86 ("<IRQ>", "<NMI>", "<TASK>"), the softirq entry frames say which
+// kind of interrupt.
+func traceContext(fs []Frame, comm string) string {
+	var irq, nmi, task, softirq bool
+	for _, f := range fs {
+		switch f.Section {
+		case "NMI":
+			nmi = true
+		case "IRQ", "SOFTIRQ":
+			irq = true
+			if f.Section == "SOFTIRQ" {
+				softirq = true
+			}
+		case "TASK", "EOI":
+			task = true
+		}
+		if softirqFrames[f.Func] && (f.Section == "" || f.Section == "IRQ" || f.Section == "SOFTIRQ") {
+			softirq = true
+		}
+	}
+	// Context is that of the innermost frame.
+	inner := ""
+	if len(fs) > 0 {
+		inner = fs[0].Section
+	}
+	switch {
+	case nmi && inner == "NMI":
+		return "nmi"
+	case softirq && (inner == "IRQ" || inner == "SOFTIRQ" || inner == ""):
+		return "softirq"
+	case irq && inner == "IRQ":
+		return "hardirq"
+	case task || inner == "TASK":
+		if isKernelThread(fs) {
+			return "kernel thread"
+		}
+		return "process"
+	}
+	if isKernelThread(fs) {
+		return "kernel thread"
+	}
+	return ""
+}
+
+func isKernelThread(fs []Frame) bool {
+	for _, f := range fs {
+		if f.Func == "kthread" || f.Func == "worker_thread" {
+			return true
+		}
+	}
+	return false
+}
+
+// baseName drops the suffixes the compiler adds to a function it has
+// cloned or split ("warn_alloc.cold.116", "do_replace.constprop.0",
+// "__kmalloc_reserve.isra.32"): C names have no dots of their own.
+func baseName(fn string) string {
+	if i := strings.IndexByte(fn, '.'); i > 0 {
+		return fn[:i]
+	}
+	return fn
+}
