@@ -44,6 +44,7 @@ func (s *Session) InjectAllocFailures(n int, order uint32, gfp uint64, migratety
 	}
 	coll, err := ebpf.NewCollectionWithOptions(spec, ebpf.CollectionOptions{
 		MapReplacements: replace,
+		Cache:           s.btfCache,
 		Programs:        ebpf.ProgramOptions{KernelTypes: s.kernel},
 	})
 	if err != nil {

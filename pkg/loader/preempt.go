@@ -2,7 +2,6 @@ package loader
 
 import (
 	"errors"
-	"fmt"
 	"runtime"
 
 	"github.com/cilium/ebpf/btf"
@@ -63,11 +62,3 @@ func findPreemptCount(kernel *btf.Spec) preemptLocation {
 }
 
 var errNoKernelBTF = errors.New("kernel BTF not available")
-
-func loadKernelBTF() (*btf.Spec, error) {
-	spec, err := btf.LoadKernelSpec()
-	if err != nil {
-		return nil, fmt.Errorf("%w: %v", errNoKernelBTF, err)
-	}
-	return spec, nil
-}

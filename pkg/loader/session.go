@@ -43,6 +43,7 @@ type attached struct {
 type Session struct {
 	cfg      Config
 	kernel   *btf.Spec
+	btfCache *btf.Cache
 	preempt  preemptLocation
 	families map[Signal]*attached
 	hooks    []HookStatus
@@ -76,13 +77,17 @@ func Open(cfg Config) (*Session, error) {
 	if err := rlimit.RemoveMemlock(); err != nil {
 		return nil, fmt.Errorf("raising RLIMIT_MEMLOCK for BPF maps: %w", err)
 	}
-	kernel, err := loadKernelBTF()
+	// One cache for the session: kernel BTF is parsed once (~25 ms) and
+	// shared by CO-RE relocation and attach-target lookup of every load.
+	cache := btf.NewCache()
+	kernel, err := cache.Kernel()
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%w: %v", errNoKernelBTF, err)
 	}
 	s := &Session{
 		cfg:        cfg,
 		kernel:     kernel,
+		btfCache:   cache,
 		families:   map[Signal]*attached{},
 		events:     make(chan event.Event, 4096),
 		done:       make(chan struct{}),
@@ -194,6 +199,7 @@ func (s *Session) loadCandidate(base *ebpf.CollectionSpec, c candidate) (*ebpf.C
 		hook = h
 	}
 	coll, err := ebpf.NewCollectionWithOptions(spec, ebpf.CollectionOptions{
+		Cache:    s.btfCache,
 		Programs: ebpf.ProgramOptions{KernelTypes: s.kernel},
 	})
 	if err != nil {
