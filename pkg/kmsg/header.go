@@ -174,7 +174,7 @@ var (
 	linuxVersionRE = regexp.MustCompile(`^Linux version (\d+\.\d+[\w.+~-]*)`)
 	// 4.x printed the cpuset on a line of its own: "comm cpuset=/ mems_allowed=0-1".
 	cpusetLineRE = regexp.MustCompile(`^.{0,64} cpuset=(\S*) mems_allowed=(\S*)$`)
-	suppressedRE   = regexp.MustCompile(`^(warn_alloc(?:_failed)?|__alloc_pages_nodemask|__vmalloc_node_range\w*): (\d{1,12}) callbacks suppressed`)
+	suppressedRE = regexp.MustCompile(`^(warn_alloc(?:_failed)?|__alloc_pages_nodemask|__vmalloc_node_range\w*): (\d{1,12}) callbacks suppressed`)
 )
 
 // taskLine is the "CPU: … PID: … Comm: …" line that dump_stack prints.
