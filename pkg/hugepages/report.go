@@ -26,11 +26,13 @@ type Options struct {
 
 // Report is the huge-page state of a host.
 type Report struct {
-	Time              time.Time           `json:"time"`
-	DefaultPageSizeKB uint64              `json:"default_page_size_kb"`
-	Pools             []sysstate.HugePool `json:"pools"`
-	NrHugepages       int64               `json:"nr_hugepages"`
-	HugetlbShmGroup   int64               `json:"hugetlb_shm_group"`
+	Time              time.Time `json:"time"`
+	DefaultPageSizeKB uint64    `json:"default_page_size_kb"`
+	// MinSharedBytes is the smallest shared mapping on base pages listed.
+	MinSharedBytes  uint64              `json:"min_shared_bytes"`
+	Pools           []sysstate.HugePool `json:"pools"`
+	NrHugepages     int64               `json:"nr_hugepages"`
+	HugetlbShmGroup int64               `json:"hugetlb_shm_group"`
 	// ShmMax and ShmAll bound System V segments (bytes, pages).
 	ShmMax uint64 `json:"shmmax"`
 	ShmAll uint64 `json:"shmall"`
@@ -126,7 +128,11 @@ func Collect(opts Options) (*Report, error) {
 	r.ShmMax, _ = readSysctlUint(opts.ProcRoot, "kernel/shmmax")
 	r.ShmAll, _ = readSysctlUint(opts.ProcRoot, "kernel/shmall")
 
-	minKB := opts.MinSharedBytes >> 10
+	if opts.MinSharedBytes == 0 {
+		opts.MinSharedBytes = 64 << 20
+	}
+	r.MinSharedBytes = opts.MinSharedBytes
+	minKB := max(opts.MinSharedBytes>>10, 1)
 	scan, err := ScanProcesses(ScanOptions{ProcRoot: opts.ProcRoot, MinSharedKB: minKB})
 	if err != nil {
 		return nil, fmt.Errorf("listing processes: %w", err)
