@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 
@@ -23,44 +24,72 @@ const DefaultDir = "/sys/kernel/tracing"
 // legacyDir is the debugfs path; debugfs automounts tracefs there on access.
 const legacyDir = "/sys/kernel/debug/tracing"
 
-// A process-wide reference count, so that several users of Mount in one
-// process (parallel tests) share one mount and only the last one unmounts.
+// Mount state of this process: users of Mount in one process (parallel
+// tests) share one reference on the mount.
 var (
 	mountMu   sync.Mutex
 	mountRefs int
-	mountedBy string // directory we mounted ourselves, "" if none
+	mountDir  string
+	usersLock *os.File // shared flock held while mountRefs > 0
 )
 
 // Mount returns the directory of a mounted tracefs, mounting it at
 // DefaultDir if none is found. The returned unmount func undoes only what
-// Mount did: it is a no-op when tracefs was already mounted, and it
-// unmounts only when the last caller in this process releases it.
+// Mount did: when tracefs was mounted by someone else it does nothing, and
+// when Mount mounted it, tracefs is unmounted by the last user of this
+// package to let go, in whichever process that is. (Several test binaries
+// run in parallel; unmounting under another one would make its trace
+// instances unreachable and leak them.)
 func Mount() (dir string, unmount func() error, err error) {
 	mountMu.Lock()
 	defer mountMu.Unlock()
-
-	if mountedBy != "" {
+	if mountRefs > 0 {
 		mountRefs++
-		return mountedBy, releaseOnce(), nil
-	}
-	if dir, ok := findMounted(); ok {
-		return dir, func() error { return nil }, nil
+		return mountDir, releaseOnce(), nil
 	}
 	if os.Geteuid() != 0 {
+		if dir, ok := findMounted(); ok {
+			return dir, func() error { return nil }, nil
+		}
 		return "", nil, fmt.Errorf("mounting tracefs at %s: not root (euid %d) and no tracefs is mounted", DefaultDir, os.Geteuid())
 	}
-	if err := unix.Mount("nodev", DefaultDir, "tracefs", 0, ""); err != nil {
-		if lock := lockdownMode(); lock != "" && lock != "none" {
-			return "", nil, fmt.Errorf("mounting tracefs at %s: %w (kernel lockdown is %q)", DefaultDir, err, lock)
-		}
-		return "", nil, fmt.Errorf("mounting tracefs at %s: %w", DefaultDir, err)
+	unlock, err := lockFile(mutexLockName, unix.LOCK_EX)
+	if err != nil {
+		return "", nil, err
 	}
-	mountedBy = DefaultDir
-	mountRefs = 1
-	return DefaultDir, releaseOnce(), nil
+	defer unlock()
+	users, err := openLockFile(usersLockName)
+	if err != nil {
+		return "", nil, err
+	}
+	if err := unix.Flock(int(users.Fd()), unix.LOCK_SH); err != nil {
+		users.Close()
+		return "", nil, fmt.Errorf("locking tracefs users: %w", err)
+	}
+	dir, ok := findMounted()
+	if !ok {
+		if err := unix.Mount("nodev", DefaultDir, "tracefs", 0, ""); err != nil {
+			users.Close()
+			if lock := lockdownMode(); lock != "" && lock != "none" {
+				return "", nil, fmt.Errorf("mounting tracefs at %s: %w (kernel lockdown is %q)", DefaultDir, err, lock)
+			}
+			return "", nil, fmt.Errorf("mounting tracefs at %s: %w", DefaultDir, err)
+		}
+		dir = DefaultDir
+		// The marker tells the last user, maybe in another process, that
+		// the mount is ours to undo.
+		if err := os.WriteFile(markerPath(), []byte(dir), 0o600); err != nil {
+			unix.Unmount(dir, 0)
+			users.Close()
+			return "", nil, fmt.Errorf("recording tracefs mount: %w", err)
+		}
+	}
+	mountDir, mountRefs, usersLock = dir, 1, users
+	return dir, releaseOnce(), nil
 }
 
-// releaseOnce returns a func that drops one reference, unmounting on the last.
+// releaseOnce returns a func that drops one reference. The last reference
+// in the last process unmounts tracefs if this package mounted it.
 func releaseOnce() func() error {
 	var once sync.Once
 	return func() error {
@@ -69,17 +98,74 @@ func releaseOnce() func() error {
 			mountMu.Lock()
 			defer mountMu.Unlock()
 			mountRefs--
-			if mountRefs > 0 || mountedBy == "" {
+			if mountRefs > 0 {
 				return
 			}
-			if e := unix.Unmount(mountedBy, 0); e != nil {
-				err = fmt.Errorf("unmounting tracefs at %s: %w", mountedBy, e)
-				return
-			}
-			mountedBy = ""
+			err = releaseMount(usersLock)
+			usersLock, mountDir = nil, ""
 		})
 		return err
 	}
+}
+
+func releaseMount(users *os.File) error {
+	defer users.Close()
+	unlock, err := lockFile(mutexLockName, unix.LOCK_EX)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	// Exclusive only if no other process holds it shared, i.e. uses tracefs.
+	if unix.Flock(int(users.Fd()), unix.LOCK_EX|unix.LOCK_NB) != nil {
+		return nil
+	}
+	b, err := os.ReadFile(markerPath())
+	if err != nil {
+		return nil // not mounted by us
+	}
+	dir := string(b)
+	if isTracefs(dir) {
+		if err := unix.Unmount(dir, 0); err != nil {
+			return fmt.Errorf("unmounting tracefs at %s: %w", dir, err)
+		}
+	}
+	os.Remove(markerPath())
+	return nil
+}
+
+const (
+	mutexLockName = "memtrace-tracefs-mount.lock"
+	usersLockName = "memtrace-tracefs-users.lock"
+)
+
+// lockDir holds the lock files; they stay there, removing them would race.
+func lockDir() string {
+	if st, err := os.Stat("/run/lock"); err == nil && st.IsDir() {
+		return "/run/lock"
+	}
+	return os.TempDir()
+}
+
+func markerPath() string { return filepath.Join(lockDir(), "memtrace-tracefs.mounted") }
+
+func openLockFile(name string) (*os.File, error) {
+	f, err := os.OpenFile(filepath.Join(lockDir(), name), os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("opening tracefs lock: %w", err)
+	}
+	return f, nil
+}
+
+func lockFile(name string, how int) (unlock func(), err error) {
+	f, err := openLockFile(name)
+	if err != nil {
+		return nil, err
+	}
+	if err := unix.Flock(int(f.Fd()), how); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("locking %s: %w", f.Name(), err)
+	}
+	return func() { f.Close() }, nil
 }
 
 // findMounted looks for tracefs in the usual places, then in /proc/mounts.

@@ -170,7 +170,8 @@ func TestRemoveStale(t *testing.T) {
 
 func instances(t *testing.T, dir string) int {
 	t.Helper()
-	m, err := filepath.Glob(filepath.Join(dir, "instances", InstancePrefix+"*"))
+	// Only ours: other test binaries may be creating instances meanwhile.
+	m, err := filepath.Glob(filepath.Join(dir, "instances", InstancePrefix+strconv.Itoa(os.Getpid())+"-*"))
 	if err != nil {
 		t.Fatal(err)
 	}
