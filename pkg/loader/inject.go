@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/btf"
 )
 
 // InjectAllocFailures runs the allocation-failure program n times through
@@ -14,10 +15,16 @@ import (
 // loaded as a raw tracepoint (same arguments as tp_btf, but test-runnable)
 // and shares the session's aggregation map, stack map and ring buffer.
 // Events are attributed to the calling thread, in process context.
-func (s *Session) InjectAllocFailures(n int, order uint32, gfp uint64, migratetype int32) error {
+func (s *Session) InjectAllocFailures(n int, order uint32, gfp uint64, migratetype int32) (err error) {
 	a := s.families[SignalAlloc]
 	if a == nil {
 		return errors.New("allocation failures are not attached")
+	}
+	if s.kernel == nil {
+		s.btfCache = btf.NewCache()
+		if s.kernel, err = s.btfCache.Kernel(); err != nil {
+			return fmt.Errorf("%w: %v", errNoKernelBTF, err)
+		}
 	}
 	base, err := loadAlloc()
 	if err != nil {

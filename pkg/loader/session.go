@@ -277,8 +277,17 @@ func (s *Session) ensureTracefs() error {
 // TracefsDir is where tracefs is mounted, "" if it could not be.
 func (s *Session) TracefsDir() string { return s.tracefsDir }
 
-// KernelBTF is the running kernel's BTF, loaded once for the session.
+// KernelBTF is the running kernel's BTF, loaded once for the session; nil
+// after ReleaseKernelBTF.
 func (s *Session) KernelBTF() *btf.Spec { return s.kernel }
+
+// ReleaseKernelBTF drops the parsed kernel BTF (several MB) once the
+// caller has built what it needed from it: a long-running watch on a host
+// short of memory should not keep it. InjectAllocFailures reloads it.
+func (s *Session) ReleaseKernelBTF() {
+	s.kernel = nil
+	s.btfCache = nil
+}
 
 // Hooks reports, per signal, the hook in use and why others were not.
 func (s *Session) Hooks() []HookStatus { return s.hooks }

@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"sync"
 	"syscall"
 	"time"
@@ -77,6 +78,9 @@ func Run(ctx context.Context, opts Options) error {
 		warnings = append(warnings, "GFP names unavailable: "+err.Error())
 	}
 	dec.Migratetypes = migratetype.FromBTF(sess.KernelBTF())
+	// Names are built; the parsed kernel BTF is no longer needed.
+	sess.ReleaseKernelBTF()
+	debug.FreeOSMemory()
 	if opts.Stacks > 0 {
 		// Symbols cost ~4 MB and ~80 ms: only when stacks are shown.
 		if syms, err := ksym.Load("/proc/kallsyms"); err == nil {
