@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -190,13 +191,14 @@ func renderVerify(w io.Writer, r *verify.Result) error {
 	} else {
 		t := hpTable(w, "#", "TIME", "PID", "COMM", "CALL", "SIZE", "PAGES", "FLAGS", "RESULT", "")
 		for _, c := range r.Calls {
-			note := ""
-			switch {
-			case c.AfterHugeFailure:
-				note = "after a failed huge request"
-			case !c.Large && c.Call != event.CallShmat:
-				note = "small"
+			var notes []string
+			if !c.Large && c.Call != event.CallShmat {
+				notes = append(notes, "small")
 			}
+			if c.AfterHugeFailure {
+				notes = append(notes, "after a failed huge request")
+			}
+			note := strings.Join(notes, ", ")
 			t.Append([]string{strconv.Itoa(c.Seq), c.Time.Local().Format("15:04:05.000"), strconv.FormatUint(uint64(c.Pid), 10),
 				hpSafe(c.Comm), string(c.Call), callSize(c), hugepages.FormatBytes(c.PageSize), c.FlagNames, callResult(c), note})
 		}

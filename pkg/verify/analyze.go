@@ -95,6 +95,11 @@ type Analyzer struct {
 	pending map[uint32][]int
 	// segments remembers shmget results, so shmat calls get a size.
 	segments map[int64]int
+	// failedBefore marks processes with a failed huge request seen.
+	failedBefore map[uint32]bool
+	// recovered maps a failed huge request to the successful huge
+	// request that followed it (another page size).
+	recovered map[int]int
 }
 
 // NewAnalyzer returns an analyzer for mappings of at least minSize bytes.
@@ -112,6 +117,8 @@ func (a *Analyzer) Add(ev event.Event) *Call {
 	if a.pending == nil {
 		a.pending = map[uint32][]int{}
 		a.segments = map[int64]int{}
+		a.failedBefore = map[uint32]bool{}
+		a.recovered = map[int]int{}
 	}
 	c := Call{
 		Seq: len(a.calls), Time: ev.Time, Pid: ev.Pid, Tid: ev.Tid, Comm: ev.Comm,
@@ -152,21 +159,35 @@ func (a *Analyzer) pair(seq int) {
 		if c.OK {
 			// MariaDB walks page sizes from largest down: a success
 			// after failures is still huge pages.
+			for _, i := range a.pending[c.Pid] {
+				a.recovered[i] = seq
+			}
 			delete(a.pending, c.Pid)
 		} else {
 			a.pending[c.Pid] = append(a.pending[c.Pid], seq)
+			a.failedBefore[c.Pid] = true
 		}
 		return
 	}
 	failed := a.pending[c.Pid]
-	if len(failed) == 0 && !c.AfterHugeFailure {
-		return
+	if len(failed) == 0 {
+		// The kernel marks every shared mapping after a failure until
+		// the next successful huge request, so after one fallback the
+		// mark says nothing new (PostgreSQL's header segment follows its
+		// fallback mapping). Without a failure seen here, a large marked
+		// mapping replaced a request made before memtrace watched.
+		if !c.AfterHugeFailure || a.failedBefore[c.Pid] || !c.Large {
+			return
+		}
 	}
 	// A replacement maps about as much as was asked for: PostgreSQL and
 	// MariaDB round the huge request up to whole huge pages, so the base
 	// page mapping is a little smaller, never less than half. Anything
 	// smaller (PostgreSQL's 56-byte header segment) is not the fallback.
-	smallest := c.Size
+	smallest := c.Size // a failure memtrace did not see: no size to compare
+	if len(failed) > 0 {
+		smallest = a.calls[failed[0]].Size
+	}
 	for _, i := range failed {
 		smallest = min(smallest, a.calls[i].Size)
 	}
@@ -264,8 +285,14 @@ func (a *Analyzer) Outcome() Outcome {
 		who := fmt.Sprintf("%s[%d]", c.Comm, c.Pid)
 		switch {
 		case c.Huge && c.OK:
-			huge = append(huge, fmt.Sprintf("%s: %s %s with %s (%s pages)", who, hugepages.FormatBytes(c.Size), verb(c), hugeFlag(c), hugepages.FormatBytes(c.PageSize)))
-		case c.Huge && !replaced[c.Seq]:
+			line := fmt.Sprintf("%s: %s %s with %s (%s pages)", who, hugepages.FormatBytes(c.Size), verb(c), hugeFlag(c), hugepages.FormatBytes(c.PageSize))
+			for _, f := range a.calls {
+				if s, ok := a.recovered[f.Seq]; ok && s == c.Seq {
+					line += fmt.Sprintf(", after %s pages failed with %s", hugepages.FormatBytes(f.PageSize), f.Errno)
+				}
+			}
+			huge = append(huge, line)
+		case c.Huge && !replaced[c.Seq] && !a.isRecovered(c.Seq):
 			failed = append(failed, fmt.Sprintf("%s: %s requested with %s (%s pages) failed with %s and nothing replaced it", who, hugepages.FormatBytes(c.Size), hugeFlag(c), hugepages.FormatBytes(c.PageSize), c.Errno))
 		case !c.Huge && c.OK && !inFallback[c.Seq]:
 			plain = append(plain, fmt.Sprintf("%s: %s %s with %s pages without asking for huge pages", who, hugepages.FormatBytes(c.Size), verb(c), hugepages.FormatBytes(c.PageSize)))
@@ -297,6 +324,11 @@ func (a *Analyzer) Outcome() Outcome {
 		o.Summary += fmt.Sprintf(" (%d other mapping(s) did get huge pages)", len(huge))
 	}
 	return o
+}
+
+func (a *Analyzer) isRecovered(seq int) bool {
+	_, ok := a.recovered[seq]
+	return ok
 }
 
 func (a *Analyzer) anyLarge(seqs []int) bool {

@@ -52,11 +52,42 @@ func newPlacement(procRoot, name string) (*placement, error) {
 	if err != nil {
 		return nil, err
 	}
+	homes := cgroupHomes(mounts, own)
+	if len(homes) == 0 {
+		return nil, errors.New("no cgroup v2 or v1 memory hierarchy is mounted where memtrace's own cgroup is visible")
+	}
 	var errs []error
-	// v2 first: its id is what bpf_get_current_cgroup_id returns.
-	for _, want := range []bool{true, false} {
+	for _, h := range homes {
+		dir := filepath.Join(h.dir, name)
+		if err := os.Mkdir(dir, 0o755); err != nil {
+			errs = append(errs, fmt.Errorf("creating %s: %w", dir, err))
+			continue
+		}
+		var st syscall.Stat_t
+		if err := syscall.Stat(dir, &st); err != nil {
+			os.Remove(dir)
+			errs = append(errs, err)
+			continue
+		}
+		return &placement{dir: dir, home: h.dir, id: st.Ino, v2: h.v2}, nil
+	}
+	return nil, errors.Join(errs...)
+}
+
+// home is memtrace's own cgroup directory in one hierarchy.
+type home struct {
+	dir string
+	v2  bool
+}
+
+// cgroupHomes lists where a cgroup for the command can go, best first: v2
+// (whose id bpf_get_current_cgroup_id returns), then the v1 memory
+// hierarchy (matched through the task's memory cgroup id).
+func cgroupHomes(mounts []cgroupMount, own map[string]string) []home {
+	var out []home
+	for _, wantV2 := range []bool{true, false} {
 		for _, m := range mounts {
-			if m.v2 != want || (!m.v2 && !m.memory) {
+			if m.v2 != wantV2 || (!m.v2 && !m.memory) {
 				continue
 			}
 			key := "memory"
@@ -67,29 +98,16 @@ func newPlacement(procRoot, name string) (*placement, error) {
 			if !ok {
 				continue
 			}
+			// The mount shows the hierarchy from m.root down (a
+			// container sees only its own subtree).
 			rel, ok := strings.CutPrefix(path, m.root)
-			if !ok {
-				continue // our cgroup is not visible under this mount
-			}
-			home := filepath.Join(m.mountPoint, rel)
-			dir := filepath.Join(home, name)
-			if err := os.Mkdir(dir, 0o755); err != nil {
-				errs = append(errs, fmt.Errorf("creating %s: %w", dir, err))
+			if !ok || (rel != "" && !strings.HasPrefix(rel, "/") && m.root != "/") {
 				continue
 			}
-			var st syscall.Stat_t
-			if err := syscall.Stat(dir, &st); err != nil {
-				os.Remove(dir)
-				errs = append(errs, err)
-				continue
-			}
-			return &placement{dir: dir, home: home, id: st.Ino, v2: m.v2}, nil
+			out = append(out, home{dir: filepath.Join(m.mountPoint, rel), v2: m.v2})
 		}
 	}
-	if len(errs) == 0 {
-		return nil, errors.New("no cgroup v2 or v1 memory hierarchy is mounted")
-	}
-	return nil, errors.Join(errs...)
+	return out
 }
 
 // enter moves memtrace into the new cgroup; leave moves it back.
