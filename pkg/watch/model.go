@@ -310,44 +310,41 @@ func (m *Model) age(now time.Time) {
 	sort.Slice(m.Aged, func(i, j int) bool { return m.Aged[i] < m.Aged[j] })
 }
 
-// AllocRows returns the allocation-failure rows, most recent failures
-// first, then most failures overall.
-func (m *Model) AllocRows() []*AllocProc {
-	rows := make([]*AllocProc, 0, len(m.alloc))
-	for _, p := range m.alloc {
+// counted is a per-process row ranked by recent, then total activity.
+type counted interface {
+	rank() (recent, total uint64, pid uint32)
+}
+
+func (p *AllocProc) rank() (uint64, uint64, uint32) { return p.Recent, p.Total, p.Pid }
+func (p *FragProc) rank() (uint64, uint64, uint32)  { return p.Recent, p.Total, p.Pid }
+
+// ranked returns the rows of a table, most recent activity first, then
+// most activity overall, then by pid for a stable screen.
+func ranked[R counted](table map[uint32]R) []R {
+	rows := make([]R, 0, len(table))
+	for _, p := range table {
 		rows = append(rows, p)
 	}
 	sort.Slice(rows, func(i, j int) bool {
-		a, b := rows[i], rows[j]
-		if a.Recent != b.Recent {
-			return a.Recent > b.Recent
+		ar, at, ap := rows[i].rank()
+		br, bt, bp := rows[j].rank()
+		if ar != br {
+			return ar > br
 		}
-		if a.Total != b.Total {
-			return a.Total > b.Total
+		if at != bt {
+			return at > bt
 		}
-		return a.Pid < b.Pid
+		return ap < bp
 	})
 	return rows
 }
 
+// AllocRows returns the allocation-failure rows, most recent failures
+// first, then most failures overall.
+func (m *Model) AllocRows() []*AllocProc { return ranked(m.alloc) }
+
 // FragRows returns the fragmentation rows, most recent first.
-func (m *Model) FragRows() []*FragProc {
-	rows := make([]*FragProc, 0, len(m.frag))
-	for _, p := range m.frag {
-		rows = append(rows, p)
-	}
-	sort.Slice(rows, func(i, j int) bool {
-		a, b := rows[i], rows[j]
-		if a.Recent != b.Recent {
-			return a.Recent > b.Recent
-		}
-		if a.Total != b.Total {
-			return a.Total > b.Total
-		}
-		return a.Pid < b.Pid
-	})
-	return rows
-}
+func (m *Model) FragRows() []*FragProc { return ranked(m.frag) }
 
 // HugeRows returns the huge-page rows, newest first.
 func (m *Model) HugeRows() []HugeRow {

@@ -96,97 +96,82 @@ func (v View) limit(n int) int {
 	return n
 }
 
-func (v View) more(w io.Writer, shown, total int) {
-	if total > shown {
-		fmt.Fprintf(w, "  … %d more\n", total-shown)
+// section draws one titled table: "none" when empty, at most the row
+// limit (with a "… N more" line), and a blank line after.
+func section[R any](v View, w io.Writer, title string, header []string, rows []R, cells func(R) []string) {
+	v.heading(w, title)
+	if len(rows) == 0 {
+		fmt.Fprintln(w, "  none")
+		fmt.Fprintln(w)
+		return
 	}
+	n := v.limit(len(rows))
+	table := make([][]string, 0, n)
+	for _, r := range rows[:n] {
+		table = append(table, cells(r))
+	}
+	v.table(w, header, table)
+	if len(rows) > n {
+		fmt.Fprintf(w, "  … %d more\n", len(rows)-n)
+	}
+	fmt.Fprintln(w)
 }
 
 func (v View) allocTable(w io.Writer, m *Model) {
-	v.heading(w, fmt.Sprintf("Allocation failures by process  (total %d)", m.TotalFailures))
-	rows := m.AllocRows()
-	if len(rows) == 0 {
-		fmt.Fprintln(w, "  none")
-		fmt.Fprintln(w)
-		return
-	}
-	n := v.limit(len(rows))
-	var cells [][]string
-	for _, p := range rows[:n] {
-		gfp := ""
-		if len(p.GFP) > 0 {
-			gfp = p.GFP[0]
-			if len(p.GFP) > 1 {
-				gfp += fmt.Sprintf(" (+%d)", len(p.GFP)-1)
+	section(v, w, fmt.Sprintf("Allocation failures by process  (total %d)", m.TotalFailures),
+		[]string{"PID", "COMM", "CGROUP", "LAST", "TOTAL", "ORDERS", "GFP", "NO-SLEEP", "CONTEXT"},
+		m.AllocRows(), func(p *AllocProc) []string {
+			gfp := ""
+			if len(p.GFP) > 0 {
+				gfp = p.GFP[0]
+				if len(p.GFP) > 1 {
+					gfp += fmt.Sprintf(" (+%d)", len(p.GFP)-1)
+				}
 			}
-		}
-		atomic := "-"
-		if p.Atomic > 0 {
-			atomic = v.paint(red, "ATOMIC "+strconv.FormatUint(p.Atomic, 10))
-		}
-		cells = append(cells, []string{
-			strconv.FormatUint(uint64(p.Pid), 10), tty.Escape(p.Comm), tty.Escape(p.Cgroup),
-			strconv.FormatUint(p.Recent, 10), strconv.FormatUint(p.Total, 10),
-			joinOrders(p.Orders), gfp, atomic, contexts(p.Contexts),
+			atomic := "-"
+			if p.Atomic > 0 {
+				atomic = v.paint(red, "ATOMIC "+strconv.FormatUint(p.Atomic, 10))
+			}
+			return []string{
+				strconv.FormatUint(uint64(p.Pid), 10), tty.Escape(p.Comm), tty.Escape(p.Cgroup),
+				strconv.FormatUint(p.Recent, 10), strconv.FormatUint(p.Total, 10),
+				joinOrders(p.Orders), gfp, atomic, contexts(p.Contexts),
+			}
 		})
-	}
-	v.table(w, []string{"PID", "COMM", "CGROUP", "LAST", "TOTAL", "ORDERS", "GFP", "NO-SLEEP", "CONTEXT"}, cells)
-	v.more(w, n, len(rows))
-	fmt.Fprintln(w)
 }
 
 func (v View) fragTable(w io.Writer, m *Model) {
-	v.heading(w, fmt.Sprintf("Fragmentation (extfrag) by process  (total %d)", m.TotalExtfrag))
-	rows := m.FragRows()
-	if len(rows) == 0 {
-		fmt.Fprintln(w, "  none")
-		fmt.Fprintln(w)
-		return
-	}
-	n := v.limit(len(rows))
-	var cells [][]string
-	for _, p := range rows[:n] {
-		pairs := make([]string, 0, len(p.Pairs))
-		for _, k := range rankKeys(p.Pairs) {
-			pairs = append(pairs, fmt.Sprintf("%s %d", k, p.Pairs[k]))
-		}
-		cells = append(cells, []string{
-			strconv.FormatUint(uint64(p.Pid), 10), tty.Escape(p.Comm),
-			strconv.FormatUint(p.Recent, 10), strconv.FormatUint(p.Total, 10),
-			strconv.FormatUint(p.Fragmenting, 10), strings.Join(pairs, ", "), joinOrders(p.Orders),
+	section(v, w, fmt.Sprintf("Fragmentation (extfrag) by process  (total %d)", m.TotalExtfrag),
+		[]string{"PID", "COMM", "LAST", "TOTAL", "FRAGMENTING", "ALLOC→FALLBACK", "FALLBACK ORDERS"},
+		m.FragRows(), func(p *FragProc) []string {
+			pairs := make([]string, 0, len(p.Pairs))
+			for _, k := range rankKeys(p.Pairs) {
+				pairs = append(pairs, fmt.Sprintf("%s %d", k, p.Pairs[k]))
+			}
+			return []string{
+				strconv.FormatUint(uint64(p.Pid), 10), tty.Escape(p.Comm),
+				strconv.FormatUint(p.Recent, 10), strconv.FormatUint(p.Total, 10),
+				strconv.FormatUint(p.Fragmenting, 10), strings.Join(pairs, ", "), joinOrders(p.Orders),
+			}
 		})
-	}
-	v.table(w, []string{"PID", "COMM", "LAST", "TOTAL", "FRAGMENTING", "ALLOC→FALLBACK", "FALLBACK ORDERS"}, cells)
-	v.more(w, n, len(rows))
-	fmt.Fprintln(w)
 }
 
 func (v View) hugeTable(w io.Writer, m *Model) {
-	v.heading(w, fmt.Sprintf("Huge-page requests  (%d requested, %d failed, %d fell back to normal pages)", m.TotalHuge, m.TotalHugeFailed, m.TotalFallbacks))
-	rows := m.HugeRows()
-	if len(rows) == 0 {
-		fmt.Fprintln(w, "  none")
-		fmt.Fprintln(w)
-		return
-	}
-	n := v.limit(len(rows))
-	var cells [][]string
-	for _, r := range rows[:n] {
-		mark := r.Mark
-		switch r.Mark {
-		case "FAILED":
-			mark = v.paint(red, "FAILED")
-		case "FALLBACK":
-			mark = v.paint(yellow, "FALLBACK: 4 KiB pages")
-		}
-		cells = append(cells, []string{
-			r.Time.Local().Format("15:04:05.000"), strconv.FormatUint(uint64(r.Pid), 10), tty.Escape(r.Comm),
-			string(r.Call), Bytes(r.Size), r.Flags, r.Result, mark,
+	section(v, w, fmt.Sprintf("Huge-page requests  (%d requested, %d failed, %d fell back to normal pages)", m.TotalHuge, m.TotalHugeFailed, m.TotalFallbacks),
+		[]string{"TIME", "PID", "COMM", "CALL", "SIZE", "FLAGS", "RESULT", ""},
+		m.HugeRows(), func(r HugeRow) []string {
+			mark := r.Mark
+			switch r.Mark {
+			case "FAILED":
+				mark = v.paint(red, "FAILED")
+			case "FALLBACK":
+				mark = v.paint(yellow, "FALLBACK: 4 KiB pages")
+			}
+			return []string{
+				r.Time.Local().Format("15:04:05.000"), strconv.FormatUint(uint64(r.Pid), 10), tty.Escape(r.Comm),
+				string(r.Call), Bytes(r.Size), r.Flags, r.Result, mark,
+			}
 		})
-	}
-	v.table(w, []string{"TIME", "PID", "COMM", "CALL", "SIZE", "FLAGS", "RESULT", ""}, cells)
-	v.more(w, n, len(rows))
-	fmt.Fprintln(w)
 }
 
 func (v View) system(w io.Writer, m *Model) {
