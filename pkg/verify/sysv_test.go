@@ -248,4 +248,3 @@ func confirmationOf(t *testing.T, res *Result, seq int) Confirmation {
 	t.Fatalf("no confirmation of call %d in %+v", seq, res.Confirmations)
 	return Confirmation{}
 }
-
