@@ -133,7 +133,7 @@ func AllocFailures(n int, opts ...Option) (rep Report, err error) {
 	if err := s.child.call(opName, args, &res); err != nil {
 		return rep, err
 	}
-	if err := s.fill(&rep, res, start); err != nil {
+	if err := s.finish(&rep, res, start); err != nil {
 		return rep, err
 	}
 	switch {
@@ -201,8 +201,8 @@ func (s *session) cgroupFiles(a *failArgs) (err error) {
 	return err
 }
 
-// fill completes a report from the child's result and the counter.
-func (s *session) fill(rep *Report, res failResult, start time.Time) error {
+// finish completes a report from the child's result and the counter.
+func (s *session) finish(rep *Report, res failResult, start time.Time) error {
 	rep.Pid, rep.Tids, rep.Comm = s.child.Pid, []int{s.child.Tid}, s.child.Comm
 	rep.Attempts, rep.Failed = res.Attempts, res.Failed
 	defer func() { rep.Duration = time.Since(start) }()

@@ -57,7 +57,7 @@ func startChild(comm string, deadline time.Time) (*child, error) {
 	cmd.Env = append(os.Environ(), childEnv+"="+comm)
 	// Die with the parent rather than linger holding memory or a cgroup.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	c := &child{cmd: cmd, replies: make(chan reply), stderr: &syncBuffer{}, deadline: deadline}
+	c := &child{cmd: cmd, replies: make(chan reply, 1), stderr: &syncBuffer{}, deadline: deadline}
 	cmd.Stderr = c.stderr
 	if c.stdin, err = cmd.StdinPipe(); err != nil {
 		return nil, fmt.Errorf("starting child: %w", err)

@@ -75,7 +75,7 @@ func ExtFrag(min int, opts ...Option) (rep Report, err error) {
 	if err := s.child.call("release", nil, nil); err != nil {
 		return rep, err
 	}
-	if err := s.fill(&rep, failResult{}, start); err != nil {
+	if err := s.finish(&rep, failResult{}, start); err != nil {
 		return rep, err
 	}
 	if rep.Events < uint64(min) {

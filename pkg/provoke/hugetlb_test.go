@@ -41,7 +41,7 @@ func testHuge(t *testing.T, op HugeOp, reserved bool, pages, repeat int) {
 	comm := testComm("hp")
 	who := `comm == "` + comm + `"`
 	shm := op == ShmGet || op == ShmAttach
-	requests, failures, attaches, plain := counterPair(t, shm, who)
+	requests, failures, attaches, plain := syscallCounters(t, shm, who)
 
 	rep, err := Huge(HugeRequest{Op: op, Pages: pages, Repeat: repeat}, WithComm(comm))
 	t.Logf("report: %+v", rep)
@@ -84,9 +84,9 @@ type countedEvent struct {
 	what string
 }
 
-// counterPair sets up the tracefs counters that independently check the
-// child's system calls.
-func counterPair(t *testing.T, shm bool, who string) (requests, failures, attaches, plain *countedEvent) {
+// syscallCounters sets up the tracefs counters that independently check
+// the child's system calls.
+func syscallCounters(t *testing.T, shm bool, who string) (requests, failures, attaches, plain *countedEvent) {
 	mk := func(event, filter string) *countedEvent {
 		return &countedEvent{counter(t, "syscalls", event, who+" && "+filter), event + " " + filter}
 	}

@@ -82,8 +82,12 @@ func WarnAllocFailure(opts ...Option) (rep Report, err error) {
 		if res.Errno != 0 {
 			return rep, fmt.Errorf("provoking warn_alloc: %s: unexpected errno %d (%v)", res.Call, res.Errno, errnoErr(res.Errno))
 		}
-		if res.XattrErrno != 0 && res.Failed == 0 {
-			return rep, fmt.Errorf("provoking warn_alloc: fsetxattr: %v, want ENOMEM", errnoErr(res.XattrErrno))
+		if res.Failed == 0 {
+			got := "success"
+			if res.XattrErrno != 0 {
+				got = errnoErr(res.XattrErrno).Error()
+			}
+			return rep, fmt.Errorf("provoking warn_alloc: fsetxattr in a full memory cgroup: %s, want ENOMEM", got)
 		}
 		// printk is synchronous for the record, so it is there by now;
 		// the short wait only covers a slow console flush.
@@ -107,7 +111,7 @@ func WarnAllocFailure(opts ...Option) (rep Report, err error) {
 		}
 		time.Sleep(time.Second) // rate limited: someone warned in the last 10 s
 	}
-	if err := s.fill(&rep, total, start); err != nil {
+	if err := s.finish(&rep, total, start); err != nil {
 		return rep, err
 	}
 	if rep.Warning == "" {
