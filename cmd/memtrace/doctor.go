@@ -1,0 +1,123 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/memtrace/memtrace/pkg/doctor"
+	"github.com/memtrace/memtrace/pkg/gfp"
+)
+
+func init() { register(doctorCommand) }
+
+func doctorCommand() *command {
+	return &command{
+		name:    "doctor",
+		summary: "check memory settings and the kernel log's allocation failures",
+		long: "Check this host's memory settings against the seeds' checklist and the kernel\n" +
+			"log's history of allocation failures, in about a second and without tracing:\n" +
+			"past page allocation failures and vmalloc errors (grouped, mode decoded, call\n" +
+			"path named), watermarks and min_free_kbytes, zone_reclaim_mode and NUMA, huge\n" +
+			"page pools against SysV segments and large shared memory users with their\n" +
+			"memlock limits, transparent huge pages, page tables, and reclaim/compaction\n" +
+			"pressure. Each finding has a severity (ok, warn, problem), the values read,\n" +
+			"why it matters and the exact line to change.\n\n" +
+			"The kernel log is read from /dev/kmsg without consuming or clearing it (then\n" +
+			"from dmesg); --kmsg-file reads a copy instead (dmesg, journalctl -k,\n" +
+			"/var/log/messages), with modes decoded for the kernel the log names or\n" +
+			"--kernel. Without root the log is usually closed (kernel.dmesg_restrict): the\n" +
+			"report says what it skipped.\n\n" +
+			"Exit status: 0 when no finding is a problem (warnings included), 1 when at\n" +
+			"least one is (or as --fail-on says), 2 for a usage error.",
+		usage: "doctor [--json] [--since 24h] [--kmsg-file FILE [--kernel RELEASE]] [--interval 10s]",
+		examples: []string{
+			"memtrace doctor",
+			"memtrace doctor --since 24h --interval 10s",
+			"memtrace doctor --kmsg-file messages-db1.txt --kernel 2.6.32-358.el6.x86_64",
+			"memtrace doctor --json | jq '.failures[] | {comm, count, mode_decoded, path}'",
+		},
+		bind: func(fs *pflag.FlagSet) func([]string, io.Writer, io.Writer) error {
+			var (
+				asJSON           bool
+				since, interval  time.Duration
+				kmsgFile, kernel string
+				top              int
+				failOn           = "problem"
+				procRoot         = "/proc"
+				sysRoot          = "/sys"
+			)
+			fs.BoolVar(&asJSON, "json", false, "print the report as JSON")
+			fs.DurationVar(&since, "since", 0, "only failures logged this long ago or later (0: the whole log)")
+			fs.StringVar(&kmsgFile, "kmsg-file", "", "read this copy of a kernel log instead of /dev/kmsg (- for standard input)")
+			fs.StringVar(&kernel, "kernel", "", "decode GFP modes for this kernel release (default: the release the log names, else this kernel)")
+			fs.DurationVar(&interval, "interval", 0, "measure reclaim/compaction rates and free-memory bursts over this long (0: counters since boot only)")
+			fs.IntVar(&top, "top", 5, "processes listed by page table size")
+			fs.Var(choiceValue{&failOn, []string{"problem", "warn", "never"}}, "fail-on", "exit 1 when a finding is at least this severe: problem, warn, never")
+			fs.StringVar(&procRoot, "proc-root", procRoot, "procfs mount point (for a copied tree)")
+			fs.StringVar(&sysRoot, "sys-root", sysRoot, "sysfs mount point (for a copied tree)")
+			_ = fs.MarkHidden("proc-root")
+			_ = fs.MarkHidden("sys-root")
+			return func(args []string, stdout, stderr io.Writer) error {
+				if len(args) > 0 {
+					return usagef("unexpected argument %q", args[0])
+				}
+				if since < 0 || interval < 0 {
+					return usagef("--since and --interval must not be negative")
+				}
+				if top < 0 {
+					return usagef("--top must not be negative")
+				}
+				if kernel != "" {
+					if _, err := gfp.ForRelease(kernel); err != nil {
+						return usagef("--kernel: %v", err)
+					}
+				}
+				ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+				defer stop()
+				start := time.Now()
+				in := doctor.Gather(ctx, doctor.Options{
+					ProcRoot: procRoot, SysRoot: sysRoot, LogFile: kmsgFile, Stdin: os.Stdin, Interval: interval,
+				})
+				if kmsgFile != "" && in.LogErr != nil {
+					return fmt.Errorf("--kmsg-file: %w", in.LogErr)
+				}
+				rep := doctor.Check(in, doctor.Config{Since: since, Kernel: kernel, Top: top})
+				rep.Elapsed = time.Since(start)
+				var err error
+				if asJSON {
+					err = doctor.WriteJSON(stdout, rep)
+				} else {
+					err = doctor.WriteText(stdout, rep)
+				}
+				if err != nil {
+					return fmt.Errorf("writing the report: %w", err)
+				}
+				return doctorExit(rep, failOn)
+			}
+		},
+	}
+}
+
+// doctorExit turns the worst finding into the exit status --fail-on asks
+// for: nil (0) or exit 1 with nothing more printed (the report says why).
+func doctorExit(rep *doctor.Report, failOn string) error {
+	if failOn == "never" {
+		return nil
+	}
+	limit, err := doctor.ParseSeverity(failOn)
+	if err != nil {
+		return err
+	}
+	if rep.Worst() >= limit {
+		return &exitError{code: exitFail, err: errors.New("")}
+	}
+	return nil
+}

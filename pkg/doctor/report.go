@@ -1,0 +1,137 @@
+package doctor
+
+import (
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/memtrace/memtrace/pkg/gfp"
+)
+
+// Config tunes the checks.
+type Config struct {
+	// Since limits the log check to failures logged this long before
+	// Inputs.Time; zero takes the whole log.
+	Since time.Duration
+	// Kernel is the release whose GFP layout decodes the log's modes;
+	// empty means the release the log names, else this host's kernel.
+	Kernel string
+	// Top is how many processes the page table check lists (5 when 0).
+	Top int
+	// HostGFP loads the running kernel's GFP table; nil uses LiveGFP.
+	HostGFP func(release string) (*gfp.Table, error)
+	// Hostname overrides the name read from procfs (for tests).
+	Hostname string
+}
+
+// Report is the outcome of a doctor run.
+type Report struct {
+	Time     time.Time      `json:"time"`
+	Host     Host           `json:"host"`
+	Log      *LogSummary    `json:"log,omitempty"`
+	Failures []FailureGroup `json:"failures"`
+	Findings []Finding      `json:"findings"`
+	Skipped  []Skip         `json:"skipped,omitempty"`
+	// Errors are the files that could not be read.
+	Errors []string `json:"errors,omitempty"`
+	// Elapsed is how long gathering and checking took.
+	Elapsed time.Duration `json:"elapsed_ns"`
+}
+
+// Host describes the machine checked.
+type Host struct {
+	Hostname   string        `json:"hostname,omitempty"`
+	Release    string        `json:"release,omitempty"`
+	CPUs       int           `json:"cpus"`
+	MemTotalKB uint64        `json:"mem_total_kb"`
+	Uptime     time.Duration `json:"uptime_ns"`
+	NUMANodes  int           `json:"numa_nodes"`
+}
+
+// Worst is the highest severity among the findings.
+func (r *Report) Worst() Severity {
+	w := OK
+	for _, f := range r.Findings {
+		if f.Severity > w {
+			w = f.Severity
+		}
+	}
+	return w
+}
+
+// Count returns how many findings have severity s.
+func (r *Report) Count(s Severity) int {
+	n := 0
+	for _, f := range r.Findings {
+		if f.Severity == s {
+			n++
+		}
+	}
+	return n
+}
+
+// Check runs every check on in.
+func Check(in *Inputs, cfg Config) *Report {
+	if cfg.Top <= 0 {
+		cfg.Top = 5
+	}
+	if cfg.HostGFP == nil {
+		cfg.HostGFP = LiveGFP
+	}
+	r := &Report{
+		Time:    in.Time,
+		Skipped: append([]Skip(nil), in.Skipped...),
+		Errors:  in.Errors,
+		Host: Host{
+			Hostname: cfg.Hostname, Release: in.Release, CPUs: runtime.NumCPU(),
+			MemTotalKB: in.Snap.Memory.MemTotalKB, Uptime: in.Uptime, NUMANodes: len(in.NUMA.Nodes),
+		},
+	}
+	if r.Host.Hostname == "" {
+		r.Host.Hostname = in.Hostname
+	}
+	lc := checkLog(in, cfg, r)
+	r.Findings = append(r.Findings,
+		lc,
+		checkWatermarks(in, r.Failures),
+		checkZoneReclaim(in, r.Failures),
+		checkHugePools(in),
+		checkSharedMemory(in),
+		checkTHP(in),
+		checkPageTables(in, cfg.Top),
+		checkPressure(in),
+	)
+	r.Findings = append(r.Findings, readErrorFindings(in.Errors)...)
+	return r
+}
+
+// tracefsDirs are where tracefs may be mounted; doctor never mounts it.
+var tracefsDirs = []string{"/sys/kernel/tracing", "/sys/kernel/debug/tracing"}
+
+// LiveGFP loads the running kernel's GFP names: the tracepoint format if
+// tracefs is mounted, else kernel BTF, else the built-in table for the
+// release (gfp.Load's order).
+func LiveGFP(release string) (*gfp.Table, error) {
+	dir := ""
+	for _, d := range tracefsDirs {
+		if _, err := os.Stat(filepath.Join(d, gfp.FormatPath)); err == nil {
+			dir = d
+			break
+		}
+	}
+	spec := loadKernelBTF()
+	return gfp.Load(dir, spec, release)
+}
+
+// sentence joins parts into one line.
+func sentence(parts ...string) string {
+	var out []string
+	for _, p := range parts {
+		if p != "" {
+			out = append(out, p)
+		}
+	}
+	return strings.Join(out, "; ")
+}

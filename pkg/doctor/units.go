@@ -1,0 +1,95 @@
+package doctor
+
+import (
+	"fmt"
+	"math"
+	"time"
+)
+
+// kb formats a size given in kB ("512 kB", "35.7 MiB", "16.5 GiB").
+func kb(v uint64) string { return bytesStr(float64(v) * 1024) }
+
+// bytesStr formats a byte count with binary units.
+func bytesStr(b float64) string {
+	const unit = 1024
+	switch {
+	case b < unit:
+		return fmt.Sprintf("%.0f B", b)
+	case b < unit*unit:
+		return trim(b/unit) + " KiB"
+	case b < unit*unit*unit:
+		return trim(b/(unit*unit)) + " MiB"
+	case b < unit*unit*unit*unit:
+		return trim(b/(unit*unit*unit)) + " GiB"
+	}
+	return trim(b/(unit*unit*unit*unit)) + " TiB"
+}
+
+// trim prints at most one decimal, none when it is .0 or the number is
+// large.
+func trim(v float64) string {
+	if v >= 100 || v == math.Trunc(v) {
+		return fmt.Sprintf("%.0f", v)
+	}
+	return fmt.Sprintf("%.1f", v)
+}
+
+func pct(part, whole float64) string {
+	if whole <= 0 {
+		return "?"
+	}
+	p := 100 * part / whole
+	if p > 0 && p < 0.1 {
+		return "<0.1%"
+	}
+	return trim(p) + "%"
+}
+
+// duration formats for humans: "3d4h", "2h13m", "41s".
+func duration(d time.Duration) string {
+	switch {
+	case d >= 48*time.Hour:
+		return fmt.Sprintf("%dd%dh", d/(24*time.Hour), (d%(24*time.Hour))/time.Hour)
+	case d >= time.Hour:
+		return fmt.Sprintf("%dh%dm", d/time.Hour, (d%time.Hour)/time.Minute)
+	case d >= time.Minute:
+		return fmt.Sprintf("%dm%ds", d/time.Minute, (d%time.Minute)/time.Second)
+	}
+	return fmt.Sprintf("%.0fs", d.Seconds())
+}
+
+// rate formats n events over d as a rate per second, minute or hour,
+// whichever reads best.
+func rate(n float64, d time.Duration) string {
+	if d <= 0 {
+		return "?"
+	}
+	s := n / d.Seconds()
+	switch {
+	case n == 0:
+		return "0"
+	case s >= 1:
+		return trim(s) + "/s"
+	case s*60 >= 1:
+		return trim(s*60) + "/min"
+	}
+	return trim(s*3600) + "/h"
+}
+
+// times says "once", "twice", "N times".
+func times(n uint64) string {
+	switch n {
+	case 1:
+		return "once"
+	case 2:
+		return "twice"
+	}
+	return fmt.Sprintf("%d times", n)
+}
+
+func plural(n uint64) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
+}
