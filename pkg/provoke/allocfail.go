@@ -24,8 +24,9 @@ const (
 	// order-2 page allocation charged to the caller's memory cgroup. With
 	// the cgroup at its limit the charge fails after the page was taken
 	// from the buddy allocator; __alloc_frozen_pages_noprof frees it and
-	// still fires mm_page_alloc with page == NULL, and fcntl returns
-	// ENOMEM. Such an order-2 GFP_KERNEL charge would invoke the memcg OOM
+	// still fires mm_page_alloc with page == NULL (order 2, gfp_flags
+	// 0x442dc0: GFP_KERNEL_ACCOUNT|__GFP_ZERO|__GFP_NOWARN|__GFP_COMP on
+	// x86-64 6.18), and fcntl returns ENOMEM. Such an order-2 GFP_KERNEL charge would invoke the memcg OOM
 	// killer, so this needs cgroup v1: memory.oom_control turns the OOM
 	// killer off, and only the worker thread is moved into the cgroup (v1
 	// allows that), so the child's own page faults are never charged to
@@ -36,7 +37,11 @@ const (
 	// (needs CAP_BPF or CAP_SYS_ADMIN). bpf_map_area_alloc vmallocs them
 	// with __GFP_ACCOUNT|__GFP_RETRY_MAYFAIL|__GFP_NOWARN, page by page:
 	// the first page over the limit fails its charge, mm_page_alloc fires
-	// with page == NULL (order 0), and bpf returns ENOMEM. RETRY_MAYFAIL
+	// with page == NULL (order 0, gfp_flags 0x406dc2: GFP_KERNEL_ACCOUNT|
+	// __GFP_HIGHMEM|__GFP_ZERO|__GFP_NOWARN|__GFP_RETRY_MAYFAIL), and bpf
+	// returns ENOMEM. Kernels that charge vmalloc memory in bulk after
+	// allocating it (newer than 6.18) would show no NULL page here;
+	// AllocFailures then reports the missing events as an error. RETRY_MAYFAIL
 	// charges never invoke the OOM killer, so this works on cgroup v2 and
 	// needs no oom_control; the limit keeps megabytes of headroom, so the
 	// whole child process can be in the cgroup.
