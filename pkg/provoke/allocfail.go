@@ -39,9 +39,10 @@ const (
 	// the first page over the limit fails its charge, mm_page_alloc fires
 	// with page == NULL (order 0, gfp_flags 0x406dc2: GFP_KERNEL_ACCOUNT|
 	// __GFP_HIGHMEM|__GFP_ZERO|__GFP_NOWARN|__GFP_RETRY_MAYFAIL), and bpf
-	// returns ENOMEM. Kernels that charge vmalloc memory in bulk after
-	// allocating it (newer than 6.18) would show no NULL page here;
-	// AllocFailures then reports the missing events as an error. RETRY_MAYFAIL
+	// returns ENOMEM. A kernel whose vmalloc charges the memory cgroup
+	// in bulk after allocating (obj_cgroup_charge_vmalloc, seen in later
+	// mm trees) shows no NULL page here; AllocFailures then reports the
+	// missing events as an error. RETRY_MAYFAIL
 	// charges never invoke the OOM killer, so this works on cgroup v2 and
 	// needs no oom_control; the limit keeps megabytes of headroom, so the
 	// whole child process can be in the cgroup.
