@@ -55,8 +55,31 @@ struct {
 	__uint(value_size, 127 * sizeof(__u64));
 } alloc_stacks SEC(".maps");
 
+// A call of warn_alloc(): the failures the kernel writes to its log.
+struct warn_event {
+	struct event_hdr hdr;
+	__u64 gfp_flags;
+	__u64 arg;      // the first vararg: order (page allocation), size (vmalloc)
+	__s32 stack_id;
+	__u8 what;      // enum warn_what
+	__u8 nowarn;    // __GFP_NOWARN set: the kernel returns without logging
+	__u8 _pad[2];
+	char fmt[48];   // the start of the message format
+};
+
+enum warn_what {
+	WARN_OTHER = 0,
+	WARN_PAGE_ALLOC = 1, // "page allocation failure: order:%u"
+	WARN_VMALLOC = 2,    // "vmalloc error: size %lu, ..."
+};
+
+// __GFP_NOWARN on the running kernel, set by the loader from its GFP table.
+volatile const __u64 gfp_nowarn = 0;
+
 // Force the event types into BTF so bpf2go generates Go types for them.
 const struct alloc_event *unused_alloc_event __attribute__((unused));
+const struct warn_event *unused_warn_event __attribute__((unused));
+const enum warn_what *unused_warn_what __attribute__((unused));
 const struct alloc_key *unused_alloc_key __attribute__((unused));
 
 static __always_inline int record_failure(void *ctx, __u32 order, __u64 gfp,
@@ -170,4 +193,37 @@ int BPF_PROG(alloc_fail_fexit, gfp_t gfp, unsigned int order, int preferred_nid,
 		return 0;
 	int pc = read_preempt_count();
 	return record_failure(ctx, order, gfp, -1, ctx_from_preempt_count(pc), pc);
+}
+
+// Companion hook where kprobes exist: warn_alloc(gfp, nodemask, fmt, ...)
+// is what prints "page allocation failure" and "vmalloc error" to the
+// kernel log. It is variadic, so fentry cannot attach to it; on x86-64 and
+// arm64 the first variadic argument is still the fourth register argument.
+SEC("kprobe/warn_alloc")
+int BPF_KPROBE(warn_alloc_kprobe, gfp_t gfp, void *nodemask, const char *fmt)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	if (!passes_filters(pid_tgid))
+		return 0;
+
+	struct warn_event *e = bpf_ringbuf_reserve(&alloc_events, sizeof(*e), 0);
+	if (!e) {
+		stat_inc(&alloc_stats, STAT_LOST);
+		return 0;
+	}
+	fill_hdr(&e->hdr, EVENT_WARN_ALLOC, ctx_from_preempt_count(read_preempt_count()), pid_tgid);
+	e->gfp_flags = gfp;
+	e->arg = PT_REGS_PARM4(ctx);
+	e->stack_id = bpf_get_stackid(ctx, &alloc_stacks, 0);
+	e->nowarn = gfp_nowarn && (gfp & gfp_nowarn);
+	__builtin_memset(e->_pad, 0, sizeof(e->_pad));
+	__builtin_memset(e->fmt, 0, sizeof(e->fmt));
+	bpf_probe_read_kernel_str(e->fmt, sizeof(e->fmt), fmt);
+	e->what = WARN_OTHER;
+	if (e->fmt[0] == 'p' && e->fmt[1] == 'a' && e->fmt[2] == 'g' && e->fmt[3] == 'e')
+		e->what = WARN_PAGE_ALLOC;
+	else if (e->fmt[0] == 'v' && e->fmt[1] == 'm' && e->fmt[2] == 'a' && e->fmt[3] == 'l')
+		e->what = WARN_VMALLOC;
+	bpf_ringbuf_submit(e, 0);
+	return 0;
 }

@@ -16,6 +16,7 @@ enum event_kind {
 	EVENT_ALLOC_FAIL = 1,
 	EVENT_EXTFRAG = 2,
 	EVENT_HUGETLB = 3,
+	EVENT_WARN_ALLOC = 4,
 };
 
 // Execution context of the code that made the request. A failure "by

@@ -95,6 +95,9 @@ type Process struct {
 	AllocOrders    []uint32          `json:"alloc_orders,omitempty"`
 	AllocContexts  map[string]uint64 `json:"alloc_contexts,omitempty"`
 	AtomicFailures uint64            `json:"atomic_failures"`
+	// LoggedFailures counts warn_alloc calls (where kprobes exist): the
+	// failures the kernel writes to its log.
+	LoggedFailures uint64 `json:"logged_failures"`
 
 	ExtfragEvents      uint64 `json:"extfrag_events"`
 	ExtfragFragmenting uint64 `json:"extfrag_fragmenting"`

@@ -79,8 +79,17 @@ func TestCaptureHugePageRequests(t *testing.T) {
 	if err := restore(); err != nil {
 		t.Errorf("restoring pool: %v", err)
 	}
+	// An empty pool, held against other test processes changing it.
+	restore, err = provoke.ReserveHugePages(2048, 0)
+	if err != nil {
+		stop()
+		t.Fatalf("emptying huge page pool: %v", err)
+	}
 	failShm, err3 := provoke.Huge(provoke.HugeRequest{Op: provoke.ShmGet, Pages: 2}, provoke.WithComm("mt-shm-fail"))
 	fallback, err4 := provoke.Huge(provoke.HugeRequest{Op: provoke.MmapFallback, Pages: 2}, provoke.WithComm("mt-fallback"))
+	if err := restore(); err != nil {
+		t.Errorf("restoring pool: %v", err)
+	}
 	doc := stop()
 	for _, err := range []error{err1, err2, err3, err4} {
 		if err != nil {

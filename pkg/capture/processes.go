@@ -6,9 +6,10 @@ import (
 	"github.com/memtrace/memtrace/pkg/event"
 )
 
-// Summarize rolls aggregates and huge-page events up per process. Counts
-// come from the exact in-kernel aggregates, never from sampled events.
-func Summarize(allocs []event.AllocAggregate, frags []event.ExtfragAggregate, hugetlb []event.Event) []Process {
+// Summarize rolls aggregates and huge-page and warn_alloc events up per
+// process. Failure counts come from the exact in-kernel aggregates, never
+// from sampled events; huge-page and warn_alloc events are not sampled.
+func Summarize(allocs []event.AllocAggregate, frags []event.ExtfragAggregate, unsampled []event.Event) []Process {
 	byPid := map[uint32]*Process{}
 	get := func(pid uint32, comm string) *Process {
 		p := byPid[pid]
@@ -40,7 +41,10 @@ func Summarize(allocs []event.AllocAggregate, frags []event.ExtfragAggregate, hu
 		p.ExtfragEvents += f.Count
 		p.ExtfragFragmenting += f.Fragmenting
 	}
-	for _, ev := range hugetlb {
+	for _, ev := range unsampled {
+		if w := ev.WarnAlloc; w != nil && w.Logged {
+			get(ev.Pid, ev.Comm).LoggedFailures++
+		}
 		h := ev.Hugetlb
 		if h == nil {
 			continue

@@ -81,10 +81,12 @@ func Run(ctx context.Context, opts Options) (*Document, error) {
 	dec, warnings := newDecoder(sess, doc)
 	doc.Warnings = append(doc.Warnings, warnings...)
 
-	var hugetlb []event.Event
+	// Huge-page and warn_alloc events are kept for the process summary
+	// even past --max-events: they are rare and never sampled.
+	var unsampled []event.Event
 	keep := func(ev event.Event) {
-		if ev.Kind == event.KindHugetlb {
-			hugetlb = append(hugetlb, ev)
+		if ev.Kind == event.KindHugetlb || ev.Kind == event.KindWarnAlloc {
+			unsampled = append(unsampled, ev)
 		}
 		if opts.MaxEvents > 0 && len(doc.Events) >= opts.MaxEvents {
 			doc.EventsLeftOut++
@@ -125,8 +127,8 @@ func Run(ctx context.Context, opts Options) (*Document, error) {
 	for i := range doc.Events {
 		dec.Event(&doc.Events[i])
 	}
-	for i := range hugetlb {
-		dec.Event(&hugetlb[i])
+	for i := range unsampled {
+		dec.Event(&unsampled[i])
 	}
 	for i := range doc.AllocFailures {
 		dec.AllocAggregate(&doc.AllocFailures[i])
@@ -141,7 +143,7 @@ func Run(ctx context.Context, opts Options) (*Document, error) {
 		doc.Extfrag = []event.ExtfragAggregate{}
 	}
 	sortAggregates(doc)
-	doc.Processes = Summarize(doc.AllocFailures, doc.Extfrag, hugetlb)
+	doc.Processes = Summarize(doc.AllocFailures, doc.Extfrag, unsampled)
 
 	if err := sess.Close(); err != nil {
 		doc.Warnings = append(doc.Warnings, fmt.Sprintf("closing probes: %v", err))

@@ -45,6 +45,10 @@ func (d *Decoder) Event(ev *event.Event) {
 		x.FallbackMigratetypeName = d.migratetype(x.FallbackMigratetype)
 	case ev.Hugetlb != nil:
 		d.hugetlb(ev.Hugetlb)
+	case ev.WarnAlloc != nil:
+		w := ev.WarnAlloc
+		w.GFP, _, _ = d.gfp(uint64(w.GFPFlags))
+		w.Stack = d.Stack(w.StackID)
 	}
 }
 
@@ -135,7 +139,7 @@ func (d *Decoder) Stack(id int32) []string {
 
 // tracingPrefixes are the frames the tracer itself adds above the
 // function that hit the tracepoint.
-var tracingPrefixes = []string{"bpf_prog_", "bpf_trace_run", "__bpf_trace_", "bpf_trampoline_", "__traceiter_", "perf_trace_", "trace_event_raw_event_", "perf_tp_event", "trace_call_bpf", "__probestub_", "trace_mm_page_alloc"}
+var tracingPrefixes = []string{"bpf_prog_", "kprobe_", "opt_pre_handler", "optimized_callback", "aggr_pre_handler", "pre_handler_kretprobe", "kprobe_ftrace_handler", "arch_ftrace_ops_list_func", "ftrace_", "bpf_trace_run", "__bpf_trace_", "bpf_trampoline_", "__traceiter_", "perf_trace_", "trace_event_raw_event_", "perf_tp_event", "trace_call_bpf", "__probestub_", "trace_mm_page_alloc"}
 
 // TrimTracingFrames drops the leading frames that belong to the tracer.
 func TrimTracingFrames(frames []string) []string {

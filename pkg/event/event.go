@@ -15,6 +15,7 @@ const (
 	KindAllocFailure Kind = "alloc_failure"
 	KindExtfrag      Kind = "extfrag"
 	KindHugetlb      Kind = "hugetlb"
+	KindWarnAlloc    Kind = "warn_alloc"
 )
 
 // Context is the execution context in which the kernel made the request.
@@ -96,6 +97,27 @@ type Event struct {
 	AllocFailure *AllocFailure `json:"alloc_failure,omitempty"`
 	Extfrag      *Extfrag      `json:"extfrag,omitempty"`
 	Hugetlb      *Hugetlb      `json:"hugetlb,omitempty"`
+	WarnAlloc    *WarnAlloc    `json:"warn_alloc,omitempty"`
+}
+
+// WarnAlloc is a call of the kernel's warn_alloc(): the allocation
+// failures that reach the kernel log ("page allocation failure: order:1,
+// mode:0x820(GFP_ATOMIC)", "vmalloc error: size …"). Seen only where
+// kprobes exist; the same failure is also an alloc_failure event.
+type WarnAlloc struct {
+	// What is "page allocation failure", "vmalloc error" or "other".
+	What string `json:"what"`
+	// Order of a page allocation failure; Size (bytes) of a vmalloc error.
+	Order    *uint32 `json:"order,omitempty"`
+	Size     *uint64 `json:"size,omitempty"`
+	GFPFlags Hex     `json:"gfp_flags"`
+	GFP      string  `json:"gfp"`
+	// Logged is false when __GFP_NOWARN makes the kernel skip the message;
+	// a logged one may still be suppressed by the kernel's rate limit.
+	Logged  bool     `json:"logged"`
+	Format  string   `json:"format"`
+	StackID int32    `json:"stack_id"`
+	Stack   []string `json:"stack,omitempty"`
 }
 
 // AllocFailure is a page-allocator call that returned no page.

@@ -60,6 +60,18 @@ type allocEventHdr struct {
 	Comm     [16]int8
 }
 
+type allocWarnEvent struct {
+	_        structs.HostLayout
+	Hdr      allocEventHdr
+	GfpFlags uint64
+	Arg      uint64
+	StackId  int32
+	What     uint8
+	Nowarn   uint8
+	Pad      [2]uint8
+	Fmt      [48]int8
+}
+
 // Names of all BPF objects in the ELF.
 //
 // Used for safe lookups in a Collection or CollectionSpec.
@@ -71,10 +83,12 @@ const (
 	allocProgAllocFailBtf    = "alloc_fail_btf"
 	allocProgAllocFailFexit  = "alloc_fail_fexit"
 	allocProgAllocFailTp     = "alloc_fail_tp"
+	allocProgWarnAllocKprobe = "warn_alloc_kprobe"
 	allocVarFilterCgroup     = "filter_cgroup"
 	allocVarFilterComm       = "filter_comm"
 	allocVarFilterCommLen    = "filter_comm_len"
 	allocVarFilterTgid       = "filter_tgid"
+	allocVarGfpNowarn        = "gfp_nowarn"
 	allocVarPercpuPcOff      = "percpu_pc_off"
 	allocVarPercpuRqOff      = "percpu_rq_off"
 	allocVarPreemptSrc       = "preempt_src"
@@ -84,6 +98,8 @@ const (
 	allocVarUnusedEventKind  = "unused_event_kind"
 	allocVarUnusedExecCtx    = "unused_exec_ctx"
 	allocVarUnusedStatIndex  = "unused_stat_index"
+	allocVarUnusedWarnEvent  = "unused_warn_event"
+	allocVarUnusedWarnWhat   = "unused_warn_what"
 )
 
 // loadAlloc returns the embedded CollectionSpec for alloc.
@@ -128,9 +144,10 @@ type allocSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type allocProgramSpecs struct {
-	AllocFailBtf   *ebpf.ProgramSpec `ebpf:"alloc_fail_btf"`
-	AllocFailFexit *ebpf.ProgramSpec `ebpf:"alloc_fail_fexit"`
-	AllocFailTp    *ebpf.ProgramSpec `ebpf:"alloc_fail_tp"`
+	AllocFailBtf    *ebpf.ProgramSpec `ebpf:"alloc_fail_btf"`
+	AllocFailFexit  *ebpf.ProgramSpec `ebpf:"alloc_fail_fexit"`
+	AllocFailTp     *ebpf.ProgramSpec `ebpf:"alloc_fail_tp"`
+	WarnAllocKprobe *ebpf.ProgramSpec `ebpf:"warn_alloc_kprobe"`
 }
 
 // allocMapSpecs contains maps before they are loaded into the kernel.
@@ -151,6 +168,7 @@ type allocVariableSpecs struct {
 	FilterComm       *ebpf.VariableSpec `ebpf:"filter_comm"`
 	FilterCommLen    *ebpf.VariableSpec `ebpf:"filter_comm_len"`
 	FilterTgid       *ebpf.VariableSpec `ebpf:"filter_tgid"`
+	GfpNowarn        *ebpf.VariableSpec `ebpf:"gfp_nowarn"`
 	PercpuPcOff      *ebpf.VariableSpec `ebpf:"percpu_pc_off"`
 	PercpuRqOff      *ebpf.VariableSpec `ebpf:"percpu_rq_off"`
 	PreemptSrc       *ebpf.VariableSpec `ebpf:"preempt_src"`
@@ -160,6 +178,8 @@ type allocVariableSpecs struct {
 	UnusedEventKind  *ebpf.VariableSpec `ebpf:"unused_event_kind"`
 	UnusedExecCtx    *ebpf.VariableSpec `ebpf:"unused_exec_ctx"`
 	UnusedStatIndex  *ebpf.VariableSpec `ebpf:"unused_stat_index"`
+	UnusedWarnEvent  *ebpf.VariableSpec `ebpf:"unused_warn_event"`
+	UnusedWarnWhat   *ebpf.VariableSpec `ebpf:"unused_warn_what"`
 }
 
 // allocObjects contains all objects after they have been loaded into the kernel.
@@ -205,6 +225,7 @@ type allocVariables struct {
 	FilterComm       *ebpf.Variable `ebpf:"filter_comm"`
 	FilterCommLen    *ebpf.Variable `ebpf:"filter_comm_len"`
 	FilterTgid       *ebpf.Variable `ebpf:"filter_tgid"`
+	GfpNowarn        *ebpf.Variable `ebpf:"gfp_nowarn"`
 	PercpuPcOff      *ebpf.Variable `ebpf:"percpu_pc_off"`
 	PercpuRqOff      *ebpf.Variable `ebpf:"percpu_rq_off"`
 	PreemptSrc       *ebpf.Variable `ebpf:"preempt_src"`
@@ -214,15 +235,18 @@ type allocVariables struct {
 	UnusedEventKind  *ebpf.Variable `ebpf:"unused_event_kind"`
 	UnusedExecCtx    *ebpf.Variable `ebpf:"unused_exec_ctx"`
 	UnusedStatIndex  *ebpf.Variable `ebpf:"unused_stat_index"`
+	UnusedWarnEvent  *ebpf.Variable `ebpf:"unused_warn_event"`
+	UnusedWarnWhat   *ebpf.Variable `ebpf:"unused_warn_what"`
 }
 
 // allocPrograms contains all programs after they have been loaded into the kernel.
 //
 // It can be passed to loadAllocObjects or ebpf.CollectionSpec.LoadAndAssign.
 type allocPrograms struct {
-	AllocFailBtf   *ebpf.Program `ebpf:"alloc_fail_btf"`
-	AllocFailFexit *ebpf.Program `ebpf:"alloc_fail_fexit"`
-	AllocFailTp    *ebpf.Program `ebpf:"alloc_fail_tp"`
+	AllocFailBtf    *ebpf.Program `ebpf:"alloc_fail_btf"`
+	AllocFailFexit  *ebpf.Program `ebpf:"alloc_fail_fexit"`
+	AllocFailTp     *ebpf.Program `ebpf:"alloc_fail_tp"`
+	WarnAllocKprobe *ebpf.Program `ebpf:"warn_alloc_kprobe"`
 }
 
 func (p *allocPrograms) Close() error {
@@ -230,6 +254,7 @@ func (p *allocPrograms) Close() error {
 		p.AllocFailBtf,
 		p.AllocFailFexit,
 		p.AllocFailTp,
+		p.WarnAllocKprobe,
 	)
 }
 

@@ -54,6 +54,11 @@ func TestEveryHookWithRealEvents(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			ids, err := s.ProgramIDs()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer assertGone(t, ids)
 			defer s.Close()
 			for _, h := range s.Hooks() {
 				if !h.Attached || !strings.HasPrefix(h.Hook, c.want[h.Signal]) {
@@ -68,7 +73,14 @@ func TestEveryHookWithRealEvents(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			restore, err := provoke.ReserveHugePages(2048, 0) // empty, held against other tests
+			if err != nil {
+				t.Fatal(err)
+			}
 			huge, err := provoke.Huge(provoke.HugeRequest{Op: provoke.MmapFallback}, provoke.WithComm("mt-hook-huge"))
+			if rerr := restore(); rerr != nil {
+				t.Error(rerr)
+			}
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -124,7 +136,6 @@ func TestEveryHookWithRealEvents(t *testing.T) {
 			}
 		})
 	}
-	assertNothingLoaded(t)
 }
 
 // TestFexitRefusedFallsBack asks for fexit; where the kernel refuses it
@@ -153,49 +164,79 @@ func TestFexitRefusedFallsBack(t *testing.T) {
 	t.Logf("fexit refused (%s), using %s", h.Rejected[0].Reason, h.Hook)
 }
 
-// assertNothingLoaded fails if a memtrace program is still in the kernel.
-func assertNothingLoaded(t *testing.T) {
+// assertGone fails if any of the session's programs is still in the
+// kernel after Close (other tools may have programs loaded: only ours are
+// checked). Freed programs go asynchronously (RCU): allow a moment.
+func assertGone(t *testing.T, ids []ebpf.ProgramID) {
 	t.Helper()
-	// Detached programs are freed asynchronously (RCU): allow a moment.
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		left := loadedPrograms(t)
+		var left []ebpf.ProgramID
+		for _, id := range ids {
+			p, err := ebpf.NewProgramFromID(id)
+			if errors.Is(err, os.ErrNotExist) {
+				continue
+			}
+			if err == nil {
+				p.Close()
+			}
+			left = append(left, id)
+		}
 		if len(left) == 0 {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("memtrace programs still loaded after Close: %v", left)
+			t.Fatalf("programs %v still loaded after Close", left)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
 }
 
-func loadedPrograms(t *testing.T) []string {
-	ours := []string{"alloc_fail", "extfrag_", "shmget_", "mmap_e", "shmat_", "sys_enter_btf", "sys_exit_btf", "task_exit"}
-	var left []string
-	var id ebpf.ProgramID
-	for {
-		next, err := ebpf.ProgramGetNextID(id)
-		if errors.Is(err, os.ErrNotExist) {
-			return left
+// TestWarnAllocCompanion: where kprobes exist, a real failure that the
+// kernel logs arrives as a warn_alloc event with its size and flags;
+// where they do not (this development host), the companion is reported
+// as not attached, with the reason, and the main hook still works.
+func TestWarnAllocCompanion(t *testing.T) {
+	privtest.RequireRoot(t)
+	privtest.RequireBTFKernel(t)
+	cfg := loader.DefaultConfig()
+	cfg.Signals = []loader.Signal{loader.SignalAlloc}
+	s, err := loader.Open(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	h := s.Hooks()[0]
+	privtest.RequireAttached(t, s.Hooks(), loader.SignalAlloc)
+	if len(h.Companions) != 1 || h.Companions[0].Hook != "kprobe/warn_alloc" {
+		t.Fatalf("companions: %+v", h.Companions)
+	}
+	c := h.Companions[0]
+	if !c.Attached {
+		if c.Reason == "" {
+			t.Fatal("companion not attached and no reason given")
 		}
-		if err != nil {
-			t.Fatalf("listing programs: %v", err)
-		}
-		id = next
-		p, err := ebpf.NewProgramFromID(id)
-		if err != nil {
+		t.Logf("kprobe/warn_alloc not attached here: %s", c.Reason)
+		return
+	}
+	rep, err := provoke.WarnAllocFailure(provoke.WithComm("mt-warn"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	var found bool
+	for ev := range s.Events() {
+		if ev.Kind != event.KindWarnAlloc || int(ev.Pid) != rep.Pid {
 			continue
 		}
-		info, err := p.Info()
-		p.Close()
-		if err != nil {
-			continue
+		w := ev.WarnAlloc
+		if w.What == "vmalloc error" && w.Size != nil && *w.Size > 0 && w.Logged {
+			found = true
 		}
-		for _, o := range ours {
-			if strings.HasPrefix(info.Name, o) {
-				left = append(left, info.Name)
-			}
-		}
+	}
+	if !found {
+		t.Errorf("no logged vmalloc warn_alloc event for pid %d (kernel log: %s)", rep.Pid, rep.Warning)
 	}
 }

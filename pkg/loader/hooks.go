@@ -1,7 +1,9 @@
 package loader
 
 import (
+	"errors"
 	"fmt"
+	"os"
 	"sort"
 
 	"github.com/cilium/ebpf"
@@ -17,6 +19,17 @@ type HookStatus struct {
 	Attached bool      `json:"attached"`
 	Note     string    `json:"note,omitempty"`
 	Rejected []Attempt `json:"rejected,omitempty"`
+	// Companions are optional hooks attached beside the main one (the
+	// kprobe on warn_alloc for failures the kernel logs).
+	Companions []Companion `json:"companions,omitempty"`
+}
+
+// Companion is an optional hook of a signal and whether it attached.
+type Companion struct {
+	Hook     string `json:"hook"`
+	Attached bool   `json:"attached"`
+	Note     string `json:"note,omitempty"`
+	Reason   string `json:"reason,omitempty"`
 }
 
 // Attempt is a hook that was tried (or skipped) before the one in use.
@@ -174,5 +187,25 @@ func hugetlbCandidates() []candidate {
 			note:     "raw syscall hooks run on every system call",
 			attach:   tpBTF("sys_enter_btf", "sys_exit_btf", "task_exit_btf"),
 		},
+	}
+}
+
+// warnAllocCompanion marks the failures the kernel writes to its log. It
+// needs kprobes, which some kernels lack (this is never fatal).
+func warnAllocCompanion() candidate {
+	return candidate{
+		name:     "kprobe/warn_alloc",
+		programs: []string{"warn_alloc_kprobe"},
+		note:     "failures the kernel logs (page allocation failure, vmalloc error)",
+		attach: attachEach(func(name string, p *ebpf.Program) (link.Link, error) {
+			l, err := link.Kprobe("warn_alloc", p, nil)
+			if errors.Is(err, os.ErrNotExist) {
+				return nil, fmt.Errorf("this kernel has no kprobes (CONFIG_KPROBES): %w", err)
+			}
+			if err != nil {
+				return nil, fmt.Errorf("attaching kprobe warn_alloc: %w", err)
+			}
+			return l, nil
+		}, "warn_alloc_kprobe"),
 	}
 }

@@ -6,15 +6,31 @@ import (
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/btf"
+	"github.com/cilium/ebpf/link"
 )
+
+// injectCandidate is the allocation-failure program loaded as a raw
+// tracepoint (same arguments as tp_btf, but BPF_PROG_TEST_RUN can run it)
+// and attached nowhere.
+var injectCandidate = candidate{
+	name:     "test-run/alloc_fail_btf",
+	programs: []string{"alloc_fail_btf"},
+	prepare: func(spec *ebpf.CollectionSpec, _ *btf.Spec) (string, error) {
+		p := spec.Programs["alloc_fail_btf"]
+		p.Type = ebpf.RawTracepoint
+		p.AttachType = ebpf.AttachNone
+		p.AttachTo = ""
+		return "test-run/alloc_fail_btf", nil
+	},
+	attach: func(*ebpf.Collection) ([]link.Link, error) { return nil, nil },
+}
 
 // InjectAllocFailures runs the allocation-failure program n times through
 // BPF_PROG_TEST_RUN, as if mm_page_alloc had fired with no page, feeding
 // the session's own maps. It exists for burst tests and benchmarks: real
-// failures cannot be provoked at millions per second. The program is
-// loaded as a raw tracepoint (same arguments as tp_btf, but test-runnable)
-// and shares the session's aggregation map, stack map and ring buffer.
-// Events are attributed to the calling thread, in process context.
+// failures cannot be provoked at millions per second. The program shares
+// the session's aggregation map, stack map and ring buffer. Events are
+// attributed to the calling thread, in process context.
 func (s *Session) InjectAllocFailures(n int, order uint32, gfp uint64, migratetype int32) (err error) {
 	a := s.families[SignalAlloc]
 	if a == nil {
@@ -30,32 +46,9 @@ func (s *Session) InjectAllocFailures(n int, order uint32, gfp uint64, migratety
 	if err != nil {
 		return fmt.Errorf("loading embedded BPF object: %w", err)
 	}
-	spec := base.Copy()
-	for name := range spec.Programs {
-		if name != "alloc_fail_btf" {
-			delete(spec.Programs, name)
-		}
-	}
-	p := spec.Programs["alloc_fail_btf"]
-	p.Type = ebpf.RawTracepoint
-	p.AttachType = ebpf.AttachNone
-	p.AttachTo = ""
-	if err := s.setVariables(spec); err != nil {
-		return err
-	}
-	replace := map[string]*ebpf.Map{}
-	for name := range spec.Maps {
-		if m, ok := a.coll.Maps[name]; ok {
-			replace[name] = m
-		}
-	}
-	coll, err := ebpf.NewCollectionWithOptions(spec, ebpf.CollectionOptions{
-		MapReplacements: replace,
-		Cache:           s.btfCache,
-		Programs:        ebpf.ProgramOptions{KernelTypes: s.kernel},
-	})
+	coll, _, _, err := s.loadCandidate(base, injectCandidate, a.coll.Maps)
 	if err != nil {
-		return fmt.Errorf("loading test-run program: %w", err)
+		return err
 	}
 	defer coll.Close()
 	// trace_mm_page_alloc(page, order, gfp_flags, migratetype), page NULL.

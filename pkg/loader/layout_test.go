@@ -24,6 +24,7 @@ func TestLayoutMatchesBTF(t *testing.T) {
 		{loadAlloc, "alloc_event", allocAllocEvent{}},
 		{loadAlloc, "alloc_key", allocAllocKey{}},
 		{loadAlloc, "alloc_val", allocAllocVal{}},
+		{loadAlloc, "warn_event", allocWarnEvent{}},
 		{loadExtfrag, "extfrag_event", extfragExtfragEvent{}},
 		{loadExtfrag, "extfrag_key", extfragExtfragKey{}},
 		{loadExtfrag, "extfrag_val", extfragExtfragVal{}},

@@ -54,7 +54,7 @@ func (s *Session) AllocAggregates() ([]event.AllocAggregate, error) {
 	it := a.coll.Maps["alloc_agg"].Iterate()
 	for it.Next(&k, &v) {
 		out = append(out, event.AllocAggregate{
-			Task:    event.Task{Pid: k.Pid, Tid: v.LastTid, Comm: commString(v.Comm), CgroupID: v.CgroupId, MemcgID: v.MemcgId},
+			Task:    event.Task{Pid: k.Pid, Tid: v.LastTid, Comm: commString(v.Comm[:]), CgroupID: v.CgroupId, MemcgID: v.MemcgId},
 			Context: event.Context(k.Ctx), Order: k.Order, GFPFlags: event.Hex(k.GfpFlags),
 			Migratetype: v.Migratetype, StackID: k.StackId, Count: v.Count,
 			FirstSeen: s.wallTime(v.FirstNs), LastSeen: s.wallTime(v.LastNs),
@@ -78,7 +78,7 @@ func (s *Session) ExtfragAggregates() ([]event.ExtfragAggregate, error) {
 	it := a.coll.Maps["extfrag_agg"].Iterate()
 	for it.Next(&k, &v) {
 		out = append(out, event.ExtfragAggregate{
-			Task:       event.Task{Pid: k.Pid, Comm: commString(v.Comm), CgroupID: v.CgroupId, MemcgID: v.MemcgId},
+			Task:       event.Task{Pid: k.Pid, Comm: commString(v.Comm[:]), CgroupID: v.CgroupId, MemcgID: v.MemcgId},
 			AllocOrder: k.AllocOrder, FallbackOrder: k.FallbackOrder,
 			AllocMigratetype: k.AllocMigratetype, FallbackMigratetype: k.FallbackMigratetype,
 			Count: v.Count, Fragmenting: v.Fragmenting, ChangeOwnership: v.ChangeOwnership,
@@ -154,4 +154,26 @@ func deleteWhere[K, V any](m *ebpf.Map, match func(K) bool) error {
 		}
 	}
 	return nil
+}
+
+// ProgramIDs lists the kernel ids of every program the session loaded, so
+// a caller can check they are gone after Close.
+func (s *Session) ProgramIDs() ([]ebpf.ProgramID, error) {
+	var ids []ebpf.ProgramID
+	for _, a := range s.families {
+		for _, coll := range append([]*ebpf.Collection{a.coll}, a.companions...) {
+			for name, p := range coll.Programs {
+				info, err := p.Info()
+				if err != nil {
+					return nil, fmt.Errorf("reading info of program %s: %w", name, err)
+				}
+				id, ok := info.ID()
+				if !ok {
+					return nil, fmt.Errorf("program %s has no id on this kernel", name)
+				}
+				ids = append(ids, id)
+			}
+		}
+	}
+	return ids, nil
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"unsafe"
 
 	"github.com/cilium/ebpf/ringbuf"
 
@@ -45,6 +46,15 @@ func (s *Session) read(a *attached) {
 func (s *Session) decode(sig Signal, raw []byte) (event.Event, error) {
 	switch sig {
 	case SignalAlloc:
+		// The alloc ring buffer carries two record types: tell them by
+		// the header's kind.
+		if len(raw) > kindOffset && raw[kindOffset] == eventWarnAlloc {
+			var r allocWarnEvent
+			if err := decodeRecord(raw, &r); err != nil {
+				return event.Event{}, err
+			}
+			return s.warnEvent(r), nil
+		}
 		var r allocAllocEvent
 		if err := decodeRecord(raw, &r); err != nil {
 			return event.Event{}, err
@@ -65,6 +75,12 @@ func (s *Session) decode(sig Signal, raw []byte) (event.Event, error) {
 	}
 	return event.Event{}, fmt.Errorf("unknown signal %q", sig)
 }
+
+// kindOffset is where event_hdr.kind sits in every record.
+var kindOffset = int(unsafe.Offsetof(eventHdr{}.Kind))
+
+// eventWarnAlloc is EVENT_WARN_ALLOC of enum event_kind.
+const eventWarnAlloc = 4
 
 func decodeRecord(raw []byte, v any) error {
 	if err := binary.Read(bytes.NewReader(raw), binary.NativeEndian, v); err != nil {

@@ -9,8 +9,8 @@ import (
 // struct, which converts to this type.
 type eventHdr = allocEventHdr
 
-// commString cuts a kernel comm at its NUL.
-func commString(c [16]int8) string {
+// commString cuts a kernel string at its NUL.
+func commString(c []int8) string {
 	b := make([]byte, 0, len(c))
 	for _, x := range c {
 		if x == 0 {
@@ -22,7 +22,7 @@ func commString(c [16]int8) string {
 }
 
 func taskFromHdr(h eventHdr) event.Task {
-	return event.Task{Pid: h.Pid, Tid: h.Tid, Comm: commString(h.Comm), CgroupID: h.CgroupId, MemcgID: h.MemcgId}
+	return event.Task{Pid: h.Pid, Tid: h.Tid, Comm: commString(h.Comm[:]), CgroupID: h.CgroupId, MemcgID: h.MemcgId}
 }
 
 func (s *Session) header(kind event.Kind, h eventHdr) event.Event {
@@ -108,5 +108,31 @@ func (s *Session) hugetlbEvent(r hugetlbHugetlbEvent) event.Event {
 		}
 	}
 	ev.Hugetlb = h
+	return ev
+}
+
+// Values of enum warn_what in bpf/alloc.c.
+const (
+	warnPageAlloc = 1
+	warnVmalloc   = 2
+)
+
+func (s *Session) warnEvent(r allocWarnEvent) event.Event {
+	ev := s.header(event.KindWarnAlloc, r.Hdr)
+	w := &event.WarnAlloc{
+		What: "other", GFPFlags: event.Hex(r.GfpFlags), Logged: r.Nowarn == 0,
+		Format: commString(r.Fmt[:]), StackID: r.StackId,
+	}
+	switch r.What {
+	case warnPageAlloc:
+		w.What = "page allocation failure"
+		order := uint32(r.Arg)
+		w.Order = &order
+	case warnVmalloc:
+		w.What = "vmalloc error"
+		size := r.Arg
+		w.Size = &size
+	}
+	ev.WarnAlloc = w
 	return ev
 }

@@ -19,6 +19,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/memtrace/memtrace/pkg/event"
+	"github.com/memtrace/memtrace/pkg/gfp"
 	"github.com/memtrace/memtrace/pkg/tracefs"
 )
 
@@ -29,14 +30,18 @@ type family struct {
 	ringbuf    string
 	stats      string
 	candidates []candidate
+	// companions are attached beside whichever candidate succeeded,
+	// sharing its maps; each may fail on its own.
+	companions []candidate
 }
 
 // attached is a family loaded and attached with one candidate.
 type attached struct {
 	family
-	coll   *ebpf.Collection
-	links  []link.Link
-	reader *ringbuf.Reader
+	coll       *ebpf.Collection
+	companions []*ebpf.Collection
+	links      []link.Link
+	reader     *ringbuf.Reader
 }
 
 // Session holds everything memtrace put into the kernel. Close removes it.
@@ -45,8 +50,10 @@ type Session struct {
 	kernel   *btf.Spec
 	btfCache *btf.Cache
 	preempt  preemptLocation
-	families map[Signal]*attached
-	hooks    []HookStatus
+	// gfpNowarn is __GFP_NOWARN on this kernel (0: unknown).
+	gfpNowarn uint64
+	families  map[Signal]*attached
+	hooks     []HookStatus
 
 	tracefsDir     string
 	unmountTracefs func() error
@@ -94,14 +101,17 @@ func Open(cfg Config) (*Session, error) {
 		monoToWall: monoToWallOffset(),
 		preempt:    findPreemptCount(kernel),
 	}
+	if cfg.has(SignalAlloc) {
+		s.gfpNowarn = s.nowarnBit()
+	}
 	allocCands, err := allocCandidates(cfg.AllocHook)
 	if err != nil {
 		return nil, err
 	}
 	fams := map[Signal]family{
-		SignalAlloc:   {SignalAlloc, loadAlloc, "alloc_events", "alloc_stats", allocCands},
-		SignalExtfrag: {SignalExtfrag, loadExtfrag, "extfrag_events", "extfrag_stats", extfragCandidates()},
-		SignalHugetlb: {SignalHugetlb, loadHugetlb, "hugetlb_events", "hugetlb_stats", hugetlbCandidates()},
+		SignalAlloc:   {SignalAlloc, loadAlloc, "alloc_events", "alloc_stats", allocCands, []candidate{warnAllocCompanion()}},
+		SignalExtfrag: {SignalExtfrag, loadExtfrag, "extfrag_events", "extfrag_stats", extfragCandidates(), nil},
+		SignalHugetlb: {SignalHugetlb, loadHugetlb, "hugetlb_events", "hugetlb_stats", hugetlbCandidates(), nil},
 	}
 	for _, sig := range AllSignals {
 		if !cfg.has(sig) {
@@ -151,7 +161,7 @@ func (s *Session) attach(f family) HookStatus {
 				continue
 			}
 		}
-		coll, links, hook, err := s.loadCandidate(base, c)
+		coll, links, hook, err := s.loadCandidate(base, c, nil)
 		if err != nil {
 			st.Rejected = append(st.Rejected, Attempt{c.name, shortError(err)})
 			continue
@@ -166,15 +176,39 @@ func (s *Session) attach(f family) HookStatus {
 		st.Hook = hook
 		st.Attached = true
 		st.Note = c.note
-		s.families[f.signal] = &attached{family: f, coll: coll, links: links, reader: rd}
+		a := &attached{family: f, coll: coll, links: links, reader: rd}
+		s.families[f.signal] = a
+		for _, comp := range f.companions {
+			st.Companions = append(st.Companions, s.attachCompanion(base, a, comp))
+		}
 		return st
 	}
 	return st
 }
 
+// attachCompanion loads a companion program into the maps of the attached
+// family, so its records arrive in the same ring buffer.
+func (s *Session) attachCompanion(base *ebpf.CollectionSpec, a *attached, c candidate) Companion {
+	st := Companion{Hook: c.name, Note: c.note}
+	if s.cfg.disabled(c.name) {
+		st.Reason = "disabled by configuration"
+		return st
+	}
+	coll, links, _, err := s.loadCandidate(base, c, a.coll.Maps)
+	if err != nil {
+		st.Reason = shortError(err)
+		return st
+	}
+	a.companions = append(a.companions, coll)
+	a.links = append(a.links, links...)
+	st.Attached = true
+	return st
+}
+
 // loadCandidate loads and attaches one candidate and returns the hook's
-// name as attached (with the resolved target for fexit).
-func (s *Session) loadCandidate(base *ebpf.CollectionSpec, c candidate) (*ebpf.Collection, []link.Link, string, error) {
+// name as attached (with the resolved target for fexit). Maps named in
+// shared are used instead of new ones.
+func (s *Session) loadCandidate(base *ebpf.CollectionSpec, c candidate, shared map[string]*ebpf.Map) (*ebpf.Collection, []link.Link, string, error) {
 	spec := base.Copy()
 	keep := map[string]bool{}
 	for _, p := range c.programs {
@@ -198,9 +232,16 @@ func (s *Session) loadCandidate(base *ebpf.CollectionSpec, c candidate) (*ebpf.C
 		}
 		hook = h
 	}
+	replace := map[string]*ebpf.Map{}
+	for name := range spec.Maps {
+		if m, ok := shared[name]; ok {
+			replace[name] = m
+		}
+	}
 	coll, err := ebpf.NewCollectionWithOptions(spec, ebpf.CollectionOptions{
-		Cache:    s.btfCache,
-		Programs: ebpf.ProgramOptions{KernelTypes: s.kernel},
+		MapReplacements: replace,
+		Cache:           s.btfCache,
+		Programs:        ebpf.ProgramOptions{KernelTypes: s.kernel},
 	})
 	if err != nil {
 		return nil, nil, "", fmt.Errorf("loading %s: %w", hook, explainLoadError(err))
@@ -244,6 +285,7 @@ func (s *Session) setVariables(spec *ebpf.CollectionSpec) error {
 		"map_anonymous":    uint64(unix.MAP_ANONYMOUS),
 		"map_type_mask":    uint64(0x0f),
 		"shm_hugetlb":      uint64(shmHugetlb),
+		"gfp_nowarn":       s.gfpNowarn,
 	}
 	for name, val := range vars {
 		v, ok := spec.Variables[name]
@@ -255,6 +297,23 @@ func (s *Session) setVariables(spec *ebpf.CollectionSpec) error {
 		}
 	}
 	return nil
+}
+
+// nowarnBit finds __GFP_NOWARN on this kernel (kernel BTF on 6.x, the
+// tracepoint format before), so the warn_alloc hook can tell which
+// failures the kernel will log. 0 when unknown.
+func (s *Session) nowarnBit() uint64 {
+	t, err := gfp.FromBTF(s.kernel)
+	if err != nil {
+		if s.ensureTracefs() != nil {
+			return 0
+		}
+		if t, err = gfp.Load(s.tracefsDir, s.kernel, ""); err != nil {
+			return 0
+		}
+	}
+	bit, _ := t.Bit("__GFP_NOWARN")
+	return bit
 }
 
 // shmHugetlb is SHM_HUGETLB from linux/shm.h (same on every architecture;
@@ -329,6 +388,9 @@ func (s *Session) Close() error {
 		}
 		s.wg.Wait()
 		for _, a := range s.families {
+			for _, c := range a.companions {
+				c.Close()
+			}
 			a.coll.Close()
 		}
 		if s.unmountTracefs != nil {

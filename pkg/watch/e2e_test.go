@@ -69,7 +69,15 @@ func TestWatchShowsProvokedEvents(t *testing.T) {
 	privtest.RequireBTFKernel(t)
 	stop := runWatch(t, false)
 	evil := "\x1b[2Jevil"
+	restore, err := provoke.ReserveHugePages(2048, 0) // empty, held against other tests
+	if err != nil {
+		stop()
+		t.Fatal(err)
+	}
 	huge, err1 := provoke.Huge(provoke.HugeRequest{Op: provoke.MmapFallback}, provoke.WithComm(evil))
+	if err := restore(); err != nil {
+		t.Error(err)
+	}
 	alloc, err2 := provoke.AllocFailures(5, provoke.WithComm("mt-watch-alloc"))
 	frag, err3 := provoke.ExtFrag(1, provoke.WithComm("mt-watch-frag"))
 	out := stop()
