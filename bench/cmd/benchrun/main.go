@@ -1,0 +1,229 @@
+// Command benchrun measures memtrace side by side with an empty-program
+// floor, bpftrace and bcc on this machine, in one run: start-up and peak
+// RSS, in-kernel cost per hit, slowdown of a page-allocation workload and
+// of pgbench (configurations interleaved round by round), bursts of
+// injected allocation failures, and a long run. It writes the raw rows as
+// CSV and a Markdown summary with 95% intervals. Run it through
+// `make bench` (scripts/bench.sh), as root.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// plan sizes every phase; quick mode is a smoke test, not a result.
+type plan struct {
+	startupReps   int
+	overheadRuns  int // rounds of the page workload
+	touchIters    int // 256 MiB cycles per page-workload run
+	pgRounds      int
+	pgSeconds     int
+	kcostRounds   int
+	burstSeconds  float64
+	longRun       time.Duration
+	settle        time.Duration
+	pgScale       int
+	quick         bool
+	phases        map[string]bool
+	keep          bool
+	burstThreads  int
+	burstBatch    int
+	longInjectHz  int
+	longSpread    int
+	longSampleSec time.Duration
+}
+
+func fullPlan() plan {
+	return plan{startupReps: 10, overheadRuns: 24, touchIters: 6, pgRounds: 10, pgSeconds: 4,
+		kcostRounds: 3, burstSeconds: 2, longRun: 10 * time.Minute, settle: 200 * time.Millisecond,
+		pgScale: 10, burstThreads: 1, burstBatch: 20000, longInjectHz: 10, longSpread: 100,
+		longSampleSec: 10 * time.Second}
+}
+
+func quickPlan() plan {
+	p := fullPlan()
+	p.quick = true
+	p.startupReps, p.overheadRuns, p.touchIters = 2, 3, 2
+	p.pgRounds, p.pgSeconds, p.pgScale = 2, 2, 2
+	p.kcostRounds, p.burstSeconds = 1, 0.5
+	p.longRun, p.longSampleSec = 20*time.Second, 2*time.Second
+	return p
+}
+
+const allPhases = "startup,kcost,overhead,pgbench,burst,longrun"
+
+func main() {
+	quick := flag.Bool("quick", false, "smoke test (~2 minutes): few repetitions, short long run")
+	out := flag.String("out", "docs/bench", "directory for results.csv and summary.md")
+	bin := flag.String("bin", "bin", "directory holding memtrace, floor and pagetouch")
+	phases := flag.String("phases", allPhases, "phases to run, comma-separated")
+	long := flag.Duration("long", 0, "override the long run's duration")
+	keep := flag.Bool("keep", false, "keep the scratch directory (tracer logs) for debugging")
+	flag.Parse()
+	p := fullPlan()
+	if *quick {
+		p = quickPlan()
+	}
+	if *long > 0 {
+		p.longRun = *long
+	}
+	p.phases = map[string]bool{}
+	for _, ph := range strings.Split(*phases, ",") {
+		p.phases[strings.TrimSpace(ph)] = true
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	p.keep = *keep
+	if err := run(ctx, p, *out, *bin); err != nil {
+		fmt.Fprintf(os.Stderr, "benchrun: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+// env is what every phase shares: binaries, the scratch directory, the
+// tracers started and not yet stopped, and the results.
+type env struct {
+	plan
+	binDir         string
+	work           string
+	seq            int
+	live           map[int]*running
+	forcedStops    map[string]int
+	bpftraceScript string
+	tracerEnv      []string
+	watch          bool // memtrace watch exists: use it instead of capture
+	res            results
+	started        time.Time
+	cleanups       []func()
+}
+
+func (e *env) bin(name string) string { return filepath.Join(e.binDir, name) }
+
+// memtraceArgs is "memtrace with every signal on", as a user leaves it
+// running: watch with JSON lines thrown away once it exists, capture
+// until interrupted before that.
+func (e *env) memtraceArgs(ready string, extra ...string) []string {
+	if e.watch {
+		return append([]string{e.bin("memtrace"), "watch", "--json", "--ready-file", ready}, extra...)
+	}
+	return append([]string{e.bin("memtrace"), "capture", "--duration", "0", "-o", "/dev/null", "--ready-file", ready}, extra...)
+}
+
+func (e *env) logf(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "[%6.1fs] %s\n", time.Since(e.started).Seconds(), fmt.Sprintf(format, args...))
+}
+
+func run(ctx context.Context, p plan, outDir, binDir string) error {
+	if os.Geteuid() != 0 {
+		return fmt.Errorf("running the benchmarks needs root (BPF programs, tracefs, bpf stats)")
+	}
+	e := &env{plan: p, binDir: binDir, live: map[int]*running{}, forcedStops: map[string]int{}, started: time.Now()}
+	defer e.cleanup()
+	var err error
+	if e.work, err = os.MkdirTemp("", "memtrace-bench-"); err != nil {
+		return fmt.Errorf("creating scratch directory: %w", err)
+	}
+	e.onCleanup(func() {
+		if e.keep {
+			e.logf("kept %s", e.work)
+			return
+		}
+		os.RemoveAll(e.work)
+	})
+	if err := os.MkdirAll(outDir, 0o755); err != nil {
+		return fmt.Errorf("creating %s: %w", outDir, err)
+	}
+	progsBefore := loadedProgIDs()
+	if err := e.setup(); err != nil {
+		return err
+	}
+	type phase struct {
+		name string
+		run  func(context.Context) error
+	}
+	for _, ph := range []phase{
+		{"startup", e.startupPhase}, {"kcost", e.kcostPhase}, {"overhead", e.overheadPhase},
+		{"pgbench", e.pgbenchPhase}, {"burst", e.burstPhase}, {"longrun", e.longrunPhase},
+	} {
+		if !p.phases[ph.name] {
+			continue
+		}
+		e.logf("phase %s", ph.name)
+		if err := ph.run(ctx); err != nil {
+			e.writeOut(outDir)
+			return fmt.Errorf("phase %s: %w", ph.name, err)
+		}
+		if err := e.writeOut(outDir); err != nil {
+			return err
+		}
+	}
+	e.cleanup()
+	if left := newProgIDs(progsBefore); len(left) > 0 {
+		return fmt.Errorf("BPF programs left loaded after the run: ids %v", left)
+	}
+	e.logf("done: %s/results.csv, %s/summary.md", outDir, outDir)
+	return nil
+}
+
+func (e *env) writeOut(outDir string) error {
+	if err := e.res.writeCSV(filepath.Join(outDir, "results.csv")); err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(outDir, "summary.md"), []byte(e.summary()), 0o644)
+}
+
+func (e *env) onCleanup(f func()) { e.cleanups = append(e.cleanups, f) }
+
+// cleanup stops every tracer still running, then undoes the setup in
+// reverse order. It runs once.
+func (e *env) cleanup() {
+	for pid, r := range e.live {
+		r.stop()
+		delete(e.live, pid)
+	}
+	for i := len(e.cleanups) - 1; i >= 0; i-- {
+		e.cleanups[i]()
+	}
+	e.cleanups = nil
+}
+
+// setup mounts tracefs if nobody has, prepares bcc's kernel headers and
+// bpftrace's script, and finds out whether memtrace has watch.
+func (e *env) setup() error {
+	for _, b := range []string{"memtrace", "floor", "pagetouch"} {
+		if _, err := os.Stat(e.bin(b)); err != nil {
+			return fmt.Errorf("missing %s (scripts/bench.sh builds it): %w", e.bin(b), err)
+		}
+	}
+	for _, b := range []string{"bpftrace", "trace-bpfcc"} {
+		if _, err := exec.LookPath(b); err != nil {
+			return fmt.Errorf("missing %s (scripts/bench.sh installs bpftrace and bpfcc-tools): %w", b, err)
+		}
+	}
+	if err := e.ensureTracefs(); err != nil {
+		return err
+	}
+	if err := e.bccHeaders(); err != nil {
+		return err
+	}
+	e.bpftraceScript = filepath.Join(e.work, "memtrace.bt")
+	if err := os.WriteFile(e.bpftraceScript, bpftraceScript, 0o644); err != nil {
+		return fmt.Errorf("writing bpftrace script: %w", err)
+	}
+	e.watch = exec.Command(e.bin("memtrace"), "help", "watch").Run() == nil
+	mode := "capture --duration 0 -o /dev/null"
+	if e.watch {
+		mode = "watch --json >/dev/null"
+	}
+	e.logf("memtrace runs as: memtrace %s", mode)
+	return nil
+}

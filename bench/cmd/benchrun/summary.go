@@ -1,0 +1,340 @@
+package main
+
+import (
+	"fmt"
+	"math"
+	"os"
+	"runtime"
+	"sort"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// summary renders the run as Markdown: every table with 95% intervals and
+// the targets of issue 6, met or missed, computed from this run only.
+func (e *env) summary() string {
+	var b strings.Builder
+	var u unix.Utsname
+	unix.Uname(&u)
+	host, _ := os.Hostname()
+	fmt.Fprintf(&b, "# Benchmark run %s\n\n", time.Now().UTC().Format("2006-01-02 15:04 UTC"))
+	mode := "full"
+	if e.quick {
+		mode = "QUICK (smoke test, not a result)"
+	}
+	fmt.Fprintf(&b, "Host %s, kernel %s, %d CPUs (%s), %s; mode %s; memtrace ran as `%s`.\n\n",
+		host, unix.ByteSliceToString(u.Release[:]), runtime.NumCPU(), cpuModel(), memTotal(), mode, e.memtraceMode())
+	fmt.Fprintf(&b, "Intervals are 95%%: ratios t-based on per-round log ratios (geometric mean), differences t-based on per-round differences, ratios of excesses by percentile bootstrap over rounds.\n\n")
+	var targets []string
+	for _, w := range []string{"pagetouch", "pgbench"} {
+		targets = append(targets, e.overheadTable(&b, w)...)
+	}
+	targets = append(targets, e.kcostTable(&b)...)
+	targets = append(targets, e.startupTable(&b)...)
+	targets = append(targets, e.burstTable(&b)...)
+	targets = append(targets, e.longrunTable(&b)...)
+	if len(targets) > 0 {
+		b.WriteString("## Targets (issue 6)\n\n")
+		for _, t := range targets {
+			fmt.Fprintf(&b, "- %s\n", t)
+		}
+		b.WriteString("\n")
+	}
+	return b.String()
+}
+
+func (e *env) memtraceMode() string {
+	if e.watch {
+		return "memtrace watch --json >/dev/null"
+	}
+	return "memtrace capture --duration 0 -o /dev/null"
+}
+
+func (iv interval) fmtRatio() string {
+	if math.IsNaN(iv.lo) {
+		return fmt.Sprintf("%.3f× (n=%d)", iv.est, iv.n)
+	}
+	return fmt.Sprintf("%.3f× [%.3f, %.3f]", iv.est, iv.lo, iv.hi)
+}
+
+func (iv interval) fmtNum(unit string, prec int) string {
+	if math.IsNaN(iv.lo) {
+		return fmt.Sprintf("%.*f%s (n=%d)", prec, iv.est, unit, iv.n)
+	}
+	return fmt.Sprintf("%.*f%s [%.*f, %.*f]", prec, iv.est, unit, prec, iv.lo, prec, iv.hi)
+}
+
+// paired returns, for rounds where both ran, the slowdown of cfg against
+// none (>1 is slower) and the round numbers.
+func (e *env) slowdowns(w, cfg, metric string, higherIsBetter bool) map[int]float64 {
+	base := e.res.values("overhead", w, "none", metric)
+	vals := e.res.values("overhead", w, cfg, metric)
+	out := map[int]float64{}
+	for r, v := range vals {
+		b, ok := base[r]
+		if !ok || v <= 0 || b <= 0 {
+			continue
+		}
+		if higherIsBetter {
+			out[r] = b / v
+		} else {
+			out[r] = v / b
+		}
+	}
+	return out
+}
+
+func sortedRounds(ms ...map[int]float64) []int {
+	var rounds []int
+	for r := range ms[0] {
+		ok := true
+		for _, m := range ms[1:] {
+			if _, has := m[r]; !has {
+				ok = false
+			}
+		}
+		if ok {
+			rounds = append(rounds, r)
+		}
+	}
+	sort.Ints(rounds)
+	return rounds
+}
+
+func valuesOf(m map[int]float64, rounds []int) []float64 {
+	out := make([]float64, len(rounds))
+	for i, r := range rounds {
+		out[i] = m[r]
+	}
+	return out
+}
+
+func geomean(xs []float64) float64 {
+	s := 0.0
+	for _, x := range xs {
+		s += math.Log(x)
+	}
+	return math.Exp(s / float64(len(xs)))
+}
+
+func (e *env) overheadTable(b *strings.Builder, w string) []string {
+	metric, higher, what := "elapsed_s", false, "elapsed s"
+	if w == "pgbench" {
+		metric, higher, what = "tps", true, "tps"
+	}
+	if len(e.res.values("overhead", w, "none", metric)) == 0 {
+		return nil
+	}
+	fmt.Fprintf(b, "## Slowdown: %s\n\n", w)
+	fmt.Fprintf(b, "| configuration | median %s | slowdown vs none | above floor (pp) |\n|---|---|---|---|\n", what)
+	fl := e.slowdowns(w, "floor", metric, higher)
+	for _, t := range allTracers {
+		vals := e.res.values("overhead", w, t.name, metric)
+		med := median(valuesOf(vals, sortedRounds(vals)))
+		if t == tNone {
+			fmt.Fprintf(b, "| none | %.4g | 1 | |\n", med)
+			continue
+		}
+		sd := e.slowdowns(w, t.name, metric, higher)
+		rounds := sortedRounds(sd)
+		above := ""
+		if t != tFloor {
+			rr := sortedRounds(sd, fl)
+			d := make([]float64, len(rr))
+			for i, r := range rr {
+				d[i] = 100 * (sd[r] - fl[r])
+			}
+			above = tInterval(d).fmtNum("", 1)
+		}
+		fmt.Fprintf(b, "| %s | %.4g | %s | %s |\n", t.name, med, ratioInterval(valuesOf(sd, rounds)).fmtRatio(), above)
+	}
+	b.WriteString("\n")
+	mt, bt := e.slowdowns(w, "memtrace", metric, higher), e.slowdowns(w, "bpftrace", metric, higher)
+	rr := sortedRounds(mt, fl, bt)
+	if len(rr) < 2 {
+		return nil
+	}
+	d := make([]float64, len(rr))
+	for i, r := range rr {
+		d[i] = 100 * (mt[r] - fl[r])
+	}
+	above := tInterval(d)
+	share := bootstrap(len(rr), func(idx []int) float64 {
+		m, bb := make([]float64, len(idx)), make([]float64, len(idx))
+		for i, j := range idx {
+			m[i], bb[i] = mt[rr[j]], bt[rr[j]]
+		}
+		return (geomean(m) - 1) / (geomean(bb) - 1)
+	})
+	fmt.Fprintf(b, "memtrace's excess slowdown as a share of bpftrace's: %s (bootstrap).\n\n", share.fmtNum("", 2))
+	return []string{
+		verdict(fmt.Sprintf("%s: memtrace ≤ 1 pp above the floor: %s pp", w, above.fmtNum("", 1)), above.est <= 1, above.hi <= 1),
+		verdict(fmt.Sprintf("%s: memtrace's excess ≤ 1/3 of bpftrace's: %s", w, share.fmtNum("", 2)), share.est <= 1.0/3, share.hi <= 1.0/3),
+	}
+}
+
+// verdict: met when the estimate meets the target; "(interval too)" when
+// the whole interval does.
+func verdict(s string, met, sure bool) string {
+	switch {
+	case met && sure:
+		return "**met** — " + s + " (whole interval)"
+	case met:
+		return "**met** (estimate; interval crosses the target) — " + s
+	}
+	return "**missed** — " + s
+}
+
+func (e *env) kcostTable(b *strings.Builder) []string {
+	fl := e.res.values("kcost", "pagetouch", "floor", "ns_per_hit")
+	if len(fl) == 0 {
+		return nil
+	}
+	b.WriteString("## In-kernel cost per mm_page_alloc hit (BPF run-time stats)\n\n| configuration | program | ns per hit | above floor (ns) | hits per run |\n|---|---|---|---|---|\n")
+	var targets []string
+	for _, t := range []*tracer{tFloor, tMemtrace, tBpftrace, tBcc} {
+		v := e.res.values("kcost", "pagetouch", t.name, "ns_per_hit")
+		if len(v) == 0 {
+			continue
+		}
+		hits := e.res.values("kcost", "pagetouch", t.name, "hits")
+		rounds := sortedRounds(v)
+		above := ""
+		if t != tFloor {
+			rr := sortedRounds(v, fl)
+			d := make([]float64, len(rr))
+			for i, r := range rr {
+				d[i] = v[r] - fl[r]
+			}
+			iv := tInterval(d)
+			above = iv.fmtNum("", 1)
+			if t == tMemtrace {
+				targets = append(targets, verdict(fmt.Sprintf("memtrace within 5 ns of an empty program per hit: %s ns", iv.fmtNum("", 1)), iv.est <= 5, iv.hi <= 5))
+			}
+		}
+		fmt.Fprintf(b, "| %s | %s | %s | %s | %.3g |\n", t.name, e.hotProg(t.name), tInterval(valuesOf(v, rounds)).fmtNum("", 1), above, median(valuesOf(hits, sortedRounds(hits))))
+	}
+	b.WriteString("\n")
+	return targets
+}
+
+func (e *env) hotProg(cfg string) string {
+	for _, x := range e.res.rows {
+		if x.phase == "kcost" && x.config == cfg && strings.HasPrefix(x.metric, "hot_prog:") {
+			return strings.TrimPrefix(x.metric, "hot_prog:")
+		}
+	}
+	return "?"
+}
+
+func (e *env) startupTable(b *strings.Builder) []string {
+	if len(e.res.values("startup", "-", "memtrace", "ready_ms")) == 0 {
+		return nil
+	}
+	b.WriteString("## Start-up to ready and memory\n\n| tool | ready (ms), median | ready (ms), mean [95%] | VmHWM at ready (MiB) | peak RSS (MiB), median |\n|---|---|---|---|---|\n")
+	var targets []string
+	for _, t := range []*tracer{tFloor, tMemtrace, tBpftrace, tBcc, tBpftrace1, tBcc1} {
+		ready := e.res.values("startup", "-", t.name, "ready_ms")
+		hwm := e.res.values("startup", "-", t.name, "hwm_ready_kib")
+		rss := e.res.values("startup", "-", t.name, "maxrss_kib")
+		rv := valuesOf(ready, sortedRounds(ready))
+		fmt.Fprintf(b, "| %s | %.0f | %s | %.1f | %.1f |\n", t.name, median(rv), tInterval(rv).fmtNum("", 0),
+			median(valuesOf(hwm, sortedRounds(hwm)))/1024, median(valuesOf(rss, sortedRounds(rss)))/1024)
+		if t == tMemtrace {
+			rm := median(valuesOf(rss, sortedRounds(rss))) / 1024
+			targets = append(targets,
+				verdict(fmt.Sprintf("start-up to ready under 50 ms: median %.0f ms", median(rv)), median(rv) < 50, tInterval(rv).hi < 50),
+				verdict(fmt.Sprintf("peak RSS under 25 MB: median %.1f MiB (%.1f MB)", rm, rm*1.048576), rm*1.048576 < 25, rm*1.048576 < 25))
+		}
+	}
+	b.WriteString("\n")
+	return targets
+}
+
+func (e *env) burstTable(b *strings.Builder) []string {
+	var targets []string
+	first := true
+	for _, v := range []string{"sampled", "unsampled"} {
+		cfg := "memtrace-" + v
+		get := func(m string) float64 {
+			return e.res.values("burst", "inject", cfg, m)[map[string]int{"sampled": 0, "unsampled": 1}[v]]
+		}
+		if len(e.res.values("burst", "inject", cfg, "injected")) == 0 {
+			continue
+		}
+		if first {
+			b.WriteString("## Bursts of injected allocation failures\n\n| memtrace | injected | rate (/s) | counted | exact | sampled | lost | events delivered | Go CPU during / after (cores) |\n|---|---|---|---|---|---|---|---|---|\n")
+			first = false
+		}
+		inj, cnt := get("injected"), get("counted")
+		fmt.Fprintf(b, "| %s | %.0f | %.3g | %.0f | %v | %.0f | %.0f | %.0f | %.2f / %.2f |\n", v, inj, get("rate"), cnt, inj == cnt,
+			get("sampled"), get("lost"), get("delivered"), get("go_cpu_burst"), get("go_cpu_drain"))
+		targets = append(targets, verdict(fmt.Sprintf("burst (%s): %.3g failures/s counted exactly (%.0f of %.0f), Go side %.2f cores", v, get("rate"), cnt, inj, get("go_cpu_burst")),
+			inj == cnt && get("rate") >= 1e6 && get("go_cpu_burst") < 1, inj == cnt && get("rate") >= 1e6 && get("go_cpu_burst") < 1))
+	}
+	if !first {
+		b.WriteString("\n")
+	}
+	return targets
+}
+
+func (e *env) longrunTable(b *strings.Builder) []string {
+	var cfg string
+	for _, x := range e.res.rows {
+		if x.phase == "longrun" {
+			cfg = x.config
+			break
+		}
+	}
+	rss := e.res.values("longrun", "pagetouch+inject", cfg, "rss_kib")
+	el := e.res.values("longrun", "pagetouch+inject", cfg, "elapsed_s")
+	cpu := e.res.values("longrun", "pagetouch+inject", cfg, "cpu_cores")
+	if len(rss) < 3 {
+		return nil
+	}
+	rounds := sortedRounds(rss)
+	last := rounds[len(rounds)-1]
+	// The tables fill in the first tenth of the run; growth is measured
+	// from there to the end.
+	ref := rounds[0]
+	for _, r := range rounds {
+		if el[r] >= el[last]/10 {
+			ref = r
+			break
+		}
+	}
+	maxRSS := 0.0
+	for _, r := range rounds {
+		maxRSS = math.Max(maxRSS, rss[r])
+	}
+	b.WriteString("## Long run\n\n")
+	fmt.Fprintf(b, "%.0f s under load. RSS at ready %.1f MiB, at %.0f s %.1f MiB, at the end %.1f MiB, max %.1f MiB; CPU %.3f cores on average.",
+		el[last], rss[rounds[0]]/1024, el[ref], rss[ref]/1024, rss[last]/1024, maxRSS/1024, cpu[last])
+	inj := e.res.values("longrun", "pagetouch+inject", cfg, "injected")[0]
+	if c, ok := e.res.values("longrun", "pagetouch+inject", cfg, "counted")[0]; ok {
+		fmt.Fprintf(b, " Injected %.0f failures, counted %.0f.", inj, c)
+	}
+	b.WriteString("\n\n")
+	growth := (rss[last] - rss[ref]) / 1024
+	return []string{verdict(fmt.Sprintf("no growth over the long run once tables are full: %+.1f MiB from %.0f s to %.0f s", growth, el[ref], el[last]), growth <= 1, growth <= 1)}
+}
+
+func cpuModel() string {
+	b, _ := os.ReadFile("/proc/cpuinfo")
+	for _, l := range strings.Split(string(b), "\n") {
+		if k, v, ok := strings.Cut(l, ":"); ok && strings.TrimSpace(k) == "model name" {
+			return strings.TrimSpace(v)
+		}
+	}
+	return "unknown CPU"
+}
+
+func memTotal() string {
+	var si unix.Sysinfo_t
+	if unix.Sysinfo(&si) != nil {
+		return "? memory"
+	}
+	return fmt.Sprintf("%.0f GiB memory", float64(si.Totalram)*float64(si.Unit)/(1<<30))
+}
