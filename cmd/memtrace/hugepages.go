@@ -54,11 +54,11 @@ func hugepagesCommand() *command {
 					return usagef("unexpected argument %q", args[0])
 				}
 				opts := hugepages.Options{ProcRoot: procRoot, SysRoot: sysRoot}
-				min, err := hugepages.ParseSize(minSize)
+				minBytes, err := hugepages.ParseSize(minSize)
 				if err != nil {
 					return usagef("--min-size: %v", err)
 				}
-				opts.MinSharedBytes = min
+				opts.MinSharedBytes = minBytes
 				if plan != "" {
 					if opts.PlanBytes, err = hugepages.ParseSize(plan); err != nil || opts.PlanBytes == 0 {
 						return usagef("--plan %q: want a size such as 64G", plan)
@@ -90,8 +90,8 @@ func renderHugepages(w io.Writer, r *hugepages.Report) error {
 	fmt.Fprintf(w, "Huge page pools (default page size %s, vm.nr_hugepages %d)\n", hugepages.FormatPageSize(def), r.NrHugepages)
 	t := hpTable(w, "PAGE SIZE", "TOTAL", "FREE", "RSVD", "SURP", "IN USE", "IN USE OR PROMISED", "NEVER USED", "WASTED")
 	for _, p := range r.Pools {
-		t.Append([]string{hugepages.FormatPageSize(p.PageSizeKB), u(p.Total), u(p.Free), u(p.Reserved), u(p.Surplus),
-			u(p.InUse()), u(p.InUseOrPromised()), u(p.NeverUsed()), hugepages.FormatBytes(p.NeverUsedBytes())})
+		t.Append([]string{hugepages.FormatPageSize(p.PageSizeKB), hpU(p.Total), hpU(p.Free), hpU(p.Reserved), hpU(p.Surplus),
+			hpU(p.InUse()), hpU(p.InUseOrPromised()), hpU(p.NeverUsed()), hugepages.FormatBytes(p.NeverUsedBytes())})
 	}
 	if err := t.Render(); err != nil {
 		return err
@@ -110,8 +110,8 @@ func renderHugepages(w io.Writer, r *hugepages.Report) error {
 				faulted += h.FaultedKB
 				sizes = append(sizes, hugepages.FormatPageSize(h.PageSizeKB))
 			}
-			t.Append([]string{strconv.Itoa(p.Pid), hpSafe(p.Comm), kb(p.HugetlbMappedKB()), kb(faulted), dash(strings.Join(sizes, ",")),
-				kb(p.LargeSharedBaseKB), dash(joinInts(p.SysV)), kb(p.VmPTEKB), memlock(p.MemlockBytes)})
+			t.Append([]string{strconv.Itoa(p.Pid), hpSafe(p.Comm), hpKB(p.HugetlbMappedKB()), hpKB(faulted), hpDash(strings.Join(sizes, ",")),
+				hpKB(p.LargeSharedBaseKB), hpDash(hpJoinInts(p.SysV)), hpKB(p.VmPTEKB), hpMemlock(p.MemlockBytes)})
 		}
 		if err := t.Render(); err != nil {
 			return err
@@ -136,7 +136,7 @@ func renderHugepages(w io.Writer, r *hugepages.Report) error {
 				by = append(by, fmt.Sprintf("%d %s", a.Pid, hpSafe(a.Comm)))
 			}
 			t.Append([]string{strconv.FormatInt(s.ShmID, 10), fmt.Sprintf("%#08x", uint32(s.Key)), hugepages.FormatBytes(s.Size),
-				segmentPages(s), u(s.Nattch), strconv.FormatUint(uint64(s.UID), 10), strconv.Itoa(s.Cpid), dash(strings.Join(by, ", "))})
+				hpSegmentPages(s), hpU(s.Nattch), strconv.FormatUint(uint64(s.UID), 10), strconv.Itoa(s.Cpid), hpDash(strings.Join(by, ", "))})
 		}
 		if err := t.Render(); err != nil {
 			return err
@@ -165,7 +165,7 @@ func renderHugepages(w io.Writer, r *hugepages.Report) error {
 
 	pt := r.Tables
 	fmt.Fprintln(w, "\nPage tables (8 bytes per page, per process that maps it)")
-	fmt.Fprintf(w, "  PageTables on the host: %s; VmPTE of the processes above: %s\n", kb(pt.TotalKB), kb(pt.ListedKB))
+	fmt.Fprintf(w, "  PageTables on the host: %s; VmPTE of the processes above: %s\n", hpKB(pt.TotalKB), hpKB(pt.ListedKB))
 	if len(pt.PerProcess) > 0 {
 		fmt.Fprintf(w, "  their shared mappings (%s in all) would take %s of page tables on %s pages and %s on %s pages\n",
 			hugepages.FormatBytes(pt.SharedBytes), hugepages.FormatBytes(pt.AsBasePages), hugepages.FormatPageSize(hugepages.BasePageKB),
@@ -177,7 +177,7 @@ func renderHugepages(w io.Writer, r *hugepages.Report) error {
 	return nil
 }
 
-func segmentPages(s hugepages.SegmentUse) string {
+func hpSegmentPages(s hugepages.SegmentUse) string {
 	switch {
 	case s.OnHugePages == nil && len(s.Attachers) == 0:
 		return "unknown (not attached)"
@@ -249,25 +249,25 @@ func hpSafe(s string) string {
 	return b.String()
 }
 
-func u(v uint64) string { return strconv.FormatUint(v, 10) }
+func hpU(v uint64) string { return strconv.FormatUint(v, 10) }
 
-func kb(v uint64) string { return hugepages.FormatBytes(v << 10) }
+func hpKB(v uint64) string { return hugepages.FormatBytes(v << 10) }
 
-func dash(s string) string {
+func hpDash(s string) string {
 	if s == "" {
 		return "-"
 	}
 	return s
 }
 
-func memlock(b uint64) string {
+func hpMemlock(b uint64) string {
 	if b == hugepages.Unlimited {
 		return "unlimited"
 	}
 	return hugepages.FormatBytes(b)
 }
 
-func joinInts(v []int64) string {
+func hpJoinInts(v []int64) string {
 	s := make([]string, len(v))
 	for i, x := range v {
 		s[i] = strconv.FormatInt(x, 10)

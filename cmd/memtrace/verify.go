@@ -64,7 +64,7 @@ func verifyCommand() *command {
 			fs.StringVar(&readyFile, "ready-file", "", "create this file once the probes are attached (before the command starts)")
 			return func(args []string, stdout, stderr io.Writer) error {
 				o.Command = args
-				if err := checkVerifyFlags(&o, minSize); err != nil {
+				if err := verifyCheckFlags(&o, minSize); err != nil {
 					return err
 				}
 				var readyErr error
@@ -79,7 +79,7 @@ func verifyCommand() *command {
 					}
 				}
 				if !quiet {
-					o.OnCall = func(c verify.Call) { fmt.Fprintf(stderr, "memtrace: %s\n", callLine(c)) }
+					o.OnCall = func(c verify.Call) { fmt.Fprintf(stderr, "memtrace: %s\n", verifyCallLine(c)) }
 					o.Logf = func(format string, args ...any) {
 						fmt.Fprintf(stderr, "memtrace: %s\n", hpSafe(fmt.Sprintf(format, args...)))
 					}
@@ -112,7 +112,7 @@ func verifyCommand() *command {
 	}
 }
 
-func checkVerifyFlags(o *verify.Options, minSize string) error {
+func verifyCheckFlags(o *verify.Options, minSize string) error {
 	n := 0
 	for _, set := range []bool{len(o.Command) > 0, o.Pid != 0, o.Comm != "", o.Cgroup != ""} {
 		if set {
@@ -131,29 +131,29 @@ func checkVerifyFlags(o *verify.Options, minSize string) error {
 	case o.Timeout < 0 || o.Settle < 0:
 		return usagef("--timeout and --settle must not be negative")
 	}
-	min, err := hugepages.ParseSize(minSize)
-	if err != nil || min == 0 {
+	minBytes, err := hugepages.ParseSize(minSize)
+	if err != nil || minBytes == 0 {
 		return usagef("--min-size %q: want a size such as 64M", minSize)
 	}
-	o.MinSize = min
+	o.MinSize = minBytes
 	return nil
 }
 
 // callLine is one call as reported live: "postgres[123] mmap 144 MiB
 // MAP_SHARED|MAP_ANONYMOUS|MAP_HUGETLB (2 MiB pages) = ENOMEM".
-func callLine(c verify.Call) string {
-	return hpSafe(fmt.Sprintf("%s[%d] %s %s %s (%s pages) = %s", c.Comm, c.Pid, c.Call, callSize(c), c.FlagNames,
-		hugepages.FormatBytes(c.PageSize), callResult(c)))
+func verifyCallLine(c verify.Call) string {
+	return hpSafe(fmt.Sprintf("%s[%d] %s %s %s (%s pages) = %s", c.Comm, c.Pid, c.Call, verifyCallSize(c), c.FlagNames,
+		hugepages.FormatBytes(c.PageSize), verifyCallResult(c)))
 }
 
-func callSize(c verify.Call) string {
+func verifyCallSize(c verify.Call) string {
 	if c.Call == event.CallShmat && c.Size == 0 {
 		return "?"
 	}
 	return hugepages.FormatBytes(c.Size)
 }
 
-func callResult(c verify.Call) string {
+func verifyCallResult(c verify.Call) string {
 	switch {
 	case !c.OK:
 		return c.Errno
@@ -166,7 +166,7 @@ func callResult(c verify.Call) string {
 }
 
 // verdictWords are the verdicts as the last line says them.
-var verdictWords = map[verify.Verdict]string{
+var verifyVerdictWords = map[verify.Verdict]string{
 	verify.OnHugePages:       "ON HUGE PAGES",
 	verify.FellBack:          "FELL BACK",
 	verify.HugeRequestFailed: "HUGE PAGES FAILED",
@@ -200,7 +200,7 @@ func renderVerify(w io.Writer, r *verify.Result) error {
 			}
 			note := strings.Join(notes, ", ")
 			t.Append([]string{strconv.Itoa(c.Seq), c.Time.Local().Format("15:04:05.000"), strconv.FormatUint(uint64(c.Pid), 10),
-				hpSafe(c.Comm), string(c.Call), callSize(c), hugepages.FormatBytes(c.PageSize), c.FlagNames, callResult(c), note})
+				hpSafe(c.Comm), string(c.Call), verifyCallSize(c), hugepages.FormatBytes(c.PageSize), c.FlagNames, verifyCallResult(c), note})
 		}
 		if err := t.Render(); err != nil {
 			return err
@@ -234,9 +234,9 @@ func renderVerify(w io.Writer, r *verify.Result) error {
 		for _, c := range r.Confirmations {
 			page, size, touched := "-", "-", "-"
 			if c.Found {
-				page, size = pageSizeText(c), kb(c.SizeKB)
+				page, size = verifyPageSize(c), hpKB(c.SizeKB)
 				if c.Hugetlb {
-					touched = kb(c.FaultedKB)
+					touched = hpKB(c.FaultedKB)
 				}
 			}
 			note := c.Note
@@ -259,11 +259,11 @@ func renderVerify(w io.Writer, r *verify.Result) error {
 	for _, wr := range r.Warnings {
 		fmt.Fprintf(w, "\nwarning: %s\n", hpSafe(wr))
 	}
-	fmt.Fprintf(w, "\nVerdict: %s: %s\n", verdictWords[r.Verdict], hpSafe(r.Summary))
+	fmt.Fprintf(w, "\nVerdict: %s: %s\n", verifyVerdictWords[r.Verdict], hpSafe(r.Summary))
 	return nil
 }
 
-func pageSizeText(c verify.Confirmation) string {
+func verifyPageSize(c verify.Confirmation) string {
 	if c.KernelPageSizeKB == 0 {
 		return "?"
 	}
