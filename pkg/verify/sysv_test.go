@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -15,6 +16,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/memtrace/memtrace/pkg/hugepages/hugetest"
+	"github.com/memtrace/memtrace/pkg/loader"
 )
 
 // The SysV client: the test binary run again with clientEnv set makes the
@@ -31,6 +33,7 @@ type clientSpec struct {
 	UID      int    `json:"uid"`      // drop to this uid and gid (0: stay root)
 	Memlock  uint64 `json:"memlock"`  // RLIMIT_MEMLOCK to set first (0: leave)
 	Release  string `json:"release"`  // exit once this file exists
+	Start    string `json:"start"`    // if set, wait for this file before shmget
 }
 
 func TestMain(m *testing.M) {
@@ -66,6 +69,9 @@ func runClient(raw string) int {
 			fmt.Fprintln(os.Stderr, "client: setuid:", err)
 			return 3
 		}
+	}
+	if s.Start != "" {
+		waitFor(s.Start)
 	}
 	flags := unix.IPC_CREAT | 0o600 | shmHugetlb | int(s.PageLog)<<26
 	id, err := unix.SysvShmGet(unix.IPC_PRIVATE, int(s.Size), flags)
@@ -247,4 +253,52 @@ func confirmationOf(t *testing.T, res *Result, seq int) Confirmation {
 	}
 	t.Fatalf("no confirmation of call %d in %+v", seq, res.Confirmations)
 	return Confirmation{}
+}
+
+// TestFollowRunningProcess follows a process someone else started, by pid
+// (the process tree in user space, the kernel tracing every huge-page
+// call) and by name (the kernel's comm filter).
+func TestFollowRunningProcess(t *testing.T) {
+	requireLive(t)
+	hugetest.Reserve(t, 2048, 4)
+	for _, mode := range []string{"pid", "comm"} {
+		t.Run(mode, func(t *testing.T) {
+			dir := t.TempDir()
+			spec := clientSpec{Size: 4 << 20, Start: filepath.Join(dir, "start"), Release: filepath.Join(dir, "release")}
+			b, _ := json.Marshal(spec)
+			cmd := exec.Command(os.Args[0], "-test.run=^$")
+			cmd.Env = append(os.Environ(), clientEnv+"="+string(b))
+			cmd.Stderr = os.Stderr
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() {
+				os.WriteFile(spec.Release, nil, 0o644)
+				os.WriteFile(spec.Start, nil, 0o644)
+				cmd.Wait()
+			})
+			opts := Options{MinSize: 1 << 20, Settle: 300 * time.Millisecond, Timeout: 30 * time.Second,
+				OnReady: func([]loader.HookStatus) { os.WriteFile(spec.Start, nil, 0o644) }}
+			if mode == "pid" {
+				opts.Pid = cmd.Process.Pid
+			} else {
+				opts.Comm = filepath.Base(os.Args[0])
+				if len(opts.Comm) > 15 {
+					opts.Comm = opts.Comm[:15]
+				}
+			}
+			res, err := Run(context.Background(), opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Verdict != OnHugePages {
+				t.Fatalf("verdict %s (%s), want on_huge_pages; calls %+v", res.Verdict, res.Summary, res.Calls)
+			}
+			for _, c := range res.Calls {
+				if int(c.Pid) != cmd.Process.Pid {
+					t.Errorf("call of another process followed: %+v", c)
+				}
+			}
+		})
+	}
 }
