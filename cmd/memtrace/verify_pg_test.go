@@ -16,7 +16,7 @@ import (
 	"time"
 
 	"github.com/memtrace/memtrace/pkg/hugepages"
-	"github.com/memtrace/memtrace/pkg/hugepages/hugetest"
+	"github.com/memtrace/memtrace/pkg/privtest"
 	"github.com/memtrace/memtrace/pkg/verify"
 )
 
@@ -37,12 +37,12 @@ func TestVerifyPostgres(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: starts PostgreSQL, loads BPF programs, changes the hugetlb pool")
 	}
-	hugetest.RequireRoot(t)
+	privtest.RequireRoot(t)
 	pg := newPGServer(t)
 
 	t.Run("huge_pages=on", func(t *testing.T) {
 		// shared_buffers 128MB maps 144 MiB: 72 pages of 2 MiB.
-		hugetest.Reserve(t, 2048, 100)
+		privtest.ReserveHugePages(t, 2048, 100)
 		res, code := pg.verifyStart(t, "on")
 		if code != 0 || res.Verdict != verify.OnHugePages {
 			t.Fatalf("exit %d, verdict %s (%s), want 0 and on_huge_pages", code, res.Verdict, res.Summary)
@@ -58,7 +58,7 @@ func TestVerifyPostgres(t *testing.T) {
 	})
 
 	t.Run("huge_pages=try", func(t *testing.T) {
-		hugetest.Reserve(t, 2048, 0)
+		privtest.ReserveHugePages(t, 2048, 0)
 		res, code := pg.verifyStart(t, "try")
 		if code != 1 || res.Verdict != verify.FellBack {
 			t.Fatalf("exit %d, verdict %s (%s), want 1 and fell_back", code, res.Verdict, res.Summary)

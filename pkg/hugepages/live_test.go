@@ -6,7 +6,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/memtrace/memtrace/pkg/hugepages/hugetest"
+	"github.com/memtrace/memtrace/pkg/privtest"
 )
 
 // TestCollectLive creates a System V segment on 2 MiB pages and one on
@@ -16,7 +16,7 @@ func TestCollectLive(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: changes the hugetlb pool")
 	}
-	hugetest.Reserve(t, 2048, 8)
+	privtest.ReserveHugePages(t, 2048, 8)
 	const shmHugetlb = 0o4000
 	huge := attach(t, 6<<20, unix.IPC_CREAT|0o600|shmHugetlb)
 	plain := attach(t, 6<<20, unix.IPC_CREAT|0o600)

@@ -5,10 +5,14 @@
 package privtest
 
 import (
+	"fmt"
 	"os"
+	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/memtrace/memtrace/pkg/loader"
+	"github.com/memtrace/memtrace/pkg/provoke"
 )
 
 // RequireRoot skips the test unless it runs as root, which loading BPF
@@ -50,4 +54,41 @@ func RequireAttached(t testing.TB, hooks []loader.HookStatus, want ...loader.Sig
 			t.Fatalf("signal %s was not requested", sig)
 		}
 	}
+}
+
+// ReserveHugePages sizes the pool of sizeKB pages to n for the rest of the
+// test and restores it afterwards, holding provoke's cross-process pool
+// lock meanwhile (go test runs packages in parallel, and they all share
+// the host's pools). n = 0 keeps the pool empty, for requests that must
+// fail. It fails the test when the kernel cannot provide n usable pages.
+func ReserveHugePages(t testing.TB, sizeKB uint64, n int) {
+	t.Helper()
+	RequireRoot(t)
+	restore, err := provoke.ReserveHugePages(sizeKB, n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := restore(); err != nil {
+			t.Errorf("restoring the %d kB pool: %v", sizeKB, err)
+		}
+	})
+	dir := fmt.Sprintf("/sys/kernel/mm/hugepages/hugepages-%dkB", sizeKB)
+	free, resv := readInt(t, dir+"/free_hugepages"), readInt(t, dir+"/resv_hugepages")
+	if free-resv < n {
+		t.Fatalf("the %d kB pool has %d pages but only %d free and unreserved: something else holds huge pages", sizeKB, n, free-resv)
+	}
+}
+
+func readInt(t testing.TB, path string) int {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		t.Fatalf("parsing %s: %v", path, err)
+	}
+	return v
 }

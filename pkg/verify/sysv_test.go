@@ -15,8 +15,8 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/memtrace/memtrace/pkg/hugepages/hugetest"
 	"github.com/memtrace/memtrace/pkg/loader"
+	"github.com/memtrace/memtrace/pkg/privtest"
 )
 
 // The SysV client: the test binary run again with clientEnv set makes the
@@ -148,7 +148,7 @@ func requireLive(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: loads BPF programs and changes hugetlb pools")
 	}
-	hugetest.RequireRoot(t)
+	privtest.RequireRoot(t)
 }
 
 // firstShmget returns the first shmget call of the client.
@@ -165,7 +165,7 @@ func firstShmget(t *testing.T, res *Result, huge bool) Call {
 
 func TestSysVHugeSegment(t *testing.T) {
 	requireLive(t)
-	hugetest.Reserve(t, 2048, 4)
+	privtest.ReserveHugePages(t, 2048, 4)
 	res := runClientVerify(t, clientSpec{Size: 4 << 20})
 	c := firstShmget(t, res, true)
 	if !c.OK || c.PageSize != 2<<20 || !strings.Contains(c.FlagNames, "SHM_HUGETLB") {
@@ -182,7 +182,7 @@ func TestSysVHugeSegment(t *testing.T) {
 
 func TestSysVPoolTooSmall(t *testing.T) {
 	requireLive(t)
-	hugetest.Reserve(t, 2048, 1)
+	privtest.ReserveHugePages(t, 2048, 1)
 	res := runClientVerify(t, clientSpec{Size: 4 << 20, Fallback: true})
 	c := firstShmget(t, res, true)
 	if c.OK || c.Errno != "ENOMEM" || c.Cause == nil || c.Cause.Kind != "pool_too_small" || c.Cause.NeededPages != 2 {
@@ -207,7 +207,7 @@ func TestSysVPoolTooSmall(t *testing.T) {
 // SHM_HUGE_16GB names a page size no x86 kernel has a pool for.
 func TestSysVNoPoolForSize(t *testing.T) {
 	requireLive(t)
-	if _, err := os.Stat(hugetest.PoolDir(16 << 20)); err == nil {
+	if _, err := os.Stat("/sys/kernel/mm/hugepages/hugepages-16777216kB"); err == nil {
 		t.Skip("this kernel has a 16 GiB pool")
 	}
 	res := runClientVerify(t, clientSpec{Size: 4 << 20, PageLog: 34, Fallback: true})
@@ -228,7 +228,7 @@ func TestSysVNotPermitted(t *testing.T) {
 	if g, _ := os.ReadFile("/proc/sys/vm/hugetlb_shm_group"); strings.TrimSpace(string(g)) == strconv.Itoa(nobody) {
 		t.Skip("vm.hugetlb_shm_group is nobody's group on this host")
 	}
-	hugetest.Reserve(t, 2048, 4)
+	privtest.ReserveHugePages(t, 2048, 4)
 	res := runClientVerify(t, clientSpec{Size: 4 << 20, UID: nobody, Memlock: 64 << 10, Fallback: true})
 	c := firstShmget(t, res, true)
 	if c.OK || c.Errno != "EPERM" || c.Cause == nil || c.Cause.Kind != "not_permitted" {
@@ -260,7 +260,7 @@ func confirmationOf(t *testing.T, res *Result, seq int) Confirmation {
 // call) and by name (the kernel's comm filter).
 func TestFollowRunningProcess(t *testing.T) {
 	requireLive(t)
-	hugetest.Reserve(t, 2048, 4)
+	privtest.ReserveHugePages(t, 2048, 4)
 	for _, mode := range []string{"pid", "comm"} {
 		t.Run(mode, func(t *testing.T) {
 			dir := t.TempDir()
