@@ -45,3 +45,40 @@ int burst(struct bpf_raw_tracepoint_args *ctx)
 	bpf_loop(ctx->args[0], burst_one, &b, 0);
 	return 0;
 }
+
+// Calibration, with maps of their own: what one bpf_get_stackid costs
+// here (the kernel stack walk memtrace does for every failure), and what
+// one bpf_loop iteration costs, to put the failure path's cost in parts.
+struct {
+	__uint(type, BPF_MAP_TYPE_STACK_TRACE);
+	__uint(max_entries, 16);
+	__uint(key_size, sizeof(__u32));
+	__uint(value_size, 127 * sizeof(__u64));
+} calib_stacks SEC(".maps");
+
+static long stack_one(__u64 i, void *data)
+{
+	struct burst_args *b = data;
+	bpf_get_stackid(b->ctx, &calib_stacks, 0);
+	return 0;
+}
+
+static long noop_one(__u64 i, void *data)
+{
+	return 0;
+}
+
+SEC("raw_tp")
+int calib_stackid(struct bpf_raw_tracepoint_args *ctx)
+{
+	struct burst_args b = { .ctx = ctx };
+	bpf_loop(ctx->args[0], stack_one, &b, 0);
+	return 0;
+}
+
+SEC("raw_tp")
+int calib_loop(struct bpf_raw_tracepoint_args *ctx)
+{
+	bpf_loop(ctx->args[0], noop_one, 0, 0);
+	return 0;
+}

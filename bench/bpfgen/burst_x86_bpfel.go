@@ -43,14 +43,19 @@ const (
 	burstMapAllocEvents      = "alloc_events"
 	burstMapAllocStacks      = "alloc_stacks"
 	burstMapAllocStats       = "alloc_stats"
+	burstMapCalibStacks      = "calib_stacks"
 	burstProgAllocFailBtf    = "alloc_fail_btf"
 	burstProgAllocFailFexit  = "alloc_fail_fexit"
 	burstProgAllocFailTp     = "alloc_fail_tp"
 	burstProgBurst           = "burst"
+	burstProgCalibLoop       = "calib_loop"
+	burstProgCalibStackid    = "calib_stackid"
+	burstProgWarnAllocKprobe = "warn_alloc_kprobe"
 	burstVarFilterCgroup     = "filter_cgroup"
 	burstVarFilterComm       = "filter_comm"
 	burstVarFilterCommLen    = "filter_comm_len"
 	burstVarFilterTgid       = "filter_tgid"
+	burstVarGfpNowarn        = "gfp_nowarn"
 	burstVarPercpuPcOff      = "percpu_pc_off"
 	burstVarPercpuRqOff      = "percpu_rq_off"
 	burstVarPreemptSrc       = "preempt_src"
@@ -60,6 +65,8 @@ const (
 	burstVarUnusedEventKind  = "unused_event_kind"
 	burstVarUnusedExecCtx    = "unused_exec_ctx"
 	burstVarUnusedStatIndex  = "unused_stat_index"
+	burstVarUnusedWarnEvent  = "unused_warn_event"
+	burstVarUnusedWarnWhat   = "unused_warn_what"
 )
 
 // loadBurst returns the embedded CollectionSpec for burst.
@@ -104,10 +111,13 @@ type burstSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type burstProgramSpecs struct {
-	AllocFailBtf   *ebpf.ProgramSpec `ebpf:"alloc_fail_btf"`
-	AllocFailFexit *ebpf.ProgramSpec `ebpf:"alloc_fail_fexit"`
-	AllocFailTp    *ebpf.ProgramSpec `ebpf:"alloc_fail_tp"`
-	Burst          *ebpf.ProgramSpec `ebpf:"burst"`
+	AllocFailBtf    *ebpf.ProgramSpec `ebpf:"alloc_fail_btf"`
+	AllocFailFexit  *ebpf.ProgramSpec `ebpf:"alloc_fail_fexit"`
+	AllocFailTp     *ebpf.ProgramSpec `ebpf:"alloc_fail_tp"`
+	Burst           *ebpf.ProgramSpec `ebpf:"burst"`
+	CalibLoop       *ebpf.ProgramSpec `ebpf:"calib_loop"`
+	CalibStackid    *ebpf.ProgramSpec `ebpf:"calib_stackid"`
+	WarnAllocKprobe *ebpf.ProgramSpec `ebpf:"warn_alloc_kprobe"`
 }
 
 // burstMapSpecs contains maps before they are loaded into the kernel.
@@ -118,6 +128,7 @@ type burstMapSpecs struct {
 	AllocEvents *ebpf.MapSpec `ebpf:"alloc_events"`
 	AllocStacks *ebpf.MapSpec `ebpf:"alloc_stacks"`
 	AllocStats  *ebpf.MapSpec `ebpf:"alloc_stats"`
+	CalibStacks *ebpf.MapSpec `ebpf:"calib_stacks"`
 }
 
 // burstVariableSpecs contains global variables before they are loaded into the kernel.
@@ -128,6 +139,7 @@ type burstVariableSpecs struct {
 	FilterComm       *ebpf.VariableSpec `ebpf:"filter_comm"`
 	FilterCommLen    *ebpf.VariableSpec `ebpf:"filter_comm_len"`
 	FilterTgid       *ebpf.VariableSpec `ebpf:"filter_tgid"`
+	GfpNowarn        *ebpf.VariableSpec `ebpf:"gfp_nowarn"`
 	PercpuPcOff      *ebpf.VariableSpec `ebpf:"percpu_pc_off"`
 	PercpuRqOff      *ebpf.VariableSpec `ebpf:"percpu_rq_off"`
 	PreemptSrc       *ebpf.VariableSpec `ebpf:"preempt_src"`
@@ -137,6 +149,8 @@ type burstVariableSpecs struct {
 	UnusedEventKind  *ebpf.VariableSpec `ebpf:"unused_event_kind"`
 	UnusedExecCtx    *ebpf.VariableSpec `ebpf:"unused_exec_ctx"`
 	UnusedStatIndex  *ebpf.VariableSpec `ebpf:"unused_stat_index"`
+	UnusedWarnEvent  *ebpf.VariableSpec `ebpf:"unused_warn_event"`
+	UnusedWarnWhat   *ebpf.VariableSpec `ebpf:"unused_warn_what"`
 }
 
 // burstObjects contains all objects after they have been loaded into the kernel.
@@ -163,6 +177,7 @@ type burstMaps struct {
 	AllocEvents *ebpf.Map `ebpf:"alloc_events"`
 	AllocStacks *ebpf.Map `ebpf:"alloc_stacks"`
 	AllocStats  *ebpf.Map `ebpf:"alloc_stats"`
+	CalibStacks *ebpf.Map `ebpf:"calib_stacks"`
 }
 
 func (m *burstMaps) Close() error {
@@ -171,6 +186,7 @@ func (m *burstMaps) Close() error {
 		m.AllocEvents,
 		m.AllocStacks,
 		m.AllocStats,
+		m.CalibStacks,
 	)
 }
 
@@ -182,6 +198,7 @@ type burstVariables struct {
 	FilterComm       *ebpf.Variable `ebpf:"filter_comm"`
 	FilterCommLen    *ebpf.Variable `ebpf:"filter_comm_len"`
 	FilterTgid       *ebpf.Variable `ebpf:"filter_tgid"`
+	GfpNowarn        *ebpf.Variable `ebpf:"gfp_nowarn"`
 	PercpuPcOff      *ebpf.Variable `ebpf:"percpu_pc_off"`
 	PercpuRqOff      *ebpf.Variable `ebpf:"percpu_rq_off"`
 	PreemptSrc       *ebpf.Variable `ebpf:"preempt_src"`
@@ -191,16 +208,21 @@ type burstVariables struct {
 	UnusedEventKind  *ebpf.Variable `ebpf:"unused_event_kind"`
 	UnusedExecCtx    *ebpf.Variable `ebpf:"unused_exec_ctx"`
 	UnusedStatIndex  *ebpf.Variable `ebpf:"unused_stat_index"`
+	UnusedWarnEvent  *ebpf.Variable `ebpf:"unused_warn_event"`
+	UnusedWarnWhat   *ebpf.Variable `ebpf:"unused_warn_what"`
 }
 
 // burstPrograms contains all programs after they have been loaded into the kernel.
 //
 // It can be passed to loadBurstObjects or ebpf.CollectionSpec.LoadAndAssign.
 type burstPrograms struct {
-	AllocFailBtf   *ebpf.Program `ebpf:"alloc_fail_btf"`
-	AllocFailFexit *ebpf.Program `ebpf:"alloc_fail_fexit"`
-	AllocFailTp    *ebpf.Program `ebpf:"alloc_fail_tp"`
-	Burst          *ebpf.Program `ebpf:"burst"`
+	AllocFailBtf    *ebpf.Program `ebpf:"alloc_fail_btf"`
+	AllocFailFexit  *ebpf.Program `ebpf:"alloc_fail_fexit"`
+	AllocFailTp     *ebpf.Program `ebpf:"alloc_fail_tp"`
+	Burst           *ebpf.Program `ebpf:"burst"`
+	CalibLoop       *ebpf.Program `ebpf:"calib_loop"`
+	CalibStackid    *ebpf.Program `ebpf:"calib_stackid"`
+	WarnAllocKprobe *ebpf.Program `ebpf:"warn_alloc_kprobe"`
 }
 
 func (p *burstPrograms) Close() error {
@@ -209,6 +231,9 @@ func (p *burstPrograms) Close() error {
 		p.AllocFailFexit,
 		p.AllocFailTp,
 		p.Burst,
+		p.CalibLoop,
+		p.CalibStackid,
+		p.WarnAllocKprobe,
 	)
 }
 

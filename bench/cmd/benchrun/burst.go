@@ -7,6 +7,9 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/cilium/ebpf"
+	"golang.org/x/sys/unix"
 )
 
 // captureDoc is the part of memtrace's capture JSON the benchmarks read.
@@ -32,7 +35,7 @@ type captureDoc struct {
 // capturer is memtrace capture writing its document to out: the burst
 // and long-run phases need its exact counts at the end.
 func capturer(out string, extra ...string) *tracer {
-	return &tracer{name: "memtrace", args: func(e *env, ready string) []string {
+	return &tracer{name: "memtrace", goDump: true, args: func(e *env, ready string) []string {
 		return append([]string{e.bin("memtrace"), "capture", "--duration", "0", "-o", out, "--ready-file", ready}, extra...)
 	}}
 }
@@ -61,11 +64,25 @@ func (e *env) burstPhase(ctx context.Context) error {
 			return err
 		}
 		pid := r.pid()
+		// Run-time stats on the injector give the kernel's cost of one
+		// failure; they wrap a whole bpf_loop of a batch, so they add
+		// nothing per event.
+		stats, err := ebpf.EnableStats(uint32(unix.BPF_STATS_RUN_TIME))
+		if err != nil {
+			in.Close()
+			e.stopTracer(r)
+			return fmt.Errorf("enabling BPF run-time stats: %w", err)
+		}
 		cpu0, t0 := cpuTicks(pid), time.Now()
 		d := time.Duration(e.burstSeconds * float64(time.Second))
 		// GFP_ATOMIC|__GFP_NOWARN-like flags, order 3: a typical failing
 		// network-receive allocation.
 		n, el, err := in.run(e.burstThreads, e.burstBatch, d, 0, burstArgs{order: 3, gfp: 0xa20, spread: 1, migratetype: 1})
+		var kernNS float64
+		if st, serr := in.prog.Stats(); serr == nil && n > 0 {
+			kernNS = float64(st.Runtime.Nanoseconds()) / float64(n)
+		}
+		stats.Close()
 		in.Close()
 		cpu1, t1 := cpuTicks(pid), time.Now()
 		// Let the reader drain what is queued, then count its CPU too.
@@ -92,6 +109,8 @@ func (e *env) burstPhase(ctx context.Context) error {
 		rec := func(metric string, val float64, unit string) {
 			e.res.add("burst", "inject", "memtrace-"+v.name, round, 0, metric, val, unit)
 		}
+		rec("threads", float64(e.burstThreads), "")
+		rec("kernel_ns_per_failure", kernNS, "ns")
 		rec("injected", float64(n), "events")
 		rec("rate", float64(n)/el.Seconds(), "events/s")
 		rec("counted", float64(counted), "events")
@@ -102,8 +121,15 @@ func (e *env) burstPhase(ctx context.Context) error {
 		rec("delivered", float64(len(doc.Events))+float64(doc.EventsLeftOut), "events")
 		rec("go_cpu_burst", float64(cpu1-cpu0)/clockTick/t1.Sub(t0).Seconds(), "cores")
 		rec("go_cpu_drain", float64(cpu2-cpu1)/clockTick/t2.Sub(t1).Seconds(), "cores")
-		e.logf("burst %s: injected %d at %.2g/s, counted %d, lost %d, sampled %d", v.name, n, float64(n)/el.Seconds(), counted, st.Lost, st.Sampled)
+		e.logf("burst %s: %.0f ns per failure in the kernel; injected %d at %.2g/s, counted %d, lost %d, sampled %d", v.name, kernNS, n, float64(n)/el.Seconds(), counted, st.Lost, st.Sampled)
 	}
+	stackNS, loopNS, err := calibrate(100000)
+	if err != nil {
+		return err
+	}
+	e.res.add("burst", "calibration", "-", 0, 0, "ns_per_stackid", stackNS, "ns")
+	e.res.add("burst", "calibration", "-", 0, 0, "ns_per_loop_iteration", loopNS, "ns")
+	e.logf("calibration: bpf_get_stackid %.0f ns, bpf_loop iteration %.1f ns", stackNS, loopNS)
 	return nil
 }
 

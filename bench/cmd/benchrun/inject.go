@@ -174,3 +174,42 @@ func (in *injector) run(threads, batch int, d time.Duration, max uint64, a burst
 	close(errs)
 	return total.Load(), el, <-errs
 }
+
+// calibrate times, in the kernel, one bpf_get_stackid (memtrace's stack
+// walk per failure) and one empty bpf_loop iteration: best of five runs of
+// n iterations each, in ns per iteration.
+func calibrate(n int) (stackNS, loopNS float64, err error) {
+	spec, err := bpfgen.BurstSpec()
+	if err != nil {
+		return 0, 0, fmt.Errorf("loading burst object: %w", err)
+	}
+	for name := range spec.Programs {
+		if !strings.HasPrefix(name, "calib_") {
+			delete(spec.Programs, name)
+		}
+	}
+	coll, err := ebpf.NewCollection(spec)
+	if err != nil {
+		return 0, 0, fmt.Errorf("loading calibration programs: %w", err)
+	}
+	defer coll.Close()
+	best := func(p *ebpf.Program) (float64, error) {
+		min := time.Duration(1 << 62)
+		opts := &ebpf.RunOptions{Context: []uint64{uint64(n)}}
+		for i := 0; i < 5; i++ {
+			t0 := time.Now()
+			if _, err := p.Run(opts); err != nil {
+				return 0, fmt.Errorf("running calibration program: %w", err)
+			}
+			if d := time.Since(t0); d < min {
+				min = d
+			}
+		}
+		return float64(min.Nanoseconds()) / float64(n), nil
+	}
+	if stackNS, err = best(coll.Programs["calib_stackid"]); err != nil {
+		return 0, 0, err
+	}
+	loopNS, err = best(coll.Programs["calib_loop"])
+	return stackNS, loopNS, err
+}

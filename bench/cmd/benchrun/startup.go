@@ -40,8 +40,9 @@ func (e *env) stopTracer(r *running) (int64, error) {
 		return 0, nil
 	}
 	delete(e.live, r.pid())
+	r.justStopped = false
 	rss, err := r.stop()
-	if r.forced != "" {
+	if r.forced != "" && r.justStopped {
 		e.forcedStops[r.t.name]++
 		e.logf("warning: stopping %s %s", r.t.name, r.forced)
 	}

@@ -26,6 +26,24 @@ func (e *env) summary() string {
 	}
 	fmt.Fprintf(&b, "Host %s, kernel %s, %d CPUs (%s), %s; mode %s; memtrace ran as `%s`.\n\n",
 		host, unix.ByteSliceToString(u.Release[:]), runtime.NumCPU(), cpuModel(), memTotal(), mode, e.memtraceMode())
+	var loads, progs []float64
+	for _, x := range e.res.rows {
+		switch {
+		case x.phase == "machine" && x.metric == "loadavg1":
+			loads = append(loads, x.value)
+		case x.phase == "machine" && x.metric == "foreign_bpf_progs":
+			progs = append(progs, x.value)
+		}
+	}
+	if len(loads) > 0 {
+		sort.Float64s(loads)
+		sort.Float64s(progs)
+		fmt.Fprintf(&b, "Machine load between phases (1-min load average): %.2f to %.2f; BPF programs loaded by others: %.0f to %.0f.\n\n",
+			loads[0], loads[len(loads)-1], progs[0], progs[len(progs)-1])
+	}
+	if len(e.forcedStops) > 0 {
+		fmt.Fprintf(&b, "Tracers that did not stop on the first SIGINT: %v.\n\n", e.forcedStops)
+	}
 	fmt.Fprintf(&b, "Intervals are 95%%: ratios t-based on per-round log ratios (geometric mean), differences t-based on per-round differences, ratios of excesses by percentile bootstrap over rounds.\n\n")
 	var targets []string
 	for _, w := range []string{"pagetouch", "pgbench"} {

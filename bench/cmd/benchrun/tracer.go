@@ -41,16 +41,18 @@ type tracer struct {
 	args func(e *env, ready string) []string
 	// probes > 0: ready when this many perf events have a BPF program
 	// attached (bpftrace, bcc); 0: ready when the ready file exists.
-	probes   int
-	extraEnv []string
+	probes int
+	// goDump: a Go program, asked for a goroutine dump (SIGQUIT, into its
+	// log) before it is killed, to show where it hung.
+	goDump bool
 }
 
 var (
 	tNone  = &tracer{name: "none"}
-	tFloor = &tracer{name: "floor", args: func(e *env, ready string) []string {
+	tFloor = &tracer{name: "floor", goDump: true, args: func(e *env, ready string) []string {
 		return []string{e.bin("floor"), "--ready-file", ready}
 	}}
-	tMemtrace = &tracer{name: "memtrace", args: func(e *env, ready string) []string {
+	tMemtrace = &tracer{name: "memtrace", goDump: true, args: func(e *env, ready string) []string {
 		return e.memtraceArgs(ready)
 	}}
 	tBpftrace = &tracer{name: "bpftrace", probes: bpftraceProbes, args: func(e *env, ready string) []string {
@@ -84,6 +86,8 @@ type running struct {
 	rss     int64
 	err     error
 	forced  string // how a stop had to be forced, "" if SIGINT sufficed
+	// justStopped: this stop call did the stopping (report it once).
+	justStopped bool
 }
 
 // startTracer starts t and waits until its probes are attached.
@@ -102,6 +106,9 @@ func (e *env) startTracer(ctx context.Context, t *tracer, extra ...string) (*run
 	argv := append(t.args(e, ready), extra...)
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Stdout, cmd.Stderr = logf, logf
+	if t == tMemtrace && e.watch {
+		cmd.Stdout = nil // /dev/null
+	}
 	cmd.Env = append(os.Environ(), e.tracerEnv...)
 	// Its own process group: a Ctrl-C of the harness reaches the harness
 	// only, which then stops tracers in order.
@@ -160,6 +167,7 @@ func (r *running) stop() (int64, error) {
 	if !r.stopped {
 		r.stopped = true
 		r.rss, r.err = r.interrupt()
+		r.justStopped = true
 	}
 	return r.rss, r.err
 }
@@ -186,6 +194,15 @@ func (r *running) interrupt() (maxRSSKB int64, err error) {
 				r.forced = fmt.Sprintf("needed %d signals", i+1)
 			}
 			break
+		}
+	}
+	if !done && r.t.goDump {
+		_ = syscall.Kill(pid, syscall.SIGQUIT)
+		select {
+		case err = <-r.done:
+			done = true
+			r.forced = "did not stop on SIGINT or SIGTERM: goroutine dump (SIGQUIT) in " + r.log
+		case <-time.After(3 * time.Second):
 		}
 	}
 	if !done {
