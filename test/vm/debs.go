@@ -1,0 +1,152 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+)
+
+// The packages come from the machine's apt sources, by name, and are kept
+// in the cache directory: a run with a warm cache downloads nothing. They
+// are unpacked with dpkg-deb, never installed: the host kernel is not
+// touched.
+
+// resolveKernel turns a package name into the concrete kernel image
+// package: the metapackage linux-image-amd64 depends on the newest
+// linux-image-6.1.0-N-amd64 of Debian 12's security updates.
+func resolveKernel(name string) (string, error) {
+	if !strings.HasSuffix(name, "amd64") || regexp.MustCompile(`^linux-image-\d`).MatchString(name) {
+		return name, nil
+	}
+	out, err := aptOutput("apt-cache", "depends", name)
+	if err != nil {
+		return "", err
+	}
+	m := regexp.MustCompile(`(?m)^\s*Depends: (linux-image-\d\S*)$`).FindStringSubmatch(out)
+	if m == nil {
+		return "", fmt.Errorf("resolving %s: no linux-image dependency in apt-cache depends:\n%s", name, out)
+	}
+	return m[1], nil
+}
+
+// fetchDeb returns the cached .deb of pkg, downloading it with apt-get
+// download when the cache has not this version yet.
+func fetchDeb(cache, pkg string) (string, error) {
+	dir := filepath.Join(cache, "debs")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", fmt.Errorf("creating the package cache: %w", err)
+	}
+	// --print-uris names the file of the candidate version, offline.
+	out, err := aptOutput("apt-get", "download", "--print-uris", pkg)
+	if err != nil {
+		return "", err
+	}
+	f := strings.Fields(out)
+	if len(f) < 2 || !strings.HasSuffix(f[1], ".deb") {
+		return "", fmt.Errorf("downloading %s: unexpected apt-get --print-uris output %q", pkg, out)
+	}
+	path := filepath.Join(dir, f[1])
+	if _, err := os.Stat(path); err == nil {
+		return path, nil
+	}
+	fmt.Fprintf(os.Stderr, "vm: downloading %s\n", f[1])
+	cmd := exec.Command("apt-get", "download", "-q", pkg)
+	cmd.Dir = dir
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("downloading %s: %v\n%s", pkg, err, b)
+	}
+	if _, err := os.Stat(path); err != nil {
+		return "", fmt.Errorf("downloading %s: %s not there after apt-get download", pkg, f[1])
+	}
+	return path, nil
+}
+
+// aptOutput runs an apt command; when apt knows no candidate for the
+// package (a fresh machine whose lists were never fetched) it runs
+// apt-get update once and retries.
+func aptOutput(args ...string) (string, error) {
+	run := func() (string, error) {
+		var stdout, stderr bytes.Buffer
+		cmd := exec.Command(args[0], args[1:]...)
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		err := cmd.Run()
+		if err == nil && strings.TrimSpace(stdout.String()) == "" {
+			err = errors.New("no output")
+		}
+		if err != nil {
+			return "", fmt.Errorf("%s: %v: %s", strings.Join(args, " "), err, strings.TrimSpace(stderr.String()))
+		}
+		return stdout.String(), nil
+	}
+	out, err := run()
+	if err == nil {
+		return out, nil
+	}
+	if !updatedApt {
+		updatedApt = true
+		fmt.Fprintln(os.Stderr, "vm: apt-get update (no candidate for the package)")
+		if b, uerr := exec.Command("apt-get", "update", "-qq").CombinedOutput(); uerr != nil {
+			return "", fmt.Errorf("%v; apt-get update: %v: %s", err, uerr, b)
+		}
+		return run()
+	}
+	return "", err
+}
+
+var updatedApt bool
+
+// unpack extracts the given members of a .deb (tar patterns such as
+// "./boot/*") into dir once; a marker file records a complete extraction.
+func unpack(deb, dir string, members ...string) error {
+	done := filepath.Join(dir, ".unpacked")
+	if _, err := os.Stat(done); err == nil {
+		return nil
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("unpacking %s: %w", deb, err)
+	}
+	// dpkg-deb -x would also write 400 MB of modules the guest does not
+	// load; the data tarball piped through tar takes only what is asked.
+	script := `dpkg-deb --fsys-tarfile "$1" | tar -x -C "$2" --wildcards "${@:3}"`
+	cmd := exec.Command("bash", append([]string{"-c", "set -o pipefail; " + script, "unpack", deb, dir}, members...)...)
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("unpacking %s: %v: %s", filepath.Base(deb), err, b)
+	}
+	return os.WriteFile(done, nil, 0o644)
+}
+
+// kernelFiles fetches and unpacks the kernel package and returns the
+// path of its vmlinuz and the release it boots ("6.1.0-56-amd64").
+func kernelFiles(cache, pkg string) (vmlinuz, release string, err error) {
+	deb, err := fetchDeb(cache, pkg)
+	if err != nil {
+		return "", "", err
+	}
+	dir := filepath.Join(cache, "unpacked", strings.TrimSuffix(filepath.Base(deb), ".deb"))
+	if err := unpack(deb, dir, "./boot/*"); err != nil {
+		return "", "", err
+	}
+	m, _ := filepath.Glob(filepath.Join(dir, "boot", "vmlinuz-*"))
+	if len(m) != 1 {
+		return "", "", fmt.Errorf("unpacking %s: want one boot/vmlinuz-*, found %d", filepath.Base(deb), len(m))
+	}
+	return m[0], strings.TrimPrefix(filepath.Base(m[0]), "vmlinuz-"), nil
+}
+
+// busybox fetches busybox-static and returns its binary.
+func busybox(cache string) (string, error) {
+	deb, err := fetchDeb(cache, "busybox-static")
+	if err != nil {
+		return "", err
+	}
+	dir := filepath.Join(cache, "unpacked", strings.TrimSuffix(filepath.Base(deb), ".deb"))
+	if err := unpack(deb, dir, "./bin/busybox"); err != nil {
+		return "", err
+	}
+	return filepath.Join(dir, "bin", "busybox"), nil
+}

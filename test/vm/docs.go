@@ -1,0 +1,127 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/memtrace/memtrace/test/vm/internal/proto"
+)
+
+// writeDocs writes docs/kernels.md from this run's results, so the table
+// says only what was seen.
+func writeDocs(path string, r *runResult, h *hostResult, o options) error {
+	var b strings.Builder
+	b.WriteString(`# Supported kernels
+
+memtrace is tested on two kernels: the CI host's, and Debian 12's 6.1
+booted under qemu by ` + "`make test-kernels`" + ` (test/vm). This file is written
+by ` + "`go run ./test/vm -docs docs/kernels.md`" + ` from the results of such a
+run; do not edit the tables by hand.
+
+Hooks memtrace chose with its default configuration:
+
+| kernel | where | allocation failures | logged failures | fragmentation | huge-page requests | tested |
+|---|---|---|---|---|---|---|
+`)
+	var guest []proto.Summary
+	if r.stream != nil {
+		guest = summaries(r.stream.Files)
+	}
+	where := fmt.Sprintf("qemu (%s), Debian package %s, cgroup %s", r.accel, r.pkg, o.cgroup)
+	b.WriteString(row(r.kernel, where, guest, guestTested(r)))
+	if h != nil {
+		b.WriteString(row(h.kernel, "CI host", h.summaries, "`make test` (the whole suite); e2e "+e2eTested(h.summaries)))
+	}
+	b.WriteString(`
+Every variant below is a ` + "`memtrace capture`" + ` running at the same time as the
+others, on the same provoked events (test/vm/e2e): allocation failures, a
+warn_alloc report, extfrag events, huge-page requests that succeed, fail
+and fall back. Each checks memtrace's counts against provoke's independent
+tracefs counters.
+
+| kernel | variant | allocation failures | fragmentation | huge-page requests | checks |
+|---|---|---|---|---|---|
+`)
+	variants := func(kernel string, sums []proto.Summary) {
+		for _, s := range sums {
+			pass, fail, skip := checkCounts(s)
+			checks := fmt.Sprintf("%d passed", pass)
+			if fail > 0 {
+				checks += fmt.Sprintf(", **%d failed**", fail)
+			}
+			if skip > 0 {
+				checks += fmt.Sprintf(", %d skipped", skip)
+			}
+			flags := strings.Join(s.Flags, " ")
+			if flags == "" {
+				flags = "(none)"
+			}
+			fmt.Fprintf(&b, "| %s | `%s` | %s | %s | %s | %s |\n", kernel, flags,
+				cell(hookOf(s, "alloc")), cell(hookOf(s, "extfrag")), cell(hookOf(s, "hugetlb")), checks)
+		}
+	}
+	variants(r.kernel, guest)
+	if h != nil {
+		variants(h.kernel, h.summaries)
+	}
+	return os.WriteFile(path, []byte(b.String()), 0o644)
+}
+
+func row(kernel, where string, sums []proto.Summary, tested string) string {
+	var def proto.Summary
+	for _, s := range sums {
+		if s.Variant == "default" {
+			def = s
+		}
+	}
+	alloc := hookOf(def, "alloc")
+	logged := "—"
+	if len(alloc.Companions) > 0 {
+		logged = "`" + strings.Join(alloc.Companions, "`, `") + "`"
+	}
+	return fmt.Sprintf("| %s | %s | %s | %s | %s | %s | %s |\n", kernel, where,
+		cell(alloc), logged, cell(hookOf(def, "extfrag")), cell(hookOf(def, "hugetlb")), tested)
+}
+
+func cell(h proto.Hook) string {
+	if !h.Attached {
+		return "none (" + h.Hook + ")"
+	}
+	return "`" + h.Hook + "`"
+}
+
+// guestTested lists the test binaries with their counts.
+func guestTested(r *runResult) string {
+	if r.stream == nil {
+		return "did not run"
+	}
+	var parts []string
+	var sums []proto.Summary
+	for _, res := range r.stream.Results {
+		if res.Name == "e2e" {
+			sums = summaries(r.stream.Files)
+			continue
+		}
+		c := countTests(res.Output)
+		p := fmt.Sprintf("%s %d/%d", res.Name, c.pass, c.pass+c.fail)
+		if c.fail > 0 {
+			p += " (**" + strings.Join(c.failed, ", ") + " failed**)"
+		}
+		parts = append(parts, p)
+	}
+	return "tests passed: " + strings.Join(parts, ", ") + "; e2e " + e2eTested(sums)
+}
+
+func e2eTested(sums []proto.Summary) string {
+	pass, fail := 0, 0
+	for _, s := range sums {
+		p, f, _ := checkCounts(s)
+		pass, fail = pass+p, fail+f
+	}
+	out := fmt.Sprintf("%d variants, %d checks passed", len(sums), pass)
+	if fail > 0 {
+		out += fmt.Sprintf(", **%d failed**", fail)
+	}
+	return out
+}
