@@ -98,9 +98,10 @@ func checkHugePools(in *Inputs) Finding {
 		f.Summary = "no huge page pool, and no SysV segment that would need one"
 	}
 	if notHuge > 0 {
+		plan := planHugePages(in)
 		f.Fix = append(f.Fix,
-			fmt.Sprintf("sysctl -w vm.nr_hugepages=%d", needPages),
-			fmt.Sprintf("echo 'vm.nr_hugepages = %d' > /etc/sysctl.d/90-memtrace-hugepages.conf", needPages),
+			plan.line(),
+			fmt.Sprintf("echo 'vm.nr_hugepages = %d' > /etc/sysctl.d/90-memtrace-hugepages.conf", plan.total),
 			"restart the database so it creates its segments with SHM_HUGETLB (Oracle: USE_LARGE_PAGES=ONLY and no MEMORY_TARGET, which cannot use hugetlbfs)")
 	} else if f.Severity == Warn && hp > 0 {
 		// Keep what is used or promised in the default pool (which covers

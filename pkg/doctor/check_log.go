@@ -55,22 +55,21 @@ func (g FailureGroup) Atomic() bool {
 
 func checkLog(in *Inputs, cfg Config, r *Report) Finding {
 	f := Finding{ID: "alloc-failures", Title: "Allocation failures in the kernel log"}
+	if in.Log == nil && in.LogErr == nil {
+		f.Summary = "not checked"
+		return f
+	}
 	if in.Log == nil {
-		reason := "not read"
-		if in.LogErr != nil {
-			reason = in.LogErr.Error()
-		}
+		reason := in.LogErr.Error()
 		f.Severity = Warn
 		f.Summary = "could not read the kernel log"
 		f.add("kernel log", "%s", reason)
 		f.Why = "Without the log there is no history of allocation failures: the other findings show the settings, not whether they have already failed."
-		if in.LogErr != nil {
-			f.Fix = []string{"run as root (or with CAP_SYSLOG), or pass a copy: memtrace doctor --kmsg-file /var/log/messages"}
-			if errors.Is(in.LogErr, os.ErrPermission) {
-				f.note("kernel.dmesg_restrict=1 keeps the kernel log to root and CAP_SYSLOG")
-			}
-			r.Skipped = append(r.Skipped, Skip{Check: "kernel log", Reason: reason})
+		f.Fix = []string{"run as root (or with CAP_SYSLOG), or pass a copy: memtrace doctor --kmsg-file /var/log/messages"}
+		if errors.Is(in.LogErr, os.ErrPermission) {
+			f.note("kernel.dmesg_restrict=1 keeps the kernel log to root and CAP_SYSLOG")
 		}
+		r.Skipped = append(r.Skipped, Skip{Check: "kernel log", Reason: reason})
 		return f
 	}
 	log := in.Log
@@ -95,7 +94,7 @@ func checkLog(in *Inputs, cfg Config, r *Report) Finding {
 		}
 		failures = kept
 	}
-	tables := gfpTables{cfg: cfg, log: log, hostRelease: in.Release}
+	tables := gfpTables{cfg: cfg, log: log, hostRelease: in.Release, logRelease: logRelease(log)}
 	for _, g := range kmsg.GroupFailures(failures) {
 		r.Failures = append(r.Failures, decodeGroup(g, &tables))
 	}
@@ -162,7 +161,7 @@ func checkLog(in *Inputs, cfg Config, r *Report) Finding {
 	f.Tables = append(f.Tables, t)
 	f.Notes = append(f.Notes, groupNotes(r.Failures)...)
 	total := atomic + sleeping
-	f.Summary = fmt.Sprintf("%d failures in %d groups", total, len(r.Failures))
+	f.Summary = fmt.Sprintf("%d failure%s in %d group%s", total, plural(uint64(total)), len(r.Failures), plural(uint64(len(r.Failures))))
 	if atomic > 0 {
 		f.Severity = Problem
 		f.Summary += fmt.Sprintf(", %d of them atomic (could not sleep)", atomic)
@@ -232,6 +231,7 @@ type gfpTables struct {
 	cfg         Config
 	log         *kmsg.Log
 	hostRelease string
+	logRelease  string
 	cache       map[string]*gfp.Table
 	notes       []string
 	noted       map[string]bool
@@ -286,6 +286,25 @@ func (t *gfpTables) forRelease(release string) (*gfp.Table, error) {
 	return tb, nil
 }
 
+// logRelease is the kernel a log is from: its "Linux version" line, or
+// else the one release its failure reports name, if they agree.
+func logRelease(l *kmsg.Log) string {
+	if l.Release != "" {
+		return l.Release
+	}
+	rel := ""
+	for _, f := range l.Failures {
+		switch {
+		case f.Release == "" || f.Release == rel:
+		case rel == "":
+			rel = f.Release
+		default:
+			return "" // two kernels, no way to tell which the rest are from
+		}
+	}
+	return rel
+}
+
 func decodeGroup(g kmsg.Group, tables *gfpTables) FailureGroup {
 	fg := FailureGroup{Group: g, ModeHex: "?"}
 	if g.ModeKnown {
@@ -293,7 +312,7 @@ func decodeGroup(g kmsg.Group, tables *gfpTables) FailureGroup {
 	}
 	release := g.Example.Release
 	if release == "" {
-		release = tables.log.Release
+		release = tables.logRelease
 	}
 	if tb, err := tables.forRelease(release); err == nil && g.ModeKnown {
 		fg.Decoded = tb.String(g.Mode)

@@ -99,7 +99,7 @@ func checkPressure(in *Inputs) Finding {
 	}
 	if len(in.Procs.Kswapd) > 0 && up > 0 {
 		share := kswapdCPU / up.Seconds() / float64(len(in.Procs.Kswapd))
-		f.add("kswapd CPU", "%.1f s since boot (%d threads, %s of a CPU each on average)", kswapdCPU, len(in.Procs.Kswapd), pct(share, 1))
+		f.add("kswapd CPU", "%s since boot (%d thread%s, %s of a CPU each on average)", duration(time.Duration(kswapdCPU*float64(time.Second))), len(in.Procs.Kswapd), plural(uint64(len(in.Procs.Kswapd))), pct(share, 1))
 		if share > kswapdBusyBoot {
 			flag(Warn, fmt.Sprintf("kswapd has used %s of a CPU on average since boot", pct(share, 1)))
 		}

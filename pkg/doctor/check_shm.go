@@ -22,7 +22,6 @@ type shmUser struct {
 func checkSharedMemory(in *Inputs) Finding {
 	f := Finding{ID: "shared-memory", Title: "Large shared memory, huge pages and memlock"}
 	threshold := largeShm(in.Snap.Memory.MemTotalKB)
-	hp := in.Snap.Memory.HugepageSizeKB * 1024
 	byName := map[string]*shmUser{}
 	var names []string
 	for _, p := range in.Procs.List {
@@ -53,7 +52,13 @@ func checkSharedMemory(in *Inputs) Finding {
 
 	t := Table{Header: []string{"process", "user", "processes", "shared on 4 KiB pages", "hugetlb", "page tables", "memlock"}}
 	var onSmall []string
-	var needPages uint64
+	// The memlock a user needs: its largest shared area, slightly above.
+	type lockNeed struct {
+		area  uint64
+		comms []string
+	}
+	locks := map[string]*lockNeed{}
+	var lockUsers []string
 	for _, k := range names {
 		g := byName[k]
 		lock := "?"
@@ -64,21 +69,30 @@ func checkSharedMemory(in *Inputs) Finding {
 			bytesStr(float64(g.huge)), bytesStr(float64(g.pte)), lock})
 		if g.shm >= threshold && g.huge < g.shm {
 			onSmall = append(onSmall, g.comm)
-			if hp > 0 {
-				needPages += (g.shm+hp-1)/hp + 1
-			}
 		}
 		area := max(g.shm, g.huge)
 		if g.haveLock && g.memlock != Unlimited && g.memlock < area {
-			f.note("%s runs with a memlock limit of %s, below its shared area of %s: a SHM_HUGETLB segment that large needs RLIMIT_MEMLOCK above it (or the group vm.hugetlb_shm_group)",
+			f.note("%s runs with a memlock limit of %s, below its shared area of %s: huge pages for an area that large need RLIMIT_MEMLOCK above it (or, for SysV segments, the group vm.hugetlb_shm_group)",
 				g.comm, limitStr(g.memlock), bytesStr(float64(area)))
-			lim := (area + area/20 + 1023) / 1024 // slightly above the area, in kB
 			user := in.user(g.uid)
-			f.Fix = appendOnce(f.Fix, fmt.Sprintf("%s soft memlock %d   # /etc/security/limits.conf, then restart %s", user, lim, g.comm))
-			f.Fix = appendOnce(f.Fix, fmt.Sprintf("%s hard memlock %d", user, lim))
+			l := locks[user]
+			if l == nil {
+				l = &lockNeed{}
+				locks[user] = l
+				lockUsers = append(lockUsers, user)
+			}
+			l.area = max(l.area, area)
+			l.comms = appendOnce(l.comms, g.comm)
 		}
 	}
 	f.Tables = append(f.Tables, t)
+	for _, user := range lockUsers {
+		l := locks[user]
+		lim := (l.area + l.area/20 + 1023) / 1024 // slightly above the area, in kB
+		f.Fix = append(f.Fix,
+			fmt.Sprintf("%s soft memlock %d   # /etc/security/limits.conf; restart %s", user, lim, strings.Join(l.comms, ", ")),
+			fmt.Sprintf("%s hard memlock %d", user, lim))
+	}
 	if len(onSmall) == 0 {
 		f.Summary = "the large shared memory users map it with huge pages"
 		if len(f.Fix) > 0 {
@@ -90,8 +104,8 @@ func checkSharedMemory(in *Inputs) Finding {
 	f.Severity = Warn
 	f.Summary = fmt.Sprintf("%s keep their shared memory on 4 KiB pages", strings.Join(onSmall, ", "))
 	f.Why = "Every process mapping a shared area with 4 KiB pages has its own page tables for all of it, which are not swappable and grow with each connection (the seed's incident: page tables and swapping exhausted memory in a week); 2 MiB huge pages cut them 512 times."
-	if needPages > 0 {
-		f.Fix = append([]string{fmt.Sprintf("sysctl -w vm.nr_hugepages=%d   # their shared areas in %s pages, plus one each", needPages, bytesStr(float64(hp)))}, f.Fix...)
+	if plan := planHugePages(in); plan.total > 0 {
+		f.Fix = append([]string{plan.line()}, f.Fix...)
 	}
 	for _, c := range onSmall {
 		if hint := dbHint(c); hint != "" {

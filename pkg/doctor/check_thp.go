@@ -1,6 +1,9 @@
 package doctor
 
-import "fmt"
+import (
+	"fmt"
+	"strings"
+)
 
 func checkTHP(in *Inputs) Finding {
 	f := Finding{ID: "thp", Title: "Transparent huge pages"}
@@ -39,9 +42,9 @@ func checkTHP(in *Inputs) Finding {
 		return f
 	}
 	f.Severity = Warn
-	f.Summary = fmt.Sprintf("%v: every anonymous mapping of a process gets huge pages", bad)
+	f.Summary = strings.Join(bad, ", ") + ": every anonymous mapping of a process gets huge pages"
 	if t.Enabled != "always" {
-		f.Summary = fmt.Sprintf("%v: page faults of madvised regions compact memory synchronously", bad)
+		f.Summary = strings.Join(bad, ", ") + ": page faults of madvised regions compact memory synchronously"
 	}
 	f.Why = "THP for all memory makes page faults compact memory in the allocating task (defrag=always) and khugepaged rewrite address spaces in the background: latency spikes and memory bloat that database vendors (Oracle, MongoDB, Redis) tell users to avoid; hugetlbfs pages for the shared area do not have these costs."
 	f.Fix = append(f.Fix, "add transparent_hugepage=madvise to the kernel command line to keep it across reboots")

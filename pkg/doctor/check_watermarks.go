@@ -45,11 +45,12 @@ func checkWatermarks(in *Inputs, groups []FailureGroup) Finding {
 	t := Table{Title: "zones (free blocks counted at or above each order)",
 		Header: []string{"node", "zone", "free", "min", "low", "high", "largest free"}}
 	for _, o := range orders {
-		t.Header = append(t.Header, "≥o"+strconv.Itoa(o))
+		t.Header = append(t.Header, "order≥"+strconv.Itoa(o))
 	}
 	t.Header = append(t.Header, "state")
 
-	var belowMin, belowLow, noFailed, noNet []string
+	var belowMin, belowLow []string
+	noFailed, noNet := zoneOrders{}, zoneOrders{}
 	for _, z := range zones {
 		if z.Managed == 0 && z.FreePages == 0 {
 			continue
@@ -72,9 +73,9 @@ func checkWatermarks(in *Inputs, groups []FailureGroup) Finding {
 			// having no large blocks matters to nobody.
 			if n == 0 && z.Zone != "DMA" {
 				if slices.Contains(failed, o) {
-					noFailed = appendOnce(noFailed, fmt.Sprintf("%s (order %d)", name, o))
+					noFailed.add(name, o)
 				} else if slices.Contains(networkOrders, o) {
-					noNet = appendOnce(noNet, fmt.Sprintf("%s (order %d)", name, o))
+					noNet.add(name, o)
 				}
 				if state == "ok" {
 					state = "no order " + strconv.Itoa(o)
@@ -94,13 +95,13 @@ func checkWatermarks(in *Inputs, groups []FailureGroup) Finding {
 		f.raise(Warn)
 		problems = append(problems, "free memory below the low watermark in "+strings.Join(belowLow, ", ")+" (kswapd is reclaiming)")
 	}
-	if len(noFailed) > 0 {
+	if len(noFailed.zones) > 0 {
 		f.raise(Problem)
-		problems = append(problems, "no free block of an order that failed in "+strings.Join(noFailed, ", "))
+		problems = append(problems, "no free block of an order that failed in "+noFailed.String())
 	}
-	if len(noNet) > 0 {
+	if len(noNet.zones) > 0 {
 		f.raise(Warn)
-		problems = append(problems, "no free block for the next order-1..3 atomic request in "+strings.Join(noNet, ", "))
+		problems = append(problems, "no free block for the next order-1..3 atomic request in "+noNet.String())
 	}
 	atomicFails := 0
 	for _, g := range groups {
@@ -122,7 +123,7 @@ func checkWatermarks(in *Inputs, groups []FailureGroup) Finding {
 
 	s := suggestMinFree(minFreeInput{
 		cur: sc.MinFreeKbytes, memTotalKB: in.Snap.Memory.MemTotalKB, lowmemKB: lowmemKB(zones, pk),
-		groups: groups, belowMin: len(belowMin) > 0, fragmented: len(noFailed)+len(noNet) > 0,
+		groups: groups, belowMin: len(belowMin) > 0, fragmented: len(noFailed.zones)+len(noNet.zones) > 0,
 		burstKB: in.MaxDropKB, interval: in.Interval, sampleEvery: in.SampleEvery,
 	})
 	f.Notes = append(f.Notes, s.reasons...)
@@ -135,7 +136,7 @@ func checkWatermarks(in *Inputs, groups []FailureGroup) Finding {
 			fmt.Sprintf("sysctl -w vm.min_free_kbytes=%d", s.value),
 			fmt.Sprintf("echo 'vm.min_free_kbytes = %d' > /etc/sysctl.d/90-memtrace-min-free.conf", s.value))
 	}
-	if len(noFailed)+len(noNet) > 0 {
+	if len(noFailed.zones)+len(noNet.zones) > 0 {
 		if sc.WatermarkScaleFactor > 0 && sc.WatermarkScaleFactor < 200 {
 			f.Fix = append(f.Fix, "sysctl -w vm.watermark_scale_factor=200   # kswapd wakes with 2% of memory free instead of "+pct(float64(sc.WatermarkScaleFactor), 10000))
 		}
@@ -169,6 +170,36 @@ func orderSize(order int, pk uint64) string {
 		return "none"
 	}
 	return fmt.Sprintf("order %d (%s)", order, kb(pk<<order))
+}
+
+// zoneOrders collects, per zone, the orders it has no free block of.
+type zoneOrders struct {
+	zones  []string
+	orders map[string][]string
+}
+
+func (z *zoneOrders) add(zone string, order int) {
+	if z.orders == nil {
+		z.orders = map[string][]string{}
+	}
+	if _, ok := z.orders[zone]; !ok {
+		z.zones = append(z.zones, zone)
+	}
+	z.orders[zone] = append(z.orders[zone], strconv.Itoa(order))
+}
+
+// String reads "node 1 Normal (orders 2, 3)".
+func (z zoneOrders) String() string {
+	parts := make([]string, len(z.zones))
+	for i, name := range z.zones {
+		o := z.orders[name]
+		word := "order"
+		if len(o) > 1 {
+			word = "orders"
+		}
+		parts[i] = fmt.Sprintf("%s (%s %s)", name, word, strings.Join(o, ", "))
+	}
+	return strings.Join(parts, ", ")
 }
 
 func appendOnce(s []string, v string) []string {

@@ -24,7 +24,7 @@ func checkZoneReclaim(in *Inputs, groups []FailureGroup) Finding {
 	f.add("vm.zone_reclaim_mode", "%d: %s", mode, reclaimBits(mode))
 	f.add("NUMA nodes", "%d (%s)", nodes, joinInts(in.NUMA.Nodes))
 	if len(in.NUMA.Distance) > 1 {
-		t := Table{Title: "node distances (10 = local)", Header: []string{"from \\ to"}}
+		t := Table{Title: "node distances (10 = local)", Header: []string{"from/to"}}
 		for _, n := range in.NUMA.Nodes {
 			t.Header = append(t.Header, strconv.Itoa(n))
 		}

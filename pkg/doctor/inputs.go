@@ -27,6 +27,9 @@ type Options struct {
 	// kernel's ("-": Stdin). Empty reads the live log.
 	LogFile string
 	Stdin   io.Reader
+	// LogText dates the lines of LogFile (zero: the file's time, local
+	// time zone).
+	LogText kmsg.TextOptions
 	// Live says where the live log is; ignored with LogFile.
 	Live kmsg.LiveOptions
 	// NoLog skips the kernel log (tests of the other checks).
@@ -155,7 +158,7 @@ func Gather(ctx context.Context, opt Options) *Inputs {
 
 func readLog(ctx context.Context, opt Options) (*kmsg.Log, error) {
 	if opt.LogFile != "" {
-		return kmsg.ReadFile(ctx, opt.LogFile, opt.Stdin)
+		return kmsg.ReadFile(ctx, opt.LogFile, opt.Stdin, opt.LogText)
 	}
 	return kmsg.ReadLive(ctx, opt.Live)
 }
@@ -185,15 +188,24 @@ func readUptime(procRoot string) (time.Duration, error) {
 	if err != nil {
 		return 0, fmt.Errorf("reading %s: %w", path, unwrapPath(err))
 	}
-	f := strings.Fields(string(b))
+	d, err := parseUptime(string(b))
+	if err != nil {
+		return 0, fmt.Errorf("reading %s: %w", path, err)
+	}
+	return d, nil
+}
+
+// parseUptime reads "2140.57 4120.33": seconds since boot, then idle.
+func parseUptime(s string) (time.Duration, error) {
+	f := strings.Fields(s)
 	if len(f) == 0 {
-		return 0, fmt.Errorf("reading %s: empty", path)
+		return 0, fmt.Errorf("empty, want seconds since boot")
 	}
-	s, err := strconv.ParseFloat(f[0], 64)
-	if err != nil || s < 0 || s > 1e10 {
-		return 0, fmt.Errorf("reading %s: %q is not an uptime", path, truncate(f[0]))
+	v, err := strconv.ParseFloat(f[0], 64)
+	if err != nil || !(v >= 0 && v < 1e10) { // NaN fails both
+		return 0, fmt.Errorf("%q is not a time since boot", truncate(f[0]))
 	}
-	return time.Duration(s * float64(time.Second)), nil
+	return time.Duration(v * float64(time.Second)), nil
 }
 
 // readSysKernel reads /proc/sys/kernel/NAME (the release, the host name):
@@ -230,11 +242,18 @@ func readUsers(path string, want []uint64) map[uint64]string {
 	if err != nil {
 		return users
 	}
+	return parsePasswd(string(b), want)
+}
+
+// parsePasswd maps the wanted uids to names from passwd lines
+// ("name:x:uid:gid:..."); the first line for a uid wins, as in getpwuid.
+func parsePasswd(s string, want []uint64) map[uint64]string {
+	users := map[uint64]string{}
 	need := map[uint64]bool{}
 	for _, u := range want {
 		need[u] = true
 	}
-	for _, line := range strings.Split(string(b), "\n") {
+	for _, line := range strings.Split(s, "\n") {
 		f := strings.Split(line, ":")
 		if len(f) < 3 {
 			continue

@@ -72,8 +72,10 @@ func rate(n float64, d time.Duration) string {
 		return trim(s) + "/s"
 	case s*60 >= 1:
 		return trim(s*60) + "/min"
+	case s*3600 >= 1:
+		return trim(s*3600) + "/h"
 	}
-	return trim(s*3600) + "/h"
+	return trim(s*86400) + "/day"
 }
 
 // times says "once", "twice", "N times".

@@ -112,10 +112,10 @@ func firstLine(s string) string {
 
 // ReadFile reads a copy of a kernel log ("-" reads stdin). Its times
 // since boot are not turned into wall times: the copy may come from
-// another boot or host.
-func ReadFile(ctx context.Context, path string, stdin io.Reader) (*Log, error) {
+// another boot or host. A zero opt.Now dates syslog lines by the file's
+// modification time.
+func ReadFile(ctx context.Context, path string, stdin io.Reader, opt TextOptions) (*Log, error) {
 	var r io.Reader
-	opt := TextOptions{}
 	if path == "-" {
 		r = stdin
 	} else {
@@ -128,7 +128,9 @@ func ReadFile(ctx context.Context, path string, stdin io.Reader) (*Log, error) {
 			if st.IsDir() {
 				return nil, fmt.Errorf("%s is a directory", path)
 			}
-			opt.Now = st.ModTime()
+			if opt.Now.IsZero() {
+				opt.Now = st.ModTime()
+			}
 		}
 		r = f
 	}

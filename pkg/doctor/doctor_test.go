@@ -1,0 +1,391 @@
+package doctor
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/memtrace/memtrace/pkg/gfp"
+	"github.com/memtrace/memtrace/pkg/kmsg"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files")
+
+// testTime is when the tests pretend to run: after the logs' failures.
+var testTime = time.Date(2024, 6, 1, 12, 0, 0, 0, time.UTC)
+
+// run gathers a test tree and checks it, deterministically: fixed time,
+// no live log, this host's GFP table replaced by the built-in 6.18 one.
+func run(t testing.TB, tree, log string, cfg Config) (*Inputs, *Report) {
+	t.Helper()
+	opt := Options{
+		ProcRoot: filepath.Join(tree, "proc"), SysRoot: filepath.Join(tree, "sys"),
+		PasswdFile: "testdata/passwd", NoLog: log == "",
+		LogText: kmsg.TextOptions{Now: testTime, Location: time.UTC},
+	}
+	if log != "" {
+		opt.LogFile = filepath.Join("testdata/logs", log)
+	}
+	in := Gather(context.Background(), opt)
+	in.Time = testTime
+	if cfg.HostGFP == nil {
+		cfg.HostGFP = func(string) (*gfp.Table, error) { return gfp.ForRelease("6.18") }
+	}
+	r := Check(in, cfg)
+	r.Host.CPUs = 0
+	return in, r
+}
+
+func find(t *testing.T, r *Report, id string) Finding {
+	t.Helper()
+	for _, f := range r.Findings {
+		if f.ID == id {
+			return f
+		}
+	}
+	t.Fatalf("no finding %q", id)
+	return Finding{}
+}
+
+// TestGolden pins the text and JSON reports of the test trees.
+func TestGolden(t *testing.T) {
+	for _, c := range []struct{ name, tree, log string }{
+		{"vm", "testdata/vm", "6.18-host.dmesg"},
+		{"db", "testdata/db", "5.15-journal.log"},
+		{"db-seed", "testdata/db", "seed-000.log"},
+		{"vm-nolog", "testdata/vm", ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			_, r := run(t, c.tree, c.log, Config{})
+			var text, js bytes.Buffer
+			if err := WriteText(&text, r); err != nil {
+				t.Fatal(err)
+			}
+			if err := WriteJSON(&js, r); err != nil {
+				t.Fatal(err)
+			}
+			golden(t, filepath.Join("testdata/golden", c.name+".txt"), text.Bytes())
+			golden(t, filepath.Join("testdata/golden", c.name+".json"), js.Bytes())
+		})
+	}
+}
+
+func golden(t *testing.T, path string, got []byte) {
+	t.Helper()
+	if *update {
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("output differs from %s (run with -update if intended):\n%s", path, got)
+	}
+}
+
+// TestSeedLine is the issue's acceptance case: the seed's "order:1,
+// mode:0x20" lines from a copied 2.6.32 log decode as atomic requests.
+func TestSeedLine(t *testing.T) {
+	_, r := run(t, "testdata/db", "seed-000.log", Config{})
+	if len(r.Failures) != 2 {
+		t.Fatalf("groups = %+v", r.Failures)
+	}
+	for _, g := range r.Failures {
+		if g.Decoded != "GFP_ATOMIC" || g.Class != gfp.ClassAtomic || g.CanSleep || g.Order != 1 || g.ModeHex != "0x20" {
+			t.Errorf("%s: decoded %q class %q sleep %v order %d mode %s", g.Comm, g.Decoded, g.Class, g.CanSleep, g.Order, g.ModeHex)
+		}
+		if g.DecodedWith != "built-in table for 2.6.32" {
+			t.Errorf("%s: decoded with %q", g.Comm, g.DecodedWith)
+		}
+	}
+	sw := r.Failures[1]
+	if sw.Comm != "swapper" || sw.Path.String() != "softirq network receive: tcp_v4_rcv → sk_clone" {
+		t.Errorf("swapper group = %s %q", sw.Comm, sw.Path)
+	}
+	if !strings.Contains(strings.Join(sw.Notes, " "), "idle CPU") {
+		t.Errorf("notes %q: want the idle task explained", sw.Notes)
+	}
+	if f := find(t, r, "alloc-failures"); f.Severity != Problem {
+		t.Errorf("alloc-failures severity %v", f.Severity)
+	}
+	wm := find(t, r, "watermarks")
+	if wm.Severity != Problem || len(wm.Fix) == 0 || !strings.HasPrefix(wm.Fix[0], "sysctl -w vm.min_free_kbytes=92160") {
+		t.Errorf("watermarks: %v, fix %q, notes %q", wm.Severity, wm.Fix, wm.Notes)
+	}
+}
+
+// TestKernelFlag decodes the same log for another layout when asked.
+func TestKernelFlag(t *testing.T) {
+	_, r := run(t, "testdata/db", "seed-000.log", Config{Kernel: "6.8"})
+	g := r.Failures[0]
+	if g.DecodedWith != "built-in table for 6.8" || g.Decoded != "__GFP_HIGH" {
+		t.Errorf("decoded %q with %q", g.Decoded, g.DecodedWith)
+	}
+}
+
+// TestThisHostsFailure: the real vmalloc error copied from this machine.
+func TestThisHostsFailure(t *testing.T) {
+	_, r := run(t, "testdata/vm", "6.18-host.dmesg", Config{})
+	if len(r.Failures) != 1 {
+		t.Fatalf("groups = %+v", r.Failures)
+	}
+	g := r.Failures[0]
+	if g.Comm != "f" || g.Kind != kmsg.KindVmalloc || g.Decoded != "GFP_KERNEL_ACCOUNT|__GFP_HIGHMEM" || g.Class != gfp.ClassKernel || !g.CanSleep {
+		t.Errorf("group = %+v", g)
+	}
+	if f := find(t, r, "alloc-failures"); f.Severity != Warn {
+		t.Errorf("severity %v, want warn: the request could sleep", f.Severity)
+	}
+	if r.Worst() != Warn {
+		t.Errorf("worst %v", r.Worst())
+	}
+}
+
+func TestDatabaseHost(t *testing.T) {
+	_, r := run(t, "testdata/db", "", Config{})
+	hp := find(t, r, "hugepages")
+	if hp.Severity != Problem || !strings.Contains(hp.Summary, "on 4 KiB pages") {
+		t.Errorf("hugepages: %v %q", hp.Severity, hp.Summary)
+	}
+	// hugepages_settings.sh: 1 + (4096+1) + (12288+1) + (1+1) for the
+	// SysV segments, and PostgreSQL's 2 GiB mmap: 1024 + 1.
+	if !strings.Contains(strings.Join(hp.Fix, "\n"), "vm.nr_hugepages=17414   # 2 MiB pages: SysV segments 16389 + postgres's shared memory 1025") {
+		t.Errorf("fix %q", hp.Fix)
+	}
+	var pool string
+	for _, row := range hp.Tables[0].Rows {
+		if row[0] == "2 MiB" {
+			pool = strings.Join(row, " ")
+		}
+	}
+	// The seed's arithmetic (with the digest's correction: 8441, not 8841).
+	if pool != "2 MiB 13007 11813 3372 0 1194 4566 8441 (16.5 GiB)" {
+		t.Errorf("pool row %q", pool)
+	}
+	shm := find(t, r, "shared-memory")
+	fix := strings.Join(shm.Fix, "\n")
+	if shm.Severity != Warn || !strings.Contains(fix, "oracle soft memlock") || !strings.Contains(fix, "huge_pages = on") {
+		t.Errorf("shared-memory: %v fix %q", shm.Severity, shm.Fix)
+	}
+	zr := find(t, r, "zone-reclaim")
+	if zr.Severity != Warn || !strings.Contains(zr.Evidence[0].Value, "1 reclaim the local node first") {
+		t.Errorf("zone-reclaim: %v %+v", zr.Severity, zr.Evidence)
+	}
+	wm := find(t, r, "watermarks")
+	if wm.Severity != Warn || !strings.Contains(wm.Summary, "node 1 Normal (orders 1, 2, 3)") {
+		t.Errorf("watermarks: %v %q", wm.Severity, wm.Summary)
+	}
+	if f := find(t, r, "thp"); f.Severity != Warn {
+		t.Errorf("thp %v", f.Severity)
+	}
+	if f := find(t, r, "page-tables"); f.Severity != Warn {
+		t.Errorf("page-tables %v %q", f.Severity, f.Summary)
+	}
+	pr := find(t, r, "pressure")
+	if pr.Severity != Warn || !strings.Contains(pr.Summary, "4480 of 5210 direct compactions") {
+		t.Errorf("pressure %v %q", pr.Severity, pr.Summary)
+	}
+	if f := find(t, r, "alloc-failures"); f.Severity != OK || f.Summary != "not checked" {
+		t.Errorf("alloc-failures without a log: %v %q", f.Severity, f.Summary)
+	}
+}
+
+// TestSince leaves out failures older than the window, and counts those
+// a copied log dates only relative to boot.
+func TestSince(t *testing.T) {
+	_, r := run(t, "testdata/db", "5.15-journal.log", Config{Since: 24 * time.Hour})
+	if len(r.Failures) != 0 || r.Log.Total != 2 {
+		t.Errorf("24h window: %d groups of %d failures", len(r.Failures), r.Log.Total)
+	}
+	if f := find(t, r, "alloc-failures"); f.Severity != OK {
+		t.Errorf("severity %v", f.Severity)
+	}
+	_, r = run(t, "testdata/db", "5.15-journal.log", Config{Since: 31 * 24 * time.Hour})
+	if len(r.Failures) != 2 {
+		t.Errorf("31 day window: %d groups", len(r.Failures))
+	}
+	_, r = run(t, "testdata/db", "3.10-dmesg.log", Config{Since: time.Hour})
+	if r.Log.Undated != 3 || len(r.Failures) != 2 {
+		t.Errorf("undated %d, groups %d", r.Log.Undated, len(r.Failures))
+	}
+}
+
+// TestUnreadableLog is the non-root case: no log, a finding that says
+// so, and the check listed as skipped.
+func TestUnreadableLog(t *testing.T) {
+	in := Gather(context.Background(), Options{
+		ProcRoot: "testdata/vm/proc", SysRoot: "testdata/vm/sys",
+		Live: kmsg.LiveOptions{DevKmsg: filepath.Join(t.TempDir(), "kmsg"), Dmesg: "-"},
+	})
+	r := Check(in, Config{HostGFP: func(string) (*gfp.Table, error) { return gfp.ForRelease("6.18") }})
+	f := find(t, r, "alloc-failures")
+	if f.Severity != Warn || f.Summary != "could not read the kernel log" || len(r.Skipped) == 0 || r.Skipped[0].Check != "kernel log" {
+		t.Errorf("finding %+v, skipped %+v", f, r.Skipped)
+	}
+}
+
+// TestMalformed replaces one file of the vm tree at a time with a broken
+// version: never a panic, and a "could not read" finding naming the file
+// for those that cannot be parsed.
+func TestMalformed(t *testing.T) {
+	targets := map[string]string{
+		"buddyinfo_":       "proc/buddyinfo",
+		"free_hugepages_":  "sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages",
+		"meminfo_":         "proc/meminfo",
+		"min_free_kbytes_": "proc/sys/vm/min_free_kbytes",
+		"pagetypeinfo_":    "proc/pagetypeinfo",
+		"vmstat_":          "proc/vmstat",
+		"zoneinfo_":        "proc/zoneinfo",
+		"sysvipc_shm_":     "proc/sysvipc/shm",
+		"node_online_":     "sys/devices/system/node/online",
+		"node0_distance_":  "sys/devices/system/node/node0/distance",
+		"thp_enabled_":     "sys/kernel/mm/transparent_hugepage/enabled",
+		"uptime_":          "proc/uptime",
+		"status_":          "proc/1/status",
+	}
+	// Files the readers accept: unknown counters and fields are how new
+	// kernels look; a garbled process status only drops that process.
+	accepted := map[string]bool{"vmstat_unknown": true, "zoneinfo_unknown_fields": true, "status_garbage": true}
+	ents, err := os.ReadDir("testdata/bad")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range ents {
+		name := e.Name()
+		var target string
+		for prefix, path := range targets {
+			if strings.HasPrefix(name, prefix) {
+				target = path
+			}
+		}
+		if target == "" {
+			t.Errorf("%s: no target for this bad file", name)
+			continue
+		}
+		t.Run(name, func(t *testing.T) {
+			tree := copyTree(t, "testdata/vm")
+			data, err := os.ReadFile(filepath.Join("testdata/bad", name))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(tree, target), data, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			_, r := run(t, tree, "", Config{})
+			var text bytes.Buffer
+			if err := WriteText(&text, r); err != nil {
+				t.Fatal(err)
+			}
+			var named bool
+			for _, f := range r.Findings {
+				if f.ID == "read-error" && strings.HasSuffix(f.Title, target) && strings.HasPrefix(f.Title, "could not read ") {
+					named = true
+				}
+			}
+			if accepted[name] {
+				if named {
+					t.Errorf("%s was refused: %q", name, r.Errors)
+				}
+				return
+			}
+			if !named {
+				t.Errorf("no \"could not read %s\" finding; errors %q", target, r.Errors)
+			}
+		})
+	}
+}
+
+func copyTree(t *testing.T, src string) string {
+	t.Helper()
+	dst := t.TempDir()
+	err := filepath.WalkDir(src, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(src, path)
+		out := filepath.Join(dst, rel)
+		if d.IsDir() {
+			return os.MkdirAll(out, 0o755)
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(out, b, 0o644)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dst
+}
+
+// TestEscapedNames: a process named with an escape sequence reaches the
+// text report escaped, the JSON report as a JSON string.
+func TestEscapedNames(t *testing.T) {
+	_, r := run(t, "testdata/db", "", Config{Top: 20})
+	var text, js bytes.Buffer
+	if err := WriteText(&text, r); err != nil {
+		t.Fatal(err)
+	}
+	if bytes.ContainsRune(text.Bytes(), 0x1b) || !strings.Contains(text.String(), `evil\x1b[31mred`) {
+		t.Error("escape character reached the text report unescaped")
+	}
+	if err := WriteJSON(&js, r); err != nil {
+		t.Fatal(err)
+	}
+	var back Report
+	if err := json.Unmarshal(js.Bytes(), &back); err != nil {
+		t.Fatalf("JSON does not read back: %v", err)
+	}
+}
+
+func TestEscape(t *testing.T) {
+	for in, want := range map[string]string{
+		"postgres":         "postgres",
+		"a\x1b[2Jb":        `a\x1b[2Jb`,
+		"tab\there":        `tab\x09here`,
+		"bad\xffutf8":      `bad\xffutf8`,
+		"rtl\u202eevil":    `rtl\u{202e}evil`,
+		`back\slash`:       `back\\slash`,
+		"ünïcode → arrows": "ünïcode → arrows",
+	} {
+		if got := Escape(in); got != want {
+			t.Errorf("Escape(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestSuggestMinFree(t *testing.T) {
+	atomic := FailureGroup{Class: gfp.ClassAtomic, Group: kmsg.Group{Count: 3, Order: 1, Example: kmsg.Failure{
+		Zones: []kmsg.ZoneState{{Zone: "Normal", HasWatermarks: true, FreeKB: 100, MinKB: 200}},
+	}}}
+	for _, c := range []struct {
+		name string
+		in   minFreeInput
+		want int64
+	}{
+		{"nothing wrong", minFreeInput{cur: 67584, memTotalKB: 24 << 20, lowmemKB: 7 << 20}, 67584},
+		{"atomic failures double it", minFreeInput{cur: 67584, memTotalKB: 24 << 20, lowmemKB: 7 << 20, groups: []FailureGroup{atomic}}, 135168},
+		{"a burst bigger than that", minFreeInput{cur: 67584, memTotalKB: 24 << 20, lowmemKB: 7 << 20, groups: []FailureGroup{atomic}, burstKB: 100000, interval: 10 * time.Second, sampleEvery: 100 * time.Millisecond}, 200704},
+		{"capped at 5%", minFreeInput{cur: 67584, memTotalKB: 1 << 20, lowmemKB: 1 << 20, belowMin: true}, 67584},
+		{"at least the kernel default", minFreeInput{cur: 1000, memTotalKB: 64 << 20, lowmemKB: 64 << 20, fragmented: true}, 32768},
+	} {
+		s := suggestMinFree(c.in)
+		if s.value != c.want {
+			t.Errorf("%s: %d, want %d; reasons %q", c.name, s.value, c.want, s.reasons)
+		}
+	}
+}

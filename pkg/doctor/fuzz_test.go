@@ -1,0 +1,106 @@
+package doctor
+
+import (
+	"os"
+	"strings"
+	"testing"
+	"unicode"
+	"unicode/utf8"
+)
+
+func FuzzParseShm(f *testing.F) {
+	for _, p := range []string{"testdata/db/proc/sysvipc/shm", "testdata/vm/proc/sysvipc/shm", "testdata/bad/sysvipc_shm_huge", "testdata/bad/sysvipc_shm_truncated"} {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(string(b))
+	}
+	f.Add("key shmid perms size cpid lpid nattch uid gid\n1 2 777 3 4 5 6 7 8\n")
+	f.Fuzz(func(t *testing.T, s string) {
+		segs, err := parseShm(strings.NewReader(s))
+		if err != nil && segs != nil {
+			t.Error("segments and an error")
+		}
+		if len(segs) > maxSegments {
+			t.Errorf("%d segments", len(segs))
+		}
+	})
+}
+
+func FuzzParseCPUList(f *testing.F) {
+	for _, s := range []string{"0", "0-1", "0-3,8,10-11", "", "1-0", "0-99999999999", "-", ","} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		v, err := parseCPUList(s)
+		if err == nil && len(v) > maxNodes {
+			t.Errorf("%d entries", len(v))
+		}
+	})
+}
+
+func FuzzParseDistances(f *testing.F) {
+	f.Add("10 21", 2)
+	f.Add("10", 1)
+	f.Add("10 21 x", 2)
+	f.Fuzz(func(t *testing.T, s string, n int) {
+		row, err := parseDistances(s, n)
+		if err == nil && len(row) != n {
+			t.Errorf("%d distances, want %d", len(row), n)
+		}
+	})
+}
+
+func FuzzParseChoice(f *testing.F) {
+	for _, s := range []string{"always [madvise] never", "[always] defer defer+madvise madvise never", "always madvise never", "[]", "][", "[a] [b]"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		v, err := parseChoice(s)
+		if err == nil && (v == "" || strings.ContainsAny(v, "[]")) {
+			t.Errorf("choice %q from %q", v, s)
+		}
+	})
+}
+
+// FuzzEscape checks that nothing a terminal interprets survives Escape.
+func FuzzEscape(f *testing.F) {
+	for _, s := range []string{"postgres", "a\x1b[2Jb", "bad\xffutf8", "rtl\u202eevil", "\u0085next line", `\`} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		e := Escape(s)
+		if !utf8.ValidString(e) {
+			t.Errorf("Escape(%q) = %q: invalid UTF-8", s, e)
+		}
+		for _, r := range e {
+			if unicode.IsControl(r) || isBidi(r) {
+				t.Errorf("Escape(%q) = %q: holds %U", s, e, r)
+			}
+		}
+	})
+}
+
+func FuzzParseUptime(f *testing.F) {
+	for _, s := range []string{"2140.57 4120.33\n", "up", "", "NaN 1", "-1 0", "1e300 0"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if d, err := parseUptime(s); err == nil && d < 0 {
+			t.Errorf("uptime %v from %q", d, s)
+		}
+	})
+}
+
+func FuzzParsePasswd(f *testing.F) {
+	b, _ := os.ReadFile("testdata/passwd")
+	f.Add(string(b), uint64(26))
+	f.Add("a:x:99999999999999999999:1\n::0\n", uint64(0))
+	f.Fuzz(func(t *testing.T, s string, uid uint64) {
+		users := parsePasswd(s, []uint64{uid})
+		if len(users) > 1 {
+			t.Errorf("%d users for one uid", len(users))
+		}
+	})
+}
