@@ -4,7 +4,7 @@
 # packages, builds the tools, and hands over to bench/cmd/benchrun, which
 # orchestrates, measures and writes docs/bench/{results.csv,summary.md}.
 # BENCH_QUICK=1: a ~2-minute smoke test written to bin/bench-quick instead.
-# Extra arguments go to benchrun (e.g. -phases startup,kcost).
+# Extra arguments, and BENCH_ARGS, go to benchrun (e.g. -phases startup,kcost).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -55,4 +55,5 @@ if [ -n "${BENCH_QUICK:-}" ] && [ "${BENCH_QUICK}" != 0 ]; then
 fi
 # A private mount namespace: the run mounts tracefs there if the host has
 # not, and neither sees nor disturbs mounts made by anything else meanwhile.
-exec unshare --mount --propagation private bin/benchrun "${args[@]}" "$@"
+# shellcheck disable=SC2086 # BENCH_ARGS is a list of flags
+exec unshare --mount --propagation private bin/benchrun "${args[@]}" ${BENCH_ARGS:-} "$@"

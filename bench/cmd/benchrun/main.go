@@ -35,6 +35,8 @@ type plan struct {
 	quick         bool
 	phases        map[string]bool
 	keep          bool
+	quietLoad     float64
+	quietWait     time.Duration
 	burstThreads  int
 	burstBatch    int
 	longInjectHz  int
@@ -52,10 +54,10 @@ func fullPlan() plan {
 func quickPlan() plan {
 	p := fullPlan()
 	p.quick = true
-	p.startupReps, p.overheadRuns, p.touchIters = 2, 3, 2
-	p.pgRounds, p.pgSeconds, p.pgScale = 2, 2, 2
+	p.startupReps, p.overheadRuns, p.touchIters = 1, 3, 2
+	p.pgRounds, p.pgSeconds, p.pgScale = 2, 1, 2
 	p.kcostRounds, p.burstSeconds = 1, 0.5
-	p.longRun, p.longSampleSec = 20*time.Second, 2*time.Second
+	p.longRun, p.longSampleSec = 15*time.Second, 2*time.Second
 	return p
 }
 
@@ -68,6 +70,8 @@ func main() {
 	phases := flag.String("phases", allPhases, "phases to run, comma-separated")
 	long := flag.Duration("long", 0, "override the long run's duration")
 	keep := flag.Bool("keep", false, "keep the scratch directory (tracer logs) for debugging")
+	quietLoad := flag.Float64("quiet-load", 1.0, "before starting, wait for the 1-minute load average to fall below this")
+	quietWait := flag.Duration("quiet-wait", 10*time.Minute, "wait at most this long for a quiet machine (0: do not wait)")
 	flag.Parse()
 	p := fullPlan()
 	if *quick {
@@ -83,6 +87,10 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	p.keep = *keep
+	if *quick {
+		*quietWait = 0
+	}
+	p.quietLoad, p.quietWait = *quietLoad, *quietWait
 	if err := run(ctx, p, *out, *bin); err != nil {
 		fmt.Fprintf(os.Stderr, "benchrun: %v\n", err)
 		os.Exit(1)
@@ -99,6 +107,7 @@ type env struct {
 	live           map[int]*running
 	forcedStops    map[string]int
 	machineSeq     int
+	version        string // memtrace --version
 	bpftraceScript string
 	tracerEnv      []string
 	watch          bool // memtrace watch exists: use it instead of capture
@@ -143,10 +152,11 @@ func run(ctx context.Context, p plan, outDir, binDir string) error {
 	if err := os.MkdirAll(outDir, 0o755); err != nil {
 		return fmt.Errorf("creating %s: %w", outDir, err)
 	}
-	progsBefore := loadedProgIDs()
 	if err := e.setup(); err != nil {
 		return err
 	}
+	e.waitQuiet(ctx)
+	progsBefore := loadedProgIDs()
 	type phase struct {
 		name string
 		run  func(context.Context) error
@@ -194,15 +204,40 @@ func (e *env) writeOut(outDir string) error {
 	return os.WriteFile(filepath.Join(outDir, "summary.md"), []byte(e.summary()), 0o644)
 }
 
+// waitQuiet waits, up to quietWait, for the machine to be idle: every
+// interval widens with other work on a 2-core machine.
+func (e *env) waitQuiet(ctx context.Context) {
+	deadline := time.Now().Add(e.quietWait)
+	for time.Now().Before(deadline) {
+		if l := loadavg1(); l < e.quietLoad {
+			return
+		} else {
+			e.logf("waiting for a quiet machine: load average %.2f ≥ %.2f (up to %s more)", l, e.quietLoad, time.Until(deadline).Round(time.Second))
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(15 * time.Second):
+		}
+	}
+	if e.quietWait > 0 {
+		e.logf("starting with load average %.2f", loadavg1())
+	}
+}
+
+func loadavg1() float64 {
+	b, _ := os.ReadFile("/proc/loadavg")
+	var load float64
+	fmt.Sscan(string(b), &load)
+	return load
+}
+
 // noteMachine records the 1-minute load average and how many BPF programs
 // others have loaded (none of ours runs between phases): this machine is
 // shared, and a busy one widens every interval.
 func (e *env) noteMachine(phase, when string) {
-	b, _ := os.ReadFile("/proc/loadavg")
-	var load float64
-	fmt.Sscan(string(b), &load)
 	e.machineSeq++
-	e.res.add("machine", phase, when, e.machineSeq, 0, "loadavg1", load, "")
+	e.res.add("machine", phase, when, e.machineSeq, 0, "loadavg1", loadavg1(), "")
 	e.res.add("machine", phase, when, e.machineSeq, 0, "foreign_bpf_progs", float64(len(loadedProgIDs())), "programs")
 }
 
@@ -245,6 +280,9 @@ func (e *env) setup() error {
 		return fmt.Errorf("writing bpftrace script: %w", err)
 	}
 	e.watch = exec.Command(e.bin("memtrace"), "help", "watch").Run() == nil
+	if out, err := exec.Command(e.bin("memtrace"), "--version").Output(); err == nil {
+		e.version = strings.TrimSpace(string(out))
+	}
 	mode := "capture --duration 0 -o /dev/null"
 	if e.watch {
 		mode = "watch --json >/dev/null"

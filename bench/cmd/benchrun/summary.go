@@ -24,8 +24,8 @@ func (e *env) summary() string {
 	if e.quick {
 		mode = "QUICK (smoke test, not a result)"
 	}
-	fmt.Fprintf(&b, "Host %s, kernel %s, %d CPUs (%s), %s; mode %s; memtrace ran as `%s`.\n\n",
-		host, unix.ByteSliceToString(u.Release[:]), runtime.NumCPU(), cpuModel(), memTotal(), mode, e.memtraceMode())
+	fmt.Fprintf(&b, "Host %s, kernel %s, %d CPUs (%s), %s; mode %s; %s ran as `%s`.\n\n",
+		host, unix.ByteSliceToString(u.Release[:]), runtime.NumCPU(), cpuModel(), memTotal(), mode, e.version, e.memtraceMode())
 	var loads, progs []float64
 	for _, x := range e.res.rows {
 		switch {

@@ -39,9 +39,6 @@ func main() {
 	signals := flag.String("signals", "alloc,extfrag,hugetlb", "signals to open")
 	loops := flag.Int("loops", 0, "profile only: Open and Close this many times under the CPU profile")
 	flag.Parse()
-	if *loops > 0 {
-		runtime.SetCPUProfileRate(2000)
-	}
 	if *cpuprof != "" {
 		f, err := os.Create(*cpuprof)
 		if err != nil {
