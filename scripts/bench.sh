@@ -44,7 +44,8 @@ if command -v "${BPF_CLANG:-clang-19}" >/dev/null; then
 		BPF2GO_STRIP="${BPF_STRIP:-llvm-strip-19}" go generate ./...)
 fi
 
-go build -o bin/memtrace ./cmd/memtrace
+version=$(git describe --tags --always --dirty 2>/dev/null || echo dev)
+go build -ldflags "-X main.version=$version" -o bin/memtrace ./cmd/memtrace
 for t in floor pagetouch benchrun; do
 	go build -o "bin/$t" "./bench/cmd/$t"
 done
