@@ -1,0 +1,178 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/memtrace/memtrace/pkg/doctor"
+	"github.com/memtrace/memtrace/pkg/privtest"
+	"github.com/memtrace/memtrace/pkg/provoke"
+)
+
+// doctorTree is pkg/doctor's copy of this machine's procfs and sysfs, so
+// the command's output does not depend on the host running the tests.
+const doctorTree = "../../pkg/doctor/testdata/vm"
+
+func doctorArgs(extra ...string) []string {
+	return append([]string{"doctor", "--proc-root", doctorTree + "/proc", "--sys-root", doctorTree + "/sys"}, extra...)
+}
+
+func decodeReport(t *testing.T, out string) doctor.Report {
+	t.Helper()
+	var r doctor.Report
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		t.Fatalf("doctor --json is not a report: %v\n%s", err, out)
+	}
+	return r
+}
+
+// TestDoctorSeedLog: the seed's lines, from a copied 2.6.32 log, decode as
+// atomic requests, and atomic failures make the exit status 1.
+func TestDoctorSeedLog(t *testing.T) {
+	code, out, stderr := runCLI(doctorArgs("--json", "--kmsg-file", "../../pkg/kmsg/testdata/seed-000.log")...)
+	if code != exitFail {
+		t.Errorf("exit %d, want %d (atomic failures are a problem); stderr %q", code, exitFail, stderr)
+	}
+	r := decodeReport(t, out)
+	if len(r.Failures) != 2 {
+		t.Fatalf("failures %+v", r.Failures)
+	}
+	for _, g := range r.Failures {
+		if g.Order != 1 || g.ModeHex != "0x20" || g.Decoded != "GFP_ATOMIC" || g.Class != "atomic" || g.CanSleep {
+			t.Errorf("%s: order %d mode %s %q class %q", g.Comm, g.Order, g.ModeHex, g.Decoded, g.Class)
+		}
+	}
+	if p := r.Failures[1].Path.String(); p != "softirq network receive: tcp_v4_rcv → sk_clone" {
+		t.Errorf("path %q", p)
+	}
+}
+
+func TestDoctorFailOn(t *testing.T) {
+	log := "../../pkg/kmsg/testdata/6.18-host.dmesg" // a sleeping allocation: warn
+	for _, c := range []struct {
+		failOn string
+		want   int
+	}{{"", exitOK}, {"problem", exitOK}, {"warn", exitFail}, {"never", exitOK}} {
+		args := doctorArgs("--kmsg-file", log)
+		if c.failOn != "" {
+			args = append(args, "--fail-on", c.failOn)
+		}
+		if code, _, stderr := runCLI(args...); code != c.want {
+			t.Errorf("--fail-on %q: exit %d, want %d; stderr %q", c.failOn, code, c.want, stderr)
+		}
+	}
+}
+
+func TestDoctorUsage(t *testing.T) {
+	for _, args := range [][]string{
+		{"doctor", "extra"},
+		{"doctor", "--kernel", "banana"},
+		{"doctor", "--kernel", "1.2"},
+		{"doctor", "--since", "-1h"},
+		{"doctor", "--interval", "soon"},
+		{"doctor", "--fail-on", "sometimes"},
+		{"doctor", "--top", "-1"},
+	} {
+		code, _, stderr := runCLI(args...)
+		if code != exitUsage || !strings.Contains(stderr, "Usage:") {
+			t.Errorf("memtrace %v: exit %d, stderr %q", args, code, stderr)
+		}
+	}
+	code, _, stderr := runCLI(doctorArgs("--kmsg-file", "/no/such/log")...)
+	if code != exitFail || !strings.Contains(stderr, "/no/such/log") {
+		t.Errorf("missing --kmsg-file: exit %d, stderr %q", code, stderr)
+	}
+	code, out, _ := runCLI("help", "doctor")
+	if code != exitOK || !strings.Contains(out, "Exit status") || !strings.Contains(out, "--kmsg-file") {
+		t.Errorf("help doctor: exit %d\n%s", code, out)
+	}
+}
+
+// TestDoctorThisHost runs doctor on the machine itself: a complete report,
+// fast. The bound is loose for loaded CI machines; the report's own
+// elapsed time is logged.
+func TestDoctorThisHost(t *testing.T) {
+	if testing.Short() {
+		t.Skip("reads this host's kernel log and every process")
+	}
+	start := time.Now()
+	code, out, stderr := runCLI("doctor", "--json")
+	took := time.Since(start)
+	if code != exitOK && code != exitFail {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	r := decodeReport(t, out)
+	t.Logf("doctor on this host: %v, worst %v, %d failures groups, skipped %+v", took, r.Worst(), len(r.Failures), r.Skipped)
+	if len(r.Findings) < 8 {
+		t.Errorf("%d findings", len(r.Findings))
+	}
+	if took > 3*time.Second {
+		t.Errorf("doctor took %v, want well under a second", took)
+	}
+	if os.Geteuid() == 0 && r.Log == nil {
+		t.Errorf("root could not read the kernel log: skipped %+v", r.Skipped)
+	}
+}
+
+// TestDoctorProvokedFailure is the end-to-end check: a real
+// allocation failure the kernel reports through warn_alloc, a moment
+// before, is in doctor's report with its task and decoded mode.
+func TestDoctorProvokedFailure(t *testing.T) {
+	privtest.RequireRoot(t)
+	comm := fmt.Sprintf("mtdoc%d", os.Getpid()%100000)
+	rep, err := provoke.WarnAllocFailure(provoke.WithComm(comm))
+	if errors.Is(err, errors.ErrUnsupported) {
+		t.Skipf("cannot provoke warn_alloc here: %v", err)
+	}
+	if err != nil {
+		t.Fatalf("provoking: %v (report %+v)", err, rep)
+	}
+	t.Logf("kernel logged: %s", rep.Warning)
+
+	code, out, stderr := runCLI("doctor", "--json", "--since", "2m")
+	if code != exitOK && code != exitFail {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	r := decodeReport(t, out)
+	if r.Log == nil || !r.Log.Live {
+		t.Fatalf("no live log read: %+v, skipped %+v", r.Log, r.Skipped)
+	}
+	var found *doctor.FailureGroup
+	for i, g := range r.Failures {
+		for _, c := range g.Comms {
+			if c == rep.Comm {
+				found = &r.Failures[i]
+			}
+		}
+	}
+	if found == nil {
+		t.Fatalf("no failure of %s among %d groups", rep.Comm, len(r.Failures))
+	}
+	g := found
+	if g.Kind != "vmalloc" || g.Example.PID != rep.Pid && !containsInt(rep.Tids, g.Example.PID) {
+		t.Errorf("kind %s pid %d, want vmalloc from pid %d (threads %v)", g.Kind, g.Example.PID, rep.Pid, rep.Tids)
+	}
+	if !strings.Contains(g.Decoded, "GFP_KERNEL_ACCOUNT") || g.Class != "kernel" || !g.CanSleep {
+		t.Errorf("mode %s decoded %q class %q (with %s)", g.ModeHex, g.Decoded, g.Class, g.DecodedWith)
+	}
+	if g.Example.ModeText != "" && g.Example.ModeText != g.Decoded {
+		t.Errorf("decoded %q, the kernel printed %q", g.Decoded, g.Example.ModeText)
+	}
+	if !strings.Contains(g.Path.String(), "fsetxattr") {
+		t.Errorf("path %q, want the fsetxattr system call", g.Path)
+	}
+}
+
+func containsInt(s []int, v int) bool {
+	for _, x := range s {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}
