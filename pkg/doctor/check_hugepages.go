@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strconv"
 
+	"github.com/memtrace/memtrace/pkg/hugepages"
 	"github.com/memtrace/memtrace/pkg/sysstate"
 )
 
@@ -44,32 +45,32 @@ func checkHugePools(in *Inputs) Finding {
 		f.add("vm.hugetlb_shm_group", "%d (members may create SHM_HUGETLB segments without CAP_IPC_LOCK)", g)
 	}
 
-	// SysV segments, largest first; the Oracle sizing script's count.
+	// SysV segments, largest first, sized as `memtrace hugepages` does.
 	segs := slices.Clone(in.Shm)
-	slices.SortFunc(segs, func(a, b ShmSegment) int { return cmpDesc(a.Size, b.Size) })
-	var segBytes, needBytes uint64
-	needPages := uint64(1)
+	slices.SortFunc(segs, func(a, b hugepages.Segment) int { return cmpDesc(a.Size, b.Size) })
+	var segBytes uint64
+	var sizes []uint64
 	st := Table{Title: "SysV shared memory segments (/proc/sysvipc/shm), largest first",
 		Header: []string{"shmid", "key", "owner", "size", "attached", "creator pid"}}
 	for i, s := range segs {
 		segBytes += s.Size
-		if hp > 0 && s.Size >= hp {
-			needPages += s.Size/hp + 1
-			needBytes += (s.Size + hp - 1) / hp * hp
-		}
+		sizes = append(sizes, s.Size)
 		if i < maxSegmentRows && s.Size >= 1<<20 {
 			st.Rows = append(st.Rows, []string{
-				strconv.FormatInt(s.ID, 10), fmt.Sprintf("0x%08x", uint32(s.Key)), in.user(uint64(s.UID)),
-				bytesStr(float64(s.Size)), u(s.Attach), strconv.Itoa(s.CPID),
+				strconv.FormatInt(s.ShmID, 10), fmt.Sprintf("0x%08x", uint32(s.Key)), in.user(uint64(s.UID)),
+				bytesStr(float64(s.Size)), u(s.Nattch), strconv.Itoa(s.Cpid),
 			})
 		}
 	}
+	sizing := hugepages.SizeForSegments(sizes, hp/1024)
+	needPages := sizing.NrHugepages
+	needBytes := sizing.NeededPages * hp
 	if len(st.Rows) > 0 {
 		f.Tables = append(f.Tables, st)
 	}
 	f.add("SysV segments", "%d, %s in all", len(segs), bytesStr(float64(segBytes)))
 	if needBytes > 0 {
-		f.add("huge pages the segments need", "%d of %s (hugepages_settings.sh: each segment's whole pages plus one, plus one)", needPages, bytesStr(float64(hp)))
+		f.add("huge pages the segments need", "%d of %s (as memtrace hugepages and hugepages_settings.sh count: each segment's whole pages plus one, plus one)", needPages, bytesStr(float64(hp)))
 	}
 	f.note("in use = total − free; in use or promised = total − free + reserved; never used = free − reserved (free counts reserved pages too)")
 

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"flag"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -387,5 +388,35 @@ func TestSuggestMinFree(t *testing.T) {
 		if s.value != c.want {
 			t.Errorf("%s: %d, want %d; reasons %q", c.name, s.value, c.want, s.reasons)
 		}
+	}
+}
+
+// TestInterval takes the second snapshot: rate columns, kswapd over the
+// interval and the burst estimate appear (all zero on a static tree).
+func TestInterval(t *testing.T) {
+	in := Gather(context.Background(), Options{
+		ProcRoot: "testdata/db/proc", SysRoot: "testdata/db/sys", NoLog: true,
+		Interval: 300 * time.Millisecond, SampleEvery: 50 * time.Millisecond,
+	})
+	if in.Later == nil || len(in.KswapdLater) != 2 {
+		t.Fatalf("later snapshot %v, kswapd later %+v", in.Later != nil, in.KswapdLater)
+	}
+	r := Check(in, Config{HostGFP: func(string) (*gfp.Table, error) { return gfp.ForRelease("6.18") }})
+	pr := find(t, r, "pressure")
+	if h := pr.Tables[0].Header; h[len(h)-1] != "last 300ms" {
+		t.Errorf("header %q", h)
+	}
+	var sawKswapd bool
+	for _, e := range pr.Evidence {
+		if e.Label == "kswapd0 CPU" && strings.HasPrefix(e.Value, "0% of a CPU") {
+			sawKswapd = true
+		}
+	}
+	if !sawKswapd {
+		t.Errorf("evidence %+v", pr.Evidence)
+	}
+	wm := find(t, r, "watermarks")
+	if !strings.Contains(fmt.Sprint(wm.Evidence), "largest fall of free memory") {
+		t.Errorf("evidence %+v", wm.Evidence)
 	}
 }

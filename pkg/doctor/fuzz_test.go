@@ -8,26 +8,6 @@ import (
 	"unicode/utf8"
 )
 
-func FuzzParseShm(f *testing.F) {
-	for _, p := range []string{"testdata/db/proc/sysvipc/shm", "testdata/vm/proc/sysvipc/shm", "testdata/bad/sysvipc_shm_huge", "testdata/bad/sysvipc_shm_truncated"} {
-		b, err := os.ReadFile(p)
-		if err != nil {
-			f.Fatal(err)
-		}
-		f.Add(string(b))
-	}
-	f.Add("key shmid perms size cpid lpid nattch uid gid\n1 2 777 3 4 5 6 7 8\n")
-	f.Fuzz(func(t *testing.T, s string) {
-		segs, err := parseShm(strings.NewReader(s))
-		if err != nil && segs != nil {
-			t.Error("segments and an error")
-		}
-		if len(segs) > maxSegments {
-			t.Errorf("%d segments", len(segs))
-		}
-	})
-}
-
 func FuzzParseCPUList(f *testing.F) {
 	for _, s := range []string{"0", "0-1", "0-3,8,10-11", "", "1-0", "0-99999999999", "-", ","} {
 		f.Add(s)

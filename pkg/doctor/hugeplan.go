@@ -4,13 +4,15 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+
+	"github.com/memtrace/memtrace/pkg/hugepages"
 )
 
 // hugePlan is the one vm.nr_hugepages both huge page findings suggest:
-// the SysV segments counted as Oracle's hugepages_settings.sh does (each
-// segment of at least one huge page: its whole pages plus one; plus one),
-// and, for users owning no such segment (PostgreSQL maps its buffers with
-// mmap), their largest shared area the same way.
+// the SysV segments sized as `memtrace hugepages` does
+// (hugepages.SizeForSegments, Oracle's hugepages_settings.sh), and, for
+// users owning no such segment (PostgreSQL maps its buffers with mmap),
+// their largest shared area the same way.
 type hugePlan struct {
 	pageBytes uint64
 	sysv      uint64 // pages for the SysV segments, 0 if none
@@ -24,15 +26,14 @@ func planHugePages(in *Inputs) hugePlan {
 		return p
 	}
 	owners := map[uint64]bool{}
+	var sizes []uint64
 	for _, s := range in.Shm {
+		sizes = append(sizes, s.Size)
 		if s.Size >= p.pageBytes {
-			p.sysv += s.Size/p.pageBytes + 1
 			owners[uint64(s.UID)] = true
 		}
 	}
-	if p.sysv > 0 {
-		p.sysv++
-	}
+	p.sysv = hugepages.SizeForSegments(sizes, in.Snap.Memory.HugepageSizeKB).NrHugepages
 	threshold := largeShm(in.Snap.Memory.MemTotalKB)
 	for _, pr := range in.Procs.List {
 		if owners[pr.UID] || pr.RSSShmem < threshold || pr.HugetlbPages >= pr.RSSShmem {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/prometheus/procfs"
 
+	"github.com/memtrace/memtrace/pkg/hugepages"
 	"github.com/memtrace/memtrace/pkg/kmsg"
 	"github.com/memtrace/memtrace/pkg/sysstate"
 )
@@ -60,7 +61,7 @@ type Inputs struct {
 	Meminfo     Meminfo
 	NUMA        NUMA
 	THP         THP
-	Shm         []ShmSegment
+	Shm         []hugepages.Segment
 	Procs       Processes
 	KswapdLater []KernelThread // kswapd CPU after Interval
 	Users       map[uint64]string
@@ -125,7 +126,7 @@ func Gather(ctx context.Context, opt Options) *Inputs {
 	fail(err)
 	in.THP, err = readTHP(opt.SysRoot)
 	fail(err)
-	in.Shm, err = readShm(opt.ProcRoot)
+	in.Shm, err = hugepages.ReadSysVShm(opt.ProcRoot)
 	fail(err)
 	if fs, err := procfs.NewFS(opt.ProcRoot); err == nil {
 		in.Meminfo = readMeminfo(fs)
@@ -316,13 +317,11 @@ func scanKswapd(fs procfs.FS) ([]KernelThread, error) {
 	}
 	var out []KernelThread
 	for _, p := range procs {
-		comm, err := p.Comm()
-		if err != nil || !strings.HasPrefix(comm, "kswapd") {
+		s, err := p.Stat()
+		if err != nil || !strings.HasPrefix(s.Comm, "kswapd") {
 			continue
 		}
-		if s, err := p.Stat(); err == nil {
-			out = append(out, KernelThread{PID: p.PID, Comm: comm, CPUSeconds: s.CPUTime()})
-		}
+		out = append(out, KernelThread{PID: p.PID, Comm: s.Comm, CPUSeconds: s.CPUTime()})
 	}
 	return out, nil
 }

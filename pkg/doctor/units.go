@@ -55,7 +55,7 @@ func duration(d time.Duration) string {
 	case d >= time.Minute:
 		return fmt.Sprintf("%dm%ds", d/time.Minute, (d%time.Minute)/time.Second)
 	}
-	return fmt.Sprintf("%.0fs", d.Seconds())
+	return d.Round(100 * time.Millisecond).String()
 }
 
 // rate formats n events over d as a rate per second, minute or hour,

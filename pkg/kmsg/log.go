@@ -68,8 +68,21 @@ func ReadLive(ctx context.Context, opt LiveOptions) (*Log, error) {
 	if bootErr != nil {
 		errs = append(errs, bootErr)
 	}
-	return nil, errors.Join(errs...)
+	return nil, joined(errs)
 }
+
+// joined is errors.Join on one line: the sources tried, "; "-separated.
+type joined []error
+
+func (j joined) Error() string {
+	s := make([]string, len(j))
+	for i, e := range j {
+		s[i] = e.Error()
+	}
+	return strings.Join(s, "; ")
+}
+
+func (j joined) Unwrap() []error { return j }
 
 // cleanPathErr drops the path from an *os.PathError that names it
 // already, so messages do not say it twice.
