@@ -173,7 +173,7 @@ func collect(ctx context.Context, sess *loader.Session, timer <-chan time.Time, 
 // cannot be loaded leaves names empty and says so, never fails the capture.
 func newDecoder(sess *loader.Session, doc *Document) (*decode.Decoder, []string) {
 	var warnings []string
-	dec := &decode.Decoder{Stacks: sess.StackAddrs, HugePageSize: doc.Before.Memory.HugepageSizeKB * 1024}
+	dec := (&decode.Decoder{Stacks: sess.StackAddrs, HugePageSize: doc.Before.Memory.HugepageSizeKB * 1024}).WithCgroups()
 	if t, err := gfp.Load(sess.TracefsDir(), sess.KernelBTF(), doc.Host.KernelRelease); err != nil {
 		warnings = append(warnings, fmt.Sprintf("GFP flag names unavailable: %v", err))
 	} else {

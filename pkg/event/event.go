@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"strconv"
 	"time"
+
+	"github.com/memtrace/memtrace/pkg/container"
 )
 
 // Kind names a signal family.
@@ -83,6 +85,11 @@ type Task struct {
 	Comm     string `json:"comm"`
 	CgroupID uint64 `json:"cgroup_id"`
 	MemcgID  uint64 `json:"memcg_id"`
+	// Cgroup is the path of the memory cgroup (memcg_id) in its hierarchy,
+	// when it still existed at decoding time.
+	Cgroup string `json:"cgroup,omitempty"`
+	// Container is set when the cgroups name a container or a pod.
+	Container *container.Info `json:"container,omitempty"`
 }
 
 // Event is one record from a kernel ring buffer, decoded.

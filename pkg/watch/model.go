@@ -93,11 +93,8 @@ type fragKey struct {
 // Model accumulates ticks into the tables. Rows of processes that have
 // been idle for AgeOut are dropped, so the tables stay bounded over hours.
 type Model struct {
-	AgeOut  time.Duration
-	MaxHuge int
-	// CgroupPath names a memcg id (nil: ids are shown).
-	CgroupPath func(id uint64) string
-
+	AgeOut   time.Duration
+	MaxHuge  int
 	Start    time.Time
 	Last     time.Time
 	Interval time.Duration
@@ -177,9 +174,7 @@ func (m *Model) updateAlloc(t Tick) {
 			m.alloc[a.Pid] = p
 		}
 		p.Comm = a.Comm
-		if m.CgroupPath != nil {
-			p.Cgroup = m.CgroupPath(a.MemcgID)
-		}
+		p.Cgroup = where(a.Task)
 		p.Recent += d
 		p.Total += d
 		m.TotalFailures += d
@@ -222,9 +217,7 @@ func (m *Model) updateFrag(t Tick) {
 			m.frag[x.Pid] = p
 		}
 		p.Comm = x.Comm
-		if m.CgroupPath != nil {
-			p.Cgroup = m.CgroupPath(x.MemcgID)
-		}
+		p.Cgroup = where(x.Task)
 		p.Recent += d
 		p.Total += d
 		m.TotalExtfrag += d
@@ -399,4 +392,27 @@ func addSorted[T cmp.Ordered](s []T, v T) []T {
 // firstVmstat is a vmstat sum at the first tick, for totals since start.
 func (m *Model) firstVmstat(prefix string) uint64 {
 	return sumPrefix(m.firstSystem.Vmstat, prefix)
+}
+
+// where says where a task runs, as an operator names it: the container
+// (short id, or pod and QoS when the cgroup is a pod's), else the cgroup.
+func where(t event.Task) string {
+	if c := t.Container; c != nil {
+		switch {
+		case c.ID != "" && c.PodUID != "":
+			return "ctr " + c.ShortID() + " pod " + shortUID(c.PodUID)
+		case c.ID != "":
+			return "ctr " + c.ShortID()
+		default:
+			return "pod " + shortUID(c.PodUID) + " " + c.QoS
+		}
+	}
+	return t.Cgroup
+}
+
+func shortUID(uid string) string {
+	if len(uid) > 8 {
+		return uid[:8]
+	}
+	return uid
 }

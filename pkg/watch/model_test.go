@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/memtrace/memtrace/pkg/container"
 	"github.com/memtrace/memtrace/pkg/event"
 	"github.com/memtrace/memtrace/pkg/loader"
 	"github.com/memtrace/memtrace/pkg/sysstate"
@@ -122,6 +123,23 @@ func TestBytes(t *testing.T) {
 	for in, want := range map[uint64]string{0: "0 B", 1023: "1023 B", 2 << 20: "2.0 MiB", 17702060032: "16.5 GiB", 200 << 30: "200 GiB", 1536: "1.5 KiB"} {
 		if got := Bytes(in); got != want {
 			t.Errorf("Bytes(%d) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestWhere(t *testing.T) {
+	cases := []struct {
+		task event.Task
+		want string
+	}{
+		{event.Task{Cgroup: "/system.slice/postgresql.service"}, "/system.slice/postgresql.service"},
+		{event.Task{Container: &container.Info{ID: "4b94289948ca50342f8329aed715b83a4b94289948ca50342f8329aed715b83a"}}, "ctr 4b94289948ca"},
+		{event.Task{Container: &container.Info{ID: "4b94289948ca50342f8329aed715b83a4b94289948ca50342f8329aed715b83a", PodUID: "0f0e0d0c-1111-2222-3333-444455556666"}}, "ctr 4b94289948ca pod 0f0e0d0c"},
+		{event.Task{Container: &container.Info{PodUID: "0f0e0d0c-1111-2222-3333-444455556666", QoS: "burstable"}}, "pod 0f0e0d0c burstable"},
+	}
+	for _, c := range cases {
+		if got := where(c.task); got != c.want {
+			t.Errorf("where(%+v) = %q, want %q", c.task, got, c.want)
 		}
 	}
 }

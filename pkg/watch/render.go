@@ -119,7 +119,7 @@ func section[R any](v View, w io.Writer, title string, header []string, rows []R
 
 func (v View) allocTable(w io.Writer, m *Model) {
 	section(v, w, fmt.Sprintf("Allocation failures by process  (total %d)", m.TotalFailures),
-		[]string{"PID", "COMM", "CGROUP", "LAST", "TOTAL", "ORDERS", "GFP", "NO-SLEEP", "CONTEXT"},
+		[]string{"PID", "COMM", "CONTAINER/CGROUP", "LAST", "TOTAL", "ORDERS", "GFP", "NO-SLEEP", "CONTEXT"},
 		m.AllocRows(), func(p *AllocProc) []string {
 			gfp := ""
 			if len(p.GFP) > 0 {
@@ -142,14 +142,14 @@ func (v View) allocTable(w io.Writer, m *Model) {
 
 func (v View) fragTable(w io.Writer, m *Model) {
 	section(v, w, fmt.Sprintf("Fragmentation (extfrag) by process  (total %d)", m.TotalExtfrag),
-		[]string{"PID", "COMM", "LAST", "TOTAL", "FRAGMENTING", "ALLOC→FALLBACK", "FALLBACK ORDERS"},
+		[]string{"PID", "COMM", "CONTAINER/CGROUP", "LAST", "TOTAL", "FRAGMENTING", "ALLOC→FALLBACK", "FALLBACK ORDERS"},
 		m.FragRows(), func(p *FragProc) []string {
 			pairs := make([]string, 0, len(p.Pairs))
 			for _, k := range rankKeys(p.Pairs) {
 				pairs = append(pairs, fmt.Sprintf("%s %d", k, p.Pairs[k]))
 			}
 			return []string{
-				strconv.FormatUint(uint64(p.Pid), 10), tty.Escape(p.Comm),
+				strconv.FormatUint(uint64(p.Pid), 10), tty.Escape(p.Comm), tty.Escape(p.Cgroup),
 				strconv.FormatUint(p.Recent, 10), strconv.FormatUint(p.Total, 10),
 				strconv.FormatUint(p.Fragmenting, 10), strings.Join(pairs, ", "), joinOrders(p.Orders),
 			}

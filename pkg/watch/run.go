@@ -14,7 +14,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/memtrace/memtrace/pkg/cgroup"
 	"github.com/memtrace/memtrace/pkg/decode"
 	"github.com/memtrace/memtrace/pkg/event"
 	"github.com/memtrace/memtrace/pkg/gfp"
@@ -70,7 +69,7 @@ func Run(ctx context.Context, opts Options) error {
 		opts.OnReady(sess)
 	}
 
-	dec := &decode.Decoder{Stacks: sess.StackAddrs, HugePageSize: first.Memory.HugepageSizeKB * 1024}
+	dec := (&decode.Decoder{Stacks: sess.StackAddrs, HugePageSize: first.Memory.HugepageSizeKB * 1024}).WithCgroups()
 	var warnings []string
 	if t, err := gfp.Load(sess.TracefsDir(), sess.KernelBTF(), ""); err == nil {
 		dec.GFP = t
@@ -89,7 +88,6 @@ func Run(ctx context.Context, opts Options) error {
 			warnings = append(warnings, "stacks not symbolized: "+err.Error())
 		}
 	}
-	memcg := cgroup.NewResolver(cgroup.MemoryRoot())
 
 	terminal := !opts.JSON && tty.IsTerminal(opts.Out)
 	color := terminal && tty.UseColor(opts.Out)
@@ -146,7 +144,6 @@ func Run(ctx context.Context, opts Options) error {
 	if opts.AgeOut > 0 {
 		model.AgeOut = opts.AgeOut
 	}
-	model.CgroupPath = memcg.Path
 	hostname, _ := os.Hostname()
 
 	tick := func() {
