@@ -130,6 +130,9 @@ func checkWatermarks(in *Inputs, groups []FailureGroup) Finding {
 		burstKB: in.MaxDropKB, interval: in.Interval, sampleEvery: in.SampleEvery,
 	})
 	f.Notes = append(f.Notes, s.reasons...)
+	if atomicFails > 0 && in.Log != nil && !in.Log.Live {
+		f.note("the failures come from %s and the zones and sysctls from this host: if that log is another host's, size min_free_kbytes there, from its own value", in.Log.Source)
+	}
 	if s.value > sc.MinFreeKbytes {
 		f.add("suggested vm.min_free_kbytes", "%d (%s, now %s)", s.value, kb(uint64(s.value)), kb(uint64(max(sc.MinFreeKbytes, 0))))
 		if z, ok := largestZone(zones); ok && sc.MinFreeKbytes > 0 {

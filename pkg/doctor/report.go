@@ -4,7 +4,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"strings"
 	"time"
 
 	"github.com/memtrace/memtrace/pkg/gfp"
@@ -123,15 +122,4 @@ func LiveGFP(release string) (*gfp.Table, error) {
 	}
 	spec := loadKernelBTF()
 	return gfp.Load(dir, spec, release)
-}
-
-// sentence joins parts into one line.
-func sentence(parts ...string) string {
-	var out []string
-	for _, p := range parts {
-		if p != "" {
-			out = append(out, p)
-		}
-	}
-	return strings.Join(out, "; ")
 }
