@@ -178,12 +178,6 @@ func TestHugetlbfsMounts(t *testing.T) {
 	if len(got) != 1 || got[0] != "/dev/hugepages" {
 		t.Errorf("got %q", got)
 	}
-	if s := unescapeMount(`/mnt/huge\040pages`); s != "/mnt/huge pages" {
-		t.Errorf("unescape: %q", s)
-	}
-	if s := unescapeMount(`/a\04`); s != `/a\04` {
-		t.Errorf("short escape: %q", s)
-	}
 }
 
 func FuzzParseSmaps(f *testing.F) {

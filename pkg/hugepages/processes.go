@@ -3,6 +3,7 @@ package hugepages
 import (
 	"bufio"
 	"errors"
+	"github.com/memtrace/memtrace/pkg/mounts"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -191,29 +192,10 @@ func HugetlbfsMounts(procRoot string) []string {
 	for sc.Scan() {
 		fields := strings.Fields(sc.Text())
 		if len(fields) >= 3 && fields[2] == "hugetlbfs" {
-			out = append(out, strings.TrimSuffix(unescapeMount(fields[1]), "/"))
+			out = append(out, strings.TrimSuffix(mounts.Unescape(fields[1]), "/"))
 		}
 	}
 	return out
-}
-
-// unescapeMount undoes the octal escapes of /proc/mounts (\040 for space).
-func unescapeMount(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+4 <= len(s) {
-			if v, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
-				b.WriteByte(byte(v))
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
 }
 
 func listPids(procRoot string) ([]int, error) {

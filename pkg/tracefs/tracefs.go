@@ -10,6 +10,7 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"github.com/memtrace/memtrace/pkg/mounts"
 	"os"
 	"path/filepath"
 	"strings"
@@ -183,8 +184,8 @@ func findMounted() (string, bool) {
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		fields := strings.Fields(sc.Text())
-		if len(fields) >= 3 && fields[2] == "tracefs" && isTracefs(unescapeMount(fields[1])) {
-			return unescapeMount(fields[1]), true
+		if len(fields) >= 3 && fields[2] == "tracefs" && isTracefs(mounts.Unescape(fields[1])) {
+			return mounts.Unescape(fields[1]), true
 		}
 	}
 	return "", false
@@ -196,34 +197,6 @@ func isTracefs(dir string) bool {
 		return false
 	}
 	return st.Type == unix.TRACEFS_MAGIC
-}
-
-// unescapeMount undoes the octal escaping of /proc/mounts (\040 for space).
-func unescapeMount(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+3 < len(s) {
-			var v byte
-			ok := true
-			for _, c := range s[i+1 : i+4] {
-				if c < '0' || c > '7' {
-					ok = false
-					break
-				}
-				v = v*8 + byte(c-'0')
-			}
-			if ok {
-				b.WriteByte(v)
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
 }
 
 // lockdownMode returns the active lockdown mode ("none", "integrity",

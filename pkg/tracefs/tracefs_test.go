@@ -42,11 +42,6 @@ not a trace line
 	}
 }
 
-func TestUnescapeMount(t *testing.T) {
-	if got := unescapeMount(`/a\040b\\c`); got != `/a b\\c` {
-		t.Errorf("unescapeMount = %q", got)
-	}
-}
 
 func mountForTest(t *testing.T) string {
 	t.Helper()

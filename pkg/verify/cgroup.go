@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"github.com/memtrace/memtrace/pkg/mounts"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -189,13 +190,13 @@ func cgroupMounts(path string) ([]cgroupMount, error) {
 		}
 		switch b[0] {
 		case "cgroup2":
-			out = append(out, cgroupMount{root: a[3], mountPoint: unescapeOctal(a[4]), v2: true})
+			out = append(out, cgroupMount{root: a[3], mountPoint: mounts.Unescape(a[4]), v2: true})
 		case "cgroup":
 			mem := false
 			for _, o := range strings.Split(b[2], ",") {
 				mem = mem || o == "memory"
 			}
-			out = append(out, cgroupMount{root: a[3], mountPoint: unescapeOctal(a[4]), memory: mem})
+			out = append(out, cgroupMount{root: a[3], mountPoint: mounts.Unescape(a[4]), memory: mem})
 		}
 	}
 	return out, sc.Err()
@@ -223,22 +224,4 @@ func ownCgroups(path string) (map[string]string, error) {
 		}
 	}
 	return out, nil
-}
-
-func unescapeOctal(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+4 <= len(s) {
-			if v, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
-				b.WriteByte(byte(v))
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
 }

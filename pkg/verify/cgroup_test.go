@@ -37,9 +37,6 @@ func TestCgroupHomes(t *testing.T) {
 	if len(got) != 0 {
 		t.Errorf("got %+v", got)
 	}
-	if unescapeOctal(`/sys/fs/cgroup/a\040b`) != "/sys/fs/cgroup/a b" {
-		t.Error("unescapeOctal")
-	}
 }
 
 // TestPlacementLive creates, enters, leaves and removes a cgroup on this
