@@ -10,12 +10,10 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"github.com/olekukonko/tablewriter"
-	"github.com/olekukonko/tablewriter/renderer"
-	"github.com/olekukonko/tablewriter/tw"
 	"github.com/spf13/pflag"
 
 	"github.com/memtrace/memtrace/pkg/hugepages"
+	"github.com/memtrace/memtrace/pkg/table"
 )
 
 func init() { register(hugepagesCommand) }
@@ -88,7 +86,7 @@ func hugepagesCommand() *command {
 func renderHugepages(w io.Writer, r *hugepages.Report) error {
 	def := r.DefaultPageSizeKB
 	fmt.Fprintf(w, "Huge page pools (default page size %s, vm.nr_hugepages %d)\n", hugepages.FormatPageSize(def), r.NrHugepages)
-	t := hpTable(w, "PAGE SIZE", "TOTAL", "FREE", "RSVD", "SURP", "IN USE", "IN USE OR PROMISED", "NEVER USED", "WASTED")
+	t := table.New(w, 0, "PAGE SIZE", "TOTAL", "FREE", "RSVD", "SURP", "IN USE", "IN USE OR PROMISED", "NEVER USED", "WASTED")
 	for _, p := range r.Pools {
 		t.Append([]string{hugepages.FormatPageSize(p.PageSizeKB), hpU(p.Total), hpU(p.Free), hpU(p.Reserved), hpU(p.Surplus),
 			hpU(p.InUse()), hpU(p.InUseOrPromised()), hpU(p.NeverUsed()), hugepages.FormatBytes(p.NeverUsedBytes())})
@@ -102,7 +100,7 @@ func renderHugepages(w io.Writer, r *hugepages.Report) error {
 	if len(r.Processes) == 0 {
 		fmt.Fprintln(w, "  none")
 	} else {
-		t = hpTable(w, "PID", "COMM", "HUGETLB MAPPED", "FAULTED", "PAGE SIZES", "SHARED ON BASE PAGES", "SYSV SHMIDS", "VmPTE", "MEMLOCK")
+		t = table.New(w, 0, "PID", "COMM", "HUGETLB MAPPED", "FAULTED", "PAGE SIZES", "SHARED ON BASE PAGES", "SYSV SHMIDS", "VmPTE", "MEMLOCK")
 		for _, p := range r.Processes {
 			var faulted uint64
 			var sizes []string
@@ -129,7 +127,7 @@ func renderHugepages(w io.Writer, r *hugepages.Report) error {
 	if len(r.Segments) == 0 {
 		fmt.Fprintln(w, "  none")
 	} else {
-		t = hpTable(w, "SHMID", "KEY", "SIZE", "HUGE PAGES", "NATTCH", "UID", "CREATOR", "ATTACHED BY")
+		t = table.New(w, 0, "SHMID", "KEY", "SIZE", "HUGE PAGES", "NATTCH", "UID", "CREATOR", "ATTACHED BY")
 		for _, s := range r.Segments {
 			var by []string
 			for _, a := range s.Attachers {
@@ -187,31 +185,6 @@ func hpSegmentPages(s hugepages.SegmentUse) string {
 		return "yes (" + hugepages.FormatPageSize(s.PageSizeKB) + ")"
 	}
 	return "no (" + hugepages.FormatPageSize(s.PageSizeKB) + ")"
-}
-
-// hpTable is a borderless table in the style of ps: one header line, left
-// aligned, no case changes (process names keep their case).
-func hpTable(w io.Writer, header ...string) *tablewriter.Table {
-	t := tablewriter.NewTable(w,
-		tablewriter.WithRenderer(renderer.NewBlueprint(tw.Rendition{
-			Borders: tw.BorderNone,
-			Symbols: tw.NewSymbols(tw.StyleASCII),
-			Settings: tw.Settings{
-				Separators: tw.Separators{BetweenColumns: tw.Off, BetweenRows: tw.Off},
-				Lines:      tw.Lines{ShowHeaderLine: tw.Off},
-			},
-		})),
-		tablewriter.WithHeaderAutoFormat(tw.Off),
-		tablewriter.WithHeaderAlignment(tw.AlignLeft),
-		tablewriter.WithRowAlignment(tw.AlignLeft),
-		tablewriter.WithTrimSpace(tw.Off),
-	)
-	h := make([]any, len(header))
-	for i, s := range header {
-		h[i] = s
-	}
-	t.Header(h...)
-	return t
 }
 
 // hpSafe makes text from the monitored system safe for a terminal: control

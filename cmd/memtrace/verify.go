@@ -18,6 +18,7 @@ import (
 	"github.com/memtrace/memtrace/pkg/event"
 	"github.com/memtrace/memtrace/pkg/hugepages"
 	"github.com/memtrace/memtrace/pkg/loader"
+	"github.com/memtrace/memtrace/pkg/table"
 	"github.com/memtrace/memtrace/pkg/verify"
 )
 
@@ -189,7 +190,7 @@ func renderVerify(w io.Writer, r *verify.Result) error {
 	if len(r.Calls) == 0 {
 		fmt.Fprintln(w, "  none")
 	} else {
-		t := hpTable(w, "#", "TIME", "PID", "COMM", "CALL", "SIZE", "PAGES", "FLAGS", "RESULT", "")
+		t := table.New(w, 0, "#", "TIME", "PID", "COMM", "CALL", "SIZE", "PAGES", "FLAGS", "RESULT", "")
 		for _, c := range r.Calls {
 			var notes []string
 			if !c.Large && c.Call != event.CallShmat {
@@ -230,7 +231,7 @@ func renderVerify(w io.Writer, r *verify.Result) error {
 	if len(r.Confirmations) == 0 {
 		fmt.Fprintln(w, "  nothing to confirm")
 	} else {
-		t := hpTable(w, "#", "PID", "WHAT", "PAGE SIZE", "SIZE", "HUGE PAGES TOUCHED", "NOTE")
+		t := table.New(w, 0, "#", "PID", "WHAT", "PAGE SIZE", "SIZE", "HUGE PAGES TOUCHED", "NOTE")
 		for _, c := range r.Confirmations {
 			page, size, touched := "-", "-", "-"
 			if c.Found {

@@ -31,7 +31,7 @@ func sampleDocument() *Document {
 	fd := int32(-1)
 	addr := event.Hex(0x7f0000000000)
 	task := event.Task{Pid: 4242, Tid: 4243, Comm: "postgres", CgroupID: 9001, MemcgID: 2675,
-		Cgroup: "/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod0f0e0d0c_1111_2222_3333_444455556666.slice/cri-containerd-4b94289948ca50342f8329aed715b83a4b94289948ca50342f8329aed715b83a.scope",
+		Cgroup:    "/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod0f0e0d0c_1111_2222_3333_444455556666.slice/cri-containerd-4b94289948ca50342f8329aed715b83a4b94289948ca50342f8329aed715b83a.scope",
 		Container: &container.Info{ID: "4b94289948ca50342f8329aed715b83a4b94289948ca50342f8329aed715b83a", Runtime: "containerd", PodUID: "0f0e0d0c-1111-2222-3333-444455556666", QoS: "burstable"}}
 	af := event.AllocFailure{
 		Order: 1, GFPFlags: 0x820, GFP: "GFP_ATOMIC", GFPClass: "atomic", Atomic: true,

@@ -42,7 +42,6 @@ not a trace line
 	}
 }
 
-
 func mountForTest(t *testing.T) string {
 	t.Helper()
 	if os.Geteuid() != 0 {

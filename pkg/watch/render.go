@@ -8,11 +8,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/olekukonko/tablewriter"
-	"github.com/olekukonko/tablewriter/renderer"
-	"github.com/olekukonko/tablewriter/tw"
-
 	"github.com/memtrace/memtrace/pkg/loader"
+	"github.com/memtrace/memtrace/pkg/table"
 	"github.com/memtrace/memtrace/pkg/tty"
 )
 
@@ -63,26 +60,7 @@ func (v View) heading(w io.Writer, s string) {
 }
 
 func (v View) table(w io.Writer, header []string, rows [][]string) {
-	opts := []tablewriter.Option{
-		tablewriter.WithRenderer(renderer.NewBlueprint(tw.Rendition{
-			Borders: tw.BorderNone,
-			Symbols: tw.NewSymbols(tw.StyleASCII),
-			Settings: tw.Settings{
-				Separators: tw.Separators{BetweenRows: tw.Off, BetweenColumns: tw.Off},
-				Lines:      tw.Lines{ShowHeaderLine: tw.Off},
-			},
-		})),
-		tablewriter.WithHeaderAutoFormat(tw.Off),
-		tablewriter.WithHeaderAlignment(tw.AlignLeft),
-		tablewriter.WithRowAlignment(tw.AlignLeft),
-		tablewriter.WithRowAutoWrap(tw.WrapTruncate),
-		tablewriter.WithTrimSpace(tw.Off),
-	}
-	if v.Width > 0 {
-		opts = append(opts, tablewriter.WithMaxWidth(v.Width))
-	}
-	t := tablewriter.NewTable(w, opts...)
-	t.Header(header)
+	t := table.New(w, v.Width, header...)
 	for _, r := range rows {
 		_ = t.Append(r)
 	}
