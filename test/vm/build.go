@@ -38,8 +38,10 @@ func build(repo, dir string, pkgs []string) error {
 		version = strings.TrimSpace(string(b))
 	}
 	cmds := [][]string{
-		append([]string{"go", "test", "-c", "-ldflags=-s -w", "-o", dir + "/"}, pkgs...),
 		append([]string{"go", "build", "-ldflags=-s -w -X main.version=" + version, "-o", dir + "/"}, guestPrograms...),
+	}
+	if len(pkgs) > 0 {
+		cmds = append(cmds, append([]string{"go", "test", "-c", "-ldflags=-s -w", "-o", dir + "/"}, pkgs...))
 	}
 	for _, args := range cmds {
 		cmd := exec.Command(args[0], args[1:]...)

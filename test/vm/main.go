@@ -55,7 +55,7 @@ func main() {
 	flag.StringVar(&o.docs, "docs", "", "write the supported-kernels table to this file (docs/kernels.md)")
 	flag.StringVar(&o.cmdline, "append", "", "extra kernel command line")
 	flag.IntVar(&o.mem, "mem", 2048, "guest memory in MiB")
-	flag.IntVar(&o.cpus, "smp", 2, "guest CPUs")
+	flag.IntVar(&o.cpus, "smp", 1, "guest CPUs (with 2 under TCG on a 2-core host, a busy host starves one vCPU and the guest stalls in RCU)")
 	flag.DurationVar(&o.timeout, "timeout", 25*time.Minute, "kill the VM after this long")
 	flag.DurationVar(&o.testTimeout, "test-timeout", 10*time.Minute, "-test.timeout of each test binary")
 	flag.BoolVar(&o.verbose, "v", true, "echo the guest's output as it arrives")
