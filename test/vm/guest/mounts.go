@@ -52,6 +52,28 @@ func mountAll() error {
 	if err := unix.Sethostname([]byte("memtrace-vm")); err != nil {
 		return fmt.Errorf("setting the hostname: %w", err)
 	}
+	return loopbackUp()
+}
+
+// loopbackUp brings lo up (the kernel then gives it 127.0.0.1), as any
+// booted system has it: tests serve HTTP on the loopback address.
+func loopbackUp() error {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("bringing lo up: %w", err)
+	}
+	defer unix.Close(fd)
+	ifr, err := unix.NewIfreq("lo")
+	if err != nil {
+		return fmt.Errorf("bringing lo up: %w", err)
+	}
+	if err := unix.IoctlIfreq(fd, unix.SIOCGIFFLAGS, ifr); err != nil {
+		return fmt.Errorf("bringing lo up: %w", err)
+	}
+	ifr.SetUint16(ifr.Uint16() | unix.IFF_UP)
+	if err := unix.IoctlIfreq(fd, unix.SIOCSIFFLAGS, ifr); err != nil {
+		return fmt.Errorf("bringing lo up: %w", err)
+	}
 	return nil
 }
 
