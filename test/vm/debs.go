@@ -121,32 +121,83 @@ func unpack(deb, dir string, members ...string) error {
 }
 
 // kernelFiles fetches and unpacks the kernel package and returns the
-// path of its vmlinuz and the release it boots ("6.1.0-56-amd64").
-func kernelFiles(cache, pkg string) (vmlinuz, release string, err error) {
-	deb, err := fetchDeb(cache, pkg)
+// path of its vmlinuz, the release it boots ("6.1.0-56-amd64") and the
+// .deb.
+func kernelFiles(cache, pkg string) (vmlinuz, release, deb string, err error) {
+	deb, err = fetchDeb(cache, pkg)
 	if err != nil {
-		return "", "", err
+		return "", "", "", err
 	}
 	dir := filepath.Join(cache, "unpacked", strings.TrimSuffix(filepath.Base(deb), ".deb"))
 	if err := unpack(deb, dir, "./boot/*"); err != nil {
-		return "", "", err
+		return "", "", "", err
 	}
 	m, _ := filepath.Glob(filepath.Join(dir, "boot", "vmlinuz-*"))
 	if len(m) != 1 {
-		return "", "", fmt.Errorf("unpacking %s: want one boot/vmlinuz-*, found %d", filepath.Base(deb), len(m))
+		return "", "", "", fmt.Errorf("unpacking %s: want one boot/vmlinuz-*, found %d", filepath.Base(deb), len(m))
 	}
-	return m[0], strings.TrimPrefix(filepath.Base(m[0]), "vmlinuz-"), nil
+	return m[0], strings.TrimPrefix(filepath.Base(m[0]), "vmlinuz-"), deb, nil
 }
 
-// busybox fetches busybox-static and returns its binary.
-func busybox(cache string) (string, error) {
-	deb, err := fetchDeb(cache, "busybox-static")
+// busybox fetches busybox-static and returns its binary and the .deb.
+func busybox(cache string) (bin, deb string, err error) {
+	deb, err = fetchDeb(cache, "busybox-static")
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
 	dir := filepath.Join(cache, "unpacked", strings.TrimSuffix(filepath.Base(deb), ".deb"))
 	if err := unpack(deb, dir, "./bin/busybox"); err != nil {
-		return "", err
+		return "", "", err
 	}
-	return filepath.Join(dir, "bin", "busybox"), nil
+	return filepath.Join(dir, "bin", "busybox"), deb, nil
+}
+
+// ensureQemu installs qemu-system-x86 when qemu-system-x86_64 is missing
+// (a fresh machine), as root; otherwise it says what to install.
+func ensureQemu() error {
+	if _, err := exec.LookPath("qemu-system-x86_64"); err == nil {
+		return nil
+	}
+	if os.Geteuid() != 0 {
+		return errors.New("qemu-system-x86_64 not found: apt-get install --no-install-recommends qemu-system-x86")
+	}
+	fmt.Fprintln(os.Stderr, "vm: installing qemu-system-x86")
+	install := func() ([]byte, error) {
+		cmd := exec.Command("apt-get", "install", "-y", "-qq", "--no-install-recommends", "qemu-system-x86")
+		cmd.Env = append(os.Environ(), "DEBIAN_FRONTEND=noninteractive")
+		return cmd.CombinedOutput()
+	}
+	if _, err := install(); err != nil {
+		// The package lists may be missing or stale on a fresh machine.
+		if b, err := exec.Command("apt-get", "update", "-qq").CombinedOutput(); err != nil {
+			return fmt.Errorf("installing qemu-system-x86: apt-get update: %v: %s", err, b)
+		}
+		updatedApt = true
+		if b, err := install(); err != nil {
+			return fmt.Errorf("installing qemu-system-x86: %v: %s", err, b)
+		}
+	}
+	return nil
+}
+
+// prune removes the cached packages and unpacked trees this run did not
+// use (an older kernel once Debian published a newer one), so the cache
+// does not grow by 70 MB with every kernel update.
+func prune(cache string, keep ...string) {
+	used := map[string]bool{}
+	for _, k := range keep {
+		used[strings.TrimSuffix(filepath.Base(k), ".deb")] = true
+	}
+	debs, _ := filepath.Glob(filepath.Join(cache, "debs", "*.deb"))
+	for _, d := range debs {
+		if !used[strings.TrimSuffix(filepath.Base(d), ".deb")] {
+			os.Remove(d)
+		}
+	}
+	dirs, _ := filepath.Glob(filepath.Join(cache, "unpacked", "*"))
+	for _, d := range dirs {
+		if !used[filepath.Base(d)] {
+			os.RemoveAll(d)
+		}
+	}
 }

@@ -89,18 +89,22 @@ func run(ctx context.Context, o options) (bool, error) {
 	if err != nil {
 		return false, err
 	}
+	if err := ensureQemu(); err != nil {
+		return false, err
+	}
 	pkg, err := resolveKernel(o.kernel)
 	if err != nil {
 		return false, err
 	}
-	vmlinuz, release, err := kernelFiles(o.cache, pkg)
+	vmlinuz, release, kdeb, err := kernelFiles(o.cache, pkg)
 	if err != nil {
 		return false, err
 	}
-	bb, err := busybox(o.cache)
+	bb, bbdeb, err := busybox(o.cache)
 	if err != nil {
 		return false, err
 	}
+	prune(o.cache, kdeb, bbdeb)
 	if o.out == "" {
 		o.out = filepath.Join(o.cache, "results", release)
 	}
