@@ -33,6 +33,10 @@ test: vet ## all tests; as root they load real programs and provoke real kernel 
 test-unit: ## only the tests that need no privileges
 	$(GO) test -count=1 -short ./...
 
+.PHONY: test-kernels
+test-kernels: ## boot Debian 12's 6.1 under qemu: privileged tests and memtrace end to end there and on this host (root)
+	$(GO) run ./test/vm $(VMFLAGS)
+
 bench: build ## overhead benchmark: workload alone, with an empty BPF program, with memtrace
 	bash scripts/bench.sh
 
