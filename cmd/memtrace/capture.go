@@ -33,7 +33,7 @@ func (f *traceFlags) register(fs *pflag.FlagSet) {
 	f.allocHook = "auto"
 	f.sampleFirst = 64
 	fs.Var(signalsValue{&f.signals}, "signals", "signals to trace: alloc, extfrag, hugetlb (comma-separated)")
-	fs.Var(choiceValue{&f.allocHook, []string{"auto", "tp_btf", "tracepoint", "fexit"}}, "alloc-hook", "hook for allocation failures: auto, tp_btf, tracepoint, fexit")
+	fs.Var(choiceValue{&f.allocHook, []string{"auto", "tp_btf", "tracepoint", "fexit"}}, "alloc-hook", "hook for allocation failures: auto (fexit where permitted, else tp_btf, else tracepoint), or only fexit, tp_btf or tracepoint")
 	fs.Uint32Var(&f.pid, "pid", 0, "only this process (tgid)")
 	fs.StringVar(&f.comm, "comm", "", "only tasks with this command name (exact, up to 15 characters)")
 	fs.StringVar(&f.cgroup, "cgroup", "", "only tasks in this cgroup (path, v1 memory or v2)")

@@ -41,9 +41,9 @@ func ParseSignals(s string) ([]Signal, error) {
 // Config selects what to attach and how to filter in the kernel.
 type Config struct {
 	Signals []Signal
-	// AllocHook forces a hook for allocation failures: "auto" (tp_btf,
-	// then the classic tracepoint), "tp_btf", "tracepoint" or "fexit"
-	// (fexit on the allocator, falling back to the others when refused).
+	// AllocHook forces a hook for allocation failures: "auto" (fexit on
+	// the allocator where permitted, then tp_btf, then the classic
+	// tracepoint), or exactly one of "fexit", "tp_btf", "tracepoint".
 	AllocHook string
 
 	// DisableHooks lists hook types not to use ("tp_btf", "tracepoint",

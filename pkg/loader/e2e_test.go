@@ -22,32 +22,30 @@ import (
 func TestEveryHookWithRealEvents(t *testing.T) {
 	privtest.RequireRoot(t)
 	privtest.RequireBTFKernel(t)
+	// Each case forces one path; "preferred" is what auto picks here.
 	cases := []struct {
+		name    string
 		disable []string
-		want    map[loader.Signal]string
+		want    map[loader.Signal][]string // acceptable hook prefixes
 	}{
-		{nil, map[loader.Signal]string{
-			loader.SignalAlloc:   "tp_btf/mm_page_alloc",
-			loader.SignalExtfrag: "tracepoint/kmem/mm_page_alloc_extfrag",
-			loader.SignalHugetlb: "tracepoint/syscalls/",
+		{"preferred", nil, map[loader.Signal][]string{
+			loader.SignalAlloc:   {"fexit/", "tp_btf/mm_page_alloc"},
+			loader.SignalExtfrag: {"tracepoint/kmem/mm_page_alloc_extfrag"},
+			loader.SignalHugetlb: {"tracepoint/syscalls/"},
 		}},
-		{[]string{"tracepoint"}, map[loader.Signal]string{
-			loader.SignalAlloc:   "tp_btf/mm_page_alloc",
-			loader.SignalExtfrag: "tp_btf/mm_page_alloc_extfrag",
-			loader.SignalHugetlb: "tp_btf/sys_enter+sys_exit",
+		{"tp_btf", []string{"fexit", "tracepoint"}, map[loader.Signal][]string{
+			loader.SignalAlloc:   {"tp_btf/mm_page_alloc"},
+			loader.SignalExtfrag: {"tp_btf/mm_page_alloc_extfrag"},
+			loader.SignalHugetlb: {"tp_btf/sys_enter+sys_exit"},
 		}},
-		{[]string{"tp_btf"}, map[loader.Signal]string{
-			loader.SignalAlloc:   "tracepoint/kmem/mm_page_alloc",
-			loader.SignalExtfrag: "tracepoint/kmem/mm_page_alloc_extfrag",
-			loader.SignalHugetlb: "tracepoint/syscalls/",
+		{"tracepoint", []string{"fexit", "tp_btf"}, map[loader.Signal][]string{
+			loader.SignalAlloc:   {"tracepoint/kmem/mm_page_alloc"},
+			loader.SignalExtfrag: {"tracepoint/kmem/mm_page_alloc_extfrag"},
+			loader.SignalHugetlb: {"tracepoint/syscalls/"},
 		}},
 	}
 	for _, c := range cases {
-		name := "preferred"
-		if c.disable != nil {
-			name = "without-" + strings.Join(c.disable, ",")
-		}
-		t.Run(name, func(t *testing.T) {
+		t.Run(c.name, func(t *testing.T) {
 			cfg := loader.DefaultConfig()
 			cfg.DisableHooks = c.disable
 			s, err := loader.Open(cfg)
@@ -61,8 +59,12 @@ func TestEveryHookWithRealEvents(t *testing.T) {
 			defer assertGone(t, ids)
 			defer s.Close()
 			for _, h := range s.Hooks() {
-				if !h.Attached || !strings.HasPrefix(h.Hook, c.want[h.Signal]) {
-					t.Fatalf("%s: hook %q attached=%v, want %q (rejected: %+v)", h.Signal, h.Hook, h.Attached, c.want[h.Signal], h.Rejected)
+				ok := false
+				for _, w := range c.want[h.Signal] {
+					ok = ok || strings.HasPrefix(h.Hook, w)
+				}
+				if !h.Attached || !ok {
+					t.Fatalf("%s: hook %q attached=%v, want one of %q (rejected: %+v)", h.Signal, h.Hook, h.Attached, c.want[h.Signal], h.Rejected)
 				}
 			}
 			alloc, err := provoke.AllocFailures(10, provoke.WithComm("mt-hook-alloc"))
@@ -138,19 +140,20 @@ func TestEveryHookWithRealEvents(t *testing.T) {
 	}
 }
 
-// TestFexitRefusedFallsBack asks for fexit; where the kernel refuses it
-// (this host: EPERM) the failure is recorded and tp_btf is used.
-func TestFexitRefusedFallsBack(t *testing.T) {
+// TestFexitFirst: auto tries fexit on the allocator first. Where the
+// kernel refuses it (this host: EPERM), the refusal is recorded and tp_btf
+// is used; --alloc-hook fexit then attaches nothing for that signal.
+func TestFexitFirst(t *testing.T) {
 	privtest.RequireRoot(t)
+	privtest.RequireBTFKernel(t)
 	cfg := loader.DefaultConfig()
 	cfg.Signals = []loader.Signal{loader.SignalAlloc}
-	cfg.AllocHook = "fexit"
 	s, err := loader.Open(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer s.Close()
 	h := s.Hooks()[0]
+	s.Close()
 	if !h.Attached {
 		t.Fatalf("nothing attached: %+v", h)
 	}
@@ -158,10 +161,16 @@ func TestFexitRefusedFallsBack(t *testing.T) {
 		t.Logf("fexit permitted here: %s", h.Hook)
 		return
 	}
-	if len(h.Rejected) == 0 || !strings.HasPrefix(h.Rejected[0].Hook, "fexit") || h.Rejected[0].Reason == "" {
-		t.Errorf("fexit refusal not recorded: %+v", h)
+	if h.Hook != "tp_btf/mm_page_alloc" || len(h.Rejected) == 0 || !strings.HasPrefix(h.Rejected[0].Hook, "fexit/") || h.Rejected[0].Reason == "" {
+		t.Fatalf("fexit refusal not recorded before tp_btf: %+v", h)
 	}
 	t.Logf("fexit refused (%s), using %s", h.Rejected[0].Reason, h.Hook)
+
+	cfg.AllocHook = "fexit"
+	if s, err := loader.Open(cfg); err == nil {
+		s.Close()
+		t.Fatal("--alloc-hook fexit attached although fexit is refused here")
+	}
 }
 
 // assertGone fails if any of the session's programs is still in the
@@ -238,5 +247,38 @@ func TestWarnAllocCompanion(t *testing.T) {
 	}
 	if !found {
 		t.Errorf("no logged vmalloc warn_alloc event for pid %d (kernel log: %s)", rep.Pid, rep.Warning)
+	}
+}
+
+// TestFexitCountsRealFailures: where the kernel permits fexit on the
+// allocator, it counts real failures exactly as tracefs does.
+func TestFexitCountsRealFailures(t *testing.T) {
+	privtest.RequireRoot(t)
+	privtest.RequireBTFKernel(t)
+	cfg := loader.DefaultConfig()
+	cfg.Signals = []loader.Signal{loader.SignalAlloc}
+	cfg.AllocHook = "fexit"
+	s, err := loader.Open(cfg)
+	if err != nil {
+		t.Skipf("this kernel refuses fexit on the allocator (auto falls back, see TestFexitFirst): %v", err)
+	}
+	defer s.Close()
+	rep, err := provoke.AllocFailures(10, provoke.WithComm("mt-fexit"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	aggs, err := s.AllocAggregates()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n uint64
+	for _, a := range aggs {
+		if int(a.Pid) == rep.Pid {
+			n += a.Count
+		}
+	}
+	t.Logf("%s: memtrace %d, tracefs %d", s.Hooks()[0].Hook, n, rep.Events)
+	if n != rep.Events || n < 10 {
+		t.Errorf("fexit counted %d failures, tracefs %d", n, rep.Events)
 	}
 }

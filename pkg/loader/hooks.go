@@ -140,13 +140,17 @@ func allocCandidates(mode string) ([]candidate, error) {
 	}
 	switch mode {
 	case "", "auto":
-		return []candidate{btfc, tpc}, nil
+		// fexit on the allocator where the kernel permits tracing programs
+		// (it sees the allocator's own return value), else the cheapest
+		// tracepoint. Kernels that refuse fexit (lockdown, no trampolines)
+		// do so at load, in well under a millisecond.
+		return []candidate{fexit, btfc, tpc}, nil
 	case "tp_btf":
 		return []candidate{btfc}, nil
 	case "tracepoint":
 		return []candidate{tpc}, nil
 	case "fexit":
-		return []candidate{fexit, btfc, tpc}, nil
+		return []candidate{fexit}, nil
 	}
 	return nil, fmt.Errorf("unknown allocation hook %q (want auto, tp_btf, tracepoint or fexit)", mode)
 }

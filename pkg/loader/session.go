@@ -414,9 +414,10 @@ func (s *Session) wallTime(mono uint64) time.Time {
 	return time.Unix(0, s.monoToWall+int64(mono))
 }
 
-// shortError keeps the first line of an error (verifier logs are long).
+// shortError keeps the first line of an error (verifier logs are long),
+// without cilium/ebpf's RLIMIT_MEMLOCK hint: Open has already lifted it.
 func shortError(err error) string {
-	msg := err.Error()
+	msg := strings.ReplaceAll(err.Error(), " (MEMLOCK may be too low, consider rlimit.RemoveMemlock)", "")
 	if i := strings.IndexByte(msg, '\n'); i >= 0 {
 		msg = msg[:i]
 	}
