@@ -145,6 +145,7 @@ func Read(r io.Reader, echo io.Writer) (*Stream, error) {
 	if cur != nil {
 		// The guest died inside a step: keep what it printed.
 		cur.Output = out.String()
+		cur.At = time.Now()
 		s.Results = append(s.Results, *cur)
 	}
 	if err := sc.Err(); err != nil {
