@@ -35,12 +35,34 @@ func resolveKernel(name string) (string, error) {
 }
 
 // fetchDeb returns the cached .deb of pkg, downloading it with apt-get
-// download when the cache has not this version yet.
+// download when the cache has not this version yet. Stale package lists
+// (a version the mirror no longer has) are refreshed once; when apt
+// cannot be reached at all, a cached .deb of the package is used.
 func fetchDeb(cache, pkg string) (string, error) {
 	dir := filepath.Join(cache, "debs")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return "", fmt.Errorf("creating the package cache: %w", err)
+		return "", fmt.Errorf("creating the package cache (-cache or $MEMTRACE_VM_CACHE): %w", err)
 	}
+	path, err := download(dir, pkg)
+	if err != nil && !updatedApt {
+		updatedApt = true
+		fmt.Fprintf(os.Stderr, "vm: %v; apt-get update and retrying\n", err)
+		if b, uerr := exec.Command("apt-get", "update", "-qq").CombinedOutput(); uerr == nil {
+			path, err = download(dir, pkg)
+		} else {
+			err = fmt.Errorf("%v; apt-get update: %v: %s", err, uerr, b)
+		}
+	}
+	if err != nil {
+		if m, _ := filepath.Glob(filepath.Join(dir, pkg+"_*.deb")); len(m) > 0 {
+			fmt.Fprintf(os.Stderr, "vm: %v; using the cached %s\n", err, filepath.Base(m[len(m)-1]))
+			return m[len(m)-1], nil
+		}
+	}
+	return path, err
+}
+
+func download(dir, pkg string) (string, error) {
 	// --print-uris names the file of the candidate version, offline.
 	out, err := aptOutput("apt-get", "download", "--print-uris", pkg)
 	if err != nil {
@@ -58,7 +80,7 @@ func fetchDeb(cache, pkg string) (string, error) {
 	cmd := exec.Command("apt-get", "download", "-q", pkg)
 	cmd.Dir = dir
 	if b, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("downloading %s: %v\n%s", pkg, err, b)
+		return "", fmt.Errorf("downloading %s: %v: %s", pkg, err, strings.TrimSpace(string(b)))
 	}
 	if _, err := os.Stat(path); err != nil {
 		return "", fmt.Errorf("downloading %s: %s not there after apt-get download", pkg, f[1])

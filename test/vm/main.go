@@ -94,7 +94,13 @@ func run(ctx context.Context, o options) (bool, error) {
 	}
 	pkg, err := resolveKernel(o.kernel)
 	if err != nil {
-		return false, err
+		// Offline: the kernel a previous run cached will do.
+		m, _ := filepath.Glob(filepath.Join(o.cache, "debs", "linux-image-*.deb"))
+		if len(m) == 0 {
+			return false, err
+		}
+		pkg, _, _ = strings.Cut(filepath.Base(m[len(m)-1]), "_")
+		fmt.Fprintf(os.Stderr, "vm: %v; using the cached %s\n", err, pkg)
 	}
 	vmlinuz, release, kdeb, err := kernelFiles(o.cache, pkg)
 	if err != nil {
