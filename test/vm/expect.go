@@ -23,16 +23,14 @@ var kernelRules = []struct {
 
 // checkHooks compares the default variant's hooks with what the kernel
 // should choose, and returns the unmet expectations. Beyond kernelRules,
-// the rule on every kernel: where the fexit variant could attach fexit,
-// the default must use it too; where it could not, tp_btf.
+// the rule on every kernel: allocation failures use fexit, or, where the
+// kernel refuses fexit (the refusal is in the capture's rejected hooks),
+// tp_btf.
 func checkHooks(kernel string, sums []proto.Summary) []string {
-	var def, fexit *proto.Summary
+	var def *proto.Summary
 	for i := range sums {
-		switch sums[i].Variant {
-		case "default":
+		if sums[i].Variant == "default" {
 			def = &sums[i]
-		case "fexit":
-			fexit = &sums[i]
 		}
 	}
 	if def == nil {
@@ -40,25 +38,26 @@ func checkHooks(kernel string, sums []proto.Summary) []string {
 	}
 	alloc := hookOf(*def, "alloc")
 	var bad []string
+	ruled := false
 	for _, r := range kernelRules {
 		if !r.release.MatchString(kernel) {
 			continue
 		}
+		ruled = true
 		if !strings.HasPrefix(alloc.Hook, r.alloc) || !alloc.Attached {
-			bad = append(bad, fmt.Sprintf("%s: allocation failures should use %s…, memtrace chose %s", kernel, r.alloc, hookDesc(alloc)))
+			bad = append(bad, fmt.Sprintf("%s: allocation failures should use %s…, memtrace chose %s%s", kernel, r.alloc, hookDesc(alloc), rejected(alloc, r.alloc)))
 		}
 		if r.companion != "" && !slices.Contains(alloc.Companions, r.companion) {
 			bad = append(bad, fmt.Sprintf("%s: %s should be attached beside %s, it is not%s", kernel, r.companion, alloc.Hook, rejected(alloc, r.companion)))
 		}
 	}
-	if fexit != nil {
-		want := "tp_btf/"
-		if fa := hookOf(*fexit, "alloc"); strings.HasPrefix(fa.Hook, "fexit/") && fa.Attached {
-			want = "fexit/"
-		}
-		if !strings.HasPrefix(alloc.Hook, want) && !slices.ContainsFunc(bad, func(s string) bool { return strings.Contains(s, "should use") }) {
-			bad = append(bad, fmt.Sprintf("%s: allocation failures should use %s… (what --alloc-hook fexit got here), memtrace chose %s", kernel, want, hookDesc(alloc)))
-		}
+	if ruled || (strings.HasPrefix(alloc.Hook, "fexit/") && alloc.Attached) {
+		return bad
+	}
+	if rejected(alloc, "fexit/") == "" {
+		bad = append(bad, fmt.Sprintf("%s: allocation failures use %s, but no reason why not fexit is given", kernel, hookDesc(alloc)))
+	} else if !strings.HasPrefix(alloc.Hook, "tp_btf/") || !alloc.Attached {
+		bad = append(bad, fmt.Sprintf("%s: fexit is refused here, so allocation failures should use tp_btf/…, memtrace chose %s", kernel, hookDesc(alloc)))
 	}
 	return bad
 }

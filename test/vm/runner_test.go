@@ -33,32 +33,35 @@ FAIL
 	}
 }
 
-func sums(def, fexit string, companions ...string) []proto.Summary {
-	return []proto.Summary{
-		{Variant: "default", Hooks: []proto.Hook{{Signal: "alloc", Hook: def, Attached: true, Companions: companions}}},
-		{Variant: "fexit", Hooks: []proto.Hook{{Signal: "alloc", Hook: fexit, Attached: true}}},
+func sums(alloc string, rejected string, companions ...string) []proto.Summary {
+	h := proto.Hook{Signal: "alloc", Hook: alloc, Attached: true, Companions: companions}
+	if rejected != "" {
+		h.Rejected = []string{rejected}
 	}
+	return []proto.Summary{{Variant: "default", Hooks: []proto.Hook{h}}}
 }
 
 func TestCheckHooks(t *testing.T) {
+	const refused = "fexit/<allocator>: loading fexit/__alloc_frozen_pages_noprof: operation not permitted"
 	cases := []struct {
 		kernel string
 		sums   []proto.Summary
 		bad    []string // substrings of the unmet expectations
 	}{
-		{"6.1.0-56-amd64", sums("fexit/__alloc_pages", "fexit/__alloc_pages", "kprobe/warn_alloc"), nil},
-		{"6.1.0-56-amd64", sums("tp_btf/mm_page_alloc", "fexit/__alloc_pages", "kprobe/warn_alloc"), []string{"should use fexit/"}},
-		{"6.1.0-56-amd64", sums("fexit/__alloc_pages", "fexit/__alloc_pages"), []string{"kprobe/warn_alloc should be attached"}},
-		// Where fexit is refused (the CI host), tp_btf.
-		{"6.18.44-fc", sums("tp_btf/mm_page_alloc", "tp_btf/mm_page_alloc"), nil},
-		{"6.18.44-fc", sums("tracepoint/kmem/mm_page_alloc", "tp_btf/mm_page_alloc"), []string{"should use tp_btf/"}},
-		// Elsewhere, whatever --alloc-hook fexit could attach.
-		{"6.8.0-generic", sums("tp_btf/mm_page_alloc", "fexit/__alloc_pages_noprof"), []string{"should use fexit/"}},
+		{"6.1.0-56-amd64", sums("fexit/__alloc_pages", "", "kprobe/warn_alloc"), nil},
+		{"6.1.0-56-amd64", sums("tp_btf/mm_page_alloc", "", "kprobe/warn_alloc"), []string{"should use fexit/"}},
+		{"6.1.0-56-amd64", sums("fexit/__alloc_pages", ""), []string{"kprobe/warn_alloc should be attached"}},
+		// Where fexit is refused (the CI host), tp_btf, and the reason.
+		{"6.18.44-fc", sums("tp_btf/mm_page_alloc", refused), nil},
+		{"6.18.44-fc", sums("tp_btf/mm_page_alloc", ""), []string{"no reason why not fexit"}},
+		{"6.18.44-fc", sums("tracepoint/kmem/mm_page_alloc", refused), []string{"should use tp_btf/"}},
+		{"6.8.0-generic", sums("fexit/__alloc_pages_noprof", ""), nil},
+		{"6.8.0-generic", nil, []string{"no result of the default variant"}},
 	}
 	for _, c := range cases {
 		got := checkHooks(c.kernel, c.sums)
 		if len(got) != len(c.bad) {
-			t.Errorf("%s %v: %q, want %d problems", c.kernel, c.sums[0].Hooks, got, len(c.bad))
+			t.Errorf("%s %v: %q, want %d problems", c.kernel, c.sums, got, len(c.bad))
 			continue
 		}
 		for i, want := range c.bad {

@@ -1,7 +1,7 @@
 // Command e2e runs the memtrace binary end to end against real kernel
 // events, the same way inside the test VM and on the host: it starts one
-// `memtrace capture` per variant (default hooks, fexit asked for, each
-// hook type disabled) all at once, so every variant sees the same events;
+// `memtrace capture` per variant (default hooks, each allocation hook
+// forced, classic tracepoints disabled) all at once, so every variant sees the same events;
 // provokes allocation failures, a warn_alloc report, extfrag events and
 // huge-page requests with cmd/provoke (whose private tracefs counters are
 // the independent reference); stops the captures with SIGINT as Ctrl-C
@@ -25,12 +25,14 @@ import (
 	"github.com/memtrace/memtrace/test/vm/internal/proto"
 )
 
-// defaultVariants are name=flags: every capture runs at the same time.
+// defaultVariants are name=flags: every capture runs at the same time,
+// so each forced hook counts the very events the default one counts (on
+// 6.1: fexit beside tp_btf and the classic tracepoint).
 var defaultVariants = []string{
 	"default=",
-	"fexit=--alloc-hook fexit",
+	"alloc-tp_btf=--alloc-hook tp_btf",
+	"alloc-tracepoint=--alloc-hook tracepoint",
 	"no-tracepoint=--disable-hooks tracepoint",
-	"no-tp_btf=--disable-hooks tp_btf",
 }
 
 type listFlag []string
