@@ -93,7 +93,7 @@ func printHooks(w io.Writer, label string, sums []proto.Summary) {
 			parts = append(parts, d)
 		}
 		pass, fail, skip := checkCounts(s)
-		fmt.Fprintf(w, "    %-14s %s  [checks: %d pass, %d fail, %d skip]\n", s.Variant, strings.Join(parts, " · "), pass, fail, skip)
+		fmt.Fprintf(w, "    %-16s %s  [checks: %d pass, %d fail, %d skip]\n", s.Variant, strings.Join(parts, " · "), pass, fail, skip)
 		for _, c := range s.Checks {
 			if !c.OK && !c.Skipped {
 				fmt.Fprintf(w, "        FAIL %s: %s\n", c.Name, c.Detail)
