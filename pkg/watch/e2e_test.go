@@ -129,7 +129,7 @@ func TestWatchShowsProvokedEvents(t *testing.T) {
 	if !strings.Contains(summary, "Most frequent failing kernel stacks") || !strings.Contains(summary, "mt-watch-alloc") {
 		t.Error("stacks section missing the failing process")
 	}
-	for _, part := range []string{"System", "vm.min_free_kbytes", "buddy", "Health", "hooks", "lost 0"} {
+	for _, part := range []string{"System", "min_free_kbytes", "buddy", "Health", "hooks", "lost 0"} {
 		if !strings.Contains(summary, part) {
 			t.Errorf("summary lacks %q", part)
 		}

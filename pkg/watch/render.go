@@ -15,7 +15,10 @@ import (
 
 // View controls how a frame is drawn.
 type View struct {
-	Width   int  // columns available (0: no limit)
+	// Width is the terminal's width; tables are drawn whole and the
+	// caller cuts lines to it (fitScreen), so the first columns stay
+	// readable on a narrow terminal, as in top. 0: not a terminal.
+	Width   int
 	MaxRows int  // rows per table (0: all)
 	Color   bool // ANSI colour (terminal only, never with NO_COLOR)
 	Stacks  int  // failing stacks to show (0: none)
@@ -60,7 +63,7 @@ func (v View) heading(w io.Writer, s string) {
 }
 
 func (v View) table(w io.Writer, header []string, rows [][]string) {
-	t := table.New(w, v.Width, header...)
+	t := table.New(w, 0, header...)
 	for _, r := range rows {
 		_ = t.Append(r)
 	}
@@ -97,7 +100,7 @@ func section[R any](v View, w io.Writer, title string, header []string, rows []R
 
 func (v View) allocTable(w io.Writer, m *Model) {
 	section(v, w, fmt.Sprintf("Allocation failures by process  (total %d)", m.TotalFailures),
-		[]string{"PID", "COMM", "CONTAINER/CGROUP", "LAST", "TOTAL", "ORDERS", "GFP", "NO-SLEEP", "CONTEXT"},
+		[]string{"PID", "COMM", "LAST", "TOTAL", "ORDERS", "CONTEXT", "NO-SLEEP", "GFP", "CONTAINER/CGROUP"},
 		m.AllocRows(), func(p *AllocProc) []string {
 			gfp := ""
 			if len(p.GFP) > 0 {
@@ -111,32 +114,32 @@ func (v View) allocTable(w io.Writer, m *Model) {
 				atomic = v.paint(red, "ATOMIC "+strconv.FormatUint(p.Atomic, 10))
 			}
 			return []string{
-				strconv.FormatUint(uint64(p.Pid), 10), tty.Escape(p.Comm), tty.Escape(p.Cgroup),
+				strconv.FormatUint(uint64(p.Pid), 10), tty.Escape(p.Comm),
 				strconv.FormatUint(p.Recent, 10), strconv.FormatUint(p.Total, 10),
-				joinOrders(p.Orders), gfp, atomic, contexts(p.Contexts),
+				joinOrders(p.Orders), contexts(p.Contexts), atomic, gfp, tty.Escape(p.Cgroup),
 			}
 		})
 }
 
 func (v View) fragTable(w io.Writer, m *Model) {
 	section(v, w, fmt.Sprintf("Fragmentation (extfrag) by process  (total %d)", m.TotalExtfrag),
-		[]string{"PID", "COMM", "CONTAINER/CGROUP", "LAST", "TOTAL", "FRAGMENTING", "ALLOC→FALLBACK", "FALLBACK ORDERS"},
+		[]string{"PID", "COMM", "LAST", "TOTAL", "FRAGMENTING", "FALLBACK ORDERS", "ALLOC→FALLBACK", "CONTAINER/CGROUP"},
 		m.FragRows(), func(p *FragProc) []string {
 			pairs := make([]string, 0, len(p.Pairs))
 			for _, k := range rankKeys(p.Pairs) {
 				pairs = append(pairs, fmt.Sprintf("%s %d", k, p.Pairs[k]))
 			}
 			return []string{
-				strconv.FormatUint(uint64(p.Pid), 10), tty.Escape(p.Comm), tty.Escape(p.Cgroup),
+				strconv.FormatUint(uint64(p.Pid), 10), tty.Escape(p.Comm),
 				strconv.FormatUint(p.Recent, 10), strconv.FormatUint(p.Total, 10),
-				strconv.FormatUint(p.Fragmenting, 10), strings.Join(pairs, ", "), joinOrders(p.Orders),
+				strconv.FormatUint(p.Fragmenting, 10), joinOrders(p.Orders), strings.Join(pairs, ", "), tty.Escape(p.Cgroup),
 			}
 		})
 }
 
 func (v View) hugeTable(w io.Writer, m *Model) {
 	section(v, w, fmt.Sprintf("Huge-page requests  (%d requested, %d failed, %d fell back to normal pages)", m.TotalHuge, m.TotalHugeFailed, m.TotalFallbacks),
-		[]string{"TIME", "PID", "COMM", "CALL", "SIZE", "FLAGS", "RESULT", ""},
+		[]string{"TIME", "PID", "COMM", "CALL", "SIZE", "RESULT", "", "FLAGS"},
 		m.HugeRows(), func(r HugeRow) []string {
 			mark := r.Mark
 			switch r.Mark {
@@ -147,7 +150,7 @@ func (v View) hugeTable(w io.Writer, m *Model) {
 			}
 			return []string{
 				r.Time.Local().Format("15:04:05.000"), strconv.FormatUint(uint64(r.Pid), 10), tty.Escape(r.Comm),
-				string(r.Call), Bytes(r.Size), r.Flags, r.Result, mark,
+				string(r.Call), Bytes(r.Size), r.Result, mark, r.Flags,
 			}
 		})
 }
@@ -156,8 +159,9 @@ func (v View) system(w io.Writer, m *Model) {
 	s := m.System
 	v.heading(w, "System")
 	mem := s.Memory
-	fmt.Fprintf(w, "  memory   free %s  available %s  page tables %s   vm.min_free_kbytes %d  vm.zone_reclaim_mode %d  vm.watermark_scale_factor %d\n",
-		Bytes(mem.MemFreeKB*1024), Bytes(mem.MemAvailableKB*1024), Bytes(mem.PageTablesKB*1024),
+	fmt.Fprintf(w, "  memory   free %s  available %s  page tables %s\n",
+		Bytes(mem.MemFreeKB*1024), Bytes(mem.MemAvailableKB*1024), Bytes(mem.PageTablesKB*1024))
+	fmt.Fprintf(w, "  vm       min_free_kbytes %d  zone_reclaim_mode %d  watermark_scale_factor %d\n",
 		s.Sysctl.MinFreeKbytes, s.Sysctl.ZoneReclaimMode, s.Sysctl.WatermarkScaleFactor)
 	for _, p := range s.HugePools {
 		if p.Total == 0 && p.PageSizeKB != mem.HugepageSizeKB {

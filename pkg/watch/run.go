@@ -199,13 +199,16 @@ func Run(ctx context.Context, opts Options) error {
 			return
 		}
 		var frame bytes.Buffer
-		if terminal {
-			frame.WriteString(homeClear)
-		} else {
+		if !terminal {
 			fmt.Fprintf(&frame, "===== %s =====\n", model.Last.Format(time.RFC3339))
 		}
 		Render(&frame, model, view(false))
-		out.Write(frame.Bytes())
+		if terminal {
+			cols, rows := tty.Size(opts.Out)
+			out.WriteString(homeClear + fitScreen(frame.String(), cols, rows))
+		} else {
+			out.Write(frame.Bytes())
+		}
 		out.Flush()
 	}
 
