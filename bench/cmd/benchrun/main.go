@@ -46,7 +46,7 @@ type plan struct {
 
 func fullPlan() plan {
 	return plan{startupReps: 8, overheadRuns: 20, touchIters: 6, pgRounds: 8, pgSeconds: 4,
-		kcostRounds: 3, burstSeconds: 2, longRun: 10 * time.Minute, settle: 200 * time.Millisecond,
+		kcostRounds: 6, burstSeconds: 2, longRun: 10 * time.Minute, settle: 200 * time.Millisecond,
 		pgScale: 10, burstThreads: 1, burstBatch: 2000, longInjectHz: 10, longBatch: 100,
 		longSampleSec: 10 * time.Second}
 }

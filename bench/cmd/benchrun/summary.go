@@ -146,13 +146,13 @@ func (e *env) overheadTable(b *strings.Builder, w string) []string {
 		return nil
 	}
 	fmt.Fprintf(b, "## Slowdown: %s\n\n", w)
-	fmt.Fprintf(b, "| configuration | median %s | slowdown vs none | above floor (pp) |\n|---|---|---|---|\n", what)
+	fmt.Fprintf(b, "| configuration | median %s | slowdown vs none (geometric mean [95%%]) | median of per-round ratios | above floor (pp) |\n|---|---|---|---|---|\n", what)
 	fl := e.slowdowns(w, "floor", metric, higher)
 	for _, t := range allTracers {
 		vals := e.res.values("overhead", w, t.name, metric)
 		med := median(valuesOf(vals, sortedRounds(vals)))
 		if t == tNone {
-			fmt.Fprintf(b, "| none | %.4g | 1 | |\n", med)
+			fmt.Fprintf(b, "| none | %.4g | 1 | 1 | |\n", med)
 			continue
 		}
 		sd := e.slowdowns(w, t.name, metric, higher)
@@ -166,7 +166,7 @@ func (e *env) overheadTable(b *strings.Builder, w string) []string {
 			}
 			above = tInterval(d).fmtNum("", 1)
 		}
-		fmt.Fprintf(b, "| %s | %.4g | %s | %s |\n", t.name, med, ratioInterval(valuesOf(sd, rounds)).fmtRatio(), above)
+		fmt.Fprintf(b, "| %s | %.4g | %s | %.3f× | %s |\n", t.name, med, ratioInterval(valuesOf(sd, rounds)).fmtRatio(), median(valuesOf(sd, rounds)), above)
 	}
 	b.WriteString("\n")
 	mt, bt := e.slowdowns(w, "memtrace", metric, higher), e.slowdowns(w, "bpftrace", metric, higher)

@@ -18,14 +18,15 @@ import (
 
 func main() {
 	ready := flag.String("ready-file", "", "create this file once every program is attached")
+	only := flag.Bool("page-alloc-only", false, "attach only the mm_page_alloc program")
 	flag.Parse()
-	if err := run(*ready); err != nil {
+	if err := run(*ready, *only); err != nil {
 		fmt.Fprintf(os.Stderr, "floor: %v\n", err)
 		os.Exit(1)
 	}
 }
 
-func run(ready string) error {
+func run(ready string, only bool) error {
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
 	var objs bpfgen.EmptyObjects
@@ -40,6 +41,9 @@ func run(ready string) error {
 		}
 	}()
 	btfProgs := []*ebpf.Program{objs.EmptyPageAlloc, objs.EmptyExtfrag, objs.EmptyTaskExit}
+	if only {
+		btfProgs = btfProgs[:1]
+	}
 	for _, p := range btfProgs {
 		l, err := link.AttachTracing(link.TracingOptions{Program: p, AttachType: ebpf.AttachTraceRawTp})
 		if err != nil {
@@ -54,6 +58,9 @@ func run(ready string) error {
 		{"sys_enter_shmget", objs.EmptyShmgetEnter}, {"sys_exit_shmget", objs.EmptyShmgetExit},
 		{"sys_enter_mmap", objs.EmptyMmapEnter}, {"sys_exit_mmap", objs.EmptyMmapExit},
 		{"sys_enter_shmat", objs.EmptyShmatEnter}, {"sys_exit_shmat", objs.EmptyShmatExit},
+	}
+	if only {
+		tps = nil
 	}
 	for _, tp := range tps {
 		l, err := link.Tracepoint("syscalls", tp.name, tp.prog, nil)
