@@ -229,6 +229,9 @@ func TestWarnAllocCompanion(t *testing.T) {
 		return
 	}
 	rep, err := provoke.WarnAllocFailure(provoke.WithComm("mt-warn"))
+	if errors.Is(err, errors.ErrUnsupported) {
+		t.Skipf("the kprobe is attached, but no warn_alloc failure can be provoked on this host: %v", err)
+	}
 	if err != nil {
 		t.Fatal(err)
 	}

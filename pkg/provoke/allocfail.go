@@ -66,13 +66,14 @@ type failArgs struct {
 	MapSize    int    // BPFMap: bytes of each array map
 	Want       int    // failures wanted
 	XattrSize  int    // WarnAllocFailure: value size
+	WarnCall   string // WarnAllocFailure: "fdtable" or "xattr"
 }
 
 type failResult struct {
 	Attempts, Succeeded, Failed int
 	Errno                       int    // first unexpected errno, 0 if none
 	Call                        string // the call that got Errno
-	XattrErrno                  int    // WarnAllocFailure: fsetxattr's errno
+	XattrErrno                  int    // WarnAllocFailure: errno of the accounted call
 }
 
 // AllocFailures makes a child process's allocations fail n times inside

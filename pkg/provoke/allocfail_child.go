@@ -100,26 +100,23 @@ func bpfArrayAttr(size int) []byte {
 	return attr
 }
 
-// opXattrFail fills the cgroup with pipe resizes, then sets a large xattr
-// on a memfd: see WarnAllocFailure.
-func opXattrFail(w *worker, raw json.RawMessage) (any, error) {
+// opWarnFail fills the memory cgroup with pipe buffers, then makes one
+// accounted allocation large enough to fall back to vmalloc, whose order-0
+// pages then fail their charge and reach warn_alloc ("vmalloc error").
+// Two such allocations are known: growing the fd table (alloc_fdtable,
+// kvmalloc_array(GFP_KERNEL_ACCOUNT) since 4.5) by dup2 to a high fd, and
+// a 64 KiB user.* xattr on a memfd (simple_xattr_alloc, tmpfs user xattrs
+// from 6.6). a.WarnCall picks one: "fdtable" or "xattr".
+func opWarnFail(w *worker, raw json.RawMessage) (any, error) {
 	var a failArgs
 	if err := json.Unmarshal(raw, &a); err != nil {
 		return nil, err
 	}
-	mfd, err := unix.MemfdCreate("memtrace-provoke", unix.MFD_CLOEXEC)
+	call, err := prepareWarnCall(a)
 	if err != nil {
-		return nil, fmt.Errorf("creating memfd: %w", err)
+		return nil, err
 	}
-	defer unix.Close(mfd)
-	name, _ := unix.BytePtrFromString("user.memtrace")
-	// Touch the value now: the kernel copies it in, and faulting its pages
-	// in while the cgroup is full would need page tables charged to it,
-	// turning the fault into EFAULT.
-	value := make([]byte, a.XattrSize)
-	for i := range value {
-		value[i] = 'm'
-	}
+	defer call.close()
 	fds, err := makePipes(a.Pipes)
 	defer closeAll(fds)
 	if err != nil {
@@ -145,8 +142,7 @@ func opXattrFail(w *worker, raw json.RawMessage) (any, error) {
 	}
 	if full {
 		res.Attempts++
-		_, _, e := unix.Syscall6(unix.SYS_FSETXATTR, uintptr(mfd), uintptr(unsafe.Pointer(name)),
-			uintptr(unsafe.Pointer(&value[0])), uintptr(len(value)), 0, 0)
+		e := call.do()
 		res.XattrErrno = int(e)
 		if e == unix.ENOMEM {
 			res.Failed++
@@ -161,6 +157,62 @@ func opXattrFail(w *worker, raw json.RawMessage) (any, error) {
 		return nil, fmt.Errorf("memory cgroup not full after %d pipe resizes", res.Succeeded)
 	}
 	return res, nil
+}
+
+// warnCall is the accounted allocation opWarnFail makes in a full cgroup.
+type warnCall struct {
+	do    func() unix.Errno
+	close func()
+}
+
+func prepareWarnCall(a failArgs) (warnCall, error) {
+	switch a.WarnCall {
+	case "fdtable":
+		// The fd array for RLIMIT_NOFILE descriptors (8 bytes each,
+		// rounded up to a power of two) is far above what kmalloc serves
+		// without reclaim. The soft limit may rise to the hard one freely.
+		var lim unix.Rlimit
+		if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &lim); err != nil {
+			return warnCall{}, fmt.Errorf("reading RLIMIT_NOFILE: %w", err)
+		}
+		lim.Cur = lim.Max
+		if err := unix.Setrlimit(unix.RLIMIT_NOFILE, &lim); err != nil {
+			return warnCall{}, fmt.Errorf("raising RLIMIT_NOFILE: %w", err)
+		}
+		target := int(min(lim.Max, 1<<20) - 1)
+		return warnCall{
+			do: func() unix.Errno {
+				if err := unix.Dup2(0, target); err != nil {
+					return err.(unix.Errno)
+				}
+				unix.Close(target) // the table stays grown: a later call would not allocate
+				return 0
+			},
+			close: func() {},
+		}, nil
+	case "xattr":
+		mfd, err := unix.MemfdCreate("memtrace-provoke", unix.MFD_CLOEXEC)
+		if err != nil {
+			return warnCall{}, fmt.Errorf("creating memfd: %w", err)
+		}
+		name, _ := unix.BytePtrFromString("user.memtrace")
+		// Touch the value now: the kernel copies it in, and faulting its
+		// pages in while the cgroup is full would need page tables charged
+		// to it, turning the fault into EFAULT.
+		value := make([]byte, a.XattrSize)
+		for i := range value {
+			value[i] = 'm'
+		}
+		return warnCall{
+			do: func() unix.Errno {
+				_, _, e := unix.Syscall6(unix.SYS_FSETXATTR, uintptr(mfd), uintptr(unsafe.Pointer(name)),
+					uintptr(unsafe.Pointer(&value[0])), uintptr(len(value)), 0, 0)
+				return e
+			},
+			close: func() { unix.Close(mfd) },
+		}, nil
+	}
+	return warnCall{}, fmt.Errorf("unknown warn_alloc call %q", a.WarnCall)
 }
 
 // makePipes returns n pipes as [r0, w0, r1, w1, ...].

@@ -68,13 +68,22 @@ func WarnAllocFailure(opts ...Option) (rep Report, err error) {
 	if err := s.cgroupFiles(&args); err != nil {
 		return rep, err
 	}
-	rep.Syscall = fmt.Sprintf("fsetxattr(memfd, \"user.memtrace\", %d bytes)", warnXattrSize)
+	// The fd table works on every kernel since 4.5; the xattr only from
+	// 6.6, where tmpfs takes user.* xattrs. The first that fails with
+	// ENOMEM in the full cgroup is used.
+	calls := []struct{ name, desc string }{
+		{"fdtable", "dup2(0, RLIMIT_NOFILE-1) growing the fd table"},
+		{"xattr", fmt.Sprintf("fsetxattr(memfd, \"user.memtrace\", %d bytes)", warnXattrSize)},
+	}
+	var tried []string
 	prefix := s.child.Comm + ": "
 	deadline := start.Add(cfg.timeout)
 	var total failResult
 	for {
+		args.WarnCall = calls[0].name
+		rep.Syscall = calls[0].desc
 		var res failResult
-		if err := s.child.call("xattrfail", args, &res); err != nil {
+		if err := s.child.call("warnfail", args, &res); err != nil {
 			return rep, err
 		}
 		total.Attempts += res.Attempts
@@ -87,7 +96,11 @@ func WarnAllocFailure(opts ...Option) (rep Report, err error) {
 			if res.XattrErrno != 0 {
 				got = errnoErr(res.XattrErrno).Error()
 			}
-			return rep, fmt.Errorf("provoking warn_alloc: fsetxattr in a full memory cgroup: %s, want ENOMEM", got)
+			tried = append(tried, calls[0].desc+": "+got)
+			if calls = calls[1:]; len(calls) == 0 {
+				return rep, fmt.Errorf("provoking warn_alloc: no accounted call failed with ENOMEM in a full memory cgroup: %s", strings.Join(tried, "; "))
+			}
+			continue
 		}
 		// printk is synchronous for the record, so it is there by now;
 		// the short wait only covers a slow console flush.

@@ -33,7 +33,7 @@ func ops() map[string]op {
 		"hello":     opHello,
 		"pipefail":  opPipeFail,
 		"bpffail":   opBPFFail,
-		"xattrfail": opXattrFail,
+		"warnfail":  opWarnFail,
 		"fill":      opFill,
 		"release":   opRelease,
 		"huge":      opHuge,

@@ -167,7 +167,7 @@ func TestWatchJSON(t *testing.T) {
 			if s.Final {
 				final = &s
 			}
-		case string(event.KindAllocFailure), string(event.KindExtfrag), string(event.KindHugetlb):
+		case string(event.KindAllocFailure), string(event.KindExtfrag), string(event.KindHugetlb), string(event.KindWarnAlloc):
 			var ev event.Event
 			dec := json.NewDecoder(bytes.NewReader(line))
 			dec.DisallowUnknownFields()
