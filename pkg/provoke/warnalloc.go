@@ -128,8 +128,8 @@ func WarnAllocFailure(opts ...Option) (rep Report, err error) {
 		return rep, err
 	}
 	if rep.Warning == "" {
-		return rep, fmt.Errorf("provoking warn_alloc: %d fsetxattr calls failed but no warning from %q reached the kernel log within %v (rate limited?)",
-			total.Failed, s.child.Comm, cfg.timeout)
+		return rep, fmt.Errorf("provoking warn_alloc: %d calls (%s) failed with ENOMEM but no warning from %q reached the kernel log within %v (rate limited?)",
+			total.Failed, rep.Syscall, s.child.Comm, cfg.timeout)
 	}
 	return rep, nil
 }
