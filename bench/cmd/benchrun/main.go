@@ -71,6 +71,7 @@ func main() {
 	long := flag.Duration("long", 0, "override the long run's duration")
 	keep := flag.Bool("keep", false, "keep the scratch directory (tracer logs) for debugging")
 	quietLoad := flag.Float64("quiet-load", 1.0, "before starting, wait for the 1-minute load average to fall below this")
+	fromCSV := flag.String("from-csv", "", "only render summary.md into -out from this results.csv of an earlier run")
 	quietWait := flag.Duration("quiet-wait", 10*time.Minute, "wait at most this long for a quiet machine (0: do not wait)")
 	flag.Parse()
 	p := fullPlan()
@@ -87,6 +88,13 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	p.keep = *keep
+	if *fromCSV != "" {
+		if err := renderFromCSV(*fromCSV, *out); err != nil {
+			fmt.Fprintf(os.Stderr, "benchrun: %v\n", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if *quick {
 		*quietWait = 0
 	}
@@ -108,6 +116,7 @@ type env struct {
 	forcedStops    map[string]int
 	machineSeq     int
 	version        string // memtrace --version
+	mode           string // how memtrace ran, when rendering an earlier run
 	bpftraceScript string
 	tracerEnv      []string
 	watch          bool // memtrace watch exists: use it instead of capture
@@ -156,6 +165,7 @@ func run(ctx context.Context, p plan, outDir, binDir string) error {
 		return err
 	}
 	e.waitQuiet(ctx)
+	e.res.add("meta", "-", "-", 0, 0, "run_start_unix", float64(time.Now().Unix()), "s")
 	progsBefore := loadedProgIDs()
 	type phase struct {
 		name string
@@ -283,10 +293,14 @@ func (e *env) setup() error {
 	if out, err := exec.Command(e.bin("memtrace"), "--version").Output(); err == nil {
 		e.version = strings.TrimSpace(string(out))
 	}
-	mode := "capture --duration 0 -o /dev/null"
-	if e.watch {
-		mode = "watch --json >/dev/null"
+	e.logf("memtrace runs as: %s", e.memtraceMode())
+	// Metadata rows, so that a summary can be rendered from the CSV alone.
+	e.res.add("meta", "-", e.version, 0, 0, "memtrace_version", 0, "")
+	e.res.add("meta", "-", e.memtraceMode(), 0, 0, "memtrace_mode", 0, "")
+	runMode := "full"
+	if e.quick {
+		runMode = "quick"
 	}
-	e.logf("memtrace runs as: memtrace %s", mode)
+	e.res.add("meta", "-", runMode, 0, 0, "run_mode", 0, "")
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/csv"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
 )
 
@@ -53,4 +54,56 @@ func (r *results) writeCSV(path string) error {
 		return fmt.Errorf("writing %s: %w", path, err)
 	}
 	return os.Rename(path+".tmp", path)
+}
+
+// readCSV loads the rows of an earlier run's results.csv.
+func readCSV(path string) (*results, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("opening %s: %w", path, err)
+	}
+	defer f.Close()
+	recs, err := csv.NewReader(f).ReadAll()
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", path, err)
+	}
+	r := &results{}
+	for i, rec := range recs {
+		if i == 0 || len(rec) != 8 {
+			continue
+		}
+		round, _ := strconv.Atoi(rec[3])
+		seq, _ := strconv.Atoi(rec[4])
+		v, err := strconv.ParseFloat(rec[6], 64)
+		if err != nil {
+			return nil, fmt.Errorf("%s line %d: %w", path, i+1, err)
+		}
+		r.rows = append(r.rows, row{rec[0], rec[1], rec[2], round, seq, rec[5], v, rec[7]})
+	}
+	return r, nil
+}
+
+// renderFromCSV writes summary.md for an earlier run, from its CSV alone.
+func renderFromCSV(csvPath, outDir string) error {
+	res, err := readCSV(csvPath)
+	if err != nil {
+		return err
+	}
+	e := &env{res: *res, forcedStops: map[string]int{}}
+	for _, x := range res.rows {
+		if x.phase != "meta" {
+			continue
+		}
+		switch x.metric {
+		case "memtrace_version":
+			e.version = x.config
+		case "memtrace_mode":
+			e.mode = x.config
+		case "run_mode":
+			e.quick = x.config == "quick"
+		case "forced_stop":
+			e.forcedStops[x.config]++
+		}
+	}
+	return os.WriteFile(filepath.Join(outDir, "summary.md"), []byte(e.summary()), 0o644)
 }

@@ -44,6 +44,7 @@ func (e *env) stopTracer(r *running) (int64, error) {
 	rss, err := r.stop()
 	if r.forced != "" && r.justStopped {
 		e.forcedStops[r.t.name]++
+		e.res.add("meta", "-", r.t.name, 0, 0, "forced_stop", 1, "")
 		e.logf("warning: stopping %s %s", r.t.name, r.forced)
 	}
 	return rss, err
