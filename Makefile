@@ -37,7 +37,7 @@ test-unit: ## only the tests that need no privileges
 test-kernels: ## boot Debian 12's 6.1 under qemu: privileged tests and memtrace end to end there and on this host (root)
 	$(GO) run ./test/vm $(VMFLAGS)
 
-bench: build ## overhead benchmark: workload alone, with an empty BPF program, with memtrace
+bench: build ## memtrace beside an empty-program floor, bpftrace and bcc, as root (docs/benchmarks.md); BENCH_QUICK=1: smoke test
 	bash scripts/bench.sh
 
 clean: ## remove build output
