@@ -161,6 +161,14 @@ func delta(now, prev uint64) uint64 {
 }
 
 func (m *Model) updateAlloc(t Tick) {
+	// A process can have thousands of keys (one per stack and flags):
+	// its GFP names are ranked once per tick, not once per key.
+	changed := map[*AllocProc]bool{}
+	defer func() {
+		for p := range changed {
+			p.GFP = rankKeys(p.gfpCount)
+		}
+	}()
 	for _, a := range t.Alloc {
 		k := allocKey{a.Pid, a.Order, a.GFPFlags, a.Context, a.StackID}
 		d := delta(a.Count, m.prevAlloc[k])
@@ -187,7 +195,7 @@ func (m *Model) updateAlloc(t Tick) {
 			name = a.GFPFlags.String()
 		}
 		p.gfpCount[name] += d
-		p.GFP = rankKeys(p.gfpCount)
+		changed[p] = true
 		p.Orders = addSorted(p.Orders, a.Order)
 		p.LastSeen = t.Now
 		if a.StackID >= 0 {

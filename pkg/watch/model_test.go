@@ -143,3 +143,35 @@ func TestWhere(t *testing.T) {
 		}
 	}
 }
+
+// A process with many keys (stacks × flags) must cost linear time per
+// tick: ranking per key was quadratic and stalled watch under bursts.
+func BenchmarkUpdateManyKeys(b *testing.B) {
+	aggs := make([]event.AllocAggregate, 10000)
+	for i := range aggs {
+		aggs[i] = agg(7, "db", event.ContextProcess, uint32(i%4), 1)
+		aggs[i].StackID = int32(i)
+		aggs[i].GFP = "GFP_" + string(rune('A'+i%8))
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		m := NewModel(time.Unix(0, 0))
+		m.Update(Tick{Now: time.Unix(1, 0), Alloc: aggs})
+	}
+}
+
+func TestUpdateManyKeysRanksGFP(t *testing.T) {
+	m := NewModel(time.Unix(0, 0))
+	var aggs []event.AllocAggregate
+	for i := 0; i < 100; i++ {
+		a := agg(7, "db", event.ContextProcess, 0, uint64(1+i%3))
+		a.StackID = int32(i)
+		a.GFP = []string{"GFP_ATOMIC", "GFP_KERNEL", "GFP_NOWAIT"}[i%3]
+		aggs = append(aggs, a)
+	}
+	m.Update(Tick{Now: time.Unix(1, 0), Alloc: aggs})
+	r := m.AllocRows()[0]
+	if len(r.GFP) != 3 || r.GFP[0] != "GFP_NOWAIT" || r.Total != 199 {
+		t.Errorf("gfp %v total %d", r.GFP, r.Total)
+	}
+}
