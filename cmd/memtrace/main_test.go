@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -84,26 +85,7 @@ func TestCaptureInterruptedIsValidJSON(t *testing.T) {
 	privtest.RequireRoot(t)
 	dir := t.TempDir()
 	out, ready := filepath.Join(dir, "c.json"), filepath.Join(dir, "ready")
-	done := make(chan int, 1)
-	var stderr bytes.Buffer
-	go func() {
-		done <- run([]string{"capture", "--duration", "0", "-o", out, "--ready-file", ready}, &bytes.Buffer{}, &stderr)
-	}()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		if _, err := os.Stat(ready); err == nil {
-			break
-		}
-		select {
-		case code := <-done:
-			t.Fatalf("capture exited with %d before it was ready: %s", code, stderr.String())
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("capture not ready within 30s")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	done, stderr := startReady(t, ready, "capture", "--duration", "0", "-o", out, "--ready-file", ready)
 	// The capture's signal handler is installed before it reports ready.
 	if err := syscall.Kill(os.Getpid(), syscall.SIGINT); err != nil {
 		t.Fatal(err)
@@ -137,5 +119,30 @@ func TestCaptureInterruptedIsValidJSON(t *testing.T) {
 		if strings.HasSuffix(e.Name(), ".tmp") {
 			t.Errorf("temporary file left behind: %s", e.Name())
 		}
+	}
+}
+
+// startReady runs a memtrace command in the background and waits until it
+// creates its --ready-file (every probe attached). It returns the channel
+// of its exit status and its standard error.
+func startReady(t *testing.T, ready string, args ...string) (<-chan int, *bytes.Buffer) {
+	t.Helper()
+	done := make(chan int, 1)
+	stderr := &bytes.Buffer{}
+	go func() { done <- run(args, io.Discard, stderr) }()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if _, err := os.Stat(ready); err == nil {
+			return done, stderr
+		}
+		select {
+		case code := <-done:
+			t.Fatalf("memtrace %s exited with %d before it was ready: %s", args[0], code, stderr.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("memtrace %s not ready within 30s", args[0])
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }

@@ -55,26 +55,7 @@ func TestServeSIGTERM(t *testing.T) {
 	dir := t.TempDir()
 	ready := filepath.Join(dir, "ready")
 	addr := freeLoopbackAddr(t)
-	done := make(chan int, 1)
-	var stderr bytes.Buffer
-	go func() {
-		done <- run([]string{"serve", "--listen", addr, "--ready-file", ready}, io.Discard, &stderr)
-	}()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		if _, err := os.Stat(ready); err == nil {
-			break
-		}
-		select {
-		case code := <-done:
-			t.Fatalf("serve exited with %d before it was ready: %s", code, stderr.String())
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("serve not ready within 30s")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	done, stderr := startReady(t, ready, "serve", "--listen", addr, "--ready-file", ready)
 	resp, err := http.Get("http://" + addr + "/metrics")
 	if err != nil {
 		t.Fatal(err)
