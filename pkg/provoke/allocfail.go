@@ -66,7 +66,8 @@ type failArgs struct {
 	MapSize    int    // BPFMap: bytes of each array map
 	Want       int    // failures wanted
 	XattrSize  int    // WarnAllocFailure: value size
-	WarnCall   string // WarnAllocFailure: "fdtable" or "xattr"
+	WarnCall   string // WarnAllocFailure: "fdtable", "xattr" or "oversize"
+	Fds        int    // WarnAllocFailure "oversize": fd table size to ask for
 }
 
 type failResult struct {

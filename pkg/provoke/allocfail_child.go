@@ -106,7 +106,8 @@ func bpfArrayAttr(size int) []byte {
 // Two such allocations are known: growing the fd table (alloc_fdtable,
 // kvmalloc_array(GFP_KERNEL_ACCOUNT) since 4.5) by dup2 to a high fd, and
 // a 64 KiB user.* xattr on a memfd (simple_xattr_alloc, tmpfs user xattrs
-// from 6.6). a.WarnCall picks one: "fdtable" or "xattr".
+// from 6.6). a.WarnCall picks one: "fdtable" or "xattr". The third,
+// "oversize", needs no cgroup: an fd table larger than the machine's memory.
 func opWarnFail(w *worker, raw json.RawMessage) (any, error) {
 	var a failArgs
 	if err := json.Unmarshal(raw, &a); err != nil {
@@ -117,12 +118,22 @@ func opWarnFail(w *worker, raw json.RawMessage) (any, error) {
 		return nil, err
 	}
 	defer call.close()
+	var res failResult
+	if a.WarnCall == "oversize" {
+		// No memory cgroup: the request itself is too large.
+		res.Attempts++
+		e := call.do()
+		res.XattrErrno = int(e)
+		if e == unix.ENOMEM {
+			res.Failed++
+		}
+		return res, nil
+	}
 	fds, err := makePipes(a.Pipes)
 	defer closeAll(fds)
 	if err != nil {
 		return nil, err
 	}
-	var res failResult
 	growStack()
 	if err := joinCgroup(a.Join, a.Thread); err != nil {
 		return nil, err
@@ -196,6 +207,26 @@ func prepareWarnCall(a failArgs) (warnCall, error) {
 					return err.(unix.Errno)
 				}
 				unix.Close(target) // the table stays grown: a later call would not allocate
+				return 0
+			},
+			close: func() {},
+		}, nil
+	case "oversize":
+		// An fd table of a.Fds descriptors (fs.nr_open raised to it by
+		// the parent) is a kvmalloc of 8*a.Fds bytes, more than the
+		// machine's memory: __vmalloc_node_range refuses it with
+		// "vmalloc error: size N, exceeds total pages" before allocating
+		// anything, with the caller's GFP_KERNEL_ACCOUNT.
+		lim := unix.Rlimit{Cur: uint64(a.Fds), Max: uint64(a.Fds)}
+		if err := unix.Setrlimit(unix.RLIMIT_NOFILE, &lim); err != nil {
+			return warnCall{}, fmt.Errorf("raising RLIMIT_NOFILE to %d: %w", a.Fds, err)
+		}
+		return warnCall{
+			do: func() unix.Errno {
+				if err := unix.Dup2(0, a.Fds-1); err != nil {
+					return err.(unix.Errno)
+				}
+				unix.Close(a.Fds - 1)
 				return 0
 			},
 			close: func() {},

@@ -28,6 +28,7 @@ type Report struct {
 
 	Bytes    uint64 // ExtFrag: unmovable memory held at the end of the fill
 	Warning  string // WarnAllocFailure: the warn_alloc line from the kernel log
+	Trigger  string // WarnAllocFailure: "oversize", "fdtable" or "xattr" (see there)
 	Calls    []Call // Huge: every syscall and its outcome, in order
 	Duration time.Duration
 }

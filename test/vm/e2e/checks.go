@@ -61,7 +61,20 @@ func (c *tracer) summarize(runs map[string]*provoked) proto.Summary {
 	}
 	exact("allocation failures", "alloc", func(p capture.Process) uint64 { return p.AllocFailures })
 	exact("extfrag events", "extfrag", func(p capture.Process) uint64 { return p.ExtfragEvents })
-	exact("warn_alloc's failures", "warn", func(p capture.Process) uint64 { return p.AllocFailures })
+	if w := runs["warn"]; w.err == nil && w.rep.Trigger == "oversize" {
+		// The oversized fd table's kmalloc try (order 19) is refused
+		// before the allocator's tracepoint; fexit, on the function,
+		// sees it fail once per call.
+		n, want := procs[w.rep.Pid].AllocFailures, w.rep.Events
+		hook := allocHook(doc)
+		if strings.HasPrefix(hook, "fexit/") {
+			want += uint64(w.rep.Failed)
+		}
+		add("warn_alloc's failures", n == want, "memtrace %d with %s, want %d: tracefs %d (oversize trigger, %d calls; pid %d)",
+			n, hook, want, w.rep.Events, w.rep.Failed, w.rep.Pid)
+	} else {
+		exact("warn_alloc's failures", "warn", func(p capture.Process) uint64 { return p.AllocFailures })
+	}
 	if w := runs["warn"]; w.err == nil {
 		if companion(doc, "kprobe/warn_alloc") {
 			n := procs[w.rep.Pid].LoggedFailures
@@ -94,6 +107,16 @@ func (c *tracer) summarize(runs map[string]*provoked) proto.Summary {
 	}
 	add("nothing lost", lost == 0 && doc.DecodeErrors == 0, "lost+map_full %d, decode errors %d", lost, doc.DecodeErrors)
 	return s
+}
+
+// allocHook is the hook that counted allocation failures.
+func allocHook(doc *capture.Document) string {
+	for _, h := range doc.Hooks {
+		if h.Signal == "alloc" && h.Attached {
+			return h.Hook
+		}
+	}
+	return "(none)"
 }
 
 func companion(doc *capture.Document, hook string) bool {

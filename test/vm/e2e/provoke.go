@@ -19,6 +19,7 @@ type report struct {
 	Attempts int
 	Failed   int
 	Events   uint64
+	Trigger  string // warnalloc: "oversize", "fdtable" or "xattr"
 	Calls    []struct {
 		Name  string
 		Errno int
