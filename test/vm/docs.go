@@ -1,16 +1,79 @@
 package main
 
 import (
+	"bytes"
+	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/memtrace/memtrace/test/vm/internal/proto"
 )
 
+// The README's "Supported kernels" table sits between these markers; it is
+// the first table of docs/kernels.md, copied by writeDocs.
+const (
+	readmeBegin = "<!-- supported-kernels:begin (go run ./test/vm -docs docs/kernels.md) -->\n"
+	readmeEnd   = "<!-- supported-kernels:end -->\n"
+)
+
 // writeDocs writes docs/kernels.md from this run's results, so the table
-// says only what was seen.
+// says only what was seen, and copies its first table into the README
+// beside the docs directory.
 func writeDocs(path string, r *runResult, h *hostResult, o options) error {
+	doc := kernelsDoc(r, h, o)
+	if err := os.WriteFile(path, []byte(doc), 0o644); err != nil {
+		return err
+	}
+	readme := filepath.Join(filepath.Dir(filepath.Dir(path)), "README.md")
+	b, err := os.ReadFile(readme)
+	if err != nil {
+		return fmt.Errorf("updating the README's supported kernels: %w", err)
+	}
+	out, err := replaceSection(b, firstTable(doc))
+	if err != nil {
+		return fmt.Errorf("updating %s: %w", readme, err)
+	}
+	return os.WriteFile(readme, out, 0o644)
+}
+
+// firstTable returns the lines of doc's first Markdown table.
+func firstTable(doc string) string {
+	var b strings.Builder
+	for _, line := range strings.SplitAfter(doc, "\n") {
+		if strings.HasPrefix(line, "|") {
+			b.WriteString(line)
+		} else if b.Len() > 0 {
+			break
+		}
+	}
+	return b.String()
+}
+
+// readmeSection returns what the README holds between the markers.
+func readmeSection(readme []byte) (string, error) {
+	_, rest, ok := bytes.Cut(readme, []byte(readmeBegin))
+	if !ok {
+		return "", errors.New("no supported-kernels begin marker")
+	}
+	sec, _, ok := bytes.Cut(rest, []byte(readmeEnd))
+	if !ok {
+		return "", errors.New("no supported-kernels end marker")
+	}
+	return string(sec), nil
+}
+
+// replaceSection puts table between the README's markers.
+func replaceSection(readme []byte, table string) ([]byte, error) {
+	old, err := readmeSection(readme)
+	if err != nil {
+		return nil, err
+	}
+	return bytes.Replace(readme, []byte(readmeBegin+old+readmeEnd), []byte(readmeBegin+table+readmeEnd), 1), nil
+}
+
+func kernelsDoc(r *runResult, h *hostResult, o options) string {
 	var b strings.Builder
 	b.WriteString(`# Supported kernels
 
@@ -65,7 +128,7 @@ tracefs counters.
 	if h != nil {
 		variants(h.kernel, h.summaries)
 	}
-	return os.WriteFile(path, []byte(b.String()), 0o644)
+	return b.String()
 }
 
 func row(kernel, where string, sums []proto.Summary, tested string) string {

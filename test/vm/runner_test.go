@@ -1,6 +1,7 @@
 package main
 
 import (
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -69,5 +70,26 @@ func TestCheckHooks(t *testing.T) {
 				t.Errorf("%s: %q, want %q", c.kernel, got[i], want)
 			}
 		}
+	}
+}
+
+// TestReadmeKernels: the README's supported-kernels table is the one the
+// last make test-kernels run wrote to docs/kernels.md.
+func TestReadmeKernels(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, err := os.ReadFile("../../docs/kernels.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := readmeSection(readme)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := firstTable(string(doc))
+	if want == "" || got != want {
+		t.Errorf("README's supported kernels differ from docs/kernels.md (run go run ./test/vm -docs docs/kernels.md):\nREADME:\n%s\ndocs/kernels.md:\n%s", got, want)
 	}
 }

@@ -1,0 +1,18 @@
+package doctor
+
+import (
+	"context"
+	"testing"
+)
+
+// BenchmarkThisHost is `memtrace doctor` on the machine the benchmark runs
+// on: the kernel log, every process, /proc and /sys, then every check.
+func BenchmarkThisHost(b *testing.B) {
+	b.ReportAllocs()
+	for b.Loop() {
+		in := Gather(context.Background(), Options{})
+		if r := Check(in, Config{}); len(r.Findings) == 0 {
+			b.Fatal("no findings")
+		}
+	}
+}
