@@ -53,9 +53,9 @@ const (
 //
 // The call is dup2(0, RLIMIT_NOFILE-1) (alloc_fdtable, since 4.5) or,
 // where that does not fail, a 64 KiB "user." xattr on a memfd (shmem's
-// simple_xattr_alloc, from 6.6). Until about 6.2 __vmalloc_area_node adds
-// __GFP_NOWARN to the mask it passes to warn_alloc, so this path never
-// logs there; only "oversize" does.
+// simple_xattr_alloc, from 6.6). 6.1's __vmalloc_area_node adds
+// __GFP_NOWARN to the mask it passes to warn_alloc (6.18's does not), so
+// there this path never logs; only "oversize" does.
 //
 // warn_alloc is rate limited to one report per 10 s system-wide, so the
 // attempt is repeated every second until the line shows up or the timeout
