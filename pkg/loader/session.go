@@ -194,6 +194,10 @@ func (s *Session) attachCompanion(base *ebpf.CollectionSpec, a *attached, c cand
 		st.Reason = "disabled by configuration"
 		return st
 	}
+	if c.tracefsFallback {
+		// Best effort: without tracefs the fallback fails, not the hook.
+		_ = s.ensureTracefs()
+	}
 	coll, links, _, err := s.loadCandidate(base, c, a.coll.Maps)
 	if err != nil {
 		st.Reason = shortError(err)
