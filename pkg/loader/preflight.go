@@ -17,6 +17,9 @@ const (
 	capBPF      = 39
 )
 
+// kernelBTFPath is where the running kernel exposes its BTF.
+const kernelBTFPath = "/sys/kernel/btf/vmlinux"
+
 // ErrNotPermitted is wrapped by preflight errors about privileges.
 var ErrNotPermitted = errors.New("not permitted")
 
@@ -29,8 +32,8 @@ func Preflight() error {
 	if mode := lockdownMode("/sys/kernel/security/lockdown"); mode == "confidentiality" {
 		return fmt.Errorf("kernel lockdown is in %q mode, which forbids BPF programs from reading kernel memory; memtrace cannot run (boot with lockdown=integrity or none): %w", mode, ErrNotPermitted)
 	}
-	if _, err := os.Stat("/sys/kernel/btf/vmlinux"); err != nil {
-		return fmt.Errorf("kernel BTF not found at /sys/kernel/btf/vmlinux: memtrace's CO-RE programs need a kernel built with CONFIG_DEBUG_INFO_BTF=y (RHEL 8.2+, Debian 11+, Ubuntu 20.10+ have it)")
+	if _, err := os.Stat(kernelBTFPath); err != nil {
+		return fmt.Errorf("kernel BTF not found at %s: memtrace's CO-RE programs need a kernel built with CONFIG_DEBUG_INFO_BTF=y (RHEL 8.2+, Debian 11+, Ubuntu 20.10+ have it)", kernelBTFPath)
 	}
 	return nil
 }
