@@ -2,12 +2,11 @@ package loader
 
 import (
 	"errors"
-	"fmt"
-	"os"
 	"runtime"
 
 	"github.com/cilium/ebpf/btf"
-	"golang.org/x/sys/unix"
+
+	"github.com/memtrace/memtrace/pkg/rawbtf"
 )
 
 // Values of enum preempt_source in bpf/common.h.
@@ -56,34 +55,20 @@ func preemptArchUsesThreadInfo() bool { return runtime.GOARCH != "amd64" && runt
 
 var preemptThreadInfoLocation = preemptLocation{src: preemptThreadInfo, desc: "thread_info.preempt.count"}
 
-// findPreemptCountRaw locates preempt_count from the raw kernel BTF at
-// path, mapped read-only (the kernel maps its own copy: no memory of
-// ours, and it can run while cilium/ebpf parses the same file). It fails
-// where the file cannot be mapped (kernels before 6.16) or read; the
-// caller then uses findPreemptCount.
+// findPreemptCountRaw locates preempt_count from the raw kernel BTF
+// (rawbtf), which can run while cilium/ebpf parses the same file. It
+// fails where the file cannot be mapped (kernels before 6.16) or read;
+// the caller then uses findPreemptCount.
 func findPreemptCountRaw(path string) (preemptLocation, error) {
 	if preemptArchUsesThreadInfo() {
 		return preemptThreadInfoLocation, nil
 	}
-	f, err := os.Open(path)
+	raw, err := rawbtf.Map(path)
 	if err != nil {
 		return preemptLocation{}, err
 	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return preemptLocation{}, err
-	}
-	b, err := unix.Mmap(int(f.Fd()), 0, int(st.Size()), unix.PROT_READ, unix.MAP_PRIVATE)
-	if err != nil {
-		return preemptLocation{}, fmt.Errorf("mapping %s: %w", path, err)
-	}
-	defer unix.Munmap(b)
-	raw, err := parseRawBTF(b)
-	if err != nil {
-		return preemptLocation{}, err
-	}
-	vars, err := raw.sectionVars(".data..percpu")
+	defer raw.Close()
+	vars, err := raw.SectionVars(".data..percpu")
 	if err != nil {
 		return preemptLocation{}, err
 	}
@@ -92,11 +77,11 @@ func findPreemptCountRaw(path string) (preemptLocation, error) {
 	}
 	sec := percpuSection{offsets: make(map[string]uint64, len(vars))}
 	for name, v := range vars {
-		sec.offsets[name] = v.offset
+		sec.offsets[name] = v.Offset
 	}
 	var fieldErr error
 	sec.fieldOffset = func(variable, member string) (uint64, bool) {
-		off, ok, err := raw.memberOffset(vars[variable].typeID, member)
+		off, ok, err := raw.MemberOffset(vars[variable].TypeID, member)
 		fieldErr = err
 		return off, ok
 	}

@@ -21,6 +21,7 @@ import (
 
 	"github.com/memtrace/memtrace/pkg/event"
 	"github.com/memtrace/memtrace/pkg/gfp"
+	"github.com/memtrace/memtrace/pkg/rawbtf"
 	"github.com/memtrace/memtrace/pkg/tracefs"
 )
 
@@ -119,7 +120,10 @@ func Open(cfg Config) (*Session, error) {
 		prep.Go(func() { specs[i], specErrs[i] = f.load() })
 	}
 	var rawPreemptErr error
-	prep.Go(func() { s.preempt, rawPreemptErr = findPreemptCountRaw(kernelBTFPath) })
+	prep.Go(func() { s.preempt, rawPreemptErr = findPreemptCountRaw(rawbtf.KernelPath) })
+	if cfg.has(SignalAlloc) {
+		prep.Go(gfp.LocateKernelEnum) // for nowarnBit
+	}
 	if s.mayNeedTracefs(fams) {
 		prep.Go(func() { s.ensureTracefs() })
 	}
@@ -133,12 +137,12 @@ func Open(cfg Config) (*Session, error) {
 		return nil, fmt.Errorf("%w: %v", errNoKernelBTF, err)
 	}
 	s.kernel, s.btfCache = kernel, cache
-	if cfg.has(SignalAlloc) {
-		s.gfpNowarn = s.nowarnBit()
-	}
 	prep.Wait()
 	if rawPreemptErr != nil {
 		s.preempt = findPreemptCount(kernel)
+	}
+	if cfg.has(SignalAlloc) {
+		s.gfpNowarn = s.nowarnBit()
 	}
 
 	// The families share nothing but the BTF cache (safe for concurrent

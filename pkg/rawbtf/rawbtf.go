@@ -1,22 +1,28 @@
-package loader
+// Package rawbtf answers a few questions about BTF (the kernel's type
+// information) by reading its records in place. cilium/ebpf inflates a
+// type and every type it reaches into Go values; for the per-CPU data
+// section, or when scanning for an anonymous enum, that is most of the
+// kernel's types: milliseconds of CPU and megabytes of garbage on every
+// start of memtrace, for a few numbers.
+package rawbtf
 
 import (
 	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"os"
+
+	"golang.org/x/sys/unix"
 )
 
-// rawBTF reads just enough of raw BTF to find per-CPU variables. Asking
-// cilium/ebpf for the .data..percpu section inflates every per-CPU
-// variable and every type they reach, most of the kernel's types: ~5 ms
-// of CPU and megabytes of garbage on every start, for two offsets.
-// Only the header, the type records' sizes and a few names are read.
-type rawBTF struct {
+// File is parsed BTF: the type records' offsets, nothing inflated.
+type File struct {
 	bo      binary.ByteOrder
 	types   []byte
 	strs    []byte
 	offsets []uint32 // offset in types of each type ID; ID 0 is void
+	mapped  []byte   // the mapping to undo on Close, if Map made one
 }
 
 // BTF kinds (include/uapi/linux/btf.h).
@@ -44,7 +50,48 @@ const (
 
 const btfTypeLen = 12 // struct btf_type: name_off, info, size/type
 
-func parseRawBTF(b []byte) (*rawBTF, error) {
+// KernelPath is where the running kernel exposes its BTF.
+const KernelPath = "/sys/kernel/btf/vmlinux"
+
+// Map maps the BTF file at path read-only and parses it. The kernel maps
+// its own copy of vmlinux BTF (since 6.16), which costs no memory of
+// ours; before 6.16, and for files that cannot be mapped, it fails, and
+// callers use cilium/ebpf. Close unmaps it.
+func Map(path string) (*File, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	b, err := unix.Mmap(int(f.Fd()), 0, int(st.Size()), unix.PROT_READ, unix.MAP_PRIVATE)
+	if err != nil {
+		return nil, fmt.Errorf("mapping %s: %w", path, err)
+	}
+	r, err := Parse(b)
+	if err != nil {
+		unix.Munmap(b)
+		return nil, fmt.Errorf("reading %s: %w", path, err)
+	}
+	r.mapped = b
+	return r, nil
+}
+
+// Close unmaps a File from Map; the File must not be used after.
+func (r *File) Close() error {
+	if r.mapped == nil {
+		return nil
+	}
+	err := unix.Munmap(r.mapped)
+	r.mapped, r.types, r.strs = nil, nil, nil
+	return err
+}
+
+// Parse reads the BTF in b, which must stay unchanged while the File is used.
+func Parse(b []byte) (*File, error) {
 	if len(b) < 24 {
 		return nil, errors.New("reading BTF header: too short")
 	}
@@ -63,7 +110,7 @@ func parseRawBTF(b []byte) (*rawBTF, error) {
 	if hdrLen+typeOff+typeLen > uint64(len(b)) || hdrLen+strOff+strLen > uint64(len(b)) {
 		return nil, errors.New("reading BTF header: sections beyond the end")
 	}
-	r := &rawBTF{
+	r := &File{
 		bo:    bo,
 		types: b[hdrLen+typeOff : hdrLen+typeOff+typeLen],
 		strs:  b[hdrLen+strOff : hdrLen+strOff+strLen],
@@ -115,13 +162,13 @@ type rawType struct {
 	vlen     int
 }
 
-func (r *rawBTF) typ(id uint32) (rawType, error) {
+func (r *File) typ(id uint32) (rawType, error) {
 	if id == 0 || int(id) >= len(r.offsets) {
 		return rawType{}, fmt.Errorf("no BTF type %d", id)
 	}
 	off := int(r.offsets[id])
 	info := r.bo.Uint32(r.types[off+4:])
-	extra, _ := btfExtraLen(info) // checked by parseRawBTF
+	extra, _ := btfExtraLen(info) // checked by Parse
 	name, err := r.name(r.bo.Uint32(r.types[off:]))
 	if err != nil {
 		return rawType{}, err
@@ -136,7 +183,7 @@ func (r *rawBTF) typ(id uint32) (rawType, error) {
 	}, nil
 }
 
-func (r *rawBTF) name(off uint32) (string, error) {
+func (r *File) name(off uint32) (string, error) {
 	if int(off) >= len(r.strs) {
 		return "", fmt.Errorf("BTF string offset %d out of range", off)
 	}
@@ -147,16 +194,16 @@ func (r *rawBTF) name(off uint32) (string, error) {
 	return string(s), nil
 }
 
-// sectionVar is a variable of a data section: its offset in the section
+// SectionVar is a variable of a data section: its offset in the section
 // and its type.
-type sectionVar struct {
-	offset uint64
-	typeID uint32
+type SectionVar struct {
+	Offset uint64
+	TypeID uint32
 }
 
-// sectionVars returns the variables of the first data section called
+// SectionVars returns the variables of the first data section called
 // name, by variable name; nil if there is no such section.
-func (r *rawBTF) sectionVars(name string) (map[string]sectionVar, error) {
+func (r *File) SectionVars(name string) (map[string]SectionVar, error) {
 	for id := 1; id < len(r.offsets); id++ {
 		off := r.offsets[id]
 		if (r.bo.Uint32(r.types[off+4:])>>24)&0x1f != btfKindDatasec {
@@ -169,7 +216,7 @@ func (r *rawBTF) sectionVars(name string) (map[string]sectionVar, error) {
 		if ds.name != name {
 			continue
 		}
-		vars := make(map[string]sectionVar, ds.vlen)
+		vars := make(map[string]SectionVar, ds.vlen)
 		for i := 0; i < ds.vlen; i++ {
 			e := ds.data[i*12:]
 			v, err := r.typ(r.bo.Uint32(e))
@@ -179,16 +226,16 @@ func (r *rawBTF) sectionVars(name string) (map[string]sectionVar, error) {
 			if v.kind != btfKindVar {
 				continue
 			}
-			vars[v.name] = sectionVar{offset: uint64(r.bo.Uint32(e[4:])), typeID: v.sizeType}
+			vars[v.name] = SectionVar{Offset: uint64(r.bo.Uint32(e[4:])), TypeID: v.sizeType}
 		}
 		return vars, nil
 	}
 	return nil, nil
 }
 
-// memberOffset is the byte offset of a member of the struct typeID
+// MemberOffset is the byte offset of a member of the struct typeID
 // refers to, through typedefs and qualifiers.
-func (r *rawBTF) memberOffset(typeID uint32, member string) (uint64, bool, error) {
+func (r *File) MemberOffset(typeID uint32, member string) (uint64, bool, error) {
 	t, err := r.typ(typeID)
 	for depth := 0; err == nil && depth < 32; depth++ {
 		switch t.kind {
@@ -216,4 +263,37 @@ func (r *rawBTF) memberOffset(typeID uint32, member string) (uint64, bool, error
 		return 0, false, nil
 	}
 	return 0, false, err
+}
+
+// EnumWithValue returns the ID of the first enum (32- or 64-bit) that
+// has a value called name, 0 if none has. Enums may be anonymous, as the
+// kernel's ___GFP_*_BIT one is: cilium/ebpf can only find it by
+// inflating every type before it.
+func (r *File) EnumWithValue(name string) uint32 {
+	for id := 1; id < len(r.offsets); id++ {
+		off := int(r.offsets[id])
+		info := r.bo.Uint32(r.types[off+4:])
+		stride := 0
+		switch (info >> 24) & 0x1f {
+		case btfKindEnum:
+			stride = 8 // name_off, val
+		case btfKindEnum64:
+			stride = 12 // name_off, val_lo32, val_hi32
+		default:
+			continue
+		}
+		vals := r.types[off+btfTypeLen:]
+		for i := 0; i < int(info&0xffff); i++ {
+			if r.nameIs(r.bo.Uint32(vals[i*stride:]), name) {
+				return uint32(id)
+			}
+		}
+	}
+	return 0
+}
+
+// nameIs compares a string of the string section without copying it.
+func (r *File) nameIs(off uint32, name string) bool {
+	end := int(off) + len(name)
+	return end < len(r.strs) && r.strs[end] == 0 && string(r.strs[off:end]) == name
 }
