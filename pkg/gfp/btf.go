@@ -5,8 +5,11 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/cilium/ebpf/btf"
+
+	"github.com/memtrace/memtrace/pkg/rawbtf"
 )
 
 // errNoGFPEnum means the kernel predates the ___GFP_*_BIT enum (6.10):
@@ -25,6 +28,15 @@ func gfpEnum(spec *btf.Spec) ([]gfpBit, map[string]uint64, error) {
 	if spec == nil {
 		return nil, nil, errors.New("no kernel BTF")
 	}
+	if id := kernelGFPEnum(); id != 0 {
+		// A hint only: spec need not be the running kernel's.
+		if typ, err := spec.TypeByID(id); err == nil {
+			if e, ok := typ.(*btf.Enum); ok && hasValue(e, "___GFP_DMA_BIT") {
+				bits, env := enumBits(e)
+				return bits, env, nil
+			}
+		}
+	}
 	for typ, err := range spec.All() {
 		if err != nil {
 			return nil, nil, fmt.Errorf("reading kernel BTF: %w", err)
@@ -33,25 +45,52 @@ func gfpEnum(spec *btf.Spec) ([]gfpBit, map[string]uint64, error) {
 		if !ok || !hasValue(e, "___GFP_DMA_BIT") {
 			continue
 		}
-		env := map[string]uint64{}
-		var out []gfpBit
-		for _, v := range e.Values {
-			env[v.Name] = v.Value
-			name, ok := strings.CutPrefix(v.Name, "___GFP_")
-			if !ok {
-				continue
-			}
-			name, ok = strings.CutSuffix(name, "_BIT")
-			// UNUSED marks a hole and LAST counts the bits: neither is a flag.
-			if !ok || name == "UNUSED" || name == "LAST" || v.Value >= 64 {
-				continue
-			}
-			out = append(out, gfpBit{name, v.Value})
-		}
-		sort.SliceStable(out, func(i, j int) bool { return out[i].bit < out[j].bit })
-		return out, env, nil
+		bits, env := enumBits(e)
+		return bits, env, nil
 	}
 	return nil, nil, errNoGFPEnum
+}
+
+// kernelGFPEnum is the type ID of the ___GFP_*_BIT enum in the running
+// kernel's BTF, read from its raw records (0: not found, or not readable
+// this way). The enum is anonymous: spec.All() finds it only by
+// inflating every type before it, ~10 ms and megabytes of garbage on
+// each of the look-ups a start of memtrace makes.
+var kernelGFPEnum = sync.OnceValue(func() btf.TypeID {
+	f, err := rawbtf.Map(rawbtf.KernelPath)
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	return btf.TypeID(f.EnumWithValue("___GFP_DMA_BIT"))
+})
+
+// LocateKernelEnum looks for the ___GFP_*_BIT enum in the running
+// kernel's raw BTF now (once per process), so a caller can do it
+// beside other start-up work; FromBTF and Load otherwise do it on
+// first use.
+func LocateKernelEnum() { kernelGFPEnum() }
+
+// enumBits returns the enum's flag bits ordered by value, and every
+// constant by name.
+func enumBits(e *btf.Enum) ([]gfpBit, map[string]uint64) {
+	env := map[string]uint64{}
+	var out []gfpBit
+	for _, v := range e.Values {
+		env[v.Name] = v.Value
+		name, ok := strings.CutPrefix(v.Name, "___GFP_")
+		if !ok {
+			continue
+		}
+		name, ok = strings.CutSuffix(name, "_BIT")
+		// UNUSED marks a hole and LAST counts the bits: neither is a flag.
+		if !ok || name == "UNUSED" || name == "LAST" || v.Value >= 64 {
+			continue
+		}
+		out = append(out, gfpBit{name, v.Value})
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].bit < out[j].bit })
+	return out, env
 }
 
 func hasValue(e *btf.Enum, name string) bool {

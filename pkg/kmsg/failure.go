@@ -1,7 +1,6 @@
 package kmsg
 
 import (
-	"regexp"
 	"strings"
 )
 
@@ -88,13 +87,13 @@ func (p *Parser) Feed(r Record) {
 		p.last = r.Stamp
 	}
 	text := strings.TrimSpace(r.Text)
-	if m := linuxVersionRE.FindStringSubmatch(text); m != nil {
+	if m := linuxVersionRE().FindStringSubmatch(text); m != nil {
 		p.finish()
 		p.release = m[1]
 		p.boot++
 		return
 	}
-	if m := suppressedRE.FindStringSubmatch(text); m != nil {
+	if m := suppressedRE().FindStringSubmatch(text); m != nil {
 		p.suppressed += atou(m[2])
 		return
 	}
@@ -164,7 +163,7 @@ func (p *Parser) related(text string) bool {
 		}
 		return true
 	}
-	if m := cpusetLineRE.FindStringSubmatch(text); m != nil && c.Cpuset == "" && p.state == stHeader {
+	if m := cpusetLineRE().FindStringSubmatch(text); m != nil && c.Cpuset == "" && p.state == stHeader {
 		c.Cpuset, c.MemsAllowed = m[1], m[2]
 		return true
 	}
@@ -189,20 +188,20 @@ func (p *Parser) related(text string) bool {
 		return true
 	}
 	if p.state == stMem {
-		if memEndRE.MatchString(text) {
+		if memEndRE().MatchString(text) {
 			p.finish()
 			return true
 		}
-		return memInfoRE.MatchString(text)
+		return memInfoRE().MatchString(text)
 	}
 	return false
 }
 
 var (
 	// Lines of the Mem-Info block that are not zone lines.
-	memInfoRE = regexp.MustCompile(`^(?:Node \d|CPU\s+\d+: hi:|lowmem_reserve|Free swap|Total swap|Swap cache stats|\d+ (?:total pagecache|pages|free pages)|[a-z_()]+:\s*-?\d|Swap cache|\[ pid \]|Tasks state)`)
+	memInfoRE = lazyRegexp(`^(?:Node \d|CPU\s+\d+: hi:|lowmem_reserve|Free swap|Total swap|Swap cache stats|\d+ (?:total pagecache|pages|free pages)|[a-z_()]+:\s*-?\d|Swap cache|\[ pid \]|Tasks state)`)
 	// The last line show_mem prints.
-	memEndRE = regexp.MustCompile(`^\d+ pages (?:reserved|hwpoisoned|cma reserved)$`)
+	memEndRE = lazyRegexp(`^\d+ pages (?:reserved|hwpoisoned|cma reserved)$`)
 )
 
 func (p *Parser) start(h header, r Record, text string) {

@@ -1,7 +1,6 @@
 package kmsg
 
 import (
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -118,13 +117,13 @@ func addString(s []string, v string) []string {
 // perCPUThread matches names the kernel gives per-CPU or pooled threads:
 // "swapper/3", "ksoftirqd/0", "kworker/u48:2", "kworker/0:1H",
 // "migration/7", "irq/45-eth0" is left alone (the device matters).
-var perCPUThread = regexp.MustCompile(`^(swapper|ksoftirqd|kworker|migration|cpuhp|rcuc|rcuop|rcuos|watchdog|idle_inject|kcompactd|kswapd)(/[0-9u:+HI-]+|[0-9]+)$`)
+var perCPUThread = lazyRegexp(`^(swapper|ksoftirqd|kworker|migration|cpuhp|rcuc|rcuop|rcuos|watchdog|idle_inject|kcompactd|kswapd)(/[0-9u:+HI-]+|[0-9]+)$`)
 
 // FoldComm folds per-CPU kernel thread names into one: the CPU number
 // says nothing about the failure, and grouping by it would split one
 // cause into many lines.
 func FoldComm(comm string) string {
-	m := perCPUThread.FindStringSubmatch(comm)
+	m := perCPUThread().FindStringSubmatch(comm)
 	if m == nil {
 		return comm
 	}

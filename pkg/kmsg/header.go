@@ -1,7 +1,6 @@
 package kmsg
 
 import (
-	"regexp"
 	"strconv"
 	"strings"
 )
@@ -47,18 +46,18 @@ type header struct {
 const maxCommPrefix = 64
 
 var (
-	pageRE  = regexp.MustCompile(`^page allocation failure[.:] order:(\d{1,3}), mode:(0x[0-9a-fA-F]{1,16}|0)(?:\(|[,\s]|$)`)
-	stallRE = regexp.MustCompile(`^page allocation stalls for (\d{1,12})ms, order:(\d{1,3}), mode:(0x[0-9a-fA-F]{1,16}|0)(?:\(|[,\s]|$)`)
+	pageRE  = lazyRegexp(`^page allocation failure[.:] order:(\d{1,3}), mode:(0x[0-9a-fA-F]{1,16}|0)(?:\(|[,\s]|$)`)
+	stallRE = lazyRegexp(`^page allocation stalls for (\d{1,12})ms, order:(\d{1,3}), mode:(0x[0-9a-fA-F]{1,16}|0)(?:\(|[,\s]|$)`)
 	// The vmalloc forms; their mode, when there is one, follows as
 	// ", mode:0x…(…), nodemask=…".
-	vmallocErrorRE = regexp.MustCompile(`^vmalloc error: size (\d{1,20}), (.*?)(?:, mode:|$)`)
-	vmallocSizeRE  = regexp.MustCompile(`^vmalloc size (\d{1,20}) allocation failure: (.*?)(?:, mode:|$)`)
-	vmallocBytesRE = regexp.MustCompile(`^vmalloc: allocation failure: (\d{1,20}) bytes`)
-	vmallocOfRE    = regexp.MustCompile(`^vmalloc: allocation failure, allocated (\d{1,20}) of (\d{1,20}) bytes`)
-	modeRE         = regexp.MustCompile(`mode:(0x[0-9a-fA-F]{1,16}|0)(?:\(([^)]*)\))?(?:[,\s]|$)`)
-	nodemaskRE     = regexp.MustCompile(`nodemask=([^,\s]*)`)
-	cpusetRE       = regexp.MustCompile(`cpuset=([^,]*),mems_allowed=(\S*)`)
-	pageOrderRE    = regexp.MustCompile(`page order (\d{1,3})`)
+	vmallocErrorRE = lazyRegexp(`^vmalloc error: size (\d{1,20}), (.*?)(?:, mode:|$)`)
+	vmallocSizeRE  = lazyRegexp(`^vmalloc size (\d{1,20}) allocation failure: (.*?)(?:, mode:|$)`)
+	vmallocBytesRE = lazyRegexp(`^vmalloc: allocation failure: (\d{1,20}) bytes`)
+	vmallocOfRE    = lazyRegexp(`^vmalloc: allocation failure, allocated (\d{1,20}) of (\d{1,20}) bytes`)
+	modeRE         = lazyRegexp(`mode:(0x[0-9a-fA-F]{1,16}|0)(?:\(([^)]*)\))?(?:[,\s]|$)`)
+	nodemaskRE     = lazyRegexp(`nodemask=([^,\s]*)`)
+	cpusetRE       = lazyRegexp(`cpuset=([^,]*),mems_allowed=(\S*)`)
+	pageOrderRE    = lazyRegexp(`page order (\d{1,3})`)
 )
 
 // parseHeader recognises the first line of an allocation failure report.
@@ -92,7 +91,7 @@ func parseHeader(text string) (header, bool) {
 func parseAfterComm(rest string) (header, bool) {
 	switch {
 	case strings.HasPrefix(rest, "page allocation failure"):
-		m := pageRE.FindStringSubmatch(rest)
+		m := pageRE().FindStringSubmatch(rest)
 		if m == nil {
 			return header{}, false
 		}
@@ -101,7 +100,7 @@ func parseAfterComm(rest string) (header, bool) {
 		h.parseMode(rest)
 		return h, h.modeKnown
 	case strings.HasPrefix(rest, "page allocation stalls"):
-		m := stallRE.FindStringSubmatch(rest)
+		m := stallRE().FindStringSubmatch(rest)
 		if m == nil {
 			return header{}, false
 		}
@@ -120,17 +119,17 @@ func parseVmalloc(text string) (header, bool) {
 	h := header{kind: KindVmalloc, order: -1}
 	var sizeStr string
 	switch {
-	case vmallocErrorRE.MatchString(text):
-		m := vmallocErrorRE.FindStringSubmatch(text)
+	case vmallocErrorRE().MatchString(text):
+		m := vmallocErrorRE().FindStringSubmatch(text)
 		sizeStr, h.reason = m[1], m[2]
-	case vmallocSizeRE.MatchString(text):
-		m := vmallocSizeRE.FindStringSubmatch(text)
+	case vmallocSizeRE().MatchString(text):
+		m := vmallocSizeRE().FindStringSubmatch(text)
 		sizeStr, h.reason = m[1], m[2]
-	case vmallocBytesRE.MatchString(text):
-		sizeStr = vmallocBytesRE.FindStringSubmatch(text)[1]
+	case vmallocBytesRE().MatchString(text):
+		sizeStr = vmallocBytesRE().FindStringSubmatch(text)[1]
 		h.reason = "allocation failure"
-	case vmallocOfRE.MatchString(text):
-		m := vmallocOfRE.FindStringSubmatch(text)
+	case vmallocOfRE().MatchString(text):
+		m := vmallocOfRE().FindStringSubmatch(text)
 		sizeStr = m[2]
 		h.reason = "allocated " + m[1] + " of " + m[2] + " bytes"
 	default:
@@ -140,7 +139,7 @@ func parseVmalloc(text string) (header, bool) {
 	if h.size, err = strconv.ParseUint(sizeStr, 10, 64); err != nil {
 		return header{}, false
 	}
-	if m := pageOrderRE.FindStringSubmatch(h.reason); m != nil {
+	if m := pageOrderRE().FindStringSubmatch(h.reason); m != nil {
 		h.order, _ = strconv.Atoi(m[1])
 	}
 	h.parseMode(text)
@@ -149,16 +148,16 @@ func parseVmalloc(text string) (header, bool) {
 
 // parseMode reads ", mode:0x…(names), nodemask=…,cpuset=…,mems_allowed=…".
 func (h *header) parseMode(text string) {
-	if m := modeRE.FindStringSubmatch(text); m != nil {
+	if m := modeRE().FindStringSubmatch(text); m != nil {
 		v, err := strconv.ParseUint(strings.TrimPrefix(m[1], "0x"), 16, 64)
 		if err == nil {
 			h.mode, h.modeKnown, h.modeText = v, true, m[2]
 		}
 	}
-	if m := nodemaskRE.FindStringSubmatch(text); m != nil {
+	if m := nodemaskRE().FindStringSubmatch(text); m != nil {
 		h.nodemask = m[1]
 	}
-	if m := cpusetRE.FindStringSubmatch(text); m != nil {
+	if m := cpusetRE().FindStringSubmatch(text); m != nil {
 		h.cpuset, h.mems = m[1], m[2]
 	}
 }
@@ -166,15 +165,15 @@ func (h *header) parseMode(text string) {
 var (
 	// "CPU: 1 UID: 0 PID: 17681 Comm: f Not tainted 6.18.44-fc-v669 #1"
 	// (UID since 6.11), "CPU: 7 PID: 1 Comm: x Tainted: G  OE 3.10.0-957.el7.x86_64 #1".
-	cpuLineRE = regexp.MustCompile(`^CPU: (\d{1,6}) (?:UID: \d+ )?PID: (\d{1,10}) Comm: (.{0,64}?)(?: Kdump: loaded)? (?:Not tainted|Tainted:)`)
+	cpuLineRE = lazyRegexp(`^CPU: (\d{1,6}) (?:UID: \d+ )?PID: (\d{1,10}) Comm: (.{0,64}?)(?: Kdump: loaded)? (?:Not tainted|Tainted:)`)
 	// 2.6.32: "Pid: 0, comm: swapper Not tainted 2.6.32-358.2.1.el6.x86_64 #1".
-	pidLineRE = regexp.MustCompile(`^Pid: (\d{1,10}), comm: (.{0,64}?)(?: Kdump: loaded)? (?:Not tainted|Tainted:)`)
+	pidLineRE = lazyRegexp(`^Pid: (\d{1,10}), comm: (.{0,64}?)(?: Kdump: loaded)? (?:Not tainted|Tainted:)`)
 	// The release is the word before " #N" on those lines.
-	releaseRE      = regexp.MustCompile(`(?:Not tainted|Tainted:.*?)\s(\d+\.\d+[\w.+~-]*) #\d`)
-	linuxVersionRE = regexp.MustCompile(`^Linux version (\d+\.\d+[\w.+~-]*)`)
+	releaseRE      = lazyRegexp(`(?:Not tainted|Tainted:.*?)\s(\d+\.\d+[\w.+~-]*) #\d`)
+	linuxVersionRE = lazyRegexp(`^Linux version (\d+\.\d+[\w.+~-]*)`)
 	// 4.x printed the cpuset on a line of its own: "comm cpuset=/ mems_allowed=0-1".
-	cpusetLineRE = regexp.MustCompile(`^.{0,64} cpuset=(\S*) mems_allowed=(\S*)$`)
-	suppressedRE = regexp.MustCompile(`^(warn_alloc(?:_failed)?|__alloc_pages_nodemask|__vmalloc_node_range\w*): (\d{1,12}) callbacks suppressed`)
+	cpusetLineRE = lazyRegexp(`^.{0,64} cpuset=(\S*) mems_allowed=(\S*)$`)
+	suppressedRE = lazyRegexp(`^(warn_alloc(?:_failed)?|__alloc_pages_nodemask|__vmalloc_node_range\w*): (\d{1,12}) callbacks suppressed`)
 )
 
 // taskLine is the "CPU: … PID: … Comm: …" line that dump_stack prints.
@@ -186,17 +185,17 @@ type taskLine struct {
 
 func parseTaskLine(text string) (taskLine, bool) {
 	t := taskLine{cpu: -1}
-	if m := cpuLineRE.FindStringSubmatch(text); m != nil {
+	if m := cpuLineRE().FindStringSubmatch(text); m != nil {
 		t.cpu, _ = strconv.Atoi(m[1])
 		t.pid, _ = strconv.Atoi(m[2])
 		t.comm = m[3]
-	} else if m := pidLineRE.FindStringSubmatch(text); m != nil {
+	} else if m := pidLineRE().FindStringSubmatch(text); m != nil {
 		t.pid, _ = strconv.Atoi(m[1])
 		t.comm = m[2]
 	} else {
 		return t, false
 	}
-	if m := releaseRE.FindStringSubmatch(text); m != nil {
+	if m := releaseRE().FindStringSubmatch(text); m != nil {
 		t.release = m[1]
 	}
 	return t, true

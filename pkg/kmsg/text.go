@@ -3,7 +3,6 @@ package kmsg
 import (
 	"bufio"
 	"io"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -100,7 +99,7 @@ func (p *LineParser) Parse(line string) (Record, bool) {
 	rec := Record{Seq: p.n, Level: -1}
 	dated := false
 
-	if m := kmsgPrefixRE.FindStringSubmatch(line); m != nil {
+	if m := kmsgPrefixRE().FindStringSubmatch(line); m != nil {
 		if l, ok := parseKmsgPrefix(m[1]); ok {
 			rec = l.Record
 			rec.Stamp = stampFromUptime(rec.Stamp.Uptime, p.Options.Boot)
@@ -114,12 +113,12 @@ func (p *LineParser) Parse(line string) (Record, bool) {
 			return rec, true
 		}
 	}
-	if p.kmsg && strings.HasPrefix(line, " ") && dictLineRE.MatchString(line) {
+	if p.kmsg && strings.HasPrefix(line, " ") && dictLineRE().MatchString(line) {
 		return Record{}, false
 	}
 
 	rest := line
-	if m := syslogRE.FindStringSubmatch(rest); m != nil {
+	if m := syslogRE().FindStringSubmatch(rest); m != nil {
 		prog := m[3]
 		if !isKernelProgram(prog) {
 			return Record{}, false
@@ -133,23 +132,23 @@ func (p *LineParser) Parse(line string) (Record, bool) {
 		if strings.HasPrefix(rest, ": [") {
 			rest = rest[2:]
 		}
-	} else if m := isoRE.FindStringSubmatch(rest); m != nil {
+	} else if m := isoRE().FindStringSubmatch(rest); m != nil {
 		if t, ok := parseISO(m[1]); ok {
 			rec.Stamp.Wall, dated = t, true
 		}
 		rest = rest[len(m[0]):]
-		if h := isoHostRE.FindStringSubmatch(rest); h != nil {
+		if h := isoHostRE().FindStringSubmatch(rest); h != nil {
 			if !isKernelProgram(h[1]) {
 				return Record{}, false
 			}
 			rest = strings.TrimPrefix(rest[len(h[0]):], " ")
 		}
 	}
-	if m := dmesgXRE.FindStringSubmatch(rest); m != nil {
+	if m := dmesgXRE().FindStringSubmatch(rest); m != nil {
 		rec.Level = levelNames[m[1]]
 		rest = rest[len(m[0]):]
 	}
-	if m := rawPrioRE.FindStringSubmatch(rest); m != nil {
+	if m := rawPrioRE().FindStringSubmatch(rest); m != nil {
 		if v, err := strconv.Atoi(m[1]); err == nil {
 			rec.Level = v & 7
 		}
@@ -158,7 +157,7 @@ func (p *LineParser) Parse(line string) (Record, bool) {
 	if r, ok := strings.CutPrefix(rest, "kernel: "); ok {
 		rest = r
 	}
-	if m := uptimeRE.FindStringSubmatch(rest); m != nil {
+	if m := uptimeRE().FindStringSubmatch(rest); m != nil {
 		if d, ok := parseUptime(m[1], m[2]); ok {
 			rec.Stamp.Uptime, rec.Stamp.HasUptime, dated = d, true, true
 			if rec.Stamp.Wall.IsZero() && !p.Options.Boot.IsZero() {
@@ -166,13 +165,13 @@ func (p *LineParser) Parse(line string) (Record, bool) {
 			}
 		}
 		rest = rest[len(m[0]):]
-	} else if m := ctimeRE.FindStringSubmatch(rest); m != nil {
+	} else if m := ctimeRE().FindStringSubmatch(rest); m != nil {
 		if t, err := time.ParseInLocation("Mon Jan _2 15:04:05 2006", m[1], p.loc()); err == nil {
 			rec.Stamp.Wall, dated = t, true
 		}
 		rest = rest[len(m[0]):]
 	}
-	if m := callerRE.FindStringSubmatch(rest); m != nil {
+	if m := callerRE().FindStringSubmatch(rest); m != nil {
 		rec.Caller = m[1]
 		rest = rest[len(m[0]):]
 	}
@@ -194,18 +193,18 @@ func (p *LineParser) Parse(line string) (Record, bool) {
 }
 
 var (
-	kmsgPrefixRE = regexp.MustCompile(`^(\d{1,3},\d{1,20},\d{1,20},[^;,]*(?:,[^;]*)?);`)
-	dictLineRE   = regexp.MustCompile(`^ [A-Z_]+=`)
+	kmsgPrefixRE = lazyRegexp(`^(\d{1,3},\d{1,20},\d{1,20},[^;,]*(?:,[^;]*)?);`)
+	dictLineRE   = lazyRegexp(`^ [A-Z_]+=`)
 	// The host may be missing (an empty field, so two spaces), as in the
 	// seed's RHEL 6 log.
-	syslogRE  = regexp.MustCompile(`^((?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) [ \d]\d \d\d:\d\d:\d\d)(?:\.\d+)? +(?:(\S+) +)??([\w./-]+(?:\[\d+\])?):(?: |$)`)
-	isoRE     = regexp.MustCompile(`^(\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:[.,]\d+)?(?:Z|[+-]\d\d:?\d\d)?) +`)
-	isoHostRE = regexp.MustCompile(`^\S+ ([\w./-]+(?:\[\d+\])?):(?: |$)`)
-	dmesgXRE  = regexp.MustCompile(`^[a-z0-9]+ *:(emerg|alert|crit|err|warn|notice|info|debug) *: `)
-	rawPrioRE = regexp.MustCompile(`^<(\d{1,3})>`)
-	uptimeRE  = regexp.MustCompile(`^\[ *(\d{1,20})\.(\d{1,9})\] ?`)
-	ctimeRE   = regexp.MustCompile(`^\[((?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) (?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) [ \d]\d \d\d:\d\d:\d\d \d{4})\] ?`)
-	callerRE  = regexp.MustCompile(`^\[ *([TC]\d{1,10})\] ?`)
+	syslogRE  = lazyRegexp(`^((?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) [ \d]\d \d\d:\d\d:\d\d)(?:\.\d+)? +(?:(\S+) +)??([\w./-]+(?:\[\d+\])?):(?: |$)`)
+	isoRE     = lazyRegexp(`^(\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:[.,]\d+)?(?:Z|[+-]\d\d:?\d\d)?) +`)
+	isoHostRE = lazyRegexp(`^\S+ ([\w./-]+(?:\[\d+\])?):(?: |$)`)
+	dmesgXRE  = lazyRegexp(`^[a-z0-9]+ *:(emerg|alert|crit|err|warn|notice|info|debug) *: `)
+	rawPrioRE = lazyRegexp(`^<(\d{1,3})>`)
+	uptimeRE  = lazyRegexp(`^\[ *(\d{1,20})\.(\d{1,9})\] ?`)
+	ctimeRE   = lazyRegexp(`^\[((?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) (?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) [ \d]\d \d\d:\d\d:\d\d \d{4})\] ?`)
+	callerRE  = lazyRegexp(`^\[ *([TC]\d{1,10})\] ?`)
 )
 
 var levelNames = map[string]int{"emerg": 0, "alert": 1, "crit": 2, "err": 3, "warn": 4, "notice": 5, "info": 6, "debug": 7}

@@ -1,7 +1,6 @@
 package kmsg
 
 import (
-	"regexp"
 	"strings"
 )
 
@@ -23,9 +22,9 @@ type Frame struct {
 var (
 	// Frames as x86 (2.6-4.x with addresses, 4.x+ without), arm64 and
 	// powerpc print them; markers such as "<IRQ>" may lead the line.
-	frameRE   = regexp.MustCompile(`^((?:<[/A-Z#]{2,10}>\s*)*)(?:\[<?[0-9a-fA-F]{4,16}>?\]\s*)*(\?\s+)?([A-Za-z_.$][\w.$]{0,200})\+(0x[0-9a-fA-F]{1,16}/0x[0-9a-fA-F]{1,16})(?:\s+\[([\w-]{1,64})[^\]]*\])?`)
-	markersRE = regexp.MustCompile(`^(?:<[/A-Z#]{2,10}>\s*)+$`)
-	markerRE  = regexp.MustCompile(`<(/?)([A-Z#]{2,10})>`)
+	frameRE   = lazyRegexp(`^((?:<[/A-Z#]{2,10}>\s*)*)(?:\[<?[0-9a-fA-F]{4,16}>?\]\s*)*(\?\s+)?([A-Za-z_.$][\w.$]{0,200})\+(0x[0-9a-fA-F]{1,16}/0x[0-9a-fA-F]{1,16})(?:\s+\[([\w-]{1,64})[^\]]*\])?`)
+	markersRE = lazyRegexp(`^(?:<[/A-Z#]{2,10}>\s*)+$`)
+	markerRE  = lazyRegexp(`<(/?)([A-Z#]{2,10})>`)
 )
 
 // traceLine parses a call-trace line: a frame, possibly after markers, or
@@ -33,10 +32,10 @@ var (
 // the section after it is returned.
 func traceLine(text, section string) (fr Frame, isFrame bool, newSection string, ok bool) {
 	t := strings.TrimSpace(text)
-	if markersRE.MatchString(t) {
+	if markersRE().MatchString(t) {
 		return Frame{}, false, applyMarkers(t, section), true
 	}
-	m := frameRE.FindStringSubmatch(t)
+	m := frameRE().FindStringSubmatch(t)
 	if m == nil {
 		return Frame{}, false, section, false
 	}
@@ -52,7 +51,7 @@ func traceLine(text, section string) (fr Frame, isFrame bool, newSection string,
 
 // applyMarkers follows "<IRQ>", "</IRQ>", "<EOI>", "<TASK>" … in order.
 func applyMarkers(s, section string) string {
-	for _, m := range markerRE.FindAllStringSubmatch(s, -1) {
+	for _, m := range markerRE().FindAllStringSubmatch(s, -1) {
 		if m[1] == "/" {
 			// Leaving a section: what follows is the interrupted
 			// task's stack (x86 prints <TASK> next when it knows).
@@ -77,10 +76,10 @@ func isRegisterLine(t string) bool {
 	}
 	// x86 register lines after the first ("R08: … R09: …") and the raw
 	// stack words 3.x printed before the trace.
-	return regRE.MatchString(t) || stackWordsRE.MatchString(t)
+	return regRE().MatchString(t) || stackWordsRE().MatchString(t)
 }
 
 var (
-	regRE        = regexp.MustCompile(`^(?:[RE]?[A-Z0-9]{2,3}|x\d{1,2}): [0-9a-fA-F]{4,16}(?:\s|$)`)
-	stackWordsRE = regexp.MustCompile(`^(?:[0-9a-f]{16}|[0-9a-f]{8})(?: (?:[0-9a-f]{16}|[0-9a-f]{8}))+$`)
+	regRE        = lazyRegexp(`^(?:[RE]?[A-Z0-9]{2,3}|x\d{1,2}): [0-9a-fA-F]{4,16}(?:\s|$)`)
+	stackWordsRE = lazyRegexp(`^(?:[0-9a-f]{16}|[0-9a-f]{8})(?: (?:[0-9a-f]{16}|[0-9a-f]{8}))+$`)
 )

@@ -2,7 +2,6 @@ package kmsg
 
 import (
 	"math/bits"
-	"regexp"
 	"strconv"
 	"strings"
 )
@@ -43,10 +42,10 @@ func (z ZoneState) BlocksAtLeast(order int) (uint64, bool) {
 func (z ZoneState) BelowMin() bool { return z.HasWatermarks && z.FreeKB <= z.MinKB }
 
 var (
-	zoneFreeRE  = regexp.MustCompile(`^Node (\d{1,5}) (\w{1,16}) free:(\d{1,20})kB (?:boost:\d+kB )?min:(\d{1,20})kB low:(\d{1,20})kB high:(\d{1,20})kB`)
-	zoneBuddyRE = regexp.MustCompile(`^Node (\d{1,5}) (\w{1,16}): (.*?)\s*=\s*\d{1,20}kB\s*$`)
-	blockRE     = regexp.MustCompile(`^(\d{1,20})\*(\d{1,20})kB$`)
-	migrateRE   = regexp.MustCompile(`^\([A-Z]{1,8}\)$`)
+	zoneFreeRE  = lazyRegexp(`^Node (\d{1,5}) (\w{1,16}) free:(\d{1,20})kB (?:boost:\d+kB )?min:(\d{1,20})kB low:(\d{1,20})kB high:(\d{1,20})kB`)
+	zoneBuddyRE = lazyRegexp(`^Node (\d{1,5}) (\w{1,16}): (.*?)\s*=\s*\d{1,20}kB\s*$`)
+	blockRE     = lazyRegexp(`^(\d{1,20})\*(\d{1,20})kB$`)
+	migrateRE   = lazyRegexp(`^\([A-Z]{1,8}\)$`)
 )
 
 // zoneLine parses one of the two zone lines of a Mem-Info block into z
@@ -56,7 +55,7 @@ func zoneLine(text string, zones []ZoneState) ([]ZoneState, bool) {
 	if !strings.HasPrefix(t, "Node ") {
 		return zones, false
 	}
-	if m := zoneFreeRE.FindStringSubmatch(t); m != nil {
+	if m := zoneFreeRE().FindStringSubmatch(t); m != nil {
 		var v [4]uint64
 		for i := range v {
 			n, err := strconv.ParseUint(m[3+i], 10, 64)
@@ -73,7 +72,7 @@ func zoneLine(text string, zones []ZoneState) ([]ZoneState, bool) {
 		z.FreeKB, z.MinKB, z.LowKB, z.HighKB = v[0], v[1], v[2], v[3]
 		return zones, true
 	}
-	if m := zoneBuddyRE.FindStringSubmatch(t); m != nil {
+	if m := zoneBuddyRE().FindStringSubmatch(t); m != nil {
 		blocks, pageKB, ok := parseBlocks(m[3])
 		if !ok {
 			return zones, false
@@ -116,10 +115,10 @@ func parseBlocks(s string) ([]uint64, uint64, bool) {
 	var blocks []uint64
 	var pageKB uint64
 	for _, f := range strings.Fields(s) {
-		if migrateRE.MatchString(f) {
+		if migrateRE().MatchString(f) {
 			continue
 		}
-		m := blockRE.FindStringSubmatch(f)
+		m := blockRE().FindStringSubmatch(f)
 		if m == nil {
 			return nil, 0, false
 		}

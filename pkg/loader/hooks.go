@@ -43,7 +43,12 @@ type candidate struct {
 	name         string
 	programs     []string
 	needsTracefs bool
-	note         string
+	// tracefsFallback: the attach falls back to tracefs (kprobes without
+	// the kprobe PMU). cilium/ebpf looks for tracefs once per process and
+	// keeps the answer, so tracefs must be mounted before the first try,
+	// or every later tracepoint attach fails too.
+	tracefsFallback bool
+	note            string
 	// prepare adjusts the spec before load (attach targets) and returns the
 	// hook's name as it will be attached; it may refuse.
 	prepare func(spec *ebpf.CollectionSpec, kernel *btf.Spec) (string, error)
@@ -198,9 +203,10 @@ func hugetlbCandidates() []candidate {
 // needs kprobes, which some kernels lack (this is never fatal).
 func warnAllocCompanion() candidate {
 	return candidate{
-		name:     "kprobe/warn_alloc",
-		programs: []string{"warn_alloc_kprobe"},
-		note:     "failures the kernel logs (page allocation failure, vmalloc error)",
+		name:            "kprobe/warn_alloc",
+		programs:        []string{"warn_alloc_kprobe"},
+		tracefsFallback: true,
+		note:            "failures the kernel logs (page allocation failure, vmalloc error)",
 		attach: attachEach(func(name string, p *ebpf.Program) (link.Link, error) {
 			l, err := link.Kprobe("warn_alloc", p, nil)
 			if errors.Is(err, os.ErrNotExist) {

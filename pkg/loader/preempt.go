@@ -5,6 +5,8 @@ import (
 	"runtime"
 
 	"github.com/cilium/ebpf/btf"
+
+	"github.com/memtrace/memtrace/pkg/rawbtf"
 )
 
 // Values of enum preempt_source in bpf/common.h.
@@ -23,42 +25,102 @@ type preemptLocation struct {
 	desc  string
 }
 
-// findPreemptCount locates preempt_count on this kernel. x86 keeps it in a
-// static per-CPU variable (__preempt_count, or inside pcpu_hot from 6.1 to
-// 6.14); other architectures in thread_info.
+// percpuSection is the per-CPU data section as preemptFrom needs it:
+// variables' offsets, and the offset of a member in a variable's type.
+type percpuSection struct {
+	offsets     map[string]uint64
+	fieldOffset func(variable, member string) (uint64, bool)
+}
+
+// preemptFrom locates preempt_count. x86 keeps it in a static per-CPU
+// variable (__preempt_count, or inside pcpu_hot from 6.1 to 6.14); other
+// architectures in thread_info.
+func preemptFrom(sec percpuSection) preemptLocation {
+	rq, ok := sec.offsets["runqueues"]
+	if !ok {
+		return preemptLocation{desc: "runqueues not in kernel BTF"}
+	}
+	if pc, ok := sec.offsets["__preempt_count"]; ok {
+		return preemptLocation{src: preemptPercpu, rqOff: rq, pcOff: pc, desc: "per-CPU __preempt_count"}
+	}
+	if hot, ok := sec.offsets["pcpu_hot"]; ok {
+		if off, ok := sec.fieldOffset("pcpu_hot", "preempt_count"); ok {
+			return preemptLocation{src: preemptPercpu, rqOff: rq, pcOff: hot + off, desc: "per-CPU pcpu_hot.preempt_count"}
+		}
+	}
+	return preemptLocation{desc: "preempt_count not found in kernel BTF"}
+}
+
+func preemptArchUsesThreadInfo() bool { return runtime.GOARCH != "amd64" && runtime.GOARCH != "386" }
+
+var preemptThreadInfoLocation = preemptLocation{src: preemptThreadInfo, desc: "thread_info.preempt.count"}
+
+// findPreemptCountRaw locates preempt_count from the raw kernel BTF
+// (rawbtf), which can run while cilium/ebpf parses the same file. It
+// fails where the file cannot be mapped (kernels before 6.16) or read;
+// the caller then uses findPreemptCount.
+func findPreemptCountRaw(path string) (preemptLocation, error) {
+	if preemptArchUsesThreadInfo() {
+		return preemptThreadInfoLocation, nil
+	}
+	raw, err := rawbtf.Map(path)
+	if err != nil {
+		return preemptLocation{}, err
+	}
+	defer raw.Close()
+	vars, err := raw.SectionVars(".data..percpu")
+	if err != nil {
+		return preemptLocation{}, err
+	}
+	if vars == nil {
+		return preemptLocation{desc: "no per-CPU section in kernel BTF"}, nil
+	}
+	sec := percpuSection{offsets: make(map[string]uint64, len(vars))}
+	for name, v := range vars {
+		sec.offsets[name] = v.Offset
+	}
+	var fieldErr error
+	sec.fieldOffset = func(variable, member string) (uint64, bool) {
+		off, ok, err := raw.MemberOffset(vars[variable].TypeID, member)
+		fieldErr = err
+		return off, ok
+	}
+	loc := preemptFrom(sec)
+	if fieldErr != nil {
+		return preemptLocation{}, fieldErr
+	}
+	return loc, nil
+}
+
+// findPreemptCount locates preempt_count through cilium/ebpf's parsed
+// kernel BTF: the reference for findPreemptCountRaw, and its fallback.
 func findPreemptCount(kernel *btf.Spec) preemptLocation {
-	if runtime.GOARCH != "amd64" && runtime.GOARCH != "386" {
-		return preemptLocation{src: preemptThreadInfo, desc: "thread_info.preempt.count"}
+	if preemptArchUsesThreadInfo() {
+		return preemptThreadInfoLocation
 	}
 	var ds *btf.Datasec
 	if err := kernel.TypeByName(".data..percpu", &ds); err != nil {
 		return preemptLocation{desc: "no per-CPU section in kernel BTF"}
 	}
-	offs := map[string]uint64{}
+	sec := percpuSection{offsets: map[string]uint64{}}
 	types := map[string]btf.Type{}
 	for _, v := range ds.Vars {
 		if vv, ok := v.Type.(*btf.Var); ok {
-			offs[vv.Name] = uint64(v.Offset)
+			sec.offsets[vv.Name] = uint64(v.Offset)
 			types[vv.Name] = vv.Type
 		}
 	}
-	rq, ok := offs["runqueues"]
-	if !ok {
-		return preemptLocation{desc: "runqueues not in kernel BTF"}
-	}
-	if pc, ok := offs["__preempt_count"]; ok {
-		return preemptLocation{src: preemptPercpu, rqOff: rq, pcOff: pc, desc: "per-CPU __preempt_count"}
-	}
-	if hot, ok := offs["pcpu_hot"]; ok {
-		if st, ok := btf.UnderlyingType(types["pcpu_hot"]).(*btf.Struct); ok {
+	sec.fieldOffset = func(variable, member string) (uint64, bool) {
+		if st, ok := btf.UnderlyingType(types[variable]).(*btf.Struct); ok {
 			for _, m := range st.Members {
-				if m.Name == "preempt_count" {
-					return preemptLocation{src: preemptPercpu, rqOff: rq, pcOff: hot + uint64(m.Offset.Bytes()), desc: "per-CPU pcpu_hot.preempt_count"}
+				if m.Name == member {
+					return uint64(m.Offset.Bytes()), true
 				}
 			}
 		}
+		return 0, false
 	}
-	return preemptLocation{desc: "preempt_count not found in kernel BTF"}
+	return preemptFrom(sec)
 }
 
 var errNoKernelBTF = errors.New("kernel BTF not available")

@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/memtrace/memtrace/pkg/rawbtf"
 )
 
 // Capability numbers from linux/capability.h. CAP_BPF and CAP_PERFMON
@@ -29,8 +31,8 @@ func Preflight() error {
 	if mode := lockdownMode("/sys/kernel/security/lockdown"); mode == "confidentiality" {
 		return fmt.Errorf("kernel lockdown is in %q mode, which forbids BPF programs from reading kernel memory; memtrace cannot run (boot with lockdown=integrity or none): %w", mode, ErrNotPermitted)
 	}
-	if _, err := os.Stat("/sys/kernel/btf/vmlinux"); err != nil {
-		return fmt.Errorf("kernel BTF not found at /sys/kernel/btf/vmlinux: memtrace's CO-RE programs need a kernel built with CONFIG_DEBUG_INFO_BTF=y (RHEL 8.2+, Debian 11+, Ubuntu 20.10+ have it)")
+	if _, err := os.Stat(rawbtf.KernelPath); err != nil {
+		return fmt.Errorf("kernel BTF not found at %s: memtrace's CO-RE programs need a kernel built with CONFIG_DEBUG_INFO_BTF=y (RHEL 8.2+, Debian 11+, Ubuntu 20.10+ have it)", rawbtf.KernelPath)
 	}
 	return nil
 }

@@ -6,6 +6,7 @@ package loader
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -20,6 +21,7 @@ import (
 
 	"github.com/memtrace/memtrace/pkg/event"
 	"github.com/memtrace/memtrace/pkg/gfp"
+	"github.com/memtrace/memtrace/pkg/rawbtf"
 	"github.com/memtrace/memtrace/pkg/tracefs"
 )
 
@@ -55,6 +57,7 @@ type Session struct {
 	families  map[Signal]*attached
 	hooks     []HookStatus
 
+	tracefsMu      sync.Mutex // guards the four fields below
 	tracefsDir     string
 	unmountTracefs func() error
 	tracefsErr     error
@@ -84,41 +87,79 @@ func Open(cfg Config) (*Session, error) {
 	if err := rlimit.RemoveMemlock(); err != nil {
 		return nil, fmt.Errorf("raising RLIMIT_MEMLOCK for BPF maps: %w", err)
 	}
-	// One cache for the session: kernel BTF is parsed once (~25 ms) and
-	// shared by CO-RE relocation and attach-target lookup of every load.
-	cache := btf.NewCache()
-	kernel, err := cache.Kernel()
-	if err != nil {
-		return nil, fmt.Errorf("%w: %v", errNoKernelBTF, err)
-	}
-	s := &Session{
-		cfg:        cfg,
-		kernel:     kernel,
-		btfCache:   cache,
-		families:   map[Signal]*attached{},
-		events:     make(chan event.Event, 4096),
-		done:       make(chan struct{}),
-		monoToWall: monoToWallOffset(),
-		preempt:    findPreemptCount(kernel),
-	}
-	if cfg.has(SignalAlloc) {
-		s.gfpNowarn = s.nowarnBit()
-	}
 	allocCands, err := allocCandidates(cfg.AllocHook)
 	if err != nil {
 		return nil, err
 	}
-	fams := map[Signal]family{
+	all := map[Signal]family{
 		SignalAlloc:   {SignalAlloc, loadAlloc, "alloc_events", "alloc_stats", allocCands, []candidate{warnAllocCompanion()}},
 		SignalExtfrag: {SignalExtfrag, loadExtfrag, "extfrag_events", "extfrag_stats", extfragCandidates(), nil},
 		SignalHugetlb: {SignalHugetlb, loadHugetlb, "hugetlb_events", "hugetlb_stats", hugetlbCandidates(), nil},
 	}
+	var fams []family
 	for _, sig := range AllSignals {
-		if !cfg.has(sig) {
-			continue
+		if cfg.has(sig) {
+			fams = append(fams, all[sig])
 		}
-		st := s.attach(fams[sig])
-		s.hooks = append(s.hooks, st)
+	}
+	s := &Session{
+		cfg:        cfg,
+		families:   map[Signal]*attached{},
+		events:     make(chan event.Event, 4096),
+		done:       make(chan struct{}),
+		monoToWall: monoToWallOffset(),
+	}
+
+	// Start-up is Go CPU, most of it parsing kernel BTF (~20 ms). What
+	// does not need it runs beside it: parsing the embedded objects,
+	// locating preempt_count in the raw BTF, and mounting tracefs.
+	specs := make([]*ebpf.CollectionSpec, len(fams))
+	specErrs := make([]error, len(fams))
+	var prep sync.WaitGroup
+	for i, f := range fams {
+		prep.Go(func() { specs[i], specErrs[i] = f.load() })
+	}
+	var rawPreemptErr error
+	prep.Go(func() { s.preempt, rawPreemptErr = findPreemptCountRaw(rawbtf.KernelPath) })
+	if cfg.has(SignalAlloc) {
+		prep.Go(gfp.LocateKernelEnum) // for nowarnBit
+	}
+	if s.mayNeedTracefs(fams) {
+		prep.Go(func() { s.ensureTracefs() })
+	}
+	// One cache for the session: kernel BTF is parsed once and shared by
+	// CO-RE relocation and attach-target lookup of every load.
+	cache := btf.NewCache()
+	kernel, err := cache.Kernel()
+	if err != nil {
+		prep.Wait()
+		s.Close()
+		return nil, fmt.Errorf("%w: %v", errNoKernelBTF, err)
+	}
+	s.kernel, s.btfCache = kernel, cache
+	prep.Wait()
+	if rawPreemptErr != nil {
+		s.preempt = findPreemptCount(kernel)
+	}
+	if cfg.has(SignalAlloc) {
+		s.gfpNowarn = s.nowarnBit()
+	}
+
+	// The families share nothing but the BTF cache (safe for concurrent
+	// use) and tracefs (ensureTracefs is serialised), so CO-RE relocation,
+	// map creation and the verifier of each run concurrently. Results are
+	// collected in AllSignals order, so Hooks() does not depend on timing.
+	atts := make([]*attached, len(fams))
+	s.hooks = make([]HookStatus, len(fams))
+	var load sync.WaitGroup
+	for i, f := range fams {
+		load.Go(func() { atts[i], s.hooks[i] = s.attach(f, specs[i], specErrs[i]) })
+	}
+	load.Wait()
+	for i, a := range atts {
+		if a != nil {
+			s.families[fams[i].signal] = a
+		}
 	}
 	if len(s.families) == 0 {
 		close(s.events)
@@ -142,13 +183,14 @@ func Open(cfg Config) (*Session, error) {
 	return s, nil
 }
 
-// attach tries the family's candidates in order of preference.
-func (s *Session) attach(f family) HookStatus {
+// attach tries the family's candidates in order of preference, on the
+// family's parsed object (base, or why it could not be parsed). It returns
+// the family attached, nil if no candidate could be.
+func (s *Session) attach(f family, base *ebpf.CollectionSpec, baseErr error) (*attached, HookStatus) {
 	st := HookStatus{Signal: f.signal}
-	base, err := f.load()
-	if err != nil {
-		st.Rejected = append(st.Rejected, Attempt{"(all)", fmt.Sprintf("loading embedded BPF object: %v", err)})
-		return st
+	if baseErr != nil {
+		st.Rejected = append(st.Rejected, Attempt{"(all)", fmt.Sprintf("loading embedded BPF object: %v", baseErr)})
+		return nil, st
 	}
 	for _, c := range f.candidates {
 		if s.cfg.disabled(c.name) {
@@ -177,13 +219,12 @@ func (s *Session) attach(f family) HookStatus {
 		st.Attached = true
 		st.Note = c.note
 		a := &attached{family: f, coll: coll, links: links, reader: rd}
-		s.families[f.signal] = a
 		for _, comp := range f.companions {
 			st.Companions = append(st.Companions, s.attachCompanion(base, a, comp))
 		}
-		return st
+		return a, st
 	}
-	return st
+	return nil, st
 }
 
 // attachCompanion loads a companion program into the maps of the attached
@@ -193,6 +234,10 @@ func (s *Session) attachCompanion(base *ebpf.CollectionSpec, a *attached, c cand
 	if s.cfg.disabled(c.name) {
 		st.Reason = "disabled by configuration"
 		return st
+	}
+	if c.tracefsFallback {
+		// Best effort: without tracefs the fallback fails, not the hook.
+		_ = s.ensureTracefs()
 	}
 	coll, links, _, err := s.loadCandidate(base, c, a.coll.Maps)
 	if err != nil {
@@ -320,9 +365,26 @@ func (s *Session) nowarnBit() uint64 {
 // x/sys/unix does not define it).
 const shmHugetlb = 0o4000
 
+// mayNeedTracefs says whether a candidate or companion of fams that is
+// not disabled uses tracefs, so Open can mount it early, beside the
+// kernel BTF load, instead of on the first attach that needs it.
+func (s *Session) mayNeedTracefs(fams []family) bool {
+	for _, f := range fams {
+		for _, c := range slices.Concat(f.candidates, f.companions) {
+			if (c.needsTracefs || c.tracefsFallback) && !s.cfg.disabled(c.name) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // ensureTracefs mounts tracefs once if needed; classic tracepoints are
-// looked up there. The mount is undone on Close.
+// looked up there. The mount is undone on Close. Families attach
+// concurrently: the first caller mounts, the others wait for it.
 func (s *Session) ensureTracefs() error {
+	s.tracefsMu.Lock()
+	defer s.tracefsMu.Unlock()
 	if !s.tracefsTried {
 		s.tracefsTried = true
 		s.tracefsDir, s.unmountTracefs, s.tracefsErr = tracefs.Mount()

@@ -42,6 +42,12 @@ type plan struct {
 	longInjectHz  int
 	longBatch     int
 	longSampleSec time.Duration
+	// baseline is another memtrace binary started beside bin/memtrace in
+	// the start-up phase ("memtrace-baseline"), to compare two builds in
+	// one run; "" for none.
+	baseline string
+	// startupPeers: bpftrace and bcc are part of the start-up phase.
+	startupPeers bool
 }
 
 func fullPlan() plan {
@@ -73,6 +79,9 @@ func main() {
 	quietLoad := flag.Float64("quiet-load", 1.0, "before starting, wait for the 1-minute load average to fall below this")
 	fromCSV := flag.String("from-csv", "", "only render summary.md into -out from this results.csv of an earlier run")
 	quietWait := flag.Duration("quiet-wait", 10*time.Minute, "wait at most this long for a quiet machine (0: do not wait)")
+	baseline := flag.String("baseline", "", "start-up phase: also start this memtrace binary (an earlier build), interleaved with bin/memtrace")
+	startupReps := flag.Int("startup-reps", 0, "override the number of start-up rounds")
+	startupPeers := flag.Bool("startup-peers", true, "start-up phase: include bpftrace and bcc (false: only floor and memtrace, e.g. to compare builds)")
 	flag.Parse()
 	p := fullPlan()
 	if *quick {
@@ -81,6 +90,10 @@ func main() {
 	if *long > 0 {
 		p.longRun = *long
 	}
+	if *startupReps > 0 {
+		p.startupReps = *startupReps
+	}
+	p.baseline, p.startupPeers = *baseline, *startupPeers
 	p.phases = map[string]bool{}
 	for _, ph := range strings.Split(*phases, ",") {
 		p.phases[strings.TrimSpace(ph)] = true
@@ -131,10 +144,16 @@ func (e *env) bin(name string) string { return filepath.Join(e.binDir, name) }
 // running: watch with JSON lines thrown away once it exists, capture
 // until interrupted before that.
 func (e *env) memtraceArgs(ready string, extra ...string) []string {
+	return e.memtraceArgsOf(e.bin("memtrace"), ready, extra...)
+}
+
+// memtraceArgsOf is memtraceArgs for another memtrace binary (-baseline),
+// which must have watch if bin/memtrace has it.
+func (e *env) memtraceArgsOf(bin, ready string, extra ...string) []string {
 	if e.watch {
-		return append([]string{e.bin("memtrace"), "watch", "--json", "--ready-file", ready}, extra...)
+		return append([]string{bin, "watch", "--json", "--ready-file", ready}, extra...)
 	}
-	return append([]string{e.bin("memtrace"), "capture", "--duration", "0", "-o", "/dev/null", "--ready-file", ready}, extra...)
+	return append([]string{bin, "capture", "--duration", "0", "-o", "/dev/null", "--ready-file", ready}, extra...)
 }
 
 func (e *env) logf(format string, args ...any) {
@@ -272,6 +291,11 @@ func (e *env) setup() error {
 	for _, b := range []string{"memtrace", "floor", "pagetouch"} {
 		if _, err := os.Stat(e.bin(b)); err != nil {
 			return fmt.Errorf("missing %s (scripts/bench.sh builds it): %w", e.bin(b), err)
+		}
+	}
+	if e.baseline != "" {
+		if _, err := os.Stat(e.baseline); err != nil {
+			return fmt.Errorf("missing the baseline binary: %w", err)
 		}
 	}
 	for _, b := range []string{"bpftrace", "trace-bpfcc"} {

@@ -9,7 +9,13 @@ import (
 // and records the time from exec to probes attached, VmHWM at that moment,
 // and the peak RSS of its whole life (wait4's ru_maxrss).
 func (e *env) startupPhase(ctx context.Context) error {
-	tracers := []*tracer{tFloor, tMemtrace, tBpftrace, tBcc, tBpftrace1, tBcc1}
+	tracers := []*tracer{tFloor, tMemtrace}
+	if e.baseline != "" {
+		tracers = append(tracers, tBaseline)
+	}
+	if e.startupPeers {
+		tracers = append(tracers, tBpftrace, tBcc, tBpftrace1, tBcc1)
+	}
 	for round := 0; round < e.startupReps; round++ {
 		for i := range tracers {
 			t := tracers[(i+round)%len(tracers)]

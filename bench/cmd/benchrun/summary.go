@@ -278,8 +278,11 @@ func (e *env) startupTable(b *strings.Builder) []string {
 	}
 	b.WriteString("## Start-up to ready and memory\n\n| tool | ready (ms), median | ready (ms), mean [95%] | VmHWM at ready (MiB) | peak RSS (MiB), median |\n|---|---|---|---|---|\n")
 	var targets []string
-	for _, t := range []*tracer{tFloor, tMemtrace, tBpftrace, tBcc, tBpftrace1, tBcc1} {
+	for _, t := range []*tracer{tFloor, tMemtrace, tBaseline, tBpftrace, tBcc, tBpftrace1, tBcc1} {
 		ready := e.res.values("startup", "-", t.name, "ready_ms")
+		if len(ready) == 0 {
+			continue // a configuration this run did not start
+		}
 		hwm := e.res.values("startup", "-", t.name, "hwm_ready_kib")
 		rss := e.res.values("startup", "-", t.name, "maxrss_kib")
 		rv := valuesOf(ready, sortedRounds(ready))
@@ -293,7 +296,31 @@ func (e *env) startupTable(b *strings.Builder) []string {
 		}
 	}
 	b.WriteString("\n")
+	e.baselineRatios(b)
 	return targets
+}
+
+// baselineRatios compares memtrace with the baseline build (-baseline)
+// round by round: both ran in every round, in rotated order.
+func (e *env) baselineRatios(b *strings.Builder) {
+	if len(e.res.values("startup", "-", tBaseline.name, "ready_ms")) == 0 {
+		return
+	}
+	b.WriteString("memtrace over memtrace-baseline, per-round ratios (geometric mean [95%], median):\n\n")
+	for _, m := range []struct{ metric, label string }{
+		{"ready_ms", "ready"}, {"hwm_ready_kib", "VmHWM at ready"}, {"maxrss_kib", "peak RSS"},
+	} {
+		cur := e.res.values("startup", "-", tMemtrace.name, m.metric)
+		base := e.res.values("startup", "-", tBaseline.name, m.metric)
+		var ratios []float64
+		for _, r := range sortedRounds(cur, base) {
+			if base[r] > 0 && cur[r] > 0 {
+				ratios = append(ratios, cur[r]/base[r])
+			}
+		}
+		fmt.Fprintf(b, "- %s: %s, median %.3f× (%d rounds)\n", m.label, ratioInterval(ratios).fmtRatio(), median(ratios), len(ratios))
+	}
+	b.WriteString("\n")
 }
 
 func (e *env) burstTable(b *strings.Builder) []string {

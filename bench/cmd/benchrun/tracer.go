@@ -55,6 +55,10 @@ var (
 	tMemtrace = &tracer{name: "memtrace", goDump: true, args: func(e *env, ready string) []string {
 		return e.memtraceArgs(ready)
 	}}
+	// tBaseline is an earlier memtrace build (-baseline), start-up only.
+	tBaseline = &tracer{name: "memtrace-baseline", goDump: true, args: func(e *env, ready string) []string {
+		return e.memtraceArgsOf(e.baseline, ready)
+	}}
 	tBpftrace = &tracer{name: "bpftrace", probes: bpftraceProbes, args: func(e *env, ready string) []string {
 		return []string{"bpftrace", e.bpftraceScript}
 	}}
@@ -106,7 +110,7 @@ func (e *env) startTracer(ctx context.Context, t *tracer, extra ...string) (*run
 	argv := append(t.args(e, ready), extra...)
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Stdout, cmd.Stderr = logf, logf
-	if t == tMemtrace && e.watch {
+	if (t == tMemtrace || t == tBaseline) && e.watch {
 		cmd.Stdout = nil // /dev/null
 	}
 	cmd.Env = append(os.Environ(), e.tracerEnv...)
