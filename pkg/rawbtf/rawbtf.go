@@ -125,6 +125,9 @@ func Parse(b []byte) (*File, error) {
 		if err != nil {
 			return nil, fmt.Errorf("reading BTF type %d: %w", len(r.offsets), err)
 		}
+		if off+btfTypeLen+extra > len(r.types) {
+			return nil, fmt.Errorf("reading BTF type %d: truncated", len(r.offsets))
+		}
 		r.offsets = append(r.offsets, uint32(off))
 		off += btfTypeLen + extra
 	}
