@@ -115,7 +115,7 @@ static __always_inline int record_failure(void *ctx, __u32 order, __u64 gfp,
 	}
 	count = 1;
 	if (val) {
-		count = __sync_add_and_fetch(&val->count, 1);
+		count = count_one(&val->count);
 		val->last_ns = now;
 		val->last_tid = (__u32)pid_tgid;
 	}

@@ -208,6 +208,19 @@ static __always_inline void stat_inc(void *map, __u32 idx)
 		*v += 1;
 }
 
+// count_one adds one to *counter and returns a recent value of it. The add
+// is atomic (BPF_XADD, which every kernel with BPF accepts); the read is
+// not. __sync_add_and_fetch would be one atomic fetch-and-add, but the
+// verifier refuses the fetch forms before 5.12 ("BPF_STX uses reserved
+// fields"), which would leave Debian 11's 5.10 without allocation
+// failures. Two CPUs may read the same value: only sampling uses it, the
+// count itself stays exact.
+static __always_inline __u64 count_one(__u64 *counter)
+{
+	__sync_fetch_and_add(counter, 1);
+	return *(volatile __u64 *)counter;
+}
+
 // should_send decides whether the count-th event of one aggregation key goes
 // to the ring buffer: the first sample_first, then powers of two, so a burst
 // of a million identical failures costs a few dozen events while the

@@ -90,7 +90,7 @@ static __always_inline int record_extfrag(__u64 pfn, int alloc_order, int fallba
 		val = bpf_map_lookup_elem(&extfrag_agg, &key);
 	}
 	if (val) {
-		count = __sync_add_and_fetch(&val->count, 1);
+		count = count_one(&val->count);
 		if (fragmenting)
 			__sync_fetch_and_add(&val->fragmenting, 1);
 		if (change_ownership > 0)

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // PageAllocFailureFilter is the tracefs filter that selects failed
@@ -75,6 +77,8 @@ type failResult struct {
 	Errno                       int    // first unexpected errno, 0 if none
 	Call                        string // the call that got Errno
 	XattrErrno                  int    // WarnAllocFailure: errno of the accounted call
+	// NotFull: every resize succeeded, the cgroup never filled (PipeResize).
+	NotFull bool
 }
 
 // AllocFailures makes a child process's allocations fail n times inside
@@ -138,6 +142,31 @@ func AllocFailures(n int, opts ...Option) (rep Report, err error) {
 	var res failResult
 	if err := s.child.call(opName, args, &res); err != nil {
 		return rep, err
+	}
+	if res.NotFull && args.Thread {
+		// The kernel charged the worker's allocations elsewhere: before
+		// about 5.11 kernel memory is charged to the cgroup of the mm's
+		// owner (the main thread), not the allocating thread's. Move the
+		// whole child instead; its other threads do not fault in new
+		// memory while the cgroup is full.
+		args.Thread = false
+		if err := s.cgroupFiles(&args); err != nil {
+			return rep, err
+		}
+		tried := res
+		if err := s.child.call(opName, args, &res); err != nil {
+			return rep, err
+		}
+		res.Attempts += tried.Attempts
+		res.Succeeded += tried.Succeeded
+	}
+	if res.NotFull {
+		return rep, fmt.Errorf("provoking allocation failures: memory cgroup not full after %d pipe resizes", res.Succeeded)
+	}
+	if method == BPFMap && res.Errno == int(unix.EPERM) {
+		// Before 5.11 map memory counts against RLIMIT_MEMLOCK, and
+		// the memory cgroup never sees it.
+		return rep, fmt.Errorf("provoking allocation failures with %s: %w: this kernel charges BPF maps to RLIMIT_MEMLOCK, not to the memory cgroup (before 5.11)", method, errors.ErrUnsupported)
 	}
 	if err := s.finish(&rep, res, start); err != nil {
 		return rep, err

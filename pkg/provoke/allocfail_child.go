@@ -48,9 +48,7 @@ func opPipeFail(w *worker, raw json.RawMessage) (any, error) {
 	if err := joinCgroup(a.Home, a.Thread); err != nil {
 		return nil, err
 	}
-	if res.Failed < a.Want && res.Errno == 0 {
-		return nil, fmt.Errorf("memory cgroup not full after %d pipe resizes", res.Succeeded)
-	}
+	res.NotFull = res.Failed == 0 && res.Errno == 0
 	return res, nil
 }
 

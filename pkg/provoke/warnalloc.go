@@ -41,6 +41,7 @@ const (
 //
 //	<comm>: vmalloc error: size 2147483136, exceeds total pages, mode:0x400cc0(GFP_KERNEL_ACCOUNT), …
 //
+// ("vmalloc: allocation failure: 2147483136 bytes" before 5.14).
 // This works on every kernel and needs no memory cgroup. Report.Events is
 // 0 (a hook on the allocator function, fexit, does see the order-19 try).
 //
@@ -157,7 +158,7 @@ func WarnAllocFailure(opts ...Option) (rep Report, err error) {
 				return rep, err
 			}
 			for _, m := range msgs {
-				if strings.HasPrefix(m, prefix) && (strings.Contains(m, "vmalloc error") || strings.Contains(m, "page allocation failure")) {
+				if strings.HasPrefix(m, prefix) && isWarnAlloc(m[len(prefix):]) {
 					rep.Warning = m
 					break
 				}
@@ -179,6 +180,18 @@ func WarnAllocFailure(opts ...Option) (rep Report, err error) {
 			total.Failed, rep.Syscall, s.child.Comm, cfg.timeout)
 	}
 	return rep, nil
+}
+
+// isWarnAlloc reports whether a log message (after "comm: ") is one of
+// warn_alloc's: "page allocation failure: …", "vmalloc error: …" (5.14+)
+// or "vmalloc: allocation failure…" (before).
+func isWarnAlloc(msg string) bool {
+	for _, p := range []string{"page allocation failure", "vmalloc error: ", "vmalloc: allocation failure"} {
+		if strings.HasPrefix(msg, p) {
+			return true
+		}
+	}
+	return false
 }
 
 // oversizePossible reports whether an fd table of oversizeFds descriptors

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os/exec"
 	"slices"
@@ -67,9 +68,10 @@ func provokeAll(bin string, timeout time.Duration) map[string]*provoked {
 		}
 		if err != nil {
 			p.err = fmt.Errorf("provoke %s: %v: %s", strings.Join(p.args, " "), err, strings.TrimSpace(stderr.String()))
-			// provoke says so when the method needs the cgroup v1 memory
+			// provoke says so (errors.ErrUnsupported) when its method
+			// cannot work here, e.g. it needs the cgroup v1 memory
 			// controller; that is the machine, not memtrace.
-			p.skipped = strings.Contains(stderr.String(), "needs the cgroup v1")
+			p.skipped = strings.Contains(stderr.String(), errors.ErrUnsupported.Error())
 		}
 		verdict := "ok"
 		if p.err != nil {
