@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"os"
@@ -11,19 +10,20 @@ import (
 	"strings"
 )
 
-// The packages come from the machine's apt sources, by name, and are kept
-// in the cache directory: a run with a warm cache downloads nothing. They
-// are unpacked with dpkg-deb, never installed: the host kernel is not
-// touched.
+// The packages come from a Debian suite's or the machine's apt sources
+// (apt.go), by name, and are kept in the cache directory: a run with a
+// warm cache downloads nothing. They are unpacked with dpkg-deb, never
+// installed: the host kernel is not touched.
 
 // resolveKernel turns a package name into the concrete kernel image
 // package: the metapackage linux-image-amd64 depends on the newest
-// linux-image-6.1.0-N-amd64 of Debian 12's security updates.
-func resolveKernel(name string) (string, error) {
+// kernel of the suite's security updates (linux-image-6.1.0-N-amd64 in
+// bookworm).
+func resolveKernel(a *aptSource, name string) (string, error) {
 	if !strings.HasSuffix(name, "amd64") || regexp.MustCompile(`^linux-image-\d`).MatchString(name) {
 		return name, nil
 	}
-	out, err := aptOutput("apt-cache", "depends", name)
+	out, err := a.output("apt-cache", "depends", name)
 	if err != nil {
 		return "", err
 	}
@@ -37,20 +37,21 @@ func resolveKernel(name string) (string, error) {
 // fetchDeb returns the cached .deb of pkg, downloading it with apt-get
 // download when the cache has not this version yet. Stale package lists
 // (a version the mirror no longer has) are refreshed once; when apt
-// cannot be reached at all, a cached .deb of the package is used.
-func fetchDeb(cache, pkg string) (string, error) {
+// cannot be reached at all, a cached .deb of the package is used. The
+// .debs of every source share one directory: their file names hold the
+// version.
+func fetchDeb(cache string, a *aptSource, pkg string) (string, error) {
 	dir := filepath.Join(cache, "debs")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", fmt.Errorf("creating the package cache (-cache or $MEMTRACE_VM_CACHE): %w", err)
 	}
-	path, err := download(dir, pkg)
-	if err != nil && !updatedApt {
-		updatedApt = true
+	path, err := download(a, dir, pkg)
+	if err != nil && !a.updated {
 		fmt.Fprintf(os.Stderr, "vm: %v; apt-get update and retrying\n", err)
-		if b, uerr := exec.Command("apt-get", "update", "-qq").CombinedOutput(); uerr == nil {
-			path, err = download(dir, pkg)
+		if uerr := a.update(); uerr == nil {
+			path, err = download(a, dir, pkg)
 		} else {
-			err = fmt.Errorf("%v; apt-get update: %v: %s", err, uerr, b)
+			err = fmt.Errorf("%v; %v", err, uerr)
 		}
 	}
 	if err != nil {
@@ -62,9 +63,9 @@ func fetchDeb(cache, pkg string) (string, error) {
 	return path, err
 }
 
-func download(dir, pkg string) (string, error) {
+func download(a *aptSource, dir, pkg string) (string, error) {
 	// --print-uris names the file of the candidate version, offline.
-	out, err := aptOutput("apt-get", "download", "--print-uris", pkg)
+	out, err := a.output("apt-get", "download", "--print-uris", pkg)
 	if err != nil {
 		return "", err
 	}
@@ -76,8 +77,8 @@ func download(dir, pkg string) (string, error) {
 	if _, err := os.Stat(path); err == nil {
 		return path, nil
 	}
-	fmt.Fprintf(os.Stderr, "vm: downloading %s\n", f[1])
-	cmd := exec.Command("apt-get", "download", "-q", pkg)
+	fmt.Fprintf(os.Stderr, "vm: downloading %s (%s)\n", f[1], a)
+	cmd := a.command("apt-get", "download", "-q", pkg)
 	cmd.Dir = dir
 	if b, err := cmd.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("downloading %s: %v: %s", pkg, err, strings.TrimSpace(string(b)))
@@ -87,40 +88,6 @@ func download(dir, pkg string) (string, error) {
 	}
 	return path, nil
 }
-
-// aptOutput runs an apt command; when apt knows no candidate for the
-// package (a fresh machine whose lists were never fetched) it runs
-// apt-get update once and retries.
-func aptOutput(args ...string) (string, error) {
-	run := func() (string, error) {
-		var stdout, stderr bytes.Buffer
-		cmd := exec.Command(args[0], args[1:]...)
-		cmd.Stdout, cmd.Stderr = &stdout, &stderr
-		err := cmd.Run()
-		if err == nil && strings.TrimSpace(stdout.String()) == "" {
-			err = errors.New("no output")
-		}
-		if err != nil {
-			return "", fmt.Errorf("%s: %v: %s", strings.Join(args, " "), err, strings.TrimSpace(stderr.String()))
-		}
-		return stdout.String(), nil
-	}
-	out, err := run()
-	if err == nil {
-		return out, nil
-	}
-	if !updatedApt {
-		updatedApt = true
-		fmt.Fprintln(os.Stderr, "vm: apt-get update (no candidate for the package)")
-		if b, uerr := exec.Command("apt-get", "update", "-qq").CombinedOutput(); uerr != nil {
-			return "", fmt.Errorf("%v; apt-get update: %v: %s", err, uerr, b)
-		}
-		return run()
-	}
-	return "", err
-}
-
-var updatedApt bool
 
 // unpack extracts the given members of a .deb (tar patterns such as
 // "./boot/*") into dir once; a marker file records a complete extraction.
@@ -145,8 +112,8 @@ func unpack(deb, dir string, members ...string) error {
 // kernelFiles fetches and unpacks the kernel package and returns the
 // path of its vmlinuz, the release it boots ("6.1.0-56-amd64") and the
 // .deb.
-func kernelFiles(cache, pkg string) (vmlinuz, release, deb string, err error) {
-	deb, err = fetchDeb(cache, pkg)
+func kernelFiles(cache string, a *aptSource, pkg string) (vmlinuz, release, deb string, err error) {
+	deb, err = fetchDeb(cache, a, pkg)
 	if err != nil {
 		return "", "", "", err
 	}
@@ -162,8 +129,8 @@ func kernelFiles(cache, pkg string) (vmlinuz, release, deb string, err error) {
 }
 
 // busybox fetches busybox-static and returns its binary and the .deb.
-func busybox(cache string) (bin, deb string, err error) {
-	deb, err = fetchDeb(cache, "busybox-static")
+func busybox(cache string, a *aptSource) (bin, deb string, err error) {
+	deb, err = fetchDeb(cache, a, "busybox-static")
 	if err != nil {
 		return "", "", err
 	}
@@ -176,7 +143,7 @@ func busybox(cache string) (bin, deb string, err error) {
 
 // ensureQemu installs qemu-system-x86 when qemu-system-x86_64 is missing
 // (a fresh machine), as root; otherwise it says what to install.
-func ensureQemu() error {
+func ensureQemu(host *aptSource) error {
 	if _, err := exec.LookPath("qemu-system-x86_64"); err == nil {
 		return nil
 	}
@@ -191,10 +158,9 @@ func ensureQemu() error {
 	}
 	if _, err := install(); err != nil {
 		// The package lists may be missing or stale on a fresh machine.
-		if b, err := exec.Command("apt-get", "update", "-qq").CombinedOutput(); err != nil {
-			return fmt.Errorf("installing qemu-system-x86: apt-get update: %v: %s", err, b)
+		if err := host.update(); err != nil {
+			return fmt.Errorf("installing qemu-system-x86: %w", err)
 		}
-		updatedApt = true
 		if b, err := install(); err != nil {
 			return fmt.Errorf("installing qemu-system-x86: %v: %s", err, b)
 		}
@@ -202,12 +168,13 @@ func ensureQemu() error {
 	return nil
 }
 
-// prune removes the cached packages and unpacked trees this run did not
-// use (an older kernel once Debian published a newer one), so the cache
-// does not grow by 70 MB with every kernel update.
+// prune removes the cached packages and unpacked trees that neither this
+// run used nor a -kernel entry last resolved to (an older kernel once
+// Debian published a newer one), so the cache does not grow by 70 MB
+// with every kernel update, while a run of one kernel keeps the others.
 func prune(cache string, keep ...string) {
 	used := map[string]bool{}
-	for _, k := range keep {
+	for _, k := range append(keep, recordedDebs(cache)...) {
 		used[strings.TrimSuffix(filepath.Base(k), ".deb")] = true
 	}
 	debs, _ := filepath.Glob(filepath.Join(cache, "debs", "*.deb"))

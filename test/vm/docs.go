@@ -21,8 +21,8 @@ const (
 // writeDocs writes docs/kernels.md from this run's results, so the table
 // says only what was seen, and copies its first table into the README
 // beside the docs directory.
-func writeDocs(path string, r *runResult, h *hostResult, o options) error {
-	doc := kernelsDoc(r, h, o)
+func writeDocs(path string, runs []*runResult, h *hostResult, o options) error {
+	doc := kernelsDoc(runs, h, o)
 	if err := os.WriteFile(path, []byte(doc), 0o644); err != nil {
 		return err
 	}
@@ -73,26 +73,28 @@ func replaceSection(readme []byte, table string) ([]byte, error) {
 	return bytes.Replace(readme, []byte(readmeBegin+old+readmeEnd), []byte(readmeBegin+table+readmeEnd), 1), nil
 }
 
-func kernelsDoc(r *runResult, h *hostResult, o options) string {
+func kernelsDoc(runs []*runResult, h *hostResult, o options) string {
 	var b strings.Builder
-	b.WriteString(`# Supported kernels
-
-memtrace is tested on two kernels: the CI host's, and Debian 12's 6.1
-booted under qemu by ` + "`make test-kernels`" + ` (test/vm). This file is written
-by ` + "`go run ./test/vm -docs docs/kernels.md`" + ` from the results of such a
-run; do not edit the tables by hand.
-
+	b.WriteString("# Supported kernels\n\n")
+	b.WriteString(wrap(intro(runs, h), 72))
+	b.WriteString(`
 Hooks memtrace chose with its default configuration:
 
 | kernel | where | allocation failures | logged failures | fragmentation | huge-page requests | tested |
 |---|---|---|---|---|---|---|
 `)
-	var guest []proto.Summary
-	if r.stream != nil {
-		guest = summaries(r.stream.Files)
+	guest := make([][]proto.Summary, len(runs))
+	for i, r := range runs {
+		if r.stream != nil {
+			guest[i] = summaries(r.stream.Files)
+		}
+		distro := r.distro
+		if distro == "" {
+			distro = "Debian" // the host's apt sources
+		}
+		where := fmt.Sprintf("qemu (%s), %s package %s, cgroup %s", r.accel, distro, r.pkg, o.cgroup)
+		b.WriteString(row(r.kernel, where, guest[i], guestTested(r)))
 	}
-	where := fmt.Sprintf("qemu (%s), Debian package %s, cgroup %s", r.accel, r.pkg, o.cgroup)
-	b.WriteString(row(r.kernel, where, guest, guestTested(r)))
 	if h != nil {
 		b.WriteString(row(h.kernel, "CI host", h.summaries, "`make test` (the whole suite); e2e "+e2eTested(h.summaries)))
 	}
@@ -124,7 +126,9 @@ tracefs counters.
 				cell(hookOf(s, "alloc")), cell(hookOf(s, "extfrag")), cell(hookOf(s, "hugetlb")), checks)
 		}
 	}
-	variants(r.kernel, guest)
+	for i, r := range runs {
+		variants(r.kernel, guest[i])
+	}
 	if h != nil {
 		variants(h.kernel, h.summaries)
 	}
@@ -187,4 +191,58 @@ func e2eTested(sums []proto.Summary) string {
 		out += fmt.Sprintf(", **%d failed**", fail)
 	}
 	return out
+}
+
+// intro says which kernels the run tested and how the file came about.
+func intro(runs []*runResult, h *hostResult) string {
+	var guests []string
+	for _, r := range runs {
+		if r.k == nil {
+			continue // never booted
+		}
+		if r.distro != "" {
+			guests = append(guests, r.distro+"'s "+shortVersion(r.kernel))
+		} else {
+			guests = append(guests, shortVersion(r.kernel)+" ("+r.pkg+")")
+		}
+	}
+	tested := "memtrace is tested on "
+	if h != nil {
+		tested += "the CI host's kernel and on "
+	}
+	return tested + joinAnd(guests) + ", booted under qemu by `make test-kernels` (test/vm). " +
+		"This file is written by `go run ./test/vm -docs docs/kernels.md` from the results of such a run; " +
+		"do not edit the tables by hand.\n"
+}
+
+// joinAnd joins an English list: "a", "a and b", "a, b and c".
+func joinAnd(items []string) string {
+	if len(items) < 2 {
+		return strings.Join(items, "")
+	}
+	return strings.Join(items[:len(items)-1], ", ") + " and " + items[len(items)-1]
+}
+
+// wrap breaks a paragraph into lines of at most width characters (longer
+// words stay whole), so the generated text reads like the hand-written.
+func wrap(text string, width int) string {
+	var b strings.Builder
+	n := 0
+	for _, w := range strings.Fields(text) {
+		switch {
+		case n == 0:
+		case n+1+len(w) > width:
+			b.WriteByte('\n')
+			n = 0
+		default:
+			b.WriteByte(' ')
+			n++
+		}
+		b.WriteString(w)
+		n += len(w)
+	}
+	if n > 0 {
+		b.WriteByte('\n')
+	}
+	return b.String()
 }

@@ -10,15 +10,17 @@ import (
 )
 
 // kernelRules are the hook choices issue 7 asks of a kernel family, for
-// memtrace's default configuration: on Debian 12's 6.1, fexit on the
-// allocator counts allocation failures and a kprobe on warn_alloc marks
-// the failures the kernel logs.
+// memtrace's default configuration: on Debian 12's 6.1 and Debian 11's
+// 5.10, fexit on the allocator (__alloc_pages on 6.1,
+// __alloc_pages_nodemask on 5.10) counts allocation failures and a kprobe
+// on warn_alloc marks the failures the kernel logs.
 var kernelRules = []struct {
 	release   *regexp.Regexp
 	alloc     string // prefix of the alloc hook
 	companion string // attached companion hook, "" for none required
 }{
 	{regexp.MustCompile(`^6\.1\.`), "fexit/", "kprobe/warn_alloc"},
+	{regexp.MustCompile(`^5\.10\.`), "fexit/", "kprobe/warn_alloc"},
 }
 
 // checkHooks compares the default variant's hooks with what the kernel

@@ -1,25 +1,27 @@
 // Command vm runs memtrace's privileged test suite and the memtrace binary
-// end to end on another kernel: Debian 12's 6.1 by default, booted under
-// qemu. It fetches the kernel and busybox-static through apt (cached in
-// -cache, unpacked, never installed), builds static test binaries of the
-// privileged packages and the memtrace, provoke and e2e programs, packs
-// them with a small init (test/vm/guest) into an initramfs, boots it, and
-// streams the results back over a serial port. The VM always powers off;
-// qemu is killed at -timeout.
+// end to end on other kernels: Debian 12's 6.1 and Debian 11's 5.10 by
+// default, booted one after the other under qemu. It fetches the kernels
+// and busybox-static through apt (each Debian suite through a private apt
+// state in -cache; unpacked, never installed), builds static test binaries
+// of the privileged packages and the memtrace, provoke and e2e programs
+// once, packs them with a small init (test/vm/guest) into an initramfs,
+// boots each kernel with it, and streams the results back over a serial
+// port. Each VM always powers off; qemu is killed at -timeout.
 //
 //	go run ./test/vm                      # what `make test-kernels` runs
-//	go run ./test/vm -pkgs ./pkg/loader -run TestEveryHook
+//	go run ./test/vm -kernel bullseye:linux-image-amd64 -pkgs ./pkg/loader -run TestEveryHook
 //	go run ./test/vm -docs docs/kernels.md   # rewrite the kernels table
 //
 // With -host (the default when root) the e2e program also runs on this
-// machine, so both kernels' hook choices are shown side by side. The exit
-// code is non-zero when a test or an e2e check failed, when a kernel did
-// not choose the hooks it should (see expectations), or when the VM did
-// not finish.
+// machine, so every kernel's hook choices are shown side by side. The exit
+// code is non-zero when a test or an e2e check failed on any kernel, when
+// a kernel did not choose the hooks it should (expect.go), or when a
+// kernel could not be fetched or its VM did not finish.
 package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -43,9 +45,9 @@ type options struct {
 func main() {
 	var o options
 	var pkgs string
-	flag.StringVar(&o.kernel, "kernel", "linux-image-amd64", "kernel image package (the metapackage resolves to the newest linux-image-6.1.0-N-amd64)")
+	flag.StringVar(&o.kernel, "kernel", defaultKernels, "kernels to boot, in order: comma-separated SUITE:PACKAGE (a Debian suite, through a private apt state in -cache) or PACKAGE (the host's apt sources); linux-image-amd64 resolves to the suite's newest kernel")
 	flag.StringVar(&o.cache, "cache", envOr("MEMTRACE_VM_CACHE", "/var/cache/memtrace-vm"), "where packages are kept between runs ($MEMTRACE_VM_CACHE)")
-	flag.StringVar(&o.out, "out", "", "directory for logs, captures and summaries (default: CACHE/results/KERNEL)")
+	flag.StringVar(&o.out, "out", "", "directory for logs, captures and summaries: OUT/RELEASE per kernel, OUT/host for this machine (default: CACHE/results)")
 	flag.StringVar(&o.cgroup, "cgroup", "v1", "guest memory cgroup: v1 (as on the CI host) or v2 (Debian 12's default)")
 	flag.StringVar(&o.accel, "accel", "auto", "auto (kvm only with kvm_intel or kvm_amd loaded), kvm or tcg")
 	flag.StringVar(&pkgs, "pkgs", strings.Join(defaultPackages, ","), "packages whose tests run in the guest (comma-separated)")
@@ -56,7 +58,7 @@ func main() {
 	flag.StringVar(&o.cmdline, "append", "", "extra kernel command line")
 	flag.IntVar(&o.mem, "mem", 2048, "guest memory in MiB (at most 2048: provoke's logged warn_alloc failure on 6.1 needs less than 2 GiB)")
 	flag.IntVar(&o.cpus, "smp", 1, "guest CPUs (with 2 under TCG on a 2-core host, a busy host starves one vCPU and the guest stalls in RCU)")
-	flag.DurationVar(&o.timeout, "timeout", 25*time.Minute, "kill the VM after this long")
+	flag.DurationVar(&o.timeout, "timeout", 25*time.Minute, "kill each VM after this long (per kernel, not for the whole run)")
 	flag.DurationVar(&o.testTimeout, "test-timeout", 10*time.Minute, "-test.timeout of each test binary")
 	flag.BoolVar(&o.verbose, "v", true, "echo the guest's output as it arrives")
 	flag.Parse()
@@ -85,41 +87,24 @@ func envOr(k, def string) string {
 }
 
 func run(ctx context.Context, o options) (bool, error) {
+	entries, err := parseKernels(o.kernel)
+	if err != nil {
+		return false, err
+	}
 	repo, err := repoRoot()
 	if err != nil {
 		return false, err
 	}
-	if err := ensureQemu(); err != nil {
+	host := hostApt()
+	if err := ensureQemu(host); err != nil {
 		return false, err
 	}
-	pkg, err := resolveKernel(o.kernel)
-	if err != nil {
-		// Offline: the kernel a previous run cached will do.
-		m, _ := filepath.Glob(filepath.Join(o.cache, "debs", "linux-image-*.deb"))
-		if len(m) == 0 {
-			return false, err
-		}
-		pkg, _, _ = strings.Cut(filepath.Base(m[len(m)-1]), "_")
-		fmt.Fprintf(os.Stderr, "vm: %v; using the cached %s\n", err, pkg)
-	}
-	vmlinuz, release, kdeb, err := kernelFiles(o.cache, pkg)
-	if err != nil {
-		return false, err
-	}
-	bb, bbdeb, err := busybox(o.cache)
-	if err != nil {
-		return false, err
-	}
-	prune(o.cache, kdeb, bbdeb)
 	if o.out == "" {
-		o.out = filepath.Join(o.cache, "results", release)
+		o.out = filepath.Join(o.cache, "results")
 	}
-	// Results of an earlier run would be mistaken for this one's.
-	if err := os.RemoveAll(o.out); err != nil {
-		return false, fmt.Errorf("clearing %s: %w", o.out, err)
-	}
-	if err := os.MkdirAll(o.out, 0o755); err != nil {
-		return false, fmt.Errorf("creating %s: %w", o.out, err)
+	runs, bb, err := fetchKernels(o.cache, host, entries)
+	if err != nil {
+		return false, err
 	}
 	work, err := os.MkdirTemp("", "memtrace-vm-")
 	if err != nil {
@@ -127,49 +112,123 @@ func run(ctx context.Context, o options) (bool, error) {
 	}
 	defer os.RemoveAll(work)
 
+	// One build and one initramfs for every kernel: the guest's plan does
+	// not depend on the kernel.
 	t0 := time.Now()
 	bins := filepath.Join(work, "bin")
 	if err := build(repo, bins, o.pkgs); err != nil {
 		return false, err
 	}
-	plan := makePlan(o)
 	initrd := filepath.Join(work, "initramfs.cpio")
-	if err := writeInitramfs(initrd, repo, bins, bb, plan); err != nil {
+	if err := writeInitramfs(initrd, repo, bins, bb, makePlan(o)); err != nil {
 		return false, err
 	}
 	fi, _ := os.Stat(initrd)
-	accel := chooseAccel(o.accel)
-	fmt.Fprintf(os.Stderr, "vm: %s (%s), initramfs %d MiB built in %.0fs; booting with %s, %d MiB, %d CPUs\n",
-		release, pkg, fi.Size()>>20, time.Since(t0).Seconds(), accel, o.mem, o.cpus)
+	fmt.Fprintf(os.Stderr, "vm: initramfs %d MiB built in %.0fs\n", fi.Size()>>20, time.Since(t0).Seconds())
 
-	cfg := vmConfig{
-		vmlinuz: vmlinuz, initramfs: initrd, memMiB: o.mem, cpus: o.cpus, accel: accel,
-		console: filepath.Join(o.out, "console.log"), timeout: o.timeout, cmdline: o.cmdline,
-	}
-	var echo *os.File
-	if o.verbose {
-		echo = os.Stdout
-	}
-	started := time.Now()
-	stream, took, bootErr := boot(ctx, cfg, echo)
-	r := &runResult{kernel: release, pkg: pkg, accel: accel, took: took, bootErr: bootErr, stream: stream, started: started}
-	if stream != nil {
-		if err := saveStream(o.out, stream); err != nil {
-			return false, err
+	accel := chooseAccel(o.accel)
+	for _, r := range runs {
+		switch {
+		case r.k == nil: // not fetched: r.bootErr says why
+		case ctx.Err() != nil:
+			r.bootErr = errors.New("interrupted before booting")
+		default:
+			if err := bootKernel(ctx, r, initrd, accel, o); err != nil {
+				return false, err
+			}
 		}
 	}
 	var hostRes *hostResult
 	if o.host && o.e2e && ctx.Err() == nil {
-		hostRes = runHostE2E(ctx, bins, filepath.Join(o.out, "host"))
+		dir := filepath.Join(o.out, "host")
+		if err := os.RemoveAll(dir); err != nil {
+			return false, fmt.Errorf("clearing %s: %w", dir, err)
+		}
+		hostRes = runHostE2E(ctx, bins, dir)
 	}
-	ok := report(os.Stdout, r, hostRes, o)
+	ok := report(os.Stdout, runs, hostRes, o)
 	if o.docs != "" {
-		if err := writeDocs(o.docs, r, hostRes, o); err != nil {
+		if err := writeDocs(o.docs, runs, hostRes, o); err != nil {
 			return false, err
 		}
 	}
 	fmt.Printf("vm: results in %s\n", o.out)
 	return ok, nil
+}
+
+// fetchKernels fetches every kernel and busybox-static (from the first
+// entry's source), then prunes the cache. It returns a run per entry, in
+// -kernel order; a kernel that cannot be fetched fails its own run, not
+// the others. Two entries that boot the same release would share a
+// results directory and are an error.
+func fetchKernels(cache string, host *aptSource, entries []kernelEntry) ([]*runResult, string, error) {
+	var runs []*runResult
+	apts := map[string]*aptSource{"": host}
+	releases := map[string]kernelEntry{}
+	var keep []string
+	complete := true
+	for _, e := range entries {
+		a, ok := apts[e.suite]
+		if !ok {
+			var err error
+			if a, err = suiteApt(cache, e.suite); err != nil {
+				return nil, "", err
+			}
+			apts[e.suite] = a
+		}
+		r := &runResult{entry: e, kernel: e.String(), pkg: e.pkg}
+		runs = append(runs, r)
+		k, err := fetchKernel(cache, a, e)
+		if err != nil {
+			r.bootErr = err
+			complete = false
+			continue
+		}
+		if prev, ok := releases[k.release]; ok {
+			return nil, "", fmt.Errorf("-kernel: %s and %s both boot %s", prev, e, k.release)
+		}
+		releases[k.release] = e
+		r.k, r.kernel, r.pkg, r.distro = k, k.release, k.pkg, k.distro
+		keep = append(keep, k.deb)
+	}
+	bb, bbdeb, err := busybox(cache, apts[entries[0].suite])
+	if err != nil {
+		return nil, "", err
+	}
+	// After a failed fetch, keep what a later run may fall back on.
+	if complete {
+		prune(cache, append(keep, bbdeb)...)
+	}
+	return runs, bb, nil
+}
+
+// bootKernel boots r's kernel with the initramfs and fills r with what
+// it reported; the logs go to OUT/RELEASE.
+func bootKernel(ctx context.Context, r *runResult, initrd, accel string, o options) error {
+	k := r.k
+	out := filepath.Join(o.out, k.release)
+	// Results of an earlier run would be mistaken for this one's.
+	if err := os.RemoveAll(out); err != nil {
+		return fmt.Errorf("clearing %s: %w", out, err)
+	}
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		return fmt.Errorf("creating %s: %w", out, err)
+	}
+	fmt.Fprintf(os.Stderr, "vm: booting %s (%s) with %s, %d MiB, %d CPUs\n", k.release, k.entry, accel, o.mem, o.cpus)
+	cfg := vmConfig{
+		vmlinuz: k.vmlinuz, initramfs: initrd, memMiB: o.mem, cpus: o.cpus, accel: accel,
+		console: filepath.Join(out, "console.log"), timeout: o.timeout, cmdline: o.cmdline,
+	}
+	var echo *os.File
+	if o.verbose {
+		echo = os.Stdout
+	}
+	r.accel, r.out, r.started = accel, out, time.Now()
+	r.stream, r.took, r.bootErr = boot(ctx, cfg, echo)
+	if r.stream != nil {
+		return saveStream(out, r.stream)
+	}
+	return nil
 }
 
 // makePlan lists the guest's steps: the end-to-end run first (the

@@ -8,14 +8,69 @@ import (
 	"github.com/memtrace/memtrace/test/vm/internal/proto"
 )
 
-// report prints what the runs showed and returns whether all is well.
-func report(w io.Writer, r *runResult, h *hostResult, o options) bool {
+// report prints what the runs showed, a section per kernel and then the
+// hooks every kernel chose, and returns whether all is well.
+func report(w io.Writer, runs []*runResult, h *hostResult, o options) bool {
+	var failed []string
+	for _, r := range runs {
+		if !reportRun(w, r, o) {
+			failed = append(failed, r.kernel)
+		}
+	}
+	fmt.Fprintln(w, "\n== hooks chosen by memtrace (e2e, every variant attached at once)")
+	var unmet []string
+	for _, r := range runs {
+		var sums []proto.Summary
+		if r.stream != nil {
+			sums = summaries(r.stream.Files)
+		}
+		printHooks(w, r.kernel+" (vm)", sums)
+		if len(sums) > 0 {
+			unmet = append(unmet, checkHooks(r.kernel, sums)...)
+		}
+	}
+	if h != nil {
+		printHooks(w, h.kernel+" (host)", h.summaries)
+		if h.exit != 0 {
+			fmt.Fprintf(w, "  host e2e FAILED: exit %d %v\n", h.exit, h.err)
+			failed = append(failed, h.kernel+" (host)")
+		}
+		if len(h.summaries) > 0 {
+			unmet = append(unmet, checkHooks(h.kernel, h.summaries)...)
+		}
+	}
+	if len(unmet) > 0 {
+		fmt.Fprintln(w, "\n== hook choices that do not match issue 7 (loader)")
+		for _, u := range unmet {
+			fmt.Fprintf(w, "  FAIL %s\n", u)
+		}
+		failed = append(failed, "hook choices")
+	}
+	if len(failed) > 0 {
+		fmt.Fprintf(w, "\n== FAIL: %s\n", strings.Join(failed, ", "))
+		return false
+	}
+	fmt.Fprintln(w, "\n== PASS")
+	return true
+}
+
+// reportRun prints one kernel's boot and steps and returns whether they
+// all succeeded.
+func reportRun(w io.Writer, r *runResult, o options) bool {
 	ok := true
 	s := r.stream
 	if s == nil {
 		s = &proto.Stream{}
 	}
-	fmt.Fprintf(w, "\n== memtrace on %s (%s, %s, cgroup %s)\n", r.kernel, r.pkg, r.accel, o.cgroup)
+	from := r.pkg
+	if r.entry.suite != "" {
+		from += " from " + r.entry.suite
+	}
+	how := []string{from}
+	if r.accel != "" {
+		how = append(how, r.accel)
+	}
+	fmt.Fprintf(w, "\n== memtrace on %s (%s, cgroup %s)\n", r.kernel, strings.Join(how, ", "), o.cgroup)
 	if !s.InfoAt.IsZero() {
 		fmt.Fprintf(w, "  booted in %.1fs", s.InfoAt.Sub(r.started).Seconds())
 		if n := len(s.Results); n > 0 {
@@ -26,8 +81,11 @@ func report(w io.Writer, r *runResult, h *hostResult, o options) bool {
 		fmt.Fprintf(w, "  guest: %s\n", infoLine(s.Info))
 	}
 	if r.bootErr != nil {
-		fmt.Fprintf(w, "  VM FAILED: %v\n", r.bootErr)
+		fmt.Fprintf(w, "  FAILED: %v\n", r.bootErr)
 		ok = false
+	}
+	if r.out != "" {
+		fmt.Fprintf(w, "  logs: %s\n", r.out)
 	}
 	fmt.Fprintf(w, "  %-16s %5s %5s %5s %5s %8s\n", "step", "exit", "pass", "fail", "skip", "seconds")
 	for _, res := range s.Results {
@@ -43,37 +101,6 @@ func report(w io.Writer, r *runResult, h *hostResult, o options) bool {
 			ok = false
 		}
 	}
-	guestSums := summaries(s.Files)
-	fmt.Fprintln(w, "\n== hooks chosen by memtrace (e2e, every variant attached at once)")
-	printHooks(w, r.kernel+" (vm)", guestSums)
-	var hostSums []proto.Summary
-	if h != nil {
-		hostSums = h.summaries
-		printHooks(w, h.kernel+" (host)", hostSums)
-		if h.exit != 0 {
-			fmt.Fprintf(w, "  host e2e FAILED: exit %d %v\n", h.exit, h.err)
-			ok = false
-		}
-	}
-	var unmet []string
-	if len(guestSums) > 0 {
-		unmet = append(unmet, checkHooks(r.kernel, guestSums)...)
-	}
-	if len(hostSums) > 0 {
-		unmet = append(unmet, checkHooks(h.kernel, hostSums)...)
-	}
-	if len(unmet) > 0 {
-		fmt.Fprintln(w, "\n== hook choices that do not match issue 7 (loader)")
-		for _, u := range unmet {
-			fmt.Fprintf(w, "  FAIL %s\n", u)
-		}
-		ok = false
-	}
-	verdict := "PASS"
-	if !ok {
-		verdict = "FAIL"
-	}
-	fmt.Fprintf(w, "\n== %s\n", verdict)
 	return ok
 }
 

@@ -13,13 +13,19 @@ import (
 	"github.com/memtrace/memtrace/test/vm/internal/proto"
 )
 
-// runResult is one boot.
+// runResult is one -kernel entry: its fetch and its boot.
 type runResult struct {
-	kernel, pkg, accel string
-	took               time.Duration // qemu start to exit
-	bootErr            error
-	stream             *proto.Stream
-	started            time.Time
+	entry   kernelEntry
+	k       *kernel // nil when fetching failed
+	kernel  string  // the release booted; the entry until it is known
+	pkg     string  // the concrete package
+	distro  string  // "Debian 12"; "" from the host's apt
+	accel   string
+	out     string        // the results directory
+	took    time.Duration // qemu start to exit
+	bootErr error         // fetching or booting failed
+	stream  *proto.Stream
+	started time.Time
 }
 
 // testCounts summarizes a test binary's -test.v output.

@@ -52,6 +52,9 @@ func TestCheckHooks(t *testing.T) {
 		{"6.1.0-56-amd64", sums("fexit/__alloc_pages", "", "kprobe/warn_alloc"), nil},
 		{"6.1.0-56-amd64", sums("tp_btf/mm_page_alloc", "", "kprobe/warn_alloc"), []string{"should use fexit/"}},
 		{"6.1.0-56-amd64", sums("fexit/__alloc_pages", ""), []string{"kprobe/warn_alloc should be attached"}},
+		{"5.10.0-46-amd64", sums("fexit/__alloc_pages_nodemask", "", "kprobe/warn_alloc"), nil},
+		{"5.10.0-46-amd64", sums("tp_btf/mm_page_alloc", "", "kprobe/warn_alloc"), []string{"should use fexit/"}},
+		{"5.10.0-46-amd64", sums("fexit/__alloc_pages_nodemask", ""), []string{"kprobe/warn_alloc should be attached"}},
 		// Where fexit is refused (the CI host), tp_btf, and the reason.
 		{"6.18.44-fc", sums("tp_btf/mm_page_alloc", refused), nil},
 		{"6.18.44-fc", sums("tp_btf/mm_page_alloc", ""), []string{"no reason why not fexit"}},

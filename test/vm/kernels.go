@@ -1,0 +1,155 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+)
+
+// defaultKernels are what make test-kernels boots: Debian 12's 6.1 and
+// Debian 11's 5.10, each the newest kernel of its suite's security
+// updates.
+const defaultKernels = "bookworm:linux-image-amd64,bullseye:linux-image-amd64"
+
+// kernelEntry is one element of -kernel: a kernel image package and the
+// Debian suite it comes from ("" for the host's apt sources).
+type kernelEntry struct {
+	suite, pkg string
+}
+
+func (e kernelEntry) String() string {
+	if e.suite == "" {
+		return e.pkg
+	}
+	return e.suite + ":" + e.pkg
+}
+
+var (
+	suiteName   = regexp.MustCompile(`^[a-z][a-z0-9-]*$`)
+	packageName = regexp.MustCompile(`^[a-z0-9][a-z0-9+.-]+$`)
+)
+
+// parseKernels parses -kernel: comma-separated SUITE:PACKAGE or PACKAGE
+// entries, in the order they are booted.
+func parseKernels(s string) ([]kernelEntry, error) {
+	var out []kernelEntry
+	seen := map[kernelEntry]bool{}
+	for _, f := range strings.Split(s, ",") {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			continue
+		}
+		var e kernelEntry
+		if suite, pkg, ok := strings.Cut(f, ":"); ok {
+			e = kernelEntry{suite: suite, pkg: pkg}
+			if !suiteName.MatchString(suite) {
+				return nil, fmt.Errorf("parsing -kernel %q: %q is not a Debian suite", f, suite)
+			}
+		} else {
+			e = kernelEntry{pkg: f}
+		}
+		if !packageName.MatchString(e.pkg) {
+			return nil, fmt.Errorf("parsing -kernel %q: %q is not a package name", f, e.pkg)
+		}
+		if seen[e] {
+			return nil, fmt.Errorf("parsing -kernel: %s is listed twice", e)
+		}
+		seen[e] = true
+		out = append(out, e)
+	}
+	if len(out) == 0 {
+		return nil, errors.New("parsing -kernel: no kernel given")
+	}
+	return out, nil
+}
+
+// kernel is a fetched and unpacked kernel package.
+type kernel struct {
+	entry   kernelEntry
+	pkg     string // the concrete package: linux-image-6.1.0-56-amd64
+	distro  string // "Debian 12", "" from the host's apt
+	vmlinuz string
+	release string // what it boots: 6.1.0-56-amd64
+	deb     string
+}
+
+// fetchKernel resolves, fetches and unpacks one -kernel entry. When the
+// suite cannot be reached, the package the entry resolved to last time
+// (recorded in CACHE/kernels) is used if its .deb is cached.
+func fetchKernel(cache string, a *aptSource, e kernelEntry) (*kernel, error) {
+	pkg, err := resolveKernel(a, e.pkg)
+	if err != nil {
+		deb := recordedDeb(cache, e)
+		if deb == "" {
+			return nil, fmt.Errorf("fetching %s: %w", e, err)
+		}
+		pkg, _, _ = strings.Cut(deb, "_")
+		fmt.Fprintf(os.Stderr, "vm: %v; using the cached %s\n", err, pkg)
+	}
+	vmlinuz, release, deb, err := kernelFiles(cache, a, pkg)
+	if err != nil {
+		return nil, fmt.Errorf("fetching %s: %w", e, err)
+	}
+	if pkg != e.pkg {
+		if err := recordDeb(cache, e, deb); err != nil {
+			return nil, err
+		}
+	}
+	return &kernel{entry: e, pkg: pkg, distro: a.release(), vmlinuz: vmlinuz, release: release, deb: deb}, nil
+}
+
+// Each metapackage entry records the .deb it last resolved to, so that an
+// offline run finds it and prune keeps it while another -kernel runs:
+// only a newer resolution of the same entry makes a kernel .deb stale.
+
+func recordPath(cache string, e kernelEntry) string {
+	// Neither suites nor package names contain "_".
+	name := e.pkg
+	if e.suite != "" {
+		name = e.suite + "_" + e.pkg
+	}
+	return filepath.Join(cache, "kernels", name)
+}
+
+func recordDeb(cache string, e kernelEntry, deb string) error {
+	p := recordPath(cache, e)
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		return fmt.Errorf("recording the kernel of %s: %w", e, err)
+	}
+	if err := os.WriteFile(p, []byte(filepath.Base(deb)+"\n"), 0o644); err != nil {
+		return fmt.Errorf("recording the kernel of %s: %w", e, err)
+	}
+	return nil
+}
+
+// recordedDeb is the base name of the .deb e last resolved to, or "".
+func recordedDeb(cache string, e kernelEntry) string {
+	b, err := os.ReadFile(recordPath(cache, e))
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(b))
+}
+
+// recordedDebs are the .debs every recorded entry resolved to.
+func recordedDebs(cache string) []string {
+	m, _ := filepath.Glob(filepath.Join(cache, "kernels", "*"))
+	var out []string
+	for _, p := range m {
+		if b, err := os.ReadFile(p); err == nil {
+			out = append(out, strings.TrimSpace(string(b)))
+		}
+	}
+	return out
+}
+
+// shortVersion is a release's major.minor: 6.1.0-56-amd64 → 6.1.
+func shortVersion(release string) string {
+	if m := regexp.MustCompile(`^\d+\.\d+`).FindString(release); m != "" {
+		return m
+	}
+	return release
+}
