@@ -84,6 +84,9 @@ type Decoding struct {
 	GFPSource         string `json:"gfp_source"`
 	MigratetypeSource string `json:"migratetype_source"`
 	Symbols           string `json:"symbols"`
+	// ContextSource: where preempt_count is read to tell process,
+	// softirq, hardirq and NMI context apart, or "unavailable: why".
+	ContextSource string `json:"context_source"`
 }
 
 // Process rolls up everything one process did during the capture.

@@ -3,6 +3,7 @@ package capture
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/memtrace/memtrace/pkg/decode"
@@ -179,6 +180,10 @@ func newDecoder(sess *loader.Session, doc *Document) (*decode.Decoder, []string)
 	} else {
 		dec.GFP = t
 		doc.Decoding.GFPSource = t.Source()
+	}
+	doc.Decoding.ContextSource = sess.ContextSource()
+	if strings.HasPrefix(doc.Decoding.ContextSource, "unavailable") {
+		warnings = append(warnings, "execution context (process, softirq, hardirq) unknown: "+doc.Decoding.ContextSource)
 	}
 	mt := migratetype.FromBTF(sess.KernelBTF())
 	dec.Migratetypes = mt

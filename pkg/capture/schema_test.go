@@ -51,7 +51,7 @@ func sampleDocument() *Document {
 			{Signal: loader.SignalHugetlb, Hook: "tp_btf/sys_enter+sys_exit", Attached: true, Note: "raw syscall hooks run on every system call",
 				Rejected: []loader.Attempt{{Hook: "tracepoint/syscalls/sys_{enter,exit}_{shmget,mmap,shmat}", Reason: "tracefs unavailable: mounting tracefs: operation not permitted"}}},
 		},
-		Decoding: Decoding{GFPSource: "tracefs format", MigratetypeSource: "kernel BTF", Symbols: "/proc/kallsyms"},
+		Decoding: Decoding{GFPSource: "tracefs format", MigratetypeSource: "kernel BTF", Symbols: "/proc/kallsyms", ContextSource: "per-CPU __preempt_count"},
 		Before:   sampleSnapshot(t0),
 		After:    sampleSnapshot(t0.Add(10 * time.Second)),
 		Events: []event.Event{

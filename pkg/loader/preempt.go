@@ -6,6 +6,7 @@ import (
 
 	"github.com/cilium/ebpf/btf"
 
+	"github.com/memtrace/memtrace/pkg/ksym"
 	"github.com/memtrace/memtrace/pkg/rawbtf"
 )
 
@@ -121,6 +122,28 @@ func findPreemptCount(kernel *btf.Spec) preemptLocation {
 		return 0, false
 	}
 	return preemptFrom(sec)
+}
+
+// preemptFromKallsyms is the fallback where kernel BTF has no per-CPU
+// section (Debian 11's 5.10 was built without one): x86 still lists
+// per-CPU variables in kallsyms, as absolute symbols at their offsets in
+// the section ("000000000001fb80 A __preempt_count"). Only the difference
+// of the two offsets is used, so a shifted base would not matter.
+func preemptFromKallsyms(path string) preemptLocation {
+	syms, err := ksym.Lookup(path, "runqueues", "__preempt_count")
+	if err != nil {
+		return preemptLocation{desc: err.Error()}
+	}
+	rq, okRq := syms["runqueues"]
+	pc, okPc := syms["__preempt_count"]
+	if !okRq || !okPc {
+		return preemptLocation{desc: "runqueues and __preempt_count not in " + path + " (or their addresses hidden by kptr_restrict)"}
+	}
+	// Both are in the per-CPU section, a few hundred KiB at most.
+	if d := int64(pc - rq); d > 1<<24 || d < -(1<<24) {
+		return preemptLocation{desc: "runqueues and __preempt_count in " + path + " are not per-CPU offsets"}
+	}
+	return preemptLocation{src: preemptPercpu, rqOff: rq, pcOff: pc, desc: "per-CPU __preempt_count, offsets from " + path}
 }
 
 var errNoKernelBTF = errors.New("kernel BTF not available")

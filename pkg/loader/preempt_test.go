@@ -3,6 +3,7 @@ package loader
 import (
 	"bytes"
 	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/cilium/ebpf/btf"
@@ -104,4 +105,32 @@ func TestPreemptRawOnRunningKernel(t *testing.T) {
 		t.Errorf("raw %+v, parsed %+v", got, want)
 	}
 	t.Logf("%+v", got)
+}
+
+func TestPreemptFromKallsyms(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, text string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	// As Debian 11's 5.10 lists them (its BTF has no per-CPU section).
+	loc := preemptFromKallsyms(write("5.10", "0000000000000000 A __per_cpu_start\n000000000001fb80 A __preempt_count\n0000000000033c40 A runqueues\n"))
+	if loc.src != preemptPercpu || loc.rqOff != 0x33c40 || loc.pcOff != 0x1fb80 {
+		t.Errorf("5.10: %+v", loc)
+	}
+	for name, text := range map[string]string{
+		"hidden":  "0000000000000000 A __preempt_count\n0000000000000000 A runqueues\n", // kptr_restrict
+		"absent":  "ffffffff81000000 T _stext\n",                                        // this 6.18 host
+		"notpcpu": "ffffffff82000000 D __preempt_count\n0000000000033c40 A runqueues\n",
+	} {
+		if loc := preemptFromKallsyms(write(name, text)); loc.src != preemptNone || loc.desc == "" {
+			t.Errorf("%s: %+v, want none with a reason", name, loc)
+		}
+	}
+	if loc := preemptFromKallsyms(filepath.Join(dir, "missing")); loc.src != preemptNone || loc.desc == "" {
+		t.Errorf("missing file: %+v", loc)
+	}
 }

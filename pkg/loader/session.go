@@ -141,6 +141,13 @@ func Open(cfg Config) (*Session, error) {
 	if rawPreemptErr != nil {
 		s.preempt = findPreemptCount(kernel)
 	}
+	if s.preempt.src == preemptNone && !preemptArchUsesThreadInfo() {
+		if loc := preemptFromKallsyms("/proc/kallsyms"); loc.src != preemptNone {
+			s.preempt = loc
+		} else {
+			s.preempt.desc += "; " + loc.desc
+		}
+	}
 	if cfg.has(SignalAlloc) {
 		s.gfpNowarn = s.nowarnBit()
 	}
@@ -393,6 +400,16 @@ func (s *Session) ensureTracefs() error {
 		return fmt.Errorf("tracefs unavailable: %v", s.tracefsErr)
 	}
 	return nil
+}
+
+// ContextSource says where the programs read preempt_count, which tells
+// process, softirq, hardirq and NMI context apart, or why they cannot
+// ("unavailable: …"; every event's context is then unknown).
+func (s *Session) ContextSource() string {
+	if s.preempt.src == preemptNone {
+		return "unavailable: " + s.preempt.desc
+	}
+	return s.preempt.desc
 }
 
 // TracefsDir is where tracefs is mounted, "" if it could not be.
