@@ -103,12 +103,14 @@ func TestRenderEscapesAndMarks(t *testing.T) {
 		},
 	})
 	var b bytes.Buffer
-	Render(&b, m, View{Title: "t", Hooks: []loader.HookStatus{{Signal: loader.SignalAlloc, Hook: "tp_btf/mm_page_alloc", Attached: true}, {Signal: loader.SignalHugetlb}}})
+	Render(&b, m, View{Title: "t", Hooks: []loader.HookStatus{{Signal: loader.SignalAlloc, Hook: "tp_btf/mm_page_alloc", Attached: true}, {Signal: loader.SignalHugetlb}},
+		Context: "unavailable: no per-CPU section in kernel BTF"})
 	out := b.String()
 	for _, want := range []string{
 		`\x1b]0;pwned\x07`, "ATOMIC 4", "softirq", "GFP_ATOMIC",
 		"in use or promised 4566", "never used 8441", // the seed's pool, Free − Rsvd
 		"NO FREE BLOCK OF ORDER ≥ 1", "lost 2", "hugetlb: NOT ATTACHED",
+		"context  process/softirq/hardirq unavailable: no per-CPU section",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("render lacks %q:\n%s", want, out)

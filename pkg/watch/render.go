@@ -24,6 +24,8 @@ type View struct {
 	Stacks  int  // failing stacks to show (0: none)
 	Title   string
 	Hooks   []loader.HookStatus
+	// Context is the loader's ContextSource; shown when it is unavailable.
+	Context string
 	// DecodeErrors counts records memtrace could not decode.
 	DecodeErrors uint64
 	// Final draws the all-time summary printed on exit.
@@ -260,6 +262,9 @@ func (v View) health(w io.Writer, m *Model) {
 		}
 	}
 	fmt.Fprintf(w, "  hooks    %s\n", strings.Join(hooks, "  ·  "))
+	if strings.HasPrefix(v.Context, "unavailable") {
+		fmt.Fprintf(w, "  context  %s\n", v.paint(yellow, "process/softirq/hardirq "+v.Context))
+	}
 	var lost, sampled, full uint64
 	sigs := make([]string, 0, len(m.Stats))
 	for sig := range m.Stats {

@@ -168,7 +168,7 @@ func Run(ctx context.Context, opts Options) error {
 		_ = sess.ForgetPids(model.Aged)
 	}
 	view := func(final bool) View {
-		v := View{Color: color, Stacks: opts.Stacks, Hooks: sess.Hooks(), DecodeErrors: sess.DecodeErrors(), Final: final}
+		v := View{Color: color, Stacks: opts.Stacks, Hooks: sess.Hooks(), Context: sess.ContextSource(), DecodeErrors: sess.DecodeErrors(), Final: final}
 		title := opts.Title
 		if title == "" {
 			title = "memtrace watch"
