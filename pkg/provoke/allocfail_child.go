@@ -31,7 +31,7 @@ func opPipeFail(w *worker, raw json.RawMessage) (any, error) {
 	}
 	for i := 0; res.Failed < a.Want && i < len(fds); {
 		res.Attempts++
-		_, _, e := unix.Syscall(unix.SYS_FCNTL, uintptr(fds[i+1]), unix.F_SETPIPE_SZ, uintptr(a.PipeSize))
+		_, _, e := unix.RawSyscall(unix.SYS_FCNTL, uintptr(fds[i+1]), unix.F_SETPIPE_SZ, uintptr(a.PipeSize))
 		switch e {
 		case 0:
 			res.Succeeded++ // not full yet: this resize filled the cgroup further
@@ -66,10 +66,10 @@ func opBPFFail(w *worker, raw json.RawMessage) (any, error) {
 	// A map that fits means the limit was not reached; give up after a few.
 	for res.Failed < a.Want && res.Succeeded < 3 {
 		res.Attempts++
-		fd, _, e := unix.Syscall(unix.SYS_BPF, unix.BPF_MAP_CREATE, uintptr(unsafe.Pointer(&attr[0])), uintptr(len(attr)))
+		fd, _, e := unix.RawSyscall(unix.SYS_BPF, unix.BPF_MAP_CREATE, uintptr(unsafe.Pointer(&attr[0])), uintptr(len(attr)))
 		if e == 0 {
 			res.Succeeded++
-			unix.Close(int(fd))
+			rawClose(int(fd))
 			continue
 		}
 		if e != unix.ENOMEM {
@@ -138,7 +138,7 @@ func opWarnFail(w *worker, raw json.RawMessage) (any, error) {
 	}
 	full, last := false, -1
 	for i := 0; !full && i < len(fds); i += 2 {
-		_, _, e := unix.Syscall(unix.SYS_FCNTL, uintptr(fds[i+1]), unix.F_SETPIPE_SZ, uintptr(a.PipeSize))
+		_, _, e := unix.RawSyscall(unix.SYS_FCNTL, uintptr(fds[i+1]), unix.F_SETPIPE_SZ, uintptr(a.PipeSize))
 		switch e {
 		case 0:
 			res.Succeeded++
@@ -156,8 +156,8 @@ func opWarnFail(w *worker, raw json.RawMessage) (any, error) {
 		// the failure comes from the vmalloc pages, which warn. Freeing
 		// the last resized pipe's buffer array gives one order-2 block.
 		if last >= 0 {
-			unix.Close(fds[last])
-			unix.Close(fds[last+1])
+			rawClose(fds[last])
+			rawClose(fds[last+1])
 			fds[last], fds[last+1] = -1, -1
 		}
 		res.Attempts++
@@ -201,10 +201,10 @@ func prepareWarnCall(a failArgs) (warnCall, error) {
 		target := int(min(lim.Max, 1<<20) - 1)
 		return warnCall{
 			do: func() unix.Errno {
-				if err := unix.Dup2(0, target); err != nil {
-					return err.(unix.Errno)
+				if _, _, e := unix.RawSyscall(unix.SYS_DUP2, 0, uintptr(target), 0); e != 0 {
+					return e
 				}
-				unix.Close(target) // the table stays grown: a later call would not allocate
+				rawClose(target) // the table stays grown: a later call would not allocate
 				return 0
 			},
 			close: func() {},
@@ -221,10 +221,10 @@ func prepareWarnCall(a failArgs) (warnCall, error) {
 		}
 		return warnCall{
 			do: func() unix.Errno {
-				if err := unix.Dup2(0, a.Fds-1); err != nil {
-					return err.(unix.Errno)
+				if _, _, e := unix.RawSyscall(unix.SYS_DUP2, 0, uintptr(a.Fds-1), 0); e != 0 {
+					return e
 				}
-				unix.Close(a.Fds - 1)
+				rawClose(a.Fds - 1)
 				return 0
 			},
 			close: func() {},
@@ -244,7 +244,7 @@ func prepareWarnCall(a failArgs) (warnCall, error) {
 		}
 		return warnCall{
 			do: func() unix.Errno {
-				_, _, e := unix.Syscall6(unix.SYS_FSETXATTR, uintptr(mfd), uintptr(unsafe.Pointer(name)),
+				_, _, e := unix.RawSyscall6(unix.SYS_FSETXATTR, uintptr(mfd), uintptr(unsafe.Pointer(name)),
 					uintptr(unsafe.Pointer(&value[0])), uintptr(len(value)), 0, 0)
 				return e
 			},
@@ -267,9 +267,17 @@ func makePipes(n int) ([]int, error) {
 	return fds, nil
 }
 
+// The calls made while the cgroup is full are raw system calls: with a
+// plain one the scheduler may hand the worker's P to another thread, and a
+// new thread faulting in its stack in the full cgroup waits there for
+// memory forever (cgroup v1, OOM killer disabled). Before about 5.11 the
+// kernel charges every thread's allocations to one cgroup (the mm owner's),
+// so the whole child is in it and this hung the child.
+func rawClose(fd int) { unix.RawSyscall(unix.SYS_CLOSE, uintptr(fd), 0, 0) }
+
 func closeAll(fds []int) {
 	for _, fd := range fds {
-		unix.Close(fd)
+		rawClose(fd)
 	}
 }
 
