@@ -103,31 +103,51 @@ type builder struct {
 	lastOff  uint32
 }
 
-// add parses one line and keeps it if it is a text symbol.
-func (b *builder) add(line []byte) error {
-	line = bytes.TrimRight(line, "\n")
-	// "<hex> <type> <name>[\t[<module>]]"
-	sp := bytes.IndexByte(line, ' ')
-	if sp <= 0 || len(line) < sp+4 || line[sp+2] != ' ' {
-		return fmt.Errorf("want \"address type name\", got %q", trunc(line))
+// symLine is one kallsyms line split into its fields,
+// "<hex> <type> <name>[\t[<module>]]"; mod is nil for the kernel image and
+// still has its brackets.
+type symLine struct {
+	addr []byte
+	typ  byte
+	name []byte
+	mod  []byte
+}
+
+// splitLine splits a kallsyms line without judging its fields.
+func splitLine(l []byte) (symLine, error) {
+	l = bytes.TrimRight(l, "\n")
+	sp := bytes.IndexByte(l, ' ')
+	if sp <= 0 || len(l) < sp+4 || l[sp+2] != ' ' {
+		return symLine{}, fmt.Errorf("want \"address type name\", got %q", trunc(l))
 	}
-	typ := line[sp+1]
-	switch typ {
+	f := symLine{addr: l[:sp], typ: l[sp+1], name: l[sp+3:]}
+	if tab := bytes.IndexByte(f.name, '\t'); tab >= 0 {
+		f.name, f.mod = f.name[:tab], f.name[tab+1:]
+	}
+	return f, nil
+}
+
+// add parses one line and keeps it if it is a text symbol.
+func (b *builder) add(raw []byte) error {
+	f, err := splitLine(raw)
+	if err != nil {
+		return err
+	}
+	switch f.typ {
 	case 't', 'T', 'w', 'W':
 	default:
 		return nil
 	}
-	addr, ok := parseHex(line[:sp])
+	addr, ok := parseHex(f.addr)
 	if !ok {
-		return fmt.Errorf("address %q is not hexadecimal", trunc(line[:sp]))
+		return fmt.Errorf("address %q is not hexadecimal", trunc(f.addr))
 	}
 	if addr == 0 {
 		// No text symbol lives at 0: the kernel zeroed the addresses.
 		return ErrHidden
 	}
-	name, mod := line[sp+3:], []byte(nil)
-	if tab := bytes.IndexByte(name, '\t'); tab >= 0 {
-		name, mod = name[:tab], name[tab+1:]
+	name, mod := f.name, f.mod
+	if mod != nil {
 		if len(mod) < 3 || mod[0] != '[' || mod[len(mod)-1] != ']' {
 			return fmt.Errorf("module %q is not \"[name]\"", trunc(mod))
 		}
@@ -154,7 +174,7 @@ func (b *builder) add(line []byte) error {
 	b.t.nameOff = append(b.t.nameOff, off)
 	b.t.nameLen = append(b.t.nameLen, uint16(len(name)))
 	b.t.mod = append(b.t.mod, mi)
-	b.global = append(b.global, typ == 'T' || typ == 'W')
+	b.global = append(b.global, f.typ == 'T' || f.typ == 'W')
 	return nil
 }
 

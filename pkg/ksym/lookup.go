@@ -2,11 +2,9 @@ package ksym
 
 import (
 	"bufio"
-	"bytes"
 	"fmt"
 	"io"
 	"os"
-	"strconv"
 )
 
 // Lookup returns the addresses of the named core-kernel symbols (module
@@ -39,25 +37,18 @@ func lookup(r io.Reader, names []string) (map[string]uint64, error) {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 0, 4096), 1<<16)
 	for sc.Scan() && len(found) < len(want) {
-		// "000000000001fb80 A __preempt_count", modules add "\t[mod]".
-		line := sc.Bytes()
-		if bytes.IndexByte(line, '\t') >= 0 {
+		// "000000000001fb80 A __preempt_count"; lines that are not
+		// "address type name" cannot be one of ours and are skipped.
+		f, err := splitLine(sc.Bytes())
+		if err != nil || f.mod != nil || !want[string(f.name)] {
 			continue
 		}
-		addr, rest, ok := bytes.Cut(line, []byte{' '})
-		if !ok || len(rest) < 3 || rest[1] != ' ' {
-			continue
-		}
-		name := string(rest[2:])
-		if !want[name] {
-			continue
-		}
-		a, err := strconv.ParseUint(string(addr), 16, 64)
-		if err != nil {
-			return nil, fmt.Errorf("address of %s: %w", name, err)
+		a, ok := parseHex(f.addr)
+		if !ok {
+			return nil, fmt.Errorf("address of %s: %q is not hexadecimal", f.name, trunc(f.addr))
 		}
 		if a != 0 {
-			found[name] = a
+			found[string(f.name)] = a
 		}
 	}
 	return found, sc.Err()
