@@ -60,6 +60,15 @@ var (
 	pageOrderRE    = lazyRegexp(`page order (\d{1,3})`)
 )
 
+// FailureLine recognises the first line of an allocation failure report
+// (or of an allocation stall) as the kernel log holds it, in the forms of
+// 2.6 to 6.x, and returns its kind and the task name before it ("" for
+// the task-less vmalloc line of 2.6-4.9).
+func FailureLine(text string) (kind Kind, comm string, ok bool) {
+	h, ok := parseHeader(text)
+	return h.kind, h.comm, ok
+}
+
 // parseHeader recognises the first line of an allocation failure report.
 func parseHeader(text string) (header, bool) {
 	text = strings.TrimSpace(text)

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/memtrace/memtrace/pkg/kmsg"
 )
 
 const (
@@ -124,7 +126,6 @@ func WarnAllocFailure(opts ...Option) (rep Report, err error) {
 		}
 	}
 	var tried []string
-	prefix := s.child.Comm + ": "
 	deadline := start.Add(cfg.timeout)
 	var total failResult
 	for {
@@ -158,7 +159,7 @@ func WarnAllocFailure(opts ...Option) (rep Report, err error) {
 				return rep, err
 			}
 			for _, m := range msgs {
-				if strings.HasPrefix(m, prefix) && isWarnAlloc(m[len(prefix):]) {
+				if warnedBy(m, s.child.Comm) {
 					rep.Warning = m
 					break
 				}
@@ -182,16 +183,11 @@ func WarnAllocFailure(opts ...Option) (rep Report, err error) {
 	return rep, nil
 }
 
-// isWarnAlloc reports whether a log message (after "comm: ") is one of
-// warn_alloc's: "page allocation failure: …", "vmalloc error: …" (5.14+)
-// or "vmalloc: allocation failure…" (before).
-func isWarnAlloc(msg string) bool {
-	for _, p := range []string{"page allocation failure", "vmalloc error: ", "vmalloc: allocation failure"} {
-		if strings.HasPrefix(msg, p) {
-			return true
-		}
-	}
-	return false
+// warnedBy reports whether a kernel log message is warn_alloc's report
+// of a failure by comm, in any kernel's form (pkg/kmsg reads them).
+func warnedBy(msg, comm string) bool {
+	kind, c, ok := kmsg.FailureLine(msg)
+	return ok && kind != kmsg.KindStall && c == comm
 }
 
 // oversizePossible reports whether an fd table of oversizeFds descriptors

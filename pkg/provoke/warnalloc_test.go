@@ -69,7 +69,8 @@ func TestWarnAllocFailure(t *testing.T) {
 	}
 }
 
-func TestIsWarnAlloc(t *testing.T) {
+func TestWarnedBy(t *testing.T) {
+	const comm = "t1wa"
 	for msg, want := range map[string]bool{
 		"page allocation failure: order:1, mode:0x20":                          true,
 		"page allocation failure. order:1, mode:0x20":                          true,
@@ -79,8 +80,11 @@ func TestIsWarnAlloc(t *testing.T) {
 		"vmalloc: 4096 bytes":                    false,
 		"Out of memory: Killed process 1 (init)": false,
 	} {
-		if got := isWarnAlloc(msg); got != want {
-			t.Errorf("isWarnAlloc(%q) = %v, want %v", msg, got, want)
+		if got := warnedBy(comm+": "+msg, comm); got != want {
+			t.Errorf("warnedBy(%q) = %v, want %v", comm+": "+msg, got, want)
+		}
+		if warnedBy("other: "+msg, comm) {
+			t.Errorf("warnedBy(%q, %q) = true for another task", "other: "+msg, comm)
 		}
 	}
 }
