@@ -124,6 +124,27 @@ func findPreemptCount(kernel *btf.Spec) preemptLocation {
 	return preemptFrom(sec)
 }
 
+// kallsymsPath is where the running kernel lists its symbols.
+const kallsymsPath = "/proc/kallsyms"
+
+// resolvePreempt settles where preempt_count is, in order: the raw kernel
+// BTF (raw, found while cilium/ebpf parsed the same file; rawErr if it
+// could not be read), the parsed kernel BTF, then kallsyms.
+func resolvePreempt(raw preemptLocation, rawErr error, kernel *btf.Spec, kallsyms string) preemptLocation {
+	loc := raw
+	if rawErr != nil {
+		loc = findPreemptCount(kernel)
+	}
+	if loc.src != preemptNone || preemptArchUsesThreadInfo() {
+		return loc
+	}
+	ks := preemptFromKallsyms(kallsyms)
+	if ks.src == preemptNone {
+		ks.desc = loc.desc + "; " + ks.desc
+	}
+	return ks
+}
+
 // preemptFromKallsyms is the fallback where kernel BTF has no per-CPU
 // section (Debian 11's 5.10 was built without one): x86 still lists
 // per-CPU variables in kallsyms, as absolute symbols at their offsets in

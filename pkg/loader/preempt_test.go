@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/cilium/ebpf/btf"
@@ -132,5 +133,30 @@ func TestPreemptFromKallsyms(t *testing.T) {
 	}
 	if loc := preemptFromKallsyms(filepath.Join(dir, "missing")); loc.src != preemptNone || loc.desc == "" {
 		t.Errorf("missing file: %+v", loc)
+	}
+}
+
+// resolvePreempt falls back to kallsyms only when BTF says nothing, and
+// keeps both reasons when neither works.
+func TestResolvePreempt(t *testing.T) {
+	if preemptArchUsesThreadInfo() {
+		t.Skip("preempt_count is in thread_info on this architecture")
+	}
+	dir := t.TempDir()
+	ks := filepath.Join(dir, "kallsyms")
+	if err := os.WriteFile(ks, []byte("000000000001fb80 A __preempt_count\n0000000000033c40 A runqueues\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	fromBTF := preemptLocation{src: preemptPercpu, rqOff: 1, pcOff: 2, desc: "per-CPU __preempt_count"}
+	if got := resolvePreempt(fromBTF, nil, nil, ks); got != fromBTF {
+		t.Errorf("BTF found it: got %+v", got)
+	}
+	none := preemptLocation{desc: "no per-CPU section in kernel BTF"}
+	if got := resolvePreempt(none, nil, nil, ks); got.src != preemptPercpu || got.rqOff != 0x33c40 || got.pcOff != 0x1fb80 {
+		t.Errorf("kallsyms fallback: got %+v", got)
+	}
+	got := resolvePreempt(none, nil, nil, filepath.Join(dir, "missing"))
+	if got.src != preemptNone || !strings.HasPrefix(got.desc, none.desc+"; ") {
+		t.Errorf("neither: got %+v", got)
 	}
 }

@@ -138,16 +138,7 @@ func Open(cfg Config) (*Session, error) {
 	}
 	s.kernel, s.btfCache = kernel, cache
 	prep.Wait()
-	if rawPreemptErr != nil {
-		s.preempt = findPreemptCount(kernel)
-	}
-	if s.preempt.src == preemptNone && !preemptArchUsesThreadInfo() {
-		if loc := preemptFromKallsyms("/proc/kallsyms"); loc.src != preemptNone {
-			s.preempt = loc
-		} else {
-			s.preempt.desc += "; " + loc.desc
-		}
-	}
+	s.preempt = resolvePreempt(s.preempt, rawPreemptErr, kernel, kallsymsPath)
 	if cfg.has(SignalAlloc) {
 		s.gfpNowarn = s.nowarnBit()
 	}
