@@ -51,25 +51,33 @@ func gfpEnum(spec *btf.Spec) ([]gfpBit, map[string]uint64, error) {
 	return nil, nil, errNoGFPEnum
 }
 
-// kernelGFPEnum is the type ID of the ___GFP_*_BIT enum in the running
+// kernelEnum holds the type ID of the ___GFP_*_BIT enum in the running
 // kernel's BTF, read from its raw records (0: not found, or not readable
-// this way). The enum is anonymous: spec.All() finds it only by
-// inflating every type before it, ~10 ms and megabytes of garbage on
-// each of the look-ups a start of memtrace makes.
-var kernelGFPEnum = sync.OnceValue(func() btf.TypeID {
-	f, err := rawbtf.Map(rawbtf.KernelPath)
-	if err != nil {
-		return 0
-	}
-	defer f.Close()
-	return btf.TypeID(f.EnumWithValue("___GFP_DMA_BIT"))
-})
+// this way). The enum is anonymous: spec.All() finds it only by inflating
+// every type before it, ~10 ms and megabytes of garbage on each of the
+// look-ups a start of memtrace makes.
+var kernelEnum struct {
+	once sync.Once
+	id   btf.TypeID
+}
 
-// LocateKernelEnum looks for the ___GFP_*_BIT enum in the running
-// kernel's raw BTF now (once per process), so a caller can do it
-// beside other start-up work; FromBTF and Load otherwise do it on
-// first use.
-func LocateKernelEnum() { kernelGFPEnum() }
+// LocateKernelEnum finds the ___GFP_*_BIT enum in raw, the running
+// kernel's BTF that the caller has mapped anyway (the loader, at start),
+// unless that was done already. FromBTF and Load otherwise map it
+// themselves on first use.
+func LocateKernelEnum(raw *rawbtf.File) {
+	kernelEnum.once.Do(func() { kernelEnum.id = btf.TypeID(raw.EnumWithValue("___GFP_DMA_BIT")) })
+}
+
+func kernelGFPEnum() btf.TypeID {
+	kernelEnum.once.Do(func() {
+		if f, err := rawbtf.Map(rawbtf.KernelPath); err == nil {
+			kernelEnum.id = btf.TypeID(f.EnumWithValue("___GFP_DMA_BIT"))
+			f.Close()
+		}
+	})
+	return kernelEnum.id
+}
 
 // enumBits returns the enum's flag bits ordered by value, and every
 // constant by name.

@@ -69,6 +69,14 @@ func findPreemptCountRaw(path string) (preemptLocation, error) {
 		return preemptLocation{}, err
 	}
 	defer raw.Close()
+	return preemptFromRaw(raw)
+}
+
+// preemptFromRaw is findPreemptCountRaw on BTF already mapped.
+func preemptFromRaw(raw *rawbtf.File) (preemptLocation, error) {
+	if preemptArchUsesThreadInfo() {
+		return preemptThreadInfoLocation, nil
+	}
 	vars, err := raw.SectionVars(".data..percpu")
 	if err != nil {
 		return preemptLocation{}, err

@@ -119,11 +119,21 @@ func Open(cfg Config) (*Session, error) {
 	for i, f := range fams {
 		prep.Go(func() { specs[i], specErrs[i] = f.load() })
 	}
+	// The raw kernel BTF is mapped and indexed once (~5 ms) for both of
+	// its look-ups: preempt_count, and the GFP bit enum for nowarnBit.
 	var rawPreemptErr error
-	prep.Go(func() { s.preempt, rawPreemptErr = findPreemptCountRaw(rawbtf.KernelPath) })
-	if cfg.has(SignalAlloc) {
-		prep.Go(gfp.LocateKernelEnum) // for nowarnBit
-	}
+	prep.Go(func() {
+		raw, err := rawbtf.Map(rawbtf.KernelPath)
+		if err != nil {
+			rawPreemptErr = err
+			return
+		}
+		defer raw.Close()
+		s.preempt, rawPreemptErr = preemptFromRaw(raw)
+		if cfg.has(SignalAlloc) {
+			gfp.LocateKernelEnum(raw)
+		}
+	})
 	if s.mayNeedTracefs(fams) {
 		prep.Go(func() { s.ensureTracefs() })
 	}
