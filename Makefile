@@ -10,7 +10,7 @@ VERSION     ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo 
 LDFLAGS     := -X main.version=$(VERSION)
 BIN         := bin/memtrace
 
-.PHONY: help build generate check-generated vet test test-unit bench clean
+.PHONY: help build generate check-generated vet test test-deps test-unit bench clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-16s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -33,8 +33,13 @@ check-generated: generate ## fail if the committed BPF objects differ from a fre
 vet: ## go vet every package
 	$(GO) vet ./...
 
-test: vet ## all tests; as root they load real programs and provoke real kernel events
+# As root on Debian, first installs the programs the tests drive for real
+# (Prometheus, PostgreSQL), so a fresh machine passes as it is.
+test: vet test-deps ## all tests; as root they load real programs and provoke real kernel events
 	$(GO) test -count=1 ./...
+
+test-deps: ## install what the privileged tests drive (prometheus, postgresql) when root on Debian
+	bash scripts/test-deps.sh
 
 test-unit: ## only the tests that need no privileges
 	$(GO) test -count=1 -short ./...

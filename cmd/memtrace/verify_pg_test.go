@@ -89,7 +89,7 @@ func newPGServer(t *testing.T) *pgServer {
 	t.Helper()
 	bin := findPostgres()
 	if bin == "" {
-		missing(t, "PostgreSQL is not installed (apt-get install postgresql)")
+		missing(t, "PostgreSQL is not installed (make test installs it as root on Debian: make test-deps)")
 	}
 	u, err := user.Lookup("postgres")
 	if err != nil {

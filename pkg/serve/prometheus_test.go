@@ -33,7 +33,7 @@ func startPrometheus(t *testing.T, target string) *promServer {
 	t.Helper()
 	bin, err := exec.LookPath("prometheus")
 	if err != nil {
-		t.Fatalf("prometheus not installed (apt-get install prometheus, or run scripts/validate-deploy.sh): %v", err)
+		t.Fatalf("prometheus not installed (make test installs it as root on Debian: make test-deps): %v", err)
 	}
 	dir := t.TempDir()
 	cfg := fmt.Sprintf(`global:
