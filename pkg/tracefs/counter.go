@@ -172,11 +172,12 @@ func (c *Counter) Close() error {
 }
 
 // removeInstance removes a trace instance, retrying while a reader (for
-// example a concurrent `cat trace`) keeps it busy.
+// example a concurrent `cat trace`) keeps it busy. ENODEV means another
+// process (RemoveStale in another test binary) removed it meanwhile.
 func removeInstance(inst string) error {
 	var err error
 	for i := 0; i < 50; i++ {
-		if err = unix.Rmdir(inst); err == nil || errors.Is(err, unix.ENOENT) {
+		if err = unix.Rmdir(inst); err == nil || errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENODEV) {
 			return nil
 		}
 		if !errors.Is(err, unix.EBUSY) {

@@ -3,19 +3,36 @@
 //
 // It exists so that memtrace's privileged tests can check, independently of
 // the eBPF programs under test, that a kernel event really happened: the
-// counter uses ftrace's own ring buffer, not BPF.
+// counter uses ftrace's own ring buffer, not BPF. memtrace itself mounts
+// tracefs through it for cilium/ebpf, which finds the classic tracepoints
+// by path under /sys/kernel/tracing.
+//
+// Mount unmounts only what it mounted. Ownership is per mount namespace
+// and tied to the mount itself: the process that mounts tracefs records
+// the ID of that mount in a marker named after its mount namespace, and
+// the last user of this package in that namespace (across processes)
+// unmounts it only if the tracefs on top at that directory is still that
+// mount. A run is the time during which some process of the namespace
+// uses tracefs through this package; a tracefs that was mounted when the
+// run started (by the admin, by systemd, in the namespace this one was
+// copied from, or left behind by a memtrace that was killed) is never
+// unmounted: a marker whose processes all died is dropped by the next
+// run's first user, so a mount left by a killed memtrace stays. The mount
+// is an ordinary one at /sys/kernel/tracing, not a detached one (fsmount),
+// because cilium/ebpf looks tracefs up by that path; where /sys propagates
+// mounts to other namespaces (shared or slave), they see it and its
+// unmount too.
 package tracefs
 
 import (
 	"bufio"
 	"errors"
 	"fmt"
-	"github.com/memtrace/memtrace/pkg/mounts"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 
+	"github.com/memtrace/memtrace/pkg/mounts"
 	"golang.org/x/sys/unix"
 )
 
@@ -28,19 +45,21 @@ const legacyDir = "/sys/kernel/debug/tracing"
 // Mount state of this process: users of Mount in one process (parallel
 // tests) share one reference on the mount.
 var (
-	mountMu   sync.Mutex
-	mountRefs int
-	mountDir  string
-	usersLock *os.File // shared flock held while mountRefs > 0
+	mountMu    sync.Mutex
+	mountRefs  int
+	mountDir   string
+	mountOwner *owner // this process's share of the namespace's users
 )
 
 // Mount returns the directory of a mounted tracefs, mounting it at
 // DefaultDir if none is found. The returned unmount func undoes only what
-// Mount did: when tracefs was mounted by someone else it does nothing, and
-// when Mount mounted it, tracefs is unmounted by the last user of this
-// package to let go, in whichever process that is. (Several test binaries
-// run in parallel; unmounting under another one would make its trace
-// instances unreachable and leak them.)
+// Mount did, in this mount namespace: a tracefs that was mounted when
+// Mount found no other user of this package in the namespace is left
+// alone, and one that Mount mounted is unmounted by the last user in the
+// namespace to let go, in whichever process that is, and only if it is
+// still the very mount that was made. (Several test binaries run in
+// parallel; unmounting under another one would make its trace instances
+// unreachable and leak them.)
 func Mount() (dir string, unmount func() error, err error) {
 	mountMu.Lock()
 	defer mountMu.Unlock()
@@ -54,43 +73,47 @@ func Mount() (dir string, unmount func() error, err error) {
 		}
 		return "", nil, fmt.Errorf("mounting tracefs at %s: not root (euid %d) and no tracefs is mounted", DefaultDir, os.Geteuid())
 	}
-	unlock, err := lockFile(mutexLockName, unix.LOCK_EX)
+	base, err := nsBase()
 	if err != nil {
 		return "", nil, err
 	}
-	defer unlock()
-	users, err := openLockFile(usersLockName)
+	mutex, err := lockMutex(base)
 	if err != nil {
 		return "", nil, err
 	}
-	if err := unix.Flock(int(users.Fd()), unix.LOCK_SH); err != nil {
-		users.Close()
-		return "", nil, fmt.Errorf("locking tracefs users: %w", err)
+	o, err := join(base)
+	if err != nil {
+		return "", nil, errors.Join(err, unlockMutex(mutex, false))
+	}
+	// fail leaves as the last user would, so a failed first Mount
+	// leaves no lock files behind.
+	fail := func(err error) (string, func() error, error) {
+		last, lerr := o.leave()
+		return "", nil, errors.Join(err, lerr, unlockMutex(mutex, last))
 	}
 	dir, ok := findMounted()
 	if !ok {
 		if err := unix.Mount("nodev", DefaultDir, "tracefs", 0, ""); err != nil {
-			users.Close()
 			if lock := lockdownMode(); lock != "" && lock != "none" {
-				return "", nil, fmt.Errorf("mounting tracefs at %s: %w (kernel lockdown is %q)", DefaultDir, err, lock)
+				return fail(fmt.Errorf("mounting tracefs at %s: %w (kernel lockdown is %q)", DefaultDir, err, lock))
 			}
-			return "", nil, fmt.Errorf("mounting tracefs at %s: %w", DefaultDir, err)
+			return fail(fmt.Errorf("mounting tracefs at %s: %w", DefaultDir, err))
 		}
 		dir = DefaultDir
-		// The marker tells the last user, maybe in another process, that
-		// the mount is ours to undo.
-		if err := os.WriteFile(markerPath(), []byte(dir), 0o600); err != nil {
-			unix.Unmount(dir, 0)
-			users.Close()
-			return "", nil, fmt.Errorf("recording tracefs mount: %w", err)
+		// The marker tells the last user, maybe in another process of
+		// this namespace, which mount is ours to undo.
+		if err := o.record(dir); err != nil {
+			return fail(errors.Join(err, unix.Unmount(dir, 0)))
 		}
 	}
-	mountDir, mountRefs, usersLock = dir, 1, users
+	mutex.Close()
+	mountDir, mountRefs, mountOwner = dir, 1, o
 	return dir, releaseOnce(), nil
 }
 
 // releaseOnce returns a func that drops one reference. The last reference
-// in the last process unmounts tracefs if this package mounted it.
+// in the last process of the namespace unmounts tracefs if this package
+// mounted it.
 func releaseOnce() func() error {
 	var once sync.Once
 	return func() error {
@@ -102,71 +125,19 @@ func releaseOnce() func() error {
 			if mountRefs > 0 {
 				return
 			}
-			err = releaseMount(usersLock)
-			usersLock, mountDir = nil, ""
+			o := mountOwner
+			mountOwner, mountDir = nil, ""
+			mutex, lerr := lockMutex(o.base)
+			if lerr != nil {
+				o.users.Close()
+				err = lerr
+				return
+			}
+			last, lerr := o.leave()
+			err = errors.Join(lerr, unlockMutex(mutex, last))
 		})
 		return err
 	}
-}
-
-func releaseMount(users *os.File) error {
-	defer users.Close()
-	unlock, err := lockFile(mutexLockName, unix.LOCK_EX)
-	if err != nil {
-		return err
-	}
-	defer unlock()
-	// Exclusive only if no other process holds it shared, i.e. uses tracefs.
-	if unix.Flock(int(users.Fd()), unix.LOCK_EX|unix.LOCK_NB) != nil {
-		return nil
-	}
-	b, err := os.ReadFile(markerPath())
-	if err != nil {
-		return nil // not mounted by us
-	}
-	dir := string(b)
-	if isTracefs(dir) {
-		if err := unix.Unmount(dir, 0); err != nil {
-			return fmt.Errorf("unmounting tracefs at %s: %w", dir, err)
-		}
-	}
-	os.Remove(markerPath())
-	return nil
-}
-
-const (
-	mutexLockName = "memtrace-tracefs-mount.lock"
-	usersLockName = "memtrace-tracefs-users.lock"
-)
-
-// lockDir holds the lock files; they stay there, removing them would race.
-func lockDir() string {
-	if st, err := os.Stat("/run/lock"); err == nil && st.IsDir() {
-		return "/run/lock"
-	}
-	return os.TempDir()
-}
-
-func markerPath() string { return filepath.Join(lockDir(), "memtrace-tracefs.mounted") }
-
-func openLockFile(name string) (*os.File, error) {
-	f, err := os.OpenFile(filepath.Join(lockDir(), name), os.O_RDWR|os.O_CREATE, 0o600)
-	if err != nil {
-		return nil, fmt.Errorf("opening tracefs lock: %w", err)
-	}
-	return f, nil
-}
-
-func lockFile(name string, how int) (unlock func(), err error) {
-	f, err := openLockFile(name)
-	if err != nil {
-		return nil, err
-	}
-	if err := unix.Flock(int(f.Fd()), how); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("locking %s: %w", f.Name(), err)
-	}
-	return func() { f.Close() }, nil
 }
 
 // findMounted looks for tracefs in the usual places, then in /proc/mounts.

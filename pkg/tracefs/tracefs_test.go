@@ -148,8 +148,10 @@ func TestCounterRejectsBadFilter(t *testing.T) {
 
 func TestRemoveStale(t *testing.T) {
 	dir := mountForTest(t)
-	// pid 0x7ffffff0 cannot exist (pid_max is at most 4194304).
-	stale := filepath.Join(dir, "instances", InstancePrefix+"2147483632-1")
+	// pid 0x7ffffff0 cannot exist (pid_max is at most 4194304); the
+	// sequence number is our pid, as trace instances are seen by every
+	// test binary running this test at the same time.
+	stale := filepath.Join(dir, "instances", InstancePrefix+"2147483632-"+strconv.Itoa(os.Getpid()))
 	if err := os.Mkdir(stale, 0o700); err != nil {
 		t.Fatal(err)
 	}
