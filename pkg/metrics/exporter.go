@@ -9,6 +9,7 @@ import (
 	"github.com/memtrace/memtrace/pkg/container"
 	"github.com/memtrace/memtrace/pkg/event"
 	"github.com/memtrace/memtrace/pkg/loader"
+	"github.com/memtrace/memtrace/pkg/tracker"
 	"github.com/memtrace/memtrace/pkg/tty"
 )
 
@@ -50,13 +51,15 @@ type Exporter struct {
 
 	alloc, extfrag, hugeReq, hugeFallback *family
 
-	mu        sync.Mutex // serialises syncs
-	allocLast map[allocKey]*last
-	fragLast  map[fragKey]*fragLast
-	pidSeen   map[uint32]time.Time
-	rate      map[loader.Signal]rateWindow
-	readErrs  map[string]float64
-	forgotten float64
+	mu sync.Mutex // serialises syncs
+	// pids turns the cumulative aggregates into growth per sync and says
+	// which processes went idle.
+	pids        *tracker.Tracker[uint32]
+	allocCounts *tracker.Table[allocKey, tracker.Count, uint32]
+	fragCounts  *tracker.Table[fragKey, tracker.Pair, uint32]
+	rate        map[loader.Signal]rateWindow
+	readErrs    map[string]float64
+	forgotten   float64
 }
 
 type allocKey struct {
@@ -73,9 +76,8 @@ type fragKey struct {
 	allocMT, fallbackMT     int32
 }
 
-type last struct{ count uint64 }
-
-type fragLast struct{ count, fragmenting uint64 }
+func (k allocKey) owner() uint32 { return k.pid }
+func (k fragKey) owner() uint32  { return k.pid }
 
 type rateWindow struct {
 	seen uint64
@@ -101,10 +103,13 @@ func New(src Source, opts Options) *Exporter {
 	}
 	e := &Exporter{
 		src: src, opts: opts,
-		allocLast: map[allocKey]*last{}, fragLast: map[fragKey]*fragLast{},
-		pidSeen: map[uint32]time.Time{}, rate: map[loader.Signal]rateWindow{},
-		readErrs: map[string]float64{},
+		// No key bound: the tracker holds what the kernel maps hold,
+		// which their max_entries bound.
+		pids: tracker.New[uint32](opts.AgeOut, 0),
+		rate: map[loader.Signal]rateWindow{}, readErrs: map[string]float64{},
 	}
+	e.allocCounts = tracker.NewTable[tracker.Count](e.pids, allocKey.owner)
+	e.fragCounts = tracker.NewTable[tracker.Pair](e.pids, fragKey.owner)
 	e.alloc = newFamily("page_alloc_failures", namespace+"_page_alloc_failures_total",
 		"Page allocations that returned no page (mm_page_alloc with page == NULL), counted exactly in the kernel. gfp_class: atomic (cannot sleep, may use reserves), nowait, kernel, user, other; context: process, softirq, hardirq, nmi.",
 		[]string{"order", "gfp_class", "context"}, high, opts.MaxSeries)
@@ -170,19 +175,13 @@ func (e *Exporter) syncAlloc(now time.Time) error {
 		e.readErrs["alloc"]++
 		return err
 	}
+	defer e.allocCounts.Sweep()
 	for _, a := range aggs {
 		k := allocKey{a.Pid, a.Context, a.Order, a.GFPFlags, a.StackID}
-		l := e.allocLast[k]
-		if l == nil {
-			l = &last{}
-			e.allocLast[k] = l
-		}
-		d := growth(l.count, a.Count)
-		l.count = a.Count
+		d := uint64(e.allocCounts.Add(now, k, tracker.Count(a.Count)))
 		if d == 0 {
 			continue
 		}
-		e.pidSeen[a.Pid] = now
 		class := "unknown"
 		if e.opts.GFPClass != nil {
 			class = e.opts.GFPClass(uint64(a.GFPFlags))
@@ -199,23 +198,16 @@ func (e *Exporter) syncExtfrag(now time.Time) error {
 		e.readErrs["extfrag"]++
 		return err
 	}
+	defer e.fragCounts.Sweep()
 	for _, x := range aggs {
 		k := fragKey{x.Pid, x.AllocOrder, x.FallbackOrder, x.AllocMigratetype, x.FallbackMigratetype}
-		l := e.fragLast[k]
-		if l == nil {
-			l = &fragLast{}
-			e.fragLast[k] = l
-		}
-		d := growth(l.count, x.Count)
-		df := growth(l.fragmenting, x.Fragmenting)
-		if x.Count < l.count { // the key was deleted and came back
-			df = x.Fragmenting
-		}
-		l.count, l.fragmenting = x.Count, x.Fragmenting
+		g := e.fragCounts.Add(now, k, tracker.Pair{A: x.Count, B: x.Fragmenting})
+		d, df := g.A, g.B
 		if d == 0 {
 			continue
 		}
-		e.pidSeen[x.Pid] = now
+		// The kernel adds to fragmenting after the count: a read in
+		// between would make fragmenting outgrow the count next time.
 		df = min(df, d)
 		alloc, fallback := e.migratetype(x.AllocMigratetype), e.migratetype(x.FallbackMigratetype)
 		e.extfrag.add([]string{"true", alloc, fallback}, float64(df))
@@ -227,10 +219,8 @@ func (e *Exporter) syncExtfrag(now time.Time) error {
 // growth is how much a cumulative in-kernel count grew. A smaller count
 // means the key was deleted (aged out) and counted again from zero.
 func growth(prev, cur uint64) uint64 {
-	if cur < prev {
-		return cur
-	}
-	return cur - prev
+	g, _ := tracker.Count(cur).Since(tracker.Count(prev))
+	return uint64(g)
 }
 
 func (e *Exporter) migratetype(mt int32) string {
@@ -242,53 +232,20 @@ func (e *Exporter) migratetype(mt int32) string {
 	return "unknown"
 }
 
-// ageOut deletes the in-kernel aggregates of processes idle for AgeOut.
-// Their counts are already in the totals; an increment landing between
-// the read above and the delete would be lost, which a process idle for
-// minutes makes unlikely.
+// ageOut deletes the in-kernel aggregates of processes idle for longer
+// than AgeOut. Their counts are already in the totals; an increment
+// landing between the read above and the delete would be lost, which a
+// process idle for minutes makes unlikely. If deleting fails they are
+// still held, and tried again at the next sync.
 func (e *Exporter) ageOut(now time.Time) error {
-	if e.opts.AgeOut <= 0 {
-		return nil
-	}
-	var pids []uint32
-	for pid, t := range e.pidSeen {
-		if now.Sub(t) >= e.opts.AgeOut {
-			pids = append(pids, pid)
-		}
-	}
-	// Keys seen once with no growth since (first sync after start) have
-	// no pidSeen entry: give them one so they age too.
-	for k := range e.allocLast {
-		if _, ok := e.pidSeen[k.pid]; !ok {
-			e.pidSeen[k.pid] = now
-		}
-	}
-	for k := range e.fragLast {
-		if _, ok := e.pidSeen[k.pid]; !ok {
-			e.pidSeen[k.pid] = now
-		}
-	}
+	pids := e.pids.Expired(now)
 	if len(pids) == 0 {
 		return nil
 	}
 	if err := e.src.ForgetPids(pids); err != nil {
 		return err
 	}
-	drop := make(map[uint32]bool, len(pids))
-	for _, p := range pids {
-		drop[p] = true
-		delete(e.pidSeen, p)
-	}
-	for k := range e.allocLast {
-		if drop[k.pid] {
-			delete(e.allocLast, k)
-		}
-	}
-	for k := range e.fragLast {
-		if drop[k.pid] {
-			delete(e.fragLast, k)
-		}
-	}
+	e.pids.Forget(pids)
 	e.forgotten += float64(len(pids))
 	return nil
 }

@@ -19,11 +19,12 @@ import (
 // fakeSource stands for a loader session: aggregates keyed like the
 // kernel's maps, deleted by ForgetPids like the kernel's.
 type fakeSource struct {
-	alloc   map[allocKey]event.AllocAggregate
-	frag    map[fragKey]event.ExtfragAggregate
-	stats   map[loader.Signal]event.Stats
-	forgot  []uint32
-	failing bool
+	alloc     map[allocKey]event.AllocAggregate
+	frag      map[fragKey]event.ExtfragAggregate
+	stats     map[loader.Signal]event.Stats
+	forgot    []uint32
+	failing   bool
+	forgetErr error
 }
 
 func newFakeSource() *fakeSource {
@@ -76,6 +77,9 @@ func (f *fakeSource) Hooks() []loader.HookStatus {
 func (f *fakeSource) DecodeErrors() uint64 { return 0 }
 
 func (f *fakeSource) ForgetPids(pids []uint32) error {
+	if f.forgetErr != nil {
+		return f.forgetErr
+	}
 	f.forgot = append(f.forgot, pids...)
 	for _, p := range pids {
 		for k := range f.alloc {

@@ -7,20 +7,23 @@ package watch
 import (
 	"cmp"
 	"slices"
-	"sort"
 	"time"
 
 	"github.com/memtrace/memtrace/pkg/event"
 	"github.com/memtrace/memtrace/pkg/loader"
 	"github.com/memtrace/memtrace/pkg/sysstate"
+	"github.com/memtrace/memtrace/pkg/tracker"
 )
 
 // Tick is what one interval brings.
 type Tick struct {
-	Now     time.Time
-	Alloc   []event.AllocAggregate   // names filled in
-	Extfrag []event.ExtfragAggregate // names filled in
-	Hugetlb []event.Event            // new huge-page events, names filled in
+	Now time.Time
+	// Alloc and Extfrag are complete reads of the in-kernel aggregates,
+	// names filled in; nil is a failed read (or an empty map): no key is
+	// forgotten.
+	Alloc   []event.AllocAggregate
+	Extfrag []event.ExtfragAggregate
+	Hugetlb []event.Event // new huge-page events, names filled in
 	Stats   map[loader.Signal]event.Stats
 	System  sysstate.Snapshot
 }
@@ -90,8 +93,12 @@ type fragKey struct {
 	allocMT, fallbackMT       int32
 }
 
+func (k allocKey) owner() uint32 { return k.pid }
+func (k fragKey) owner() uint32  { return k.pid }
+
 // Model accumulates ticks into the tables. Rows of processes that have
-// been idle for AgeOut are dropped, so the tables stay bounded over hours.
+// been idle (in every in-kernel aggregate) for longer than AgeOut are
+// dropped, so the tables stay bounded over hours.
 type Model struct {
 	AgeOut   time.Duration
 	MaxHuge  int
@@ -99,12 +106,15 @@ type Model struct {
 	Last     time.Time
 	Interval time.Duration
 
-	alloc     map[uint32]*AllocProc
-	frag      map[uint32]*FragProc
-	huge      []HugeRow
-	stacks    map[int32]*Stack
-	prevAlloc map[allocKey]uint64
-	prevFrag  map[fragKey]uint64
+	alloc  map[uint32]*AllocProc
+	frag   map[uint32]*FragProc
+	huge   []HugeRow
+	stacks map[int32]*Stack
+	// pids turns the cumulative aggregates into growth per tick and says
+	// which processes went idle.
+	pids        *tracker.Tracker[uint32]
+	allocCounts *tracker.Table[allocKey, tracker.Count, uint32]
+	fragCounts  *tracker.Table[fragKey, tracker.Pair, uint32]
 
 	// Totals since start, including aged-out processes.
 	TotalFailures, TotalExtfrag, TotalHuge, TotalHugeFailed, TotalFallbacks uint64
@@ -123,15 +133,21 @@ type Model struct {
 
 // NewModel returns an empty model.
 func NewModel(start time.Time) *Model {
-	return &Model{
+	m := &Model{
 		AgeOut: 10 * time.Minute, MaxHuge: 50, Start: start, Last: start,
 		alloc: map[uint32]*AllocProc{}, frag: map[uint32]*FragProc{}, stacks: map[int32]*Stack{},
-		prevAlloc: map[allocKey]uint64{}, prevFrag: map[fragKey]uint64{},
+		// No key bound: the tracker holds what the kernel maps hold,
+		// which their max_entries bound.
+		pids: tracker.New[uint32](0, 0),
 	}
+	m.allocCounts = tracker.NewTable[tracker.Count](m.pids, allocKey.owner)
+	m.fragCounts = tracker.NewTable[tracker.Pair](m.pids, fragKey.owner)
+	return m
 }
 
 // Update folds one interval into the model.
 func (m *Model) Update(t Tick) {
+	m.pids.Idle = m.AgeOut // before the reads: it decides whether a pid without keys is kept
 	m.Interval = t.Now.Sub(m.Last)
 	m.Last = t.Now
 	for _, p := range m.alloc {
@@ -151,15 +167,6 @@ func (m *Model) Update(t Tick) {
 	m.age(t.Now)
 }
 
-// delta turns an exact in-kernel counter into what it added since the
-// last read; a counter that went down was deleted and recreated.
-func delta(now, prev uint64) uint64 {
-	if now < prev {
-		return now
-	}
-	return now - prev
-}
-
 func (m *Model) updateAlloc(t Tick) {
 	// A process can have thousands of keys (one per stack and flags):
 	// its GFP names are ranked once per tick, not once per key.
@@ -169,10 +176,13 @@ func (m *Model) updateAlloc(t Tick) {
 			p.GFP = rankKeys(p.gfpCount)
 		}
 	}()
+	if t.Alloc == nil {
+		return
+	}
+	defer m.allocCounts.Sweep()
 	for _, a := range t.Alloc {
 		k := allocKey{a.Pid, a.Order, a.GFPFlags, a.Context, a.StackID}
-		d := delta(a.Count, m.prevAlloc[k])
-		m.prevAlloc[k] = a.Count
+		d := uint64(m.allocCounts.Add(t.Now, k, tracker.Count(a.Count)))
 		if d == 0 {
 			continue
 		}
@@ -211,12 +221,18 @@ func (m *Model) updateAlloc(t Tick) {
 }
 
 func (m *Model) updateFrag(t Tick) {
+	if t.Extfrag == nil {
+		return
+	}
+	defer m.fragCounts.Sweep()
 	for _, x := range t.Extfrag {
 		k := fragKey{x.Pid, x.AllocOrder, x.FallbackOrder, x.AllocMigratetype, x.FallbackMigratetype}
-		prev := m.prevFrag[k]
-		d := delta(x.Count, prev)
-		m.prevFrag[k] = x.Count
-		if d == 0 {
+		// Fragmenting is a second exact counter of the key. The kernel
+		// adds to it after the count: a read in between sees its growth
+		// a read late, so it is kept even when the count did not grow.
+		g := m.fragCounts.Add(t.Now, k, tracker.Pair{A: x.Count, B: x.Fragmenting})
+		d := g.A
+		if g == (tracker.Pair{}) {
 			continue
 		}
 		p := m.frag[x.Pid]
@@ -229,11 +245,7 @@ func (m *Model) updateFrag(t Tick) {
 		p.Recent += d
 		p.Total += d
 		m.TotalExtfrag += d
-		// Fragmenting is a separate exact counter of the same key; scale
-		// its share into this interval's delta.
-		if x.Count > 0 {
-			p.Fragmenting += d * x.Fragmenting / x.Count
-		}
+		p.Fragmenting += g.B
 		p.Pairs[x.AllocMigratetypeName+"→"+x.FallbackMigratetypeName] += d
 		p.Orders = addSorted(p.Orders, x.FallbackOrder)
 		p.LastSeen = t.Now
@@ -280,112 +292,23 @@ func (m *Model) updateStats(st map[loader.Signal]event.Stats) {
 	m.EventsPerSec = float64(seen) / m.Interval.Seconds()
 }
 
+// delta is what a cumulative counter (events seen, vmstat) added since
+// prev: one that went down was reset, and all of it is new.
+func delta(now, prev uint64) uint64 {
+	g, _ := tracker.Count(now).Since(tracker.Count(prev))
+	return uint64(g)
+}
+
+// age drops the rows and counters of processes idle for longer than
+// AgeOut; the caller deletes their in-kernel aggregates (Aged).
 func (m *Model) age(now time.Time) {
-	m.Aged = m.Aged[:0]
-	agedSet := map[uint32]bool{}
-	for pid, p := range m.alloc {
-		if now.Sub(p.LastSeen) > m.AgeOut {
-			delete(m.alloc, pid)
-			agedSet[pid] = true
-		}
+	m.Aged = m.pids.Expired(now)
+	m.pids.Forget(m.Aged)
+	for _, pid := range m.Aged {
+		delete(m.alloc, pid)
+		delete(m.frag, pid)
 	}
-	for pid, p := range m.frag {
-		if now.Sub(p.LastSeen) > m.AgeOut {
-			delete(m.frag, pid)
-			agedSet[pid] = true
-		}
-	}
-	for k := range m.prevAlloc {
-		if agedSet[k.pid] {
-			delete(m.prevAlloc, k)
-		}
-	}
-	for k := range m.prevFrag {
-		if agedSet[k.pid] {
-			delete(m.prevFrag, k)
-		}
-	}
-	for pid := range agedSet {
-		m.Aged = append(m.Aged, pid)
-	}
-	sort.Slice(m.Aged, func(i, j int) bool { return m.Aged[i] < m.Aged[j] })
-}
-
-// counted is a per-process row ranked by recent, then total activity.
-type counted interface {
-	rank() (recent, total uint64, pid uint32)
-}
-
-func (p *AllocProc) rank() (uint64, uint64, uint32) { return p.Recent, p.Total, p.Pid }
-func (p *FragProc) rank() (uint64, uint64, uint32)  { return p.Recent, p.Total, p.Pid }
-
-// ranked returns the rows of a table, most recent activity first, then
-// most activity overall, then by pid for a stable screen.
-func ranked[R counted](table map[uint32]R) []R {
-	rows := make([]R, 0, len(table))
-	for _, p := range table {
-		rows = append(rows, p)
-	}
-	sort.Slice(rows, func(i, j int) bool {
-		ar, at, ap := rows[i].rank()
-		br, bt, bp := rows[j].rank()
-		if ar != br {
-			return ar > br
-		}
-		if at != bt {
-			return at > bt
-		}
-		return ap < bp
-	})
-	return rows
-}
-
-// AllocRows returns the allocation-failure rows, most recent failures
-// first, then most failures overall.
-func (m *Model) AllocRows() []*AllocProc { return ranked(m.alloc) }
-
-// FragRows returns the fragmentation rows, most recent first.
-func (m *Model) FragRows() []*FragProc { return ranked(m.frag) }
-
-// HugeRows returns the huge-page rows, newest first.
-func (m *Model) HugeRows() []HugeRow {
-	out := make([]HugeRow, len(m.huge))
-	for i, r := range m.huge {
-		out[len(m.huge)-1-i] = r
-	}
-	return out
-}
-
-// TopStacks returns the n most frequent failing stacks.
-func (m *Model) TopStacks(n int) []*Stack {
-	out := make([]*Stack, 0, len(m.stacks))
-	for _, s := range m.stacks {
-		out = append(out, s)
-	}
-	sort.Slice(out, func(i, j int) bool {
-		if out[i].Count != out[j].Count {
-			return out[i].Count > out[j].Count
-		}
-		return out[i].ID < out[j].ID
-	})
-	if len(out) > n {
-		out = out[:n]
-	}
-	return out
-}
-
-func rankKeys(m map[string]uint64) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Slice(keys, func(i, j int) bool {
-		if m[keys[i]] != m[keys[j]] {
-			return m[keys[i]] > m[keys[j]]
-		}
-		return keys[i] < keys[j]
-	})
-	return keys
+	slices.Sort(m.Aged)
 }
 
 // addSorted inserts v into the sorted set s.

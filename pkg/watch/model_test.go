@@ -65,7 +65,7 @@ func TestModelAgesOutIdleProcesses(t *testing.T) {
 	if len(m.AllocRows()) != 1 || m.TotalFailures != 3 {
 		t.Errorf("rows %d, total %d", len(m.AllocRows()), m.TotalFailures)
 	}
-	if _, ok := m.prevAlloc[allocKey{10, 0, 0x820, event.ContextProcess, 10}]; ok {
+	if _, ok := m.pids.LastSeen(10); ok || m.allocCounts.Len() != 1 {
 		t.Error("aged process's counters kept")
 	}
 }
@@ -175,5 +175,58 @@ func TestUpdateManyKeysRanksGFP(t *testing.T) {
 	r := m.AllocRows()[0]
 	if len(r.GFP) != 3 || r.GFP[0] != "GFP_NOWAIT" || r.Total != 199 {
 		t.Errorf("gfp %v total %d", r.GFP, r.Total)
+	}
+}
+
+func frag(pid uint32, count, fragmenting uint64) event.ExtfragAggregate {
+	return event.ExtfragAggregate{Task: event.Task{Pid: pid, Comm: "kcompactd0"}, FallbackOrder: 3,
+		AllocMigratetype: 0, FallbackMigratetype: 1, Count: count, Fragmenting: fragmenting}
+}
+
+// TestModelFragmentingExact: the fragmenting column is the exact growth
+// of its in-kernel counter, not the interval's share of it scaled by the
+// key's all-time ratio (which gave 5 here).
+func TestModelFragmentingExact(t *testing.T) {
+	m := NewModel(time.Unix(0, 0))
+	m.Update(Tick{Now: time.Unix(1, 0), Extfrag: []event.ExtfragAggregate{frag(4, 10, 1)}})
+	m.Update(Tick{Now: time.Unix(2, 0), Extfrag: []event.ExtfragAggregate{frag(4, 20, 9)}})
+	if r := m.FragRows()[0]; r.Total != 20 || r.Recent != 10 || r.Fragmenting != 9 {
+		t.Errorf("row %+v, want total 20, recent 10, fragmenting 9", r)
+	}
+}
+
+// TestModelFailedReadKeepsCounters: a tick whose read failed (nil) must
+// not make the next read count every key's whole value again.
+func TestModelFailedReadKeepsCounters(t *testing.T) {
+	m := NewModel(time.Unix(0, 0))
+	for i, n := range []uint64{5, 0, 7} {
+		var al []event.AllocAggregate
+		if n > 0 {
+			al = []event.AllocAggregate{agg(10, "a", event.ContextProcess, 0, n)}
+		}
+		m.Update(Tick{Now: time.Unix(int64(i+1), 0), Alloc: al})
+	}
+	if m.TotalFailures != 7 {
+		t.Errorf("total %d, want 7", m.TotalFailures)
+	}
+}
+
+// TestModelAgesProcessIdleEverywhere: a process is idle when none of its
+// aggregates grew; its in-kernel entries are deleted together (by pid),
+// so a process still fragmenting keeps its allocation row too.
+func TestModelAgesProcessIdleEverywhere(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	m := NewModel(t0)
+	m.AgeOut = time.Minute
+	al := []event.AllocAggregate{agg(10, "a", event.ContextProcess, 0, 1)}
+	for i, n := range []uint64{1, 2, 3} {
+		m.Update(Tick{Now: t0.Add(time.Duration(i) * 50 * time.Second), Alloc: al, Extfrag: []event.ExtfragAggregate{frag(10, n, 0)}})
+	}
+	if len(m.Aged) != 0 || len(m.AllocRows()) != 1 || len(m.FragRows()) != 1 {
+		t.Fatalf("aged %v, rows %d %d", m.Aged, len(m.AllocRows()), len(m.FragRows()))
+	}
+	m.Update(Tick{Now: t0.Add(200 * time.Second), Alloc: al, Extfrag: []event.ExtfragAggregate{frag(10, 3, 0)}})
+	if len(m.Aged) != 1 || len(m.AllocRows()) != 0 || len(m.FragRows()) != 0 {
+		t.Errorf("aged %v, rows %d %d", m.Aged, len(m.AllocRows()), len(m.FragRows()))
 	}
 }
