@@ -11,33 +11,6 @@ import (
 	"github.com/cilium/ebpf/link"
 )
 
-// HookStatus says which hook a signal uses and why others were not used.
-// It goes into every output, so a user can tell what was measured.
-type HookStatus struct {
-	Signal   Signal    `json:"signal"`
-	Hook     string    `json:"hook"`
-	Attached bool      `json:"attached"`
-	Note     string    `json:"note,omitempty"`
-	Rejected []Attempt `json:"rejected,omitempty"`
-	// Companions are optional hooks attached beside the main one (the
-	// kprobe on warn_alloc for failures the kernel logs).
-	Companions []Companion `json:"companions,omitempty"`
-}
-
-// Companion is an optional hook of a signal and whether it attached.
-type Companion struct {
-	Hook     string `json:"hook"`
-	Attached bool   `json:"attached"`
-	Note     string `json:"note,omitempty"`
-	Reason   string `json:"reason,omitempty"`
-}
-
-// Attempt is a hook that was tried (or skipped) before the one in use.
-type Attempt struct {
-	Hook   string `json:"hook"`
-	Reason string `json:"reason"`
-}
-
 // candidate is one way of attaching a signal family.
 type candidate struct {
 	name         string

@@ -7,6 +7,7 @@ import (
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/btf"
 	"github.com/cilium/ebpf/link"
+	"github.com/memtrace/memtrace/pkg/event"
 )
 
 // injectCandidate is the allocation-failure program loaded as a raw
@@ -32,7 +33,7 @@ var injectCandidate = candidate{
 // the session's aggregation map, stack map and ring buffer. Events are
 // attributed to the calling thread, in process context.
 func (s *Session) InjectAllocFailures(n int, order uint32, gfp uint64, migratetype int32) (err error) {
-	a := s.families[SignalAlloc]
+	a := s.families[event.SignalAlloc]
 	if a == nil {
 		return errors.New("allocation failures are not attached")
 	}

@@ -19,8 +19,8 @@ const (
 )
 
 // Stats returns every attached signal's counters, summed over CPUs.
-func (s *Session) Stats() (map[Signal]event.Stats, error) {
-	out := map[Signal]event.Stats{}
+func (s *Session) Stats() (map[event.Signal]event.Stats, error) {
+	out := map[event.Signal]event.Stats{}
 	for sig, a := range s.families {
 		var st event.Stats
 		dst := []*uint64{&st.Seen, &st.Lost, &st.Sampled, &st.MapFull}
@@ -40,11 +40,11 @@ func (s *Session) Stats() (map[Signal]event.Stats, error) {
 }
 
 // Attached reports whether a signal is attached.
-func (s *Session) Attached(sig Signal) bool { return s.families[sig] != nil }
+func (s *Session) Attached(sig event.Signal) bool { return s.families[sig] != nil }
 
 // AllocAggregates returns the exact per-key failure counts, without names.
 func (s *Session) AllocAggregates() ([]event.AllocAggregate, error) {
-	a := s.families[SignalAlloc]
+	a := s.families[event.SignalAlloc]
 	if a == nil {
 		return nil, nil
 	}
@@ -68,7 +68,7 @@ func (s *Session) AllocAggregates() ([]event.AllocAggregate, error) {
 
 // ExtfragAggregates returns the exact per-key fallback counts.
 func (s *Session) ExtfragAggregates() ([]event.ExtfragAggregate, error) {
-	a := s.families[SignalExtfrag]
+	a := s.families[event.SignalExtfrag]
 	if a == nil {
 		return nil, nil
 	}
@@ -94,7 +94,7 @@ func (s *Session) ExtfragAggregates() ([]event.ExtfragAggregate, error) {
 // StackAddrs returns the kernel return addresses of a captured stack,
 // innermost first.
 func (s *Session) StackAddrs(id int32) ([]uint64, error) {
-	a := s.families[SignalAlloc]
+	a := s.families[event.SignalAlloc]
 	if a == nil || id < 0 {
 		return nil, nil
 	}
@@ -120,12 +120,12 @@ func (s *Session) ForgetPids(pids []uint32) error {
 	for _, p := range pids {
 		drop[p] = true
 	}
-	if a := s.families[SignalAlloc]; a != nil {
+	if a := s.families[event.SignalAlloc]; a != nil {
 		if err := deleteWhere[allocAllocKey, allocAllocVal](a.coll.Maps["alloc_agg"], func(k allocAllocKey) bool { return drop[k.Pid] }); err != nil {
 			return err
 		}
 	}
-	if a := s.families[SignalExtfrag]; a != nil {
+	if a := s.families[event.SignalExtfrag]; a != nil {
 		if err := deleteWhere[extfragExtfragKey, extfragExtfragVal](a.coll.Maps["extfrag_agg"], func(k extfragExtfragKey) bool { return drop[k.Pid] }); err != nil {
 			return err
 		}

@@ -43,9 +43,9 @@ func (s *Session) read(a *attached) {
 }
 
 // decode turns a raw record into an event with numbers, no names.
-func (s *Session) decode(sig Signal, raw []byte) (event.Event, error) {
+func (s *Session) decode(sig event.Signal, raw []byte) (event.Event, error) {
 	switch sig {
-	case SignalAlloc:
+	case event.SignalAlloc:
 		// The alloc ring buffer carries two record types: tell them by
 		// the header's kind.
 		if len(raw) > kindOffset && raw[kindOffset] == eventWarnAlloc {
@@ -60,13 +60,13 @@ func (s *Session) decode(sig Signal, raw []byte) (event.Event, error) {
 			return event.Event{}, err
 		}
 		return s.allocEvent(r), nil
-	case SignalExtfrag:
+	case event.SignalExtfrag:
 		var r extfragExtfragEvent
 		if err := decodeRecord(raw, &r); err != nil {
 			return event.Event{}, err
 		}
 		return s.extfragEvent(r), nil
-	case SignalHugetlb:
+	case event.SignalHugetlb:
 		var r hugetlbHugetlbEvent
 		if err := decodeRecord(raw, &r); err != nil {
 			return event.Event{}, err

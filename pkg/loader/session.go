@@ -27,7 +27,7 @@ import (
 
 // family is one C file's program set and the maps every output reads.
 type family struct {
-	signal     Signal
+	signal     event.Signal
 	load       func() (*ebpf.CollectionSpec, error)
 	ringbuf    string
 	stats      string
@@ -54,8 +54,8 @@ type Session struct {
 	preempt  preemptLocation
 	// gfpNowarn is __GFP_NOWARN on this kernel (0: unknown).
 	gfpNowarn uint64
-	families  map[Signal]*attached
-	hooks     []HookStatus
+	families  map[event.Signal]*attached
+	hooks     []event.HookStatus
 
 	tracefsMu      sync.Mutex // guards the four fields below
 	tracefsDir     string
@@ -91,20 +91,20 @@ func Open(cfg Config) (*Session, error) {
 	if err != nil {
 		return nil, err
 	}
-	all := map[Signal]family{
-		SignalAlloc:   {SignalAlloc, loadAlloc, "alloc_events", "alloc_stats", allocCands, []candidate{warnAllocCompanion()}},
-		SignalExtfrag: {SignalExtfrag, loadExtfrag, "extfrag_events", "extfrag_stats", extfragCandidates(), nil},
-		SignalHugetlb: {SignalHugetlb, loadHugetlb, "hugetlb_events", "hugetlb_stats", hugetlbCandidates(), nil},
+	all := map[event.Signal]family{
+		event.SignalAlloc:   {event.SignalAlloc, loadAlloc, "alloc_events", "alloc_stats", allocCands, []candidate{warnAllocCompanion()}},
+		event.SignalExtfrag: {event.SignalExtfrag, loadExtfrag, "extfrag_events", "extfrag_stats", extfragCandidates(), nil},
+		event.SignalHugetlb: {event.SignalHugetlb, loadHugetlb, "hugetlb_events", "hugetlb_stats", hugetlbCandidates(), nil},
 	}
 	var fams []family
-	for _, sig := range AllSignals {
+	for _, sig := range event.AllSignals {
 		if cfg.has(sig) {
 			fams = append(fams, all[sig])
 		}
 	}
 	s := &Session{
 		cfg:        cfg,
-		families:   map[Signal]*attached{},
+		families:   map[event.Signal]*attached{},
 		events:     make(chan event.Event, 4096),
 		done:       make(chan struct{}),
 		monoToWall: monoToWallOffset(),
@@ -130,7 +130,7 @@ func Open(cfg Config) (*Session, error) {
 		}
 		defer raw.Close()
 		s.preempt, rawPreemptErr = preemptFromRaw(raw)
-		if cfg.has(SignalAlloc) {
+		if cfg.has(event.SignalAlloc) {
 			gfp.LocateKernelEnum(raw)
 		}
 	})
@@ -149,16 +149,16 @@ func Open(cfg Config) (*Session, error) {
 	s.kernel, s.btfCache = kernel, cache
 	prep.Wait()
 	s.preempt = resolvePreempt(s.preempt, rawPreemptErr, kernel, kallsymsPath)
-	if cfg.has(SignalAlloc) {
+	if cfg.has(event.SignalAlloc) {
 		s.gfpNowarn = s.nowarnBit()
 	}
 
 	// The families share nothing but the BTF cache (safe for concurrent
 	// use) and tracefs (ensureTracefs is serialised), so CO-RE relocation,
 	// map creation and the verifier of each run concurrently. Results are
-	// collected in AllSignals order, so Hooks() does not depend on timing.
+	// collected in event.AllSignals order, so Hooks() does not depend on timing.
 	atts := make([]*attached, len(fams))
-	s.hooks = make([]HookStatus, len(fams))
+	s.hooks = make([]event.HookStatus, len(fams))
 	var load sync.WaitGroup
 	for i, f := range fams {
 		load.Go(func() { atts[i], s.hooks[i] = s.attach(f, specs[i], specErrs[i]) })
@@ -194,33 +194,33 @@ func Open(cfg Config) (*Session, error) {
 // attach tries the family's candidates in order of preference, on the
 // family's parsed object (base, or why it could not be parsed). It returns
 // the family attached, nil if no candidate could be.
-func (s *Session) attach(f family, base *ebpf.CollectionSpec, baseErr error) (*attached, HookStatus) {
-	st := HookStatus{Signal: f.signal}
+func (s *Session) attach(f family, base *ebpf.CollectionSpec, baseErr error) (*attached, event.HookStatus) {
+	st := event.HookStatus{Signal: f.signal}
 	if baseErr != nil {
-		st.Rejected = append(st.Rejected, Attempt{"(all)", fmt.Sprintf("loading embedded BPF object: %v", baseErr)})
+		st.Rejected = append(st.Rejected, event.Attempt{Hook: "(all)", Reason: fmt.Sprintf("loading embedded BPF object: %v", baseErr)})
 		return nil, st
 	}
 	for _, c := range f.candidates {
 		if s.cfg.disabled(c.name) {
-			st.Rejected = append(st.Rejected, Attempt{c.name, "disabled by configuration"})
+			st.Rejected = append(st.Rejected, event.Attempt{Hook: c.name, Reason: "disabled by configuration"})
 			continue
 		}
 		if c.needsTracefs {
 			if err := s.ensureTracefs(); err != nil {
-				st.Rejected = append(st.Rejected, Attempt{c.name, err.Error()})
+				st.Rejected = append(st.Rejected, event.Attempt{Hook: c.name, Reason: err.Error()})
 				continue
 			}
 		}
 		coll, links, hook, err := s.loadCandidate(base, c, nil)
 		if err != nil {
-			st.Rejected = append(st.Rejected, Attempt{c.name, shortError(err)})
+			st.Rejected = append(st.Rejected, event.Attempt{Hook: c.name, Reason: shortError(err)})
 			continue
 		}
 		rd, err := ringbuf.NewReader(coll.Maps[f.ringbuf])
 		if err != nil {
 			closeLinks(links)
 			coll.Close()
-			st.Rejected = append(st.Rejected, Attempt{c.name, fmt.Sprintf("opening ring buffer: %v", err)})
+			st.Rejected = append(st.Rejected, event.Attempt{Hook: c.name, Reason: fmt.Sprintf("opening ring buffer: %v", err)})
 			continue
 		}
 		st.Hook = hook
@@ -237,8 +237,8 @@ func (s *Session) attach(f family, base *ebpf.CollectionSpec, baseErr error) (*a
 
 // attachCompanion loads a companion program into the maps of the attached
 // family, so its records arrive in the same ring buffer.
-func (s *Session) attachCompanion(base *ebpf.CollectionSpec, a *attached, c candidate) Companion {
-	st := Companion{Hook: c.name, Note: c.note}
+func (s *Session) attachCompanion(base *ebpf.CollectionSpec, a *attached, c candidate) event.Companion {
+	st := event.Companion{Hook: c.name, Note: c.note}
 	if s.cfg.disabled(c.name) {
 		st.Reason = "disabled by configuration"
 		return st
@@ -429,7 +429,7 @@ func (s *Session) ReleaseKernelBTF() {
 }
 
 // Hooks reports, per signal, the hook in use and why others were not.
-func (s *Session) Hooks() []HookStatus { return s.hooks }
+func (s *Session) Hooks() []event.HookStatus { return s.hooks }
 
 // Events delivers events with numbers but no names (an event.Decoder adds
 // them) until the session is stopped and every ring buffer is drained;

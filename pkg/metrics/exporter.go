@@ -6,9 +6,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/memtrace/memtrace/pkg/container"
 	"github.com/memtrace/memtrace/pkg/event"
-	"github.com/memtrace/memtrace/pkg/loader"
 	"github.com/memtrace/memtrace/pkg/tty"
 )
 
@@ -16,8 +14,8 @@ import (
 type Source interface {
 	AllocAggregates() ([]event.AllocAggregate, error)
 	ExtfragAggregates() ([]event.ExtfragAggregate, error)
-	Stats() (map[loader.Signal]event.Stats, error)
-	Hooks() []loader.HookStatus
+	Stats() (map[event.Signal]event.Stats, error)
+	Hooks() []event.HookStatus
 	DecodeErrors() uint64
 	ForgetPids(pids []uint32) error
 }
@@ -37,7 +35,7 @@ type Options struct {
 
 	GFPClass    func(flags uint64) string
 	Migratetype func(mt int32) string
-	Container   func(cgroupID, memcgID uint64) container.Info
+	Container   func(cgroupID, memcgID uint64) event.Container
 
 	Now func() time.Time // for tests
 }
@@ -54,7 +52,7 @@ type Exporter struct {
 	allocLast map[allocKey]*last
 	fragLast  map[fragKey]*fragLast
 	pidSeen   map[uint32]time.Time
-	rate      map[loader.Signal]rateWindow
+	rate      map[event.Signal]rateWindow
 	readErrs  map[string]float64
 	forgotten float64
 }
@@ -102,7 +100,7 @@ func New(src Source, opts Options) *Exporter {
 	e := &Exporter{
 		src: src, opts: opts,
 		allocLast: map[allocKey]*last{}, fragLast: map[fragKey]*fragLast{},
-		pidSeen: map[uint32]time.Time{}, rate: map[loader.Signal]rateWindow{},
+		pidSeen: map[uint32]time.Time{}, rate: map[event.Signal]rateWindow{},
 		readErrs: map[string]float64{},
 	}
 	e.alloc = newFamily("page_alloc_failures", namespace+"_page_alloc_failures_total",
@@ -133,7 +131,7 @@ func (e *Exporter) highValues(t event.Task) []string {
 		out = append(out, tty.Escape(t.Comm))
 	}
 	if e.opts.ContainerLabels {
-		var info container.Info
+		var info event.Container
 		if e.opts.Container != nil {
 			info = e.opts.Container(t.CgroupID, t.MemcgID)
 		}

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/memtrace/memtrace/pkg/event"
-	"github.com/memtrace/memtrace/pkg/loader"
 	"github.com/memtrace/memtrace/pkg/sysstate"
 )
 
@@ -21,7 +20,7 @@ type Tick struct {
 	Alloc   []event.AllocAggregate   // names filled in
 	Extfrag []event.ExtfragAggregate // names filled in
 	Hugetlb []event.Event            // new huge-page events, names filled in
-	Stats   map[loader.Signal]event.Stats
+	Stats   map[event.Signal]event.Stats
 	System  sysstate.Snapshot
 }
 
@@ -109,8 +108,8 @@ type Model struct {
 	// Totals since start, including aged-out processes.
 	TotalFailures, TotalExtfrag, TotalHuge, TotalHugeFailed, TotalFallbacks uint64
 
-	Stats     map[loader.Signal]event.Stats
-	prevStats map[loader.Signal]event.Stats
+	Stats     map[event.Signal]event.Stats
+	prevStats map[event.Signal]event.Stats
 	// EventsPerSec is the rate of events that passed the filters.
 	EventsPerSec float64
 	System       sysstate.Snapshot
@@ -265,7 +264,7 @@ func (m *Model) updateHuge(evs []event.Event) {
 	}
 }
 
-func (m *Model) updateStats(st map[loader.Signal]event.Stats) {
+func (m *Model) updateStats(st map[event.Signal]event.Stats) {
 	if st == nil {
 		return
 	}
