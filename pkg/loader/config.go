@@ -50,6 +50,14 @@ func DefaultConfig() Config {
 	}
 }
 
+// validate refuses what the kernel programs cannot express.
+func (c Config) validate() error {
+	if len(c.Comm) > 15 {
+		return fmt.Errorf("comm filter %q is longer than the kernel's 15 characters", c.Comm)
+	}
+	return nil
+}
+
 func (c Config) has(s event.Signal) bool {
 	for _, x := range c.Signals {
 		if x == s {

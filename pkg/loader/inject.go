@@ -15,9 +15,9 @@ import (
 // and attached nowhere.
 var injectCandidate = candidate{
 	name:     "test-run/alloc_fail_btf",
-	programs: []string{"alloc_fail_btf"},
+	programs: []string{allocProgAllocFailBtf},
 	prepare: func(spec *ebpf.CollectionSpec, _ *btf.Spec) (string, error) {
-		p := spec.Programs["alloc_fail_btf"]
+		p := spec.Programs[allocProgAllocFailBtf]
 		p.Type = ebpf.RawTracepoint
 		p.AttachType = ebpf.AttachNone
 		p.AttachTo = ""
@@ -43,9 +43,12 @@ func (s *Session) InjectAllocFailures(n int, order uint32, gfp uint64, migratety
 			return fmt.Errorf("%w: %v", errNoKernelBTF, err)
 		}
 	}
-	base, err := loadAlloc()
+	base, err := loadAllocSpec()
 	if err != nil {
-		return fmt.Errorf("loading embedded BPF object: %w", err)
+		return err
+	}
+	if err := writeConfig(base, s.config()); err != nil {
+		return err
 	}
 	coll, _, _, err := s.loadCandidate(base, injectCandidate, a.coll.Maps)
 	if err != nil {
@@ -55,7 +58,7 @@ func (s *Session) InjectAllocFailures(n int, order uint32, gfp uint64, migratety
 	// trace_mm_page_alloc(page, order, gfp_flags, migratetype), page NULL.
 	ctx := []uint64{0, uint64(order), gfp, uint64(uint32(migratetype))}
 	// Raw tracepoint test runs take no repeat count: one syscall per event.
-	prog := coll.Programs["alloc_fail_btf"]
+	prog := coll.Programs[allocProgAllocFailBtf]
 	opts := &ebpf.RunOptions{Context: ctx}
 	for i := 0; i < n; i++ {
 		if _, err := prog.Run(opts); err != nil {

@@ -48,7 +48,7 @@ func (s *Session) decode(sig event.Signal, raw []byte) (event.Event, error) {
 	case event.SignalAlloc:
 		// The alloc ring buffer carries two record types: tell them by
 		// the header's kind.
-		if len(raw) > kindOffset && raw[kindOffset] == eventWarnAlloc {
+		if len(raw) > kindOffset && allocEventKind(raw[kindOffset]) == allocEventKindEVENT_WARN_ALLOC {
 			var r allocWarnEvent
 			if err := decodeRecord(raw, &r); err != nil {
 				return event.Event{}, err
@@ -78,9 +78,6 @@ func (s *Session) decode(sig event.Signal, raw []byte) (event.Event, error) {
 
 // kindOffset is where event_hdr.kind sits in every record.
 var kindOffset = int(unsafe.Offsetof(eventHdr{}.Kind))
-
-// eventWarnAlloc is EVENT_WARN_ALLOC of enum event_kind.
-const eventWarnAlloc = 4
 
 func decodeRecord(raw []byte, v any) error {
 	if err := binary.Read(bytes.NewReader(raw), binary.NativeEndian, v); err != nil {
