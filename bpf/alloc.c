@@ -73,9 +73,6 @@ enum warn_what {
 	WARN_VMALLOC = 2,    // "vmalloc error: size %lu, ..."
 };
 
-// __GFP_NOWARN on the running kernel, set by the loader from its GFP table.
-volatile const __u64 gfp_nowarn = 0;
-
 // Force the event types into BTF so bpf2go generates Go types for them.
 const struct alloc_event *unused_alloc_event __attribute__((unused));
 const struct warn_event *unused_warn_event __attribute__((unused));
@@ -215,7 +212,7 @@ int BPF_KPROBE(warn_alloc_kprobe, gfp_t gfp, void *nodemask, const char *fmt)
 	e->gfp_flags = gfp;
 	e->arg = PT_REGS_PARM4(ctx);
 	e->stack_id = bpf_get_stackid(ctx, &alloc_stacks, 0);
-	e->nowarn = gfp_nowarn && (gfp & gfp_nowarn);
+	e->nowarn = CFG.gfp_nowarn && (gfp & CFG.gfp_nowarn);
 	__builtin_memset(e->_pad, 0, sizeof(e->_pad));
 	__builtin_memset(e->fmt, 0, sizeof(e->fmt));
 	bpf_probe_read_kernel_str(e->fmt, sizeof(e->fmt), fmt);

@@ -5,9 +5,6 @@
 // pageblock, which is what later makes high-order atomic requests fail.
 #include "common.h"
 
-// pageblock_order of the running kernel, read from the system by the loader.
-volatile const __s32 pageblock_order = 9;
-
 struct extfrag_event {
 	struct event_hdr hdr;
 	__u64 pfn;              // 0: not known on this hook
@@ -64,7 +61,7 @@ static __always_inline int record_extfrag(__u64 pfn, int alloc_order, int fallba
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	struct extfrag_key key = {};
 	struct extfrag_val *val;
-	__u8 fragmenting = fallback_order < pageblock_order;
+	__u8 fragmenting = fallback_order < CFG.pageblock_order;
 	__u64 now, count = 1;
 
 	if (!passes_filters(pid_tgid))

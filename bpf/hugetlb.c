@@ -11,24 +11,11 @@ enum hugetlb_call {
 	CALL_SHMAT = 3,
 };
 
-// note bits
-#define NOTE_HUGE_REQUEST 0x1    // asked for huge pages
-#define NOTE_AFTER_HUGE_FAIL 0x2 // no huge pages, after a failed huge request
-
-// Syscall ABI values of the running architecture, set by the loader.
-volatile const __u32 nr_shmget = 29;
-volatile const __u32 nr_mmap = 9;
-volatile const __u32 nr_shmat = 30;
-volatile const __u64 map_hugetlb = 0x40000;
-volatile const __u64 map_anonymous = 0x20;
-volatile const __u64 map_type_mask = 0x0f;
-volatile const __u64 shm_hugetlb = 04000;
-// Shared anonymous mappings at least this large are recorded even without
-// a preceding failure (0: only after a failure).
-volatile const __u64 large_shared_min = 64ULL << 20;
-// After a failed huge request, shared mappings at least this large are
-// recorded as fallback candidates.
-volatile const __u64 fallback_min = 2ULL << 20;
+// Bits of hugetlb_event.note and inflight.note.
+enum hugetlb_note {
+	NOTE_HUGE_REQUEST = 0x1,    // asked for huge pages
+	NOTE_AFTER_HUGE_FAIL = 0x2, // no huge pages, after a failed huge request
+};
 
 struct hugetlb_event {
 	struct event_hdr hdr;
@@ -39,7 +26,7 @@ struct hugetlb_event {
 	__u64 arg;         // shmat shmid, mmap fd
 	__u64 duration_ns; // from enter to exit
 	__u8 call;         // enum hugetlb_call
-	__u8 note;
+	__u8 note;         // enum hugetlb_note bits
 	__u8 _pad[6];
 };
 
@@ -80,10 +67,11 @@ struct {
 const struct hugetlb_event *unused_hugetlb_event __attribute__((unused));
 const struct inflight *unused_inflight __attribute__((unused));
 const enum hugetlb_call *unused_hugetlb_call __attribute__((unused));
+const enum hugetlb_note *unused_hugetlb_note __attribute__((unused));
 
 static __always_inline bool is_shared(__u64 flags)
 {
-	__u64 type = flags & map_type_mask;
+	__u64 type = flags & CFG.map_type_mask;
 	return type == 0x01 /* MAP_SHARED */ || type == 0x03 /* MAP_SHARED_VALIDATE */;
 }
 
@@ -95,18 +83,19 @@ static __always_inline void begin(__u8 call, __u64 size, __u64 flags, __u64 key,
 
 	if (call == CALL_MMAP) {
 		// mmap is frequent: decide on the flags before any map lookup.
-		if (flags & map_hugetlb) {
+		if (flags & CFG.map_hugetlb) {
 			in.note = NOTE_HUGE_REQUEST;
 		} else {
-			if (!is_shared(flags) || size < fallback_min)
+			if (!is_shared(flags) || size < CFG.fallback_min)
 				return;
 			if (bpf_map_lookup_elem(&huge_failed, &tgid))
 				in.note = NOTE_AFTER_HUGE_FAIL;
-			else if (!large_shared_min || size < large_shared_min || !(flags & map_anonymous))
+			else if (!CFG.large_shared_min || size < CFG.large_shared_min ||
+				 !(flags & CFG.map_anonymous))
 				return;
 		}
 	} else if (call == CALL_SHMGET) {
-		if (flags & shm_hugetlb)
+		if (flags & CFG.shm_hugetlb)
 			in.note = NOTE_HUGE_REQUEST;
 		else if (bpf_map_lookup_elem(&huge_failed, &tgid))
 			in.note = NOTE_AFTER_HUGE_FAIL;
@@ -215,13 +204,13 @@ int shmat_exit_tp(struct syscall_trace_exit *args)
 SEC("tp_btf/sys_enter")
 int BPF_PROG(sys_enter_btf, struct pt_regs *regs, long id)
 {
-	if (id == nr_mmap) {
+	if (id == CFG.nr_mmap) {
 		begin(CALL_MMAP, PT_REGS_PARM2_CORE_SYSCALL(regs), PT_REGS_PARM4_CORE_SYSCALL(regs),
 		      PT_REGS_PARM3_CORE_SYSCALL(regs), PT_REGS_PARM5_CORE_SYSCALL(regs));
-	} else if (id == nr_shmget) {
+	} else if (id == CFG.nr_shmget) {
 		begin(CALL_SHMGET, PT_REGS_PARM2_CORE_SYSCALL(regs), PT_REGS_PARM3_CORE_SYSCALL(regs),
 		      PT_REGS_PARM1_CORE_SYSCALL(regs), 0);
-	} else if (id == nr_shmat) {
+	} else if (id == CFG.nr_shmat) {
 		begin(CALL_SHMAT, 0, PT_REGS_PARM3_CORE_SYSCALL(regs), PT_REGS_PARM2_CORE_SYSCALL(regs),
 		      PT_REGS_PARM1_CORE_SYSCALL(regs));
 	}

@@ -35,38 +35,56 @@ type burstAllocVal struct {
 	Comm        [16]int8
 }
 
+type burstMemtraceConfig struct {
+	_              structs.HostLayout
+	FilterCgroup   uint64
+	FilterTgid     uint32
+	FilterCommLen  uint8
+	PreemptSrc     uint8
+	Pad0           [2]uint8
+	FilterComm     [16]int8
+	PercpuRqOff    uint64
+	PercpuPcOff    uint64
+	SampleFirst    uint32
+	PageblockOrder int32
+	GfpNowarn      uint64
+	NrShmget       uint32
+	NrMmap         uint32
+	NrShmat        uint32
+	Pad1           uint32
+	MapHugetlb     uint64
+	MapAnonymous   uint64
+	MapTypeMask    uint64
+	ShmHugetlb     uint64
+	LargeSharedMin uint64
+	FallbackMin    uint64
+}
+
 // Names of all BPF objects in the ELF.
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	burstMapAllocAgg         = "alloc_agg"
-	burstMapAllocEvents      = "alloc_events"
-	burstMapAllocStacks      = "alloc_stacks"
-	burstMapAllocStats       = "alloc_stats"
-	burstMapCalibStacks      = "calib_stacks"
-	burstProgAllocFailBtf    = "alloc_fail_btf"
-	burstProgAllocFailFexit  = "alloc_fail_fexit"
-	burstProgAllocFailTp     = "alloc_fail_tp"
-	burstProgBurst           = "burst"
-	burstProgCalibLoop       = "calib_loop"
-	burstProgCalibStackid    = "calib_stackid"
-	burstProgWarnAllocKprobe = "warn_alloc_kprobe"
-	burstVarFilterCgroup     = "filter_cgroup"
-	burstVarFilterComm       = "filter_comm"
-	burstVarFilterCommLen    = "filter_comm_len"
-	burstVarFilterTgid       = "filter_tgid"
-	burstVarGfpNowarn        = "gfp_nowarn"
-	burstVarPercpuPcOff      = "percpu_pc_off"
-	burstVarPercpuRqOff      = "percpu_rq_off"
-	burstVarPreemptSrc       = "preempt_src"
-	burstVarSampleFirst      = "sample_first"
-	burstVarUnusedAllocEvent = "unused_alloc_event"
-	burstVarUnusedAllocKey   = "unused_alloc_key"
-	burstVarUnusedEventKind  = "unused_event_kind"
-	burstVarUnusedExecCtx    = "unused_exec_ctx"
-	burstVarUnusedStatIndex  = "unused_stat_index"
-	burstVarUnusedWarnEvent  = "unused_warn_event"
-	burstVarUnusedWarnWhat   = "unused_warn_what"
+	burstMapAllocAgg            = "alloc_agg"
+	burstMapAllocEvents         = "alloc_events"
+	burstMapAllocStacks         = "alloc_stacks"
+	burstMapAllocStats          = "alloc_stats"
+	burstMapCalibStacks         = "calib_stacks"
+	burstProgAllocFailBtf       = "alloc_fail_btf"
+	burstProgAllocFailFexit     = "alloc_fail_fexit"
+	burstProgAllocFailTp        = "alloc_fail_tp"
+	burstProgBurst              = "burst"
+	burstProgCalibLoop          = "calib_loop"
+	burstProgCalibStackid       = "calib_stackid"
+	burstProgWarnAllocKprobe    = "warn_alloc_kprobe"
+	burstVarCFG                 = "CFG"
+	burstVarUnusedAllocEvent    = "unused_alloc_event"
+	burstVarUnusedAllocKey      = "unused_alloc_key"
+	burstVarUnusedEventKind     = "unused_event_kind"
+	burstVarUnusedExecCtx       = "unused_exec_ctx"
+	burstVarUnusedPreemptSource = "unused_preempt_source"
+	burstVarUnusedStatIndex     = "unused_stat_index"
+	burstVarUnusedWarnEvent     = "unused_warn_event"
+	burstVarUnusedWarnWhat      = "unused_warn_what"
 )
 
 // loadBurst returns the embedded CollectionSpec for burst.
@@ -135,22 +153,15 @@ type burstMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type burstVariableSpecs struct {
-	FilterCgroup     *ebpf.VariableSpec `ebpf:"filter_cgroup"`
-	FilterComm       *ebpf.VariableSpec `ebpf:"filter_comm"`
-	FilterCommLen    *ebpf.VariableSpec `ebpf:"filter_comm_len"`
-	FilterTgid       *ebpf.VariableSpec `ebpf:"filter_tgid"`
-	GfpNowarn        *ebpf.VariableSpec `ebpf:"gfp_nowarn"`
-	PercpuPcOff      *ebpf.VariableSpec `ebpf:"percpu_pc_off"`
-	PercpuRqOff      *ebpf.VariableSpec `ebpf:"percpu_rq_off"`
-	PreemptSrc       *ebpf.VariableSpec `ebpf:"preempt_src"`
-	SampleFirst      *ebpf.VariableSpec `ebpf:"sample_first"`
-	UnusedAllocEvent *ebpf.VariableSpec `ebpf:"unused_alloc_event"`
-	UnusedAllocKey   *ebpf.VariableSpec `ebpf:"unused_alloc_key"`
-	UnusedEventKind  *ebpf.VariableSpec `ebpf:"unused_event_kind"`
-	UnusedExecCtx    *ebpf.VariableSpec `ebpf:"unused_exec_ctx"`
-	UnusedStatIndex  *ebpf.VariableSpec `ebpf:"unused_stat_index"`
-	UnusedWarnEvent  *ebpf.VariableSpec `ebpf:"unused_warn_event"`
-	UnusedWarnWhat   *ebpf.VariableSpec `ebpf:"unused_warn_what"`
+	CFG                 *ebpf.VariableSpec `ebpf:"CFG"`
+	UnusedAllocEvent    *ebpf.VariableSpec `ebpf:"unused_alloc_event"`
+	UnusedAllocKey      *ebpf.VariableSpec `ebpf:"unused_alloc_key"`
+	UnusedEventKind     *ebpf.VariableSpec `ebpf:"unused_event_kind"`
+	UnusedExecCtx       *ebpf.VariableSpec `ebpf:"unused_exec_ctx"`
+	UnusedPreemptSource *ebpf.VariableSpec `ebpf:"unused_preempt_source"`
+	UnusedStatIndex     *ebpf.VariableSpec `ebpf:"unused_stat_index"`
+	UnusedWarnEvent     *ebpf.VariableSpec `ebpf:"unused_warn_event"`
+	UnusedWarnWhat      *ebpf.VariableSpec `ebpf:"unused_warn_what"`
 }
 
 // burstObjects contains all objects after they have been loaded into the kernel.
@@ -194,22 +205,15 @@ func (m *burstMaps) Close() error {
 //
 // It can be passed to loadBurstObjects or ebpf.CollectionSpec.LoadAndAssign.
 type burstVariables struct {
-	FilterCgroup     *ebpf.Variable `ebpf:"filter_cgroup"`
-	FilterComm       *ebpf.Variable `ebpf:"filter_comm"`
-	FilterCommLen    *ebpf.Variable `ebpf:"filter_comm_len"`
-	FilterTgid       *ebpf.Variable `ebpf:"filter_tgid"`
-	GfpNowarn        *ebpf.Variable `ebpf:"gfp_nowarn"`
-	PercpuPcOff      *ebpf.Variable `ebpf:"percpu_pc_off"`
-	PercpuRqOff      *ebpf.Variable `ebpf:"percpu_rq_off"`
-	PreemptSrc       *ebpf.Variable `ebpf:"preempt_src"`
-	SampleFirst      *ebpf.Variable `ebpf:"sample_first"`
-	UnusedAllocEvent *ebpf.Variable `ebpf:"unused_alloc_event"`
-	UnusedAllocKey   *ebpf.Variable `ebpf:"unused_alloc_key"`
-	UnusedEventKind  *ebpf.Variable `ebpf:"unused_event_kind"`
-	UnusedExecCtx    *ebpf.Variable `ebpf:"unused_exec_ctx"`
-	UnusedStatIndex  *ebpf.Variable `ebpf:"unused_stat_index"`
-	UnusedWarnEvent  *ebpf.Variable `ebpf:"unused_warn_event"`
-	UnusedWarnWhat   *ebpf.Variable `ebpf:"unused_warn_what"`
+	CFG                 *ebpf.Variable `ebpf:"CFG"`
+	UnusedAllocEvent    *ebpf.Variable `ebpf:"unused_alloc_event"`
+	UnusedAllocKey      *ebpf.Variable `ebpf:"unused_alloc_key"`
+	UnusedEventKind     *ebpf.Variable `ebpf:"unused_event_kind"`
+	UnusedExecCtx       *ebpf.Variable `ebpf:"unused_exec_ctx"`
+	UnusedPreemptSource *ebpf.Variable `ebpf:"unused_preempt_source"`
+	UnusedStatIndex     *ebpf.Variable `ebpf:"unused_stat_index"`
+	UnusedWarnEvent     *ebpf.Variable `ebpf:"unused_warn_event"`
+	UnusedWarnWhat      *ebpf.Variable `ebpf:"unused_warn_what"`
 }
 
 // burstPrograms contains all programs after they have been loaded into the kernel.

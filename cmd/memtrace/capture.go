@@ -13,12 +13,13 @@ import (
 
 	"github.com/memtrace/memtrace/pkg/capture"
 	"github.com/memtrace/memtrace/pkg/cgroup"
+	"github.com/memtrace/memtrace/pkg/event"
 	"github.com/memtrace/memtrace/pkg/loader"
 )
 
 // traceFlags are the probe and filter flags shared by tracing commands.
 type traceFlags struct {
-	signals     []loader.Signal
+	signals     []event.Signal
 	allocHook   string
 	pid         uint32
 	comm        string
@@ -29,7 +30,7 @@ type traceFlags struct {
 }
 
 func (f *traceFlags) register(fs *pflag.FlagSet) {
-	f.signals = loader.AllSignals
+	f.signals = event.AllSignals
 	f.allocHook = "auto"
 	f.sampleFirst = 64
 	fs.Var(signalsValue{&f.signals}, "signals", "signals to trace: alloc, extfrag, hugetlb (comma-separated)")

@@ -4,11 +4,11 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/memtrace/memtrace/pkg/loader"
+	"github.com/memtrace/memtrace/pkg/event"
 )
 
 // signalsValue is a pflag.Value for --signals alloc,extfrag,hugetlb.
-type signalsValue struct{ signals *[]loader.Signal }
+type signalsValue struct{ signals *[]event.Signal }
 
 func (v signalsValue) String() string {
 	if v.signals == nil {
@@ -22,7 +22,7 @@ func (v signalsValue) String() string {
 }
 
 func (v signalsValue) Set(s string) error {
-	sig, err := loader.ParseSignals(s)
+	sig, err := event.ParseSignals(s)
 	if err != nil {
 		return err
 	}

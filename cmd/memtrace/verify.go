@@ -17,7 +17,6 @@ import (
 
 	"github.com/memtrace/memtrace/pkg/event"
 	"github.com/memtrace/memtrace/pkg/hugepages"
-	"github.com/memtrace/memtrace/pkg/loader"
 	"github.com/memtrace/memtrace/pkg/table"
 	"github.com/memtrace/memtrace/pkg/verify"
 )
@@ -69,7 +68,7 @@ func verifyCommand() *command {
 					return err
 				}
 				var readyErr error
-				o.OnReady = func(hooks []loader.HookStatus) {
+				o.OnReady = func(hooks []event.HookStatus) {
 					for _, h := range hooks {
 						if h.Attached && !quiet {
 							fmt.Fprintf(stderr, "memtrace: %s: %s\n", h.Signal, h.Hook)

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/memtrace/memtrace/pkg/event"
-	"github.com/memtrace/memtrace/pkg/loader"
 	"github.com/memtrace/memtrace/pkg/sysstate"
 )
 
@@ -30,8 +29,8 @@ type Document struct {
 	StopReason string `json:"stop_reason"`
 	Config     Config `json:"config"`
 
-	Hooks    []loader.HookStatus `json:"hooks"`
-	Decoding Decoding            `json:"decoding"`
+	Hooks    []event.HookStatus `json:"hooks"`
+	Decoding Decoding           `json:"decoding"`
 
 	Before sysstate.Snapshot `json:"before"`
 	After  sysstate.Snapshot `json:"after"`
@@ -45,9 +44,9 @@ type Document struct {
 	Processes     []Process                `json:"processes"`
 
 	// Stats per signal: seen, lost (ring buffer full), sampled, map_full.
-	Stats        map[loader.Signal]event.Stats `json:"stats"`
-	DecodeErrors uint64                        `json:"decode_errors"`
-	Warnings     []string                      `json:"warnings,omitempty"`
+	Stats        map[event.Signal]event.Stats `json:"stats"`
+	DecodeErrors uint64                       `json:"decode_errors"`
+	Warnings     []string                     `json:"warnings,omitempty"`
 }
 
 // Tool identifies the memtrace build that wrote the document.

@@ -66,7 +66,7 @@ func TestCaptureHugePageRequests(t *testing.T) {
 	privtest.RequireRoot(t)
 	privtest.RequireBTFKernel(t)
 	cfg := loader.DefaultConfig()
-	cfg.Signals = []loader.Signal{loader.SignalHugetlb}
+	cfg.Signals = []event.Signal{event.SignalHugetlb}
 	stop := startCapture(t, cfg)
 
 	restore, err := provoke.ReserveHugePages(2048, 4)
@@ -96,7 +96,7 @@ func TestCaptureHugePageRequests(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	privtest.RequireAttached(t, doc.Hooks, loader.SignalHugetlb)
+	privtest.RequireAttached(t, doc.Hooks, event.SignalHugetlb)
 
 	check := func(name string, rep provoke.Report, call event.Call, wantOK bool, wantFlag string) *event.Hugetlb {
 		t.Helper()
@@ -180,14 +180,14 @@ func TestCaptureAllocationFailures(t *testing.T) {
 	privtest.RequireRoot(t)
 	privtest.RequireBTFKernel(t)
 	cfg := loader.DefaultConfig()
-	cfg.Signals = []loader.Signal{loader.SignalAlloc}
+	cfg.Signals = []event.Signal{event.SignalAlloc}
 	stop := startCapture(t, cfg)
 	rep, err := provoke.AllocFailures(20, provoke.WithComm("mt-allocfail"))
 	doc := stop()
 	if err != nil {
 		t.Fatal(err)
 	}
-	privtest.RequireAttached(t, doc.Hooks, loader.SignalAlloc)
+	privtest.RequireAttached(t, doc.Hooks, event.SignalAlloc)
 	var count uint64
 	for _, a := range doc.AllocFailures {
 		if int(a.Pid) != rep.Pid {
@@ -240,7 +240,7 @@ func TestCaptureAllocationFailures(t *testing.T) {
 	if evs == 0 {
 		t.Error("no individual allocation-failure events")
 	}
-	if st := doc.Stats[loader.SignalAlloc]; st.Lost != 0 {
+	if st := doc.Stats[event.SignalAlloc]; st.Lost != 0 {
 		t.Errorf("lost %d events in a quiet test", st.Lost)
 	}
 }
@@ -251,14 +251,14 @@ func TestCaptureExtfrag(t *testing.T) {
 	privtest.RequireRoot(t)
 	privtest.RequireBTFKernel(t)
 	cfg := loader.DefaultConfig()
-	cfg.Signals = []loader.Signal{loader.SignalExtfrag}
+	cfg.Signals = []event.Signal{event.SignalExtfrag}
 	stop := startCapture(t, cfg)
 	rep, err := provoke.ExtFrag(1, provoke.WithComm("mt-extfrag"))
 	doc := stop()
 	if err != nil {
 		t.Fatal(err)
 	}
-	privtest.RequireAttached(t, doc.Hooks, loader.SignalExtfrag)
+	privtest.RequireAttached(t, doc.Hooks, event.SignalExtfrag)
 	var count uint64
 	for _, x := range doc.Extfrag {
 		if int(x.Pid) != rep.Pid {

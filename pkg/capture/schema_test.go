@@ -10,9 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/memtrace/memtrace/pkg/container"
 	"github.com/memtrace/memtrace/pkg/event"
-	"github.com/memtrace/memtrace/pkg/loader"
 	"github.com/memtrace/memtrace/pkg/sysstate"
 )
 
@@ -32,7 +30,7 @@ func sampleDocument() *Document {
 	addr := event.Hex(0x7f0000000000)
 	task := event.Task{Pid: 4242, Tid: 4243, Comm: "postgres", CgroupID: 9001, MemcgID: 2675,
 		Cgroup:    "/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod0f0e0d0c_1111_2222_3333_444455556666.slice/cri-containerd-4b94289948ca50342f8329aed715b83a4b94289948ca50342f8329aed715b83a.scope",
-		Container: &container.Info{ID: "4b94289948ca50342f8329aed715b83a4b94289948ca50342f8329aed715b83a", Runtime: "containerd", PodUID: "0f0e0d0c-1111-2222-3333-444455556666", QoS: "burstable"}}
+		Container: &event.Container{ID: "4b94289948ca50342f8329aed715b83a4b94289948ca50342f8329aed715b83a", Runtime: "containerd", PodUID: "0f0e0d0c-1111-2222-3333-444455556666", QoS: "burstable"}}
 	af := event.AllocFailure{
 		Order: 1, GFPFlags: 0x820, GFP: "GFP_ATOMIC", GFPClass: "atomic", Atomic: true,
 		Migratetype: 0, MigratetypeName: "Unmovable", PreemptCount: &pc, StackID: 7,
@@ -45,11 +43,11 @@ func sampleDocument() *Document {
 		Host:  Host{Hostname: "db1", KernelRelease: "6.18.0", KernelVersion: "#1 SMP", Arch: "amd64", BootID: "0f0e0d0c-0000-4000-8000-000000000001", CPUs: 2},
 		Start: t0, End: t0.Add(10 * time.Second), StopReason: "duration",
 		Config: Config{Duration: "10s", Signals: []string{"alloc", "extfrag", "hugetlb"}, AllocHook: "auto", MaxEvents: 100000, SampleFirst: 64},
-		Hooks: []loader.HookStatus{
-			{Signal: loader.SignalAlloc, Hook: "tp_btf/mm_page_alloc", Attached: true},
-			{Signal: loader.SignalExtfrag, Hook: "tracepoint/kmem/mm_page_alloc_extfrag", Attached: true},
-			{Signal: loader.SignalHugetlb, Hook: "tp_btf/sys_enter+sys_exit", Attached: true, Note: "raw syscall hooks run on every system call",
-				Rejected: []loader.Attempt{{Hook: "tracepoint/syscalls/sys_{enter,exit}_{shmget,mmap,shmat}", Reason: "tracefs unavailable: mounting tracefs: operation not permitted"}}},
+		Hooks: []event.HookStatus{
+			{Signal: event.SignalAlloc, Hook: "tp_btf/mm_page_alloc", Attached: true},
+			{Signal: event.SignalExtfrag, Hook: "tracepoint/kmem/mm_page_alloc_extfrag", Attached: true},
+			{Signal: event.SignalHugetlb, Hook: "tp_btf/sys_enter+sys_exit", Attached: true, Note: "raw syscall hooks run on every system call",
+				Rejected: []event.Attempt{{Hook: "tracepoint/syscalls/sys_{enter,exit}_{shmget,mmap,shmat}", Reason: "tracefs unavailable: mounting tracefs: operation not permitted"}}},
 		},
 		Decoding: Decoding{GFPSource: "tracefs format", MigratetypeSource: "kernel BTF", Symbols: "/proc/kallsyms", ContextSource: "per-CPU __preempt_count"},
 		Before:   sampleSnapshot(t0),
@@ -72,10 +70,10 @@ func sampleDocument() *Document {
 			{Pid: 0, Comm: "swapper/1", AllocFailures: 1000, AllocOrders: []uint32{1}, AllocContexts: map[string]uint64{"softirq": 1000}, AtomicFailures: 1000},
 			{Pid: 4242, Comm: "postgres", ExtfragEvents: 12, ExtfragFragmenting: 12, HugetlbRequests: 2, HugetlbFailures: 1, HugetlbFallbacks: 1, HugetlbBytes: 4 << 20},
 		},
-		Stats: map[loader.Signal]event.Stats{
-			loader.SignalAlloc:   {Seen: 1000, Lost: 0, Sampled: 930, MapFull: 0},
-			loader.SignalExtfrag: {Seen: 12},
-			loader.SignalHugetlb: {Seen: 3},
+		Stats: map[event.Signal]event.Stats{
+			event.SignalAlloc:   {Seen: 1000, Lost: 0, Sampled: 930, MapFull: 0},
+			event.SignalExtfrag: {Seen: 12},
+			event.SignalHugetlb: {Seen: 3},
 		},
 	}
 }

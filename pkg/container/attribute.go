@@ -4,6 +4,7 @@ import (
 	"sync"
 
 	"github.com/memtrace/memtrace/pkg/cgroup"
+	"github.com/memtrace/memtrace/pkg/event"
 )
 
 // PathFunc maps a cgroup id to its path in one hierarchy ("" if unknown),
@@ -20,7 +21,7 @@ type Attributor struct {
 	memcg, v2 PathFunc
 
 	mu    sync.Mutex
-	cache map[[2]uint64]Info
+	cache map[[2]uint64]event.Container
 }
 
 // maxCached bounds the cache; it is cleared when full, because cgroups of
@@ -43,15 +44,16 @@ func NewAttributor() *Attributor {
 
 // NewAttributorFunc resolves with the given functions; either may be nil.
 func NewAttributorFunc(memcg, v2 PathFunc) *Attributor {
-	return &Attributor{memcg: memcg, v2: v2, cache: map[[2]uint64]Info{}}
+	return &Attributor{memcg: memcg, v2: v2, cache: map[[2]uint64]event.Container{}}
 }
 
 // Lookup returns the container of a task from its event's ids. An id
 // whose cgroup is gone (the container exited before the lookup) gives the
-// zero Info and is not cached, so a later rescan can still find a new one.
-func (a *Attributor) Lookup(cgroupID, memcgID uint64) Info {
+// zero Container and is not cached, so a later rescan can still find a
+// new one.
+func (a *Attributor) Lookup(cgroupID, memcgID uint64) event.Container {
 	if a == nil {
-		return Info{}
+		return event.Container{}
 	}
 	key := [2]uint64{cgroupID, memcgID}
 	a.mu.Lock()

@@ -7,6 +7,7 @@ import (
 
 	"github.com/memtrace/memtrace/pkg/cgroup"
 	"github.com/memtrace/memtrace/pkg/container"
+	"github.com/memtrace/memtrace/pkg/event"
 	"github.com/memtrace/memtrace/pkg/privtest"
 )
 
@@ -40,7 +41,7 @@ func TestAttributorRealCgroups(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := container.NewAttributor().Lookup(0, ino)
-	want := container.Info{ID: id, Runtime: container.RuntimeContainerd, PodUID: "729d2f46-480d-4796-a76c-e227e2671d31", QoS: container.QoSBestEffort}
+	want := event.Container{ID: id, Runtime: container.RuntimeContainerd, PodUID: "729d2f46-480d-4796-a76c-e227e2671d31", QoS: container.QoSBestEffort}
 	if got != want {
 		t.Errorf("Lookup(memcg %d) = %+v, want %+v", ino, got, want)
 	}

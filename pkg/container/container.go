@@ -17,9 +17,11 @@ package container
 
 import (
 	"strings"
+
+	"github.com/memtrace/memtrace/pkg/event"
 )
 
-// Runtimes, as they appear in Info.Runtime.
+// Runtimes, as they appear in event.Container.Runtime.
 const (
 	RuntimeContainerd = "containerd"
 	RuntimeCRIO       = "cri-o"
@@ -28,58 +30,25 @@ const (
 	RuntimeLXC        = "lxc"
 )
 
-// QoS classes of Kubernetes pods, as they appear in Info.QoS.
+// QoS classes of Kubernetes pods, as they appear in event.Container.QoS.
 const (
 	QoSGuaranteed = "guaranteed"
 	QoSBurstable  = "burstable"
 	QoSBestEffort = "besteffort"
 )
 
-// Info is what a cgroup path says about the container of a task. The zero
-// value means "not in a container" (a host service, a user session).
-type Info struct {
-	// ID is the container id as the runtime prints it (64 hex digits for
-	// every OCI runtime; the container name for LXC). Empty when the
-	// cgroup is not a container's, e.g. a pod's own cgroup.
-	ID string `json:"id,omitempty"`
-	// Runtime is one of the Runtime* constants, empty when the path does
-	// not tell (a bare id under the kubelet's cgroupfs driver is used by
-	// both containerd and docker).
-	Runtime string `json:"runtime,omitempty"`
-	// PodUID is the Kubernetes pod's UID in its API form (dashes), or the
-	// 32-hex-digit hash of a static pod; empty outside Kubernetes.
-	PodUID string `json:"pod_uid,omitempty"`
-	// QoS is the pod's QoS class (the QoS* constants), empty outside
-	// Kubernetes.
-	QoS string `json:"qos,omitempty"`
-	// Conmon marks the runtime's monitor process of the container (CRI-O
-	// and podman put it in a cgroup of its own), not the workload.
-	Conmon bool `json:"conmon,omitempty"`
-}
-
-// InContainer reports whether the path named a container or a pod.
-func (i Info) InContainer() bool { return i.ID != "" || i.PodUID != "" }
-
-// ShortID is the 12-character id docker, crictl and podman print.
-func (i Info) ShortID() string {
-	if len(i.ID) == 64 && isHex(i.ID) {
-		return i.ID[:12]
-	}
-	return i.ID
-}
-
 // Parse reads a cgroup path, relative to its hierarchy's root
 // ("/kubepods.slice/…", as pkg/cgroup's Resolver returns it) or absolute
 // ("/sys/fs/cgroup/…"). The innermost container wins, so a container
 // nested in another (kind, docker-in-docker) is named, not its host.
-func Parse(path string) Info {
+func Parse(path string) event.Container {
 	// A line of /proc/<pid>/cgroup ("0::/…", "11:memory:/…"): keep the path.
 	if !strings.HasPrefix(path, "/") {
 		if i := strings.Index(path, ":/"); i >= 0 {
 			path = path[i+1:]
 		}
 	}
-	var info Info
+	var info event.Container
 	var segs []string
 	for _, seg := range strings.Split(strings.Trim(path, "/"), "/") {
 		// containerd's systemd driver notation when systemd did not expand
@@ -97,7 +66,7 @@ func Parse(path string) Info {
 		if uid, qos, ok := podSegment(segs[:i], seg); ok {
 			// A pod nested deeper (kind) replaces the outer one, and with
 			// it the container found so far, which was the pod's host.
-			info = Info{PodUID: uid, QoS: qos}
+			info = event.Container{PodUID: uid, QoS: qos}
 			continue
 		}
 		if id, runtime, conmon, ok := containerSegment(segs[:i], seg); ok {

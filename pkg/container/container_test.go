@@ -5,6 +5,8 @@ import (
 	"os"
 	"strings"
 	"testing"
+
+	"github.com/memtrace/memtrace/pkg/event"
 )
 
 // TestParseSamples reads every case of testdata/paths.txt.
@@ -31,7 +33,7 @@ func TestParseSamples(t *testing.T) {
 				fields[i] = ""
 			}
 		}
-		want := Info{ID: fields[1], Runtime: fields[2], PodUID: fields[3], QoS: fields[4], Conmon: fields[5] == "conmon"}
+		want := event.Container{ID: fields[1], Runtime: fields[2], PodUID: fields[3], QoS: fields[4], Conmon: fields[5] == "conmon"}
 		if got := Parse(fields[0]); got != want {
 			t.Errorf("paths.txt:%d: Parse(%q)\n got %+v\nwant %+v", line, fields[0], got, want)
 		}
@@ -57,7 +59,7 @@ func TestParseAbsoluteAndProcLine(t *testing.T) {
 	if want.ShortID() != id[:12] {
 		t.Errorf("ShortID = %q", want.ShortID())
 	}
-	if (Info{ID: "db01"}).ShortID() != "db01" {
+	if (event.Container{ID: "db01"}).ShortID() != "db01" {
 		t.Error("ShortID of a name changed it")
 	}
 }

@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"strconv"
 	"time"
-
-	"github.com/memtrace/memtrace/pkg/container"
 )
 
 // Kind names a signal family.
@@ -25,7 +23,7 @@ const (
 // interrupted the idle task, so the context matters as much as the task.
 type Context uint8
 
-// Values match enum exec_ctx in bpf/common.h.
+// The loader translates enum exec_ctx of bpf/common.h into these.
 const (
 	ContextProcess Context = iota
 	ContextSoftirq
@@ -89,7 +87,7 @@ type Task struct {
 	// when it still existed at decoding time.
 	Cgroup string `json:"cgroup,omitempty"`
 	// Container is set when the cgroups name a container or a pod.
-	Container *container.Info `json:"container,omitempty"`
+	Container *Container `json:"container,omitempty"`
 }
 
 // Event is one record from a kernel ring buffer, decoded.

@@ -60,6 +60,68 @@ type allocEventHdr struct {
 	Comm     [16]int8
 }
 
+type allocEventKind uint32
+
+const (
+	allocEventKindEVENT_ALLOC_FAIL allocEventKind = 1
+	allocEventKindEVENT_EXTFRAG    allocEventKind = 2
+	allocEventKindEVENT_HUGETLB    allocEventKind = 3
+	allocEventKindEVENT_WARN_ALLOC allocEventKind = 4
+)
+
+type allocExecCtx uint32
+
+const (
+	allocExecCtxCTX_PROCESS allocExecCtx = 0
+	allocExecCtxCTX_SOFTIRQ allocExecCtx = 1
+	allocExecCtxCTX_HARDIRQ allocExecCtx = 2
+	allocExecCtxCTX_NMI     allocExecCtx = 3
+	allocExecCtxCTX_UNKNOWN allocExecCtx = 4
+)
+
+type allocMemtraceConfig struct {
+	_              structs.HostLayout
+	FilterCgroup   uint64
+	FilterTgid     uint32
+	FilterCommLen  uint8
+	PreemptSrc     uint8
+	Pad0           [2]uint8
+	FilterComm     [16]int8
+	PercpuRqOff    uint64
+	PercpuPcOff    uint64
+	SampleFirst    uint32
+	PageblockOrder int32
+	GfpNowarn      uint64
+	NrShmget       uint32
+	NrMmap         uint32
+	NrShmat        uint32
+	Pad1           uint32
+	MapHugetlb     uint64
+	MapAnonymous   uint64
+	MapTypeMask    uint64
+	ShmHugetlb     uint64
+	LargeSharedMin uint64
+	FallbackMin    uint64
+}
+
+type allocPreemptSource uint32
+
+const (
+	allocPreemptSourcePREEMPT_NONE        allocPreemptSource = 0
+	allocPreemptSourcePREEMPT_PERCPU      allocPreemptSource = 1
+	allocPreemptSourcePREEMPT_THREAD_INFO allocPreemptSource = 2
+)
+
+type allocStatIndex uint32
+
+const (
+	allocStatIndexSTAT_SEEN     allocStatIndex = 0
+	allocStatIndexSTAT_LOST     allocStatIndex = 1
+	allocStatIndexSTAT_SAMPLED  allocStatIndex = 2
+	allocStatIndexSTAT_MAP_FULL allocStatIndex = 3
+	allocStatIndexSTAT_MAX      allocStatIndex = 4
+)
+
 type allocWarnEvent struct {
 	_        structs.HostLayout
 	Hdr      allocEventHdr
@@ -72,34 +134,35 @@ type allocWarnEvent struct {
 	Fmt      [48]int8
 }
 
+type allocWarnWhat uint32
+
+const (
+	allocWarnWhatWARN_OTHER      allocWarnWhat = 0
+	allocWarnWhatWARN_PAGE_ALLOC allocWarnWhat = 1
+	allocWarnWhatWARN_VMALLOC    allocWarnWhat = 2
+)
+
 // Names of all BPF objects in the ELF.
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	allocMapAllocAgg         = "alloc_agg"
-	allocMapAllocEvents      = "alloc_events"
-	allocMapAllocStacks      = "alloc_stacks"
-	allocMapAllocStats       = "alloc_stats"
-	allocProgAllocFailBtf    = "alloc_fail_btf"
-	allocProgAllocFailFexit  = "alloc_fail_fexit"
-	allocProgAllocFailTp     = "alloc_fail_tp"
-	allocProgWarnAllocKprobe = "warn_alloc_kprobe"
-	allocVarFilterCgroup     = "filter_cgroup"
-	allocVarFilterComm       = "filter_comm"
-	allocVarFilterCommLen    = "filter_comm_len"
-	allocVarFilterTgid       = "filter_tgid"
-	allocVarGfpNowarn        = "gfp_nowarn"
-	allocVarPercpuPcOff      = "percpu_pc_off"
-	allocVarPercpuRqOff      = "percpu_rq_off"
-	allocVarPreemptSrc       = "preempt_src"
-	allocVarSampleFirst      = "sample_first"
-	allocVarUnusedAllocEvent = "unused_alloc_event"
-	allocVarUnusedAllocKey   = "unused_alloc_key"
-	allocVarUnusedEventKind  = "unused_event_kind"
-	allocVarUnusedExecCtx    = "unused_exec_ctx"
-	allocVarUnusedStatIndex  = "unused_stat_index"
-	allocVarUnusedWarnEvent  = "unused_warn_event"
-	allocVarUnusedWarnWhat   = "unused_warn_what"
+	allocMapAllocAgg            = "alloc_agg"
+	allocMapAllocEvents         = "alloc_events"
+	allocMapAllocStacks         = "alloc_stacks"
+	allocMapAllocStats          = "alloc_stats"
+	allocProgAllocFailBtf       = "alloc_fail_btf"
+	allocProgAllocFailFexit     = "alloc_fail_fexit"
+	allocProgAllocFailTp        = "alloc_fail_tp"
+	allocProgWarnAllocKprobe    = "warn_alloc_kprobe"
+	allocVarCFG                 = "CFG"
+	allocVarUnusedAllocEvent    = "unused_alloc_event"
+	allocVarUnusedAllocKey      = "unused_alloc_key"
+	allocVarUnusedEventKind     = "unused_event_kind"
+	allocVarUnusedExecCtx       = "unused_exec_ctx"
+	allocVarUnusedPreemptSource = "unused_preempt_source"
+	allocVarUnusedStatIndex     = "unused_stat_index"
+	allocVarUnusedWarnEvent     = "unused_warn_event"
+	allocVarUnusedWarnWhat      = "unused_warn_what"
 )
 
 // loadAlloc returns the embedded CollectionSpec for alloc.
@@ -164,22 +227,15 @@ type allocMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type allocVariableSpecs struct {
-	FilterCgroup     *ebpf.VariableSpec `ebpf:"filter_cgroup"`
-	FilterComm       *ebpf.VariableSpec `ebpf:"filter_comm"`
-	FilterCommLen    *ebpf.VariableSpec `ebpf:"filter_comm_len"`
-	FilterTgid       *ebpf.VariableSpec `ebpf:"filter_tgid"`
-	GfpNowarn        *ebpf.VariableSpec `ebpf:"gfp_nowarn"`
-	PercpuPcOff      *ebpf.VariableSpec `ebpf:"percpu_pc_off"`
-	PercpuRqOff      *ebpf.VariableSpec `ebpf:"percpu_rq_off"`
-	PreemptSrc       *ebpf.VariableSpec `ebpf:"preempt_src"`
-	SampleFirst      *ebpf.VariableSpec `ebpf:"sample_first"`
-	UnusedAllocEvent *ebpf.VariableSpec `ebpf:"unused_alloc_event"`
-	UnusedAllocKey   *ebpf.VariableSpec `ebpf:"unused_alloc_key"`
-	UnusedEventKind  *ebpf.VariableSpec `ebpf:"unused_event_kind"`
-	UnusedExecCtx    *ebpf.VariableSpec `ebpf:"unused_exec_ctx"`
-	UnusedStatIndex  *ebpf.VariableSpec `ebpf:"unused_stat_index"`
-	UnusedWarnEvent  *ebpf.VariableSpec `ebpf:"unused_warn_event"`
-	UnusedWarnWhat   *ebpf.VariableSpec `ebpf:"unused_warn_what"`
+	CFG                 *ebpf.VariableSpec `ebpf:"CFG"`
+	UnusedAllocEvent    *ebpf.VariableSpec `ebpf:"unused_alloc_event"`
+	UnusedAllocKey      *ebpf.VariableSpec `ebpf:"unused_alloc_key"`
+	UnusedEventKind     *ebpf.VariableSpec `ebpf:"unused_event_kind"`
+	UnusedExecCtx       *ebpf.VariableSpec `ebpf:"unused_exec_ctx"`
+	UnusedPreemptSource *ebpf.VariableSpec `ebpf:"unused_preempt_source"`
+	UnusedStatIndex     *ebpf.VariableSpec `ebpf:"unused_stat_index"`
+	UnusedWarnEvent     *ebpf.VariableSpec `ebpf:"unused_warn_event"`
+	UnusedWarnWhat      *ebpf.VariableSpec `ebpf:"unused_warn_what"`
 }
 
 // allocObjects contains all objects after they have been loaded into the kernel.
@@ -221,22 +277,15 @@ func (m *allocMaps) Close() error {
 //
 // It can be passed to loadAllocObjects or ebpf.CollectionSpec.LoadAndAssign.
 type allocVariables struct {
-	FilterCgroup     *ebpf.Variable `ebpf:"filter_cgroup"`
-	FilterComm       *ebpf.Variable `ebpf:"filter_comm"`
-	FilterCommLen    *ebpf.Variable `ebpf:"filter_comm_len"`
-	FilterTgid       *ebpf.Variable `ebpf:"filter_tgid"`
-	GfpNowarn        *ebpf.Variable `ebpf:"gfp_nowarn"`
-	PercpuPcOff      *ebpf.Variable `ebpf:"percpu_pc_off"`
-	PercpuRqOff      *ebpf.Variable `ebpf:"percpu_rq_off"`
-	PreemptSrc       *ebpf.Variable `ebpf:"preempt_src"`
-	SampleFirst      *ebpf.Variable `ebpf:"sample_first"`
-	UnusedAllocEvent *ebpf.Variable `ebpf:"unused_alloc_event"`
-	UnusedAllocKey   *ebpf.Variable `ebpf:"unused_alloc_key"`
-	UnusedEventKind  *ebpf.Variable `ebpf:"unused_event_kind"`
-	UnusedExecCtx    *ebpf.Variable `ebpf:"unused_exec_ctx"`
-	UnusedStatIndex  *ebpf.Variable `ebpf:"unused_stat_index"`
-	UnusedWarnEvent  *ebpf.Variable `ebpf:"unused_warn_event"`
-	UnusedWarnWhat   *ebpf.Variable `ebpf:"unused_warn_what"`
+	CFG                 *ebpf.Variable `ebpf:"CFG"`
+	UnusedAllocEvent    *ebpf.Variable `ebpf:"unused_alloc_event"`
+	UnusedAllocKey      *ebpf.Variable `ebpf:"unused_alloc_key"`
+	UnusedEventKind     *ebpf.Variable `ebpf:"unused_event_kind"`
+	UnusedExecCtx       *ebpf.Variable `ebpf:"unused_exec_ctx"`
+	UnusedPreemptSource *ebpf.Variable `ebpf:"unused_preempt_source"`
+	UnusedStatIndex     *ebpf.Variable `ebpf:"unused_stat_index"`
+	UnusedWarnEvent     *ebpf.Variable `ebpf:"unused_warn_event"`
+	UnusedWarnWhat      *ebpf.Variable `ebpf:"unused_warn_what"`
 }
 
 // allocPrograms contains all programs after they have been loaded into the kernel.

@@ -3,44 +3,13 @@ package loader
 import (
 	"fmt"
 	"strings"
+
+	"github.com/memtrace/memtrace/pkg/event"
 )
-
-// Signal is a family of kernel programs that can be attached on its own.
-type Signal string
-
-const (
-	SignalAlloc   Signal = "alloc"
-	SignalExtfrag Signal = "extfrag"
-	SignalHugetlb Signal = "hugetlb"
-)
-
-// AllSignals lists every signal in the order they are attached.
-var AllSignals = []Signal{SignalAlloc, SignalExtfrag, SignalHugetlb}
-
-// ParseSignals parses a comma-separated list such as "alloc,hugetlb".
-func ParseSignals(s string) ([]Signal, error) {
-	var out []Signal
-	for _, f := range strings.Split(s, ",") {
-		f = strings.TrimSpace(f)
-		if f == "" {
-			continue
-		}
-		switch Signal(f) {
-		case SignalAlloc, SignalExtfrag, SignalHugetlb:
-			out = append(out, Signal(f))
-		default:
-			return nil, fmt.Errorf("unknown signal %q (want alloc, extfrag or hugetlb)", f)
-		}
-	}
-	if len(out) == 0 {
-		return nil, fmt.Errorf("no signal selected")
-	}
-	return out, nil
-}
 
 // Config selects what to attach and how to filter in the kernel.
 type Config struct {
-	Signals []Signal
+	Signals []event.Signal
 	// AllocHook forces a hook for allocation failures: "auto" (fexit on
 	// the allocator where permitted, then tp_btf, then the classic
 	// tracepoint), or exactly one of "fexit", "tp_btf", "tracepoint".
@@ -72,7 +41,7 @@ type Config struct {
 // DefaultConfig returns a configuration with every signal and auto hooks.
 func DefaultConfig() Config {
 	return Config{
-		Signals:        AllSignals,
+		Signals:        event.AllSignals,
 		AllocHook:      "auto",
 		SampleFirst:    64,
 		LargeSharedMin: 64 << 20,
@@ -81,7 +50,15 @@ func DefaultConfig() Config {
 	}
 }
 
-func (c Config) has(s Signal) bool {
+// validate refuses what the kernel programs cannot express.
+func (c Config) validate() error {
+	if len(c.Comm) > 15 {
+		return fmt.Errorf("comm filter %q is longer than the kernel's 15 characters", c.Comm)
+	}
+	return nil
+}
+
+func (c Config) has(s event.Signal) bool {
 	for _, x := range c.Signals {
 		if x == s {
 			return true

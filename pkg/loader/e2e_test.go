@@ -26,22 +26,22 @@ func TestEveryHookWithRealEvents(t *testing.T) {
 	cases := []struct {
 		name    string
 		disable []string
-		want    map[loader.Signal][]string // acceptable hook prefixes
+		want    map[event.Signal][]string // acceptable hook prefixes
 	}{
-		{"preferred", nil, map[loader.Signal][]string{
-			loader.SignalAlloc:   {"fexit/", "tp_btf/mm_page_alloc"},
-			loader.SignalExtfrag: {"tracepoint/kmem/mm_page_alloc_extfrag"},
-			loader.SignalHugetlb: {"tracepoint/syscalls/"},
+		{"preferred", nil, map[event.Signal][]string{
+			event.SignalAlloc:   {"fexit/", "tp_btf/mm_page_alloc"},
+			event.SignalExtfrag: {"tracepoint/kmem/mm_page_alloc_extfrag"},
+			event.SignalHugetlb: {"tracepoint/syscalls/"},
 		}},
-		{"tp_btf", []string{"fexit", "tracepoint"}, map[loader.Signal][]string{
-			loader.SignalAlloc:   {"tp_btf/mm_page_alloc"},
-			loader.SignalExtfrag: {"tp_btf/mm_page_alloc_extfrag"},
-			loader.SignalHugetlb: {"tp_btf/sys_enter+sys_exit"},
+		{"tp_btf", []string{"fexit", "tracepoint"}, map[event.Signal][]string{
+			event.SignalAlloc:   {"tp_btf/mm_page_alloc"},
+			event.SignalExtfrag: {"tp_btf/mm_page_alloc_extfrag"},
+			event.SignalHugetlb: {"tp_btf/sys_enter+sys_exit"},
 		}},
-		{"tracepoint", []string{"fexit", "tp_btf"}, map[loader.Signal][]string{
-			loader.SignalAlloc:   {"tracepoint/kmem/mm_page_alloc"},
-			loader.SignalExtfrag: {"tracepoint/kmem/mm_page_alloc_extfrag"},
-			loader.SignalHugetlb: {"tracepoint/syscalls/"},
+		{"tracepoint", []string{"fexit", "tp_btf"}, map[event.Signal][]string{
+			event.SignalAlloc:   {"tracepoint/kmem/mm_page_alloc"},
+			event.SignalExtfrag: {"tracepoint/kmem/mm_page_alloc_extfrag"},
+			event.SignalHugetlb: {"tracepoint/syscalls/"},
 		}},
 	}
 	for _, c := range cases {
@@ -147,7 +147,7 @@ func TestFexitFirst(t *testing.T) {
 	privtest.RequireRoot(t)
 	privtest.RequireBTFKernel(t)
 	cfg := loader.DefaultConfig()
-	cfg.Signals = []loader.Signal{loader.SignalAlloc}
+	cfg.Signals = []event.Signal{event.SignalAlloc}
 	s, err := loader.Open(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -209,14 +209,14 @@ func TestWarnAllocCompanion(t *testing.T) {
 	privtest.RequireRoot(t)
 	privtest.RequireBTFKernel(t)
 	cfg := loader.DefaultConfig()
-	cfg.Signals = []loader.Signal{loader.SignalAlloc}
+	cfg.Signals = []event.Signal{event.SignalAlloc}
 	s, err := loader.Open(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer s.Close()
 	h := s.Hooks()[0]
-	privtest.RequireAttached(t, s.Hooks(), loader.SignalAlloc)
+	privtest.RequireAttached(t, s.Hooks(), event.SignalAlloc)
 	if len(h.Companions) != 1 || h.Companions[0].Hook != "kprobe/warn_alloc" {
 		t.Fatalf("companions: %+v", h.Companions)
 	}
@@ -259,7 +259,7 @@ func TestFexitCountsRealFailures(t *testing.T) {
 	privtest.RequireRoot(t)
 	privtest.RequireBTFKernel(t)
 	cfg := loader.DefaultConfig()
-	cfg.Signals = []loader.Signal{loader.SignalAlloc}
+	cfg.Signals = []event.Signal{event.SignalAlloc}
 	cfg.AllocHook = "fexit"
 	s, err := loader.Open(cfg)
 	if err != nil {

@@ -60,29 +60,47 @@ type extfragExtfragVal struct {
 	Comm            [16]int8
 }
 
+type extfragMemtraceConfig struct {
+	_              structs.HostLayout
+	FilterCgroup   uint64
+	FilterTgid     uint32
+	FilterCommLen  uint8
+	PreemptSrc     uint8
+	Pad0           [2]uint8
+	FilterComm     [16]int8
+	PercpuRqOff    uint64
+	PercpuPcOff    uint64
+	SampleFirst    uint32
+	PageblockOrder int32
+	GfpNowarn      uint64
+	NrShmget       uint32
+	NrMmap         uint32
+	NrShmat        uint32
+	Pad1           uint32
+	MapHugetlb     uint64
+	MapAnonymous   uint64
+	MapTypeMask    uint64
+	ShmHugetlb     uint64
+	LargeSharedMin uint64
+	FallbackMin    uint64
+}
+
 // Names of all BPF objects in the ELF.
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	extfragMapExtfragAgg         = "extfrag_agg"
-	extfragMapExtfragEvents      = "extfrag_events"
-	extfragMapExtfragStats       = "extfrag_stats"
-	extfragProgExtfragBtf        = "extfrag_btf"
-	extfragProgExtfragTp         = "extfrag_tp"
-	extfragVarFilterCgroup       = "filter_cgroup"
-	extfragVarFilterComm         = "filter_comm"
-	extfragVarFilterCommLen      = "filter_comm_len"
-	extfragVarFilterTgid         = "filter_tgid"
-	extfragVarPageblockOrder     = "pageblock_order"
-	extfragVarPercpuPcOff        = "percpu_pc_off"
-	extfragVarPercpuRqOff        = "percpu_rq_off"
-	extfragVarPreemptSrc         = "preempt_src"
-	extfragVarSampleFirst        = "sample_first"
-	extfragVarUnusedEventKind    = "unused_event_kind"
-	extfragVarUnusedExecCtx      = "unused_exec_ctx"
-	extfragVarUnusedExtfragEvent = "unused_extfrag_event"
-	extfragVarUnusedExtfragKey   = "unused_extfrag_key"
-	extfragVarUnusedStatIndex    = "unused_stat_index"
+	extfragMapExtfragAgg          = "extfrag_agg"
+	extfragMapExtfragEvents       = "extfrag_events"
+	extfragMapExtfragStats        = "extfrag_stats"
+	extfragProgExtfragBtf         = "extfrag_btf"
+	extfragProgExtfragTp          = "extfrag_tp"
+	extfragVarCFG                 = "CFG"
+	extfragVarUnusedEventKind     = "unused_event_kind"
+	extfragVarUnusedExecCtx       = "unused_exec_ctx"
+	extfragVarUnusedExtfragEvent  = "unused_extfrag_event"
+	extfragVarUnusedExtfragKey    = "unused_extfrag_key"
+	extfragVarUnusedPreemptSource = "unused_preempt_source"
+	extfragVarUnusedStatIndex     = "unused_stat_index"
 )
 
 // loadExtfrag returns the embedded CollectionSpec for extfrag.
@@ -144,20 +162,13 @@ type extfragMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type extfragVariableSpecs struct {
-	FilterCgroup       *ebpf.VariableSpec `ebpf:"filter_cgroup"`
-	FilterComm         *ebpf.VariableSpec `ebpf:"filter_comm"`
-	FilterCommLen      *ebpf.VariableSpec `ebpf:"filter_comm_len"`
-	FilterTgid         *ebpf.VariableSpec `ebpf:"filter_tgid"`
-	PageblockOrder     *ebpf.VariableSpec `ebpf:"pageblock_order"`
-	PercpuPcOff        *ebpf.VariableSpec `ebpf:"percpu_pc_off"`
-	PercpuRqOff        *ebpf.VariableSpec `ebpf:"percpu_rq_off"`
-	PreemptSrc         *ebpf.VariableSpec `ebpf:"preempt_src"`
-	SampleFirst        *ebpf.VariableSpec `ebpf:"sample_first"`
-	UnusedEventKind    *ebpf.VariableSpec `ebpf:"unused_event_kind"`
-	UnusedExecCtx      *ebpf.VariableSpec `ebpf:"unused_exec_ctx"`
-	UnusedExtfragEvent *ebpf.VariableSpec `ebpf:"unused_extfrag_event"`
-	UnusedExtfragKey   *ebpf.VariableSpec `ebpf:"unused_extfrag_key"`
-	UnusedStatIndex    *ebpf.VariableSpec `ebpf:"unused_stat_index"`
+	CFG                 *ebpf.VariableSpec `ebpf:"CFG"`
+	UnusedEventKind     *ebpf.VariableSpec `ebpf:"unused_event_kind"`
+	UnusedExecCtx       *ebpf.VariableSpec `ebpf:"unused_exec_ctx"`
+	UnusedExtfragEvent  *ebpf.VariableSpec `ebpf:"unused_extfrag_event"`
+	UnusedExtfragKey    *ebpf.VariableSpec `ebpf:"unused_extfrag_key"`
+	UnusedPreemptSource *ebpf.VariableSpec `ebpf:"unused_preempt_source"`
+	UnusedStatIndex     *ebpf.VariableSpec `ebpf:"unused_stat_index"`
 }
 
 // extfragObjects contains all objects after they have been loaded into the kernel.
@@ -197,20 +208,13 @@ func (m *extfragMaps) Close() error {
 //
 // It can be passed to loadExtfragObjects or ebpf.CollectionSpec.LoadAndAssign.
 type extfragVariables struct {
-	FilterCgroup       *ebpf.Variable `ebpf:"filter_cgroup"`
-	FilterComm         *ebpf.Variable `ebpf:"filter_comm"`
-	FilterCommLen      *ebpf.Variable `ebpf:"filter_comm_len"`
-	FilterTgid         *ebpf.Variable `ebpf:"filter_tgid"`
-	PageblockOrder     *ebpf.Variable `ebpf:"pageblock_order"`
-	PercpuPcOff        *ebpf.Variable `ebpf:"percpu_pc_off"`
-	PercpuRqOff        *ebpf.Variable `ebpf:"percpu_rq_off"`
-	PreemptSrc         *ebpf.Variable `ebpf:"preempt_src"`
-	SampleFirst        *ebpf.Variable `ebpf:"sample_first"`
-	UnusedEventKind    *ebpf.Variable `ebpf:"unused_event_kind"`
-	UnusedExecCtx      *ebpf.Variable `ebpf:"unused_exec_ctx"`
-	UnusedExtfragEvent *ebpf.Variable `ebpf:"unused_extfrag_event"`
-	UnusedExtfragKey   *ebpf.Variable `ebpf:"unused_extfrag_key"`
-	UnusedStatIndex    *ebpf.Variable `ebpf:"unused_stat_index"`
+	CFG                 *ebpf.Variable `ebpf:"CFG"`
+	UnusedEventKind     *ebpf.Variable `ebpf:"unused_event_kind"`
+	UnusedExecCtx       *ebpf.Variable `ebpf:"unused_exec_ctx"`
+	UnusedExtfragEvent  *ebpf.Variable `ebpf:"unused_extfrag_event"`
+	UnusedExtfragKey    *ebpf.Variable `ebpf:"unused_extfrag_key"`
+	UnusedPreemptSource *ebpf.Variable `ebpf:"unused_preempt_source"`
+	UnusedStatIndex     *ebpf.Variable `ebpf:"unused_stat_index"`
 }
 
 // extfragPrograms contains all programs after they have been loaded into the kernel.

@@ -11,33 +11,6 @@ import (
 	"github.com/cilium/ebpf/link"
 )
 
-// HookStatus says which hook a signal uses and why others were not used.
-// It goes into every output, so a user can tell what was measured.
-type HookStatus struct {
-	Signal   Signal    `json:"signal"`
-	Hook     string    `json:"hook"`
-	Attached bool      `json:"attached"`
-	Note     string    `json:"note,omitempty"`
-	Rejected []Attempt `json:"rejected,omitempty"`
-	// Companions are optional hooks attached beside the main one (the
-	// kprobe on warn_alloc for failures the kernel logs).
-	Companions []Companion `json:"companions,omitempty"`
-}
-
-// Companion is an optional hook of a signal and whether it attached.
-type Companion struct {
-	Hook     string `json:"hook"`
-	Attached bool   `json:"attached"`
-	Note     string `json:"note,omitempty"`
-	Reason   string `json:"reason,omitempty"`
-}
-
-// Attempt is a hook that was tried (or skipped) before the one in use.
-type Attempt struct {
-	Hook   string `json:"hook"`
-	Reason string `json:"reason"`
-}
-
 // candidate is one way of attaching a signal family.
 type candidate struct {
 	name         string
@@ -123,25 +96,25 @@ func closeLinks(links []link.Link) {
 var allocTargets = []string{"__alloc_frozen_pages_noprof", "__alloc_pages_noprof", "__alloc_pages", "__alloc_pages_nodemask"}
 
 func allocCandidates(mode string) ([]candidate, error) {
-	btfc := candidate{name: "tp_btf/mm_page_alloc", programs: []string{"alloc_fail_btf"}, attach: tpBTF("alloc_fail_btf")}
+	btfc := candidate{name: "tp_btf/mm_page_alloc", programs: []string{allocProgAllocFailBtf}, attach: tpBTF(allocProgAllocFailBtf)}
 	tpc := candidate{
-		name: "tracepoint/kmem/mm_page_alloc", programs: []string{"alloc_fail_tp"}, needsTracefs: true,
-		attach: tracepoints(map[string][2]string{"alloc_fail_tp": {"kmem", "mm_page_alloc"}}),
+		name: "tracepoint/kmem/mm_page_alloc", programs: []string{allocProgAllocFailTp}, needsTracefs: true,
+		attach: tracepoints(map[string][2]string{allocProgAllocFailTp: {"kmem", "mm_page_alloc"}}),
 	}
 	fexit := candidate{
-		name: "fexit/<allocator>", programs: []string{"alloc_fail_fexit"},
+		name: "fexit/<allocator>", programs: []string{allocProgAllocFailFexit},
 		note: "migratetype is not known on fexit",
 		prepare: func(spec *ebpf.CollectionSpec, kernel *btf.Spec) (string, error) {
 			for _, fn := range allocTargets {
 				var f *btf.Func
 				if kernel.TypeByName(fn, &f) == nil {
-					spec.Programs["alloc_fail_fexit"].AttachTo = fn
+					spec.Programs[allocProgAllocFailFexit].AttachTo = fn
 					return "fexit/" + fn, nil
 				}
 			}
 			return "", fmt.Errorf("none of %v is in kernel BTF", allocTargets)
 		},
-		attach: fexitLinks("alloc_fail_fexit"),
+		attach: fexitLinks(allocProgAllocFailFexit),
 	}
 	switch mode {
 	case "", "auto":
@@ -163,26 +136,26 @@ func allocCandidates(mode string) ([]candidate, error) {
 func extfragCandidates() []candidate {
 	return []candidate{
 		{
-			name: "tracepoint/kmem/mm_page_alloc_extfrag", programs: []string{"extfrag_tp"}, needsTracefs: true,
-			attach: tracepoints(map[string][2]string{"extfrag_tp": {"kmem", "mm_page_alloc_extfrag"}}),
+			name: "tracepoint/kmem/mm_page_alloc_extfrag", programs: []string{extfragProgExtfragTp}, needsTracefs: true,
+			attach: tracepoints(map[string][2]string{extfragProgExtfragTp: {"kmem", "mm_page_alloc_extfrag"}}),
 		},
 		{
-			name: "tp_btf/mm_page_alloc_extfrag", programs: []string{"extfrag_btf"},
+			name: "tp_btf/mm_page_alloc_extfrag", programs: []string{extfragProgExtfragBtf},
 			note:   "change_ownership is not known on tp_btf",
-			attach: tpBTF("extfrag_btf"),
+			attach: tpBTF(extfragProgExtfragBtf),
 		},
 	}
 }
 
 func hugetlbCandidates() []candidate {
 	tps := map[string][2]string{
-		"shmget_enter_tp": {"syscalls", "sys_enter_shmget"},
-		"shmget_exit_tp":  {"syscalls", "sys_exit_shmget"},
-		"mmap_enter_tp":   {"syscalls", "sys_enter_mmap"},
-		"mmap_exit_tp":    {"syscalls", "sys_exit_mmap"},
-		"shmat_enter_tp":  {"syscalls", "sys_enter_shmat"},
-		"shmat_exit_tp":   {"syscalls", "sys_exit_shmat"},
-		"task_exit_tp":    {"sched", "sched_process_exit"},
+		hugetlbProgShmgetEnterTp: {"syscalls", "sys_enter_shmget"},
+		hugetlbProgShmgetExitTp:  {"syscalls", "sys_exit_shmget"},
+		hugetlbProgMmapEnterTp:   {"syscalls", "sys_enter_mmap"},
+		hugetlbProgMmapExitTp:    {"syscalls", "sys_exit_mmap"},
+		hugetlbProgShmatEnterTp:  {"syscalls", "sys_enter_shmat"},
+		hugetlbProgShmatExitTp:   {"syscalls", "sys_exit_shmat"},
+		hugetlbProgTaskExitTp:    {"sched", "sched_process_exit"},
 	}
 	var progs []string
 	for p := range tps {
@@ -192,9 +165,9 @@ func hugetlbCandidates() []candidate {
 		{name: "tracepoint/syscalls/sys_{enter,exit}_{shmget,mmap,shmat}", programs: progs, needsTracefs: true, attach: tracepoints(tps)},
 		{
 			name:     "tp_btf/sys_enter+sys_exit",
-			programs: []string{"sys_enter_btf", "sys_exit_btf", "task_exit_btf"},
+			programs: []string{hugetlbProgSysEnterBtf, hugetlbProgSysExitBtf, hugetlbProgTaskExitBtf},
 			note:     "raw syscall hooks run on every system call",
-			attach:   tpBTF("sys_enter_btf", "sys_exit_btf", "task_exit_btf"),
+			attach:   tpBTF(hugetlbProgSysEnterBtf, hugetlbProgSysExitBtf, hugetlbProgTaskExitBtf),
 		},
 	}
 }
@@ -204,7 +177,7 @@ func hugetlbCandidates() []candidate {
 func warnAllocCompanion() candidate {
 	return candidate{
 		name:            "kprobe/warn_alloc",
-		programs:        []string{"warn_alloc_kprobe"},
+		programs:        []string{allocProgWarnAllocKprobe},
 		tracefsFallback: true,
 		note:            "failures the kernel logs (page allocation failure, vmalloc error)",
 		attach: attachEach(func(name string, p *ebpf.Program) (link.Link, error) {
@@ -216,6 +189,6 @@ func warnAllocCompanion() candidate {
 				return nil, fmt.Errorf("attaching kprobe warn_alloc: %w", err)
 			}
 			return l, nil
-		}, "warn_alloc_kprobe"),
+		}, allocProgWarnAllocKprobe),
 	}
 }

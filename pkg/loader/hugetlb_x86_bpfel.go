@@ -13,6 +13,14 @@ import (
 	"github.com/cilium/ebpf"
 )
 
+type hugetlbHugetlbCall uint32
+
+const (
+	hugetlbHugetlbCallCALL_SHMGET hugetlbHugetlbCall = 1
+	hugetlbHugetlbCallCALL_MMAP   hugetlbHugetlbCall = 2
+	hugetlbHugetlbCallCALL_SHMAT  hugetlbHugetlbCall = 3
+)
+
 type hugetlbHugetlbEvent struct {
 	_   structs.HostLayout
 	Hdr struct {
@@ -39,6 +47,13 @@ type hugetlbHugetlbEvent struct {
 	Pad        [6]uint8
 }
 
+type hugetlbHugetlbNote uint32
+
+const (
+	hugetlbHugetlbNoteNOTE_HUGE_REQUEST    hugetlbHugetlbNote = 1
+	hugetlbHugetlbNoteNOTE_AFTER_HUGE_FAIL hugetlbHugetlbNote = 2
+)
+
 type hugetlbInflight struct {
 	_     structs.HostLayout
 	TsNs  uint64
@@ -51,47 +66,58 @@ type hugetlbInflight struct {
 	Pad   [6]uint8
 }
 
+type hugetlbMemtraceConfig struct {
+	_              structs.HostLayout
+	FilterCgroup   uint64
+	FilterTgid     uint32
+	FilterCommLen  uint8
+	PreemptSrc     uint8
+	Pad0           [2]uint8
+	FilterComm     [16]int8
+	PercpuRqOff    uint64
+	PercpuPcOff    uint64
+	SampleFirst    uint32
+	PageblockOrder int32
+	GfpNowarn      uint64
+	NrShmget       uint32
+	NrMmap         uint32
+	NrShmat        uint32
+	Pad1           uint32
+	MapHugetlb     uint64
+	MapAnonymous   uint64
+	MapTypeMask    uint64
+	ShmHugetlb     uint64
+	LargeSharedMin uint64
+	FallbackMin    uint64
+}
+
 // Names of all BPF objects in the ELF.
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	hugetlbMapHugeFailed         = "huge_failed"
-	hugetlbMapHugetlbEvents      = "hugetlb_events"
-	hugetlbMapHugetlbInflight    = "hugetlb_inflight"
-	hugetlbMapHugetlbStats       = "hugetlb_stats"
-	hugetlbProgMmapEnterTp       = "mmap_enter_tp"
-	hugetlbProgMmapExitTp        = "mmap_exit_tp"
-	hugetlbProgShmatEnterTp      = "shmat_enter_tp"
-	hugetlbProgShmatExitTp       = "shmat_exit_tp"
-	hugetlbProgShmgetEnterTp     = "shmget_enter_tp"
-	hugetlbProgShmgetExitTp      = "shmget_exit_tp"
-	hugetlbProgSysEnterBtf       = "sys_enter_btf"
-	hugetlbProgSysExitBtf        = "sys_exit_btf"
-	hugetlbProgTaskExitBtf       = "task_exit_btf"
-	hugetlbProgTaskExitTp        = "task_exit_tp"
-	hugetlbVarFallbackMin        = "fallback_min"
-	hugetlbVarFilterCgroup       = "filter_cgroup"
-	hugetlbVarFilterComm         = "filter_comm"
-	hugetlbVarFilterCommLen      = "filter_comm_len"
-	hugetlbVarFilterTgid         = "filter_tgid"
-	hugetlbVarLargeSharedMin     = "large_shared_min"
-	hugetlbVarMapAnonymous       = "map_anonymous"
-	hugetlbVarMapHugetlb         = "map_hugetlb"
-	hugetlbVarMapTypeMask        = "map_type_mask"
-	hugetlbVarNrMmap             = "nr_mmap"
-	hugetlbVarNrShmat            = "nr_shmat"
-	hugetlbVarNrShmget           = "nr_shmget"
-	hugetlbVarPercpuPcOff        = "percpu_pc_off"
-	hugetlbVarPercpuRqOff        = "percpu_rq_off"
-	hugetlbVarPreemptSrc         = "preempt_src"
-	hugetlbVarSampleFirst        = "sample_first"
-	hugetlbVarShmHugetlb         = "shm_hugetlb"
-	hugetlbVarUnusedEventKind    = "unused_event_kind"
-	hugetlbVarUnusedExecCtx      = "unused_exec_ctx"
-	hugetlbVarUnusedHugetlbCall  = "unused_hugetlb_call"
-	hugetlbVarUnusedHugetlbEvent = "unused_hugetlb_event"
-	hugetlbVarUnusedInflight     = "unused_inflight"
-	hugetlbVarUnusedStatIndex    = "unused_stat_index"
+	hugetlbMapHugeFailed          = "huge_failed"
+	hugetlbMapHugetlbEvents       = "hugetlb_events"
+	hugetlbMapHugetlbInflight     = "hugetlb_inflight"
+	hugetlbMapHugetlbStats        = "hugetlb_stats"
+	hugetlbProgMmapEnterTp        = "mmap_enter_tp"
+	hugetlbProgMmapExitTp         = "mmap_exit_tp"
+	hugetlbProgShmatEnterTp       = "shmat_enter_tp"
+	hugetlbProgShmatExitTp        = "shmat_exit_tp"
+	hugetlbProgShmgetEnterTp      = "shmget_enter_tp"
+	hugetlbProgShmgetExitTp       = "shmget_exit_tp"
+	hugetlbProgSysEnterBtf        = "sys_enter_btf"
+	hugetlbProgSysExitBtf         = "sys_exit_btf"
+	hugetlbProgTaskExitBtf        = "task_exit_btf"
+	hugetlbProgTaskExitTp         = "task_exit_tp"
+	hugetlbVarCFG                 = "CFG"
+	hugetlbVarUnusedEventKind     = "unused_event_kind"
+	hugetlbVarUnusedExecCtx       = "unused_exec_ctx"
+	hugetlbVarUnusedHugetlbCall   = "unused_hugetlb_call"
+	hugetlbVarUnusedHugetlbEvent  = "unused_hugetlb_event"
+	hugetlbVarUnusedHugetlbNote   = "unused_hugetlb_note"
+	hugetlbVarUnusedInflight      = "unused_inflight"
+	hugetlbVarUnusedPreemptSource = "unused_preempt_source"
+	hugetlbVarUnusedStatIndex     = "unused_stat_index"
 )
 
 // loadHugetlb returns the embedded CollectionSpec for hugetlb.
@@ -162,29 +188,15 @@ type hugetlbMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type hugetlbVariableSpecs struct {
-	FallbackMin        *ebpf.VariableSpec `ebpf:"fallback_min"`
-	FilterCgroup       *ebpf.VariableSpec `ebpf:"filter_cgroup"`
-	FilterComm         *ebpf.VariableSpec `ebpf:"filter_comm"`
-	FilterCommLen      *ebpf.VariableSpec `ebpf:"filter_comm_len"`
-	FilterTgid         *ebpf.VariableSpec `ebpf:"filter_tgid"`
-	LargeSharedMin     *ebpf.VariableSpec `ebpf:"large_shared_min"`
-	MapAnonymous       *ebpf.VariableSpec `ebpf:"map_anonymous"`
-	MapHugetlb         *ebpf.VariableSpec `ebpf:"map_hugetlb"`
-	MapTypeMask        *ebpf.VariableSpec `ebpf:"map_type_mask"`
-	NrMmap             *ebpf.VariableSpec `ebpf:"nr_mmap"`
-	NrShmat            *ebpf.VariableSpec `ebpf:"nr_shmat"`
-	NrShmget           *ebpf.VariableSpec `ebpf:"nr_shmget"`
-	PercpuPcOff        *ebpf.VariableSpec `ebpf:"percpu_pc_off"`
-	PercpuRqOff        *ebpf.VariableSpec `ebpf:"percpu_rq_off"`
-	PreemptSrc         *ebpf.VariableSpec `ebpf:"preempt_src"`
-	SampleFirst        *ebpf.VariableSpec `ebpf:"sample_first"`
-	ShmHugetlb         *ebpf.VariableSpec `ebpf:"shm_hugetlb"`
-	UnusedEventKind    *ebpf.VariableSpec `ebpf:"unused_event_kind"`
-	UnusedExecCtx      *ebpf.VariableSpec `ebpf:"unused_exec_ctx"`
-	UnusedHugetlbCall  *ebpf.VariableSpec `ebpf:"unused_hugetlb_call"`
-	UnusedHugetlbEvent *ebpf.VariableSpec `ebpf:"unused_hugetlb_event"`
-	UnusedInflight     *ebpf.VariableSpec `ebpf:"unused_inflight"`
-	UnusedStatIndex    *ebpf.VariableSpec `ebpf:"unused_stat_index"`
+	CFG                 *ebpf.VariableSpec `ebpf:"CFG"`
+	UnusedEventKind     *ebpf.VariableSpec `ebpf:"unused_event_kind"`
+	UnusedExecCtx       *ebpf.VariableSpec `ebpf:"unused_exec_ctx"`
+	UnusedHugetlbCall   *ebpf.VariableSpec `ebpf:"unused_hugetlb_call"`
+	UnusedHugetlbEvent  *ebpf.VariableSpec `ebpf:"unused_hugetlb_event"`
+	UnusedHugetlbNote   *ebpf.VariableSpec `ebpf:"unused_hugetlb_note"`
+	UnusedInflight      *ebpf.VariableSpec `ebpf:"unused_inflight"`
+	UnusedPreemptSource *ebpf.VariableSpec `ebpf:"unused_preempt_source"`
+	UnusedStatIndex     *ebpf.VariableSpec `ebpf:"unused_stat_index"`
 }
 
 // hugetlbObjects contains all objects after they have been loaded into the kernel.
@@ -226,29 +238,15 @@ func (m *hugetlbMaps) Close() error {
 //
 // It can be passed to loadHugetlbObjects or ebpf.CollectionSpec.LoadAndAssign.
 type hugetlbVariables struct {
-	FallbackMin        *ebpf.Variable `ebpf:"fallback_min"`
-	FilterCgroup       *ebpf.Variable `ebpf:"filter_cgroup"`
-	FilterComm         *ebpf.Variable `ebpf:"filter_comm"`
-	FilterCommLen      *ebpf.Variable `ebpf:"filter_comm_len"`
-	FilterTgid         *ebpf.Variable `ebpf:"filter_tgid"`
-	LargeSharedMin     *ebpf.Variable `ebpf:"large_shared_min"`
-	MapAnonymous       *ebpf.Variable `ebpf:"map_anonymous"`
-	MapHugetlb         *ebpf.Variable `ebpf:"map_hugetlb"`
-	MapTypeMask        *ebpf.Variable `ebpf:"map_type_mask"`
-	NrMmap             *ebpf.Variable `ebpf:"nr_mmap"`
-	NrShmat            *ebpf.Variable `ebpf:"nr_shmat"`
-	NrShmget           *ebpf.Variable `ebpf:"nr_shmget"`
-	PercpuPcOff        *ebpf.Variable `ebpf:"percpu_pc_off"`
-	PercpuRqOff        *ebpf.Variable `ebpf:"percpu_rq_off"`
-	PreemptSrc         *ebpf.Variable `ebpf:"preempt_src"`
-	SampleFirst        *ebpf.Variable `ebpf:"sample_first"`
-	ShmHugetlb         *ebpf.Variable `ebpf:"shm_hugetlb"`
-	UnusedEventKind    *ebpf.Variable `ebpf:"unused_event_kind"`
-	UnusedExecCtx      *ebpf.Variable `ebpf:"unused_exec_ctx"`
-	UnusedHugetlbCall  *ebpf.Variable `ebpf:"unused_hugetlb_call"`
-	UnusedHugetlbEvent *ebpf.Variable `ebpf:"unused_hugetlb_event"`
-	UnusedInflight     *ebpf.Variable `ebpf:"unused_inflight"`
-	UnusedStatIndex    *ebpf.Variable `ebpf:"unused_stat_index"`
+	CFG                 *ebpf.Variable `ebpf:"CFG"`
+	UnusedEventKind     *ebpf.Variable `ebpf:"unused_event_kind"`
+	UnusedExecCtx       *ebpf.Variable `ebpf:"unused_exec_ctx"`
+	UnusedHugetlbCall   *ebpf.Variable `ebpf:"unused_hugetlb_call"`
+	UnusedHugetlbEvent  *ebpf.Variable `ebpf:"unused_hugetlb_event"`
+	UnusedHugetlbNote   *ebpf.Variable `ebpf:"unused_hugetlb_note"`
+	UnusedInflight      *ebpf.Variable `ebpf:"unused_inflight"`
+	UnusedPreemptSource *ebpf.Variable `ebpf:"unused_preempt_source"`
+	UnusedStatIndex     *ebpf.Variable `ebpf:"unused_stat_index"`
 }
 
 // hugetlbPrograms contains all programs after they have been loaded into the kernel.

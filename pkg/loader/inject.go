@@ -7,6 +7,7 @@ import (
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/btf"
 	"github.com/cilium/ebpf/link"
+	"github.com/memtrace/memtrace/pkg/event"
 )
 
 // injectCandidate is the allocation-failure program loaded as a raw
@@ -14,9 +15,9 @@ import (
 // and attached nowhere.
 var injectCandidate = candidate{
 	name:     "test-run/alloc_fail_btf",
-	programs: []string{"alloc_fail_btf"},
+	programs: []string{allocProgAllocFailBtf},
 	prepare: func(spec *ebpf.CollectionSpec, _ *btf.Spec) (string, error) {
-		p := spec.Programs["alloc_fail_btf"]
+		p := spec.Programs[allocProgAllocFailBtf]
 		p.Type = ebpf.RawTracepoint
 		p.AttachType = ebpf.AttachNone
 		p.AttachTo = ""
@@ -32,7 +33,7 @@ var injectCandidate = candidate{
 // the session's aggregation map, stack map and ring buffer. Events are
 // attributed to the calling thread, in process context.
 func (s *Session) InjectAllocFailures(n int, order uint32, gfp uint64, migratetype int32) (err error) {
-	a := s.families[SignalAlloc]
+	a := s.families[event.SignalAlloc]
 	if a == nil {
 		return errors.New("allocation failures are not attached")
 	}
@@ -42,9 +43,12 @@ func (s *Session) InjectAllocFailures(n int, order uint32, gfp uint64, migratety
 			return fmt.Errorf("%w: %v", errNoKernelBTF, err)
 		}
 	}
-	base, err := loadAlloc()
+	base, err := loadAllocSpec()
 	if err != nil {
-		return fmt.Errorf("loading embedded BPF object: %w", err)
+		return err
+	}
+	if err := writeConfig(base, s.config()); err != nil {
+		return err
 	}
 	coll, _, _, err := s.loadCandidate(base, injectCandidate, a.coll.Maps)
 	if err != nil {
@@ -54,7 +58,7 @@ func (s *Session) InjectAllocFailures(n int, order uint32, gfp uint64, migratety
 	// trace_mm_page_alloc(page, order, gfp_flags, migratetype), page NULL.
 	ctx := []uint64{0, uint64(order), gfp, uint64(uint32(migratetype))}
 	// Raw tracepoint test runs take no repeat count: one syscall per event.
-	prog := coll.Programs["alloc_fail_btf"]
+	prog := coll.Programs[allocProgAllocFailBtf]
 	opts := &ebpf.RunOptions{Context: ctx}
 	for i := 0; i < n; i++ {
 		if _, err := prog.Run(opts); err != nil {

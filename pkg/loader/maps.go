@@ -9,29 +9,19 @@ import (
 	"github.com/memtrace/memtrace/pkg/event"
 )
 
-// Indexes of enum stat_index in bpf/common.h.
-const (
-	statSeen = iota
-	statLost
-	statSampled
-	statMapFull
-	statMax
-)
-
 // Stats returns every attached signal's counters, summed over CPUs.
-func (s *Session) Stats() (map[Signal]event.Stats, error) {
-	out := map[Signal]event.Stats{}
+func (s *Session) Stats() (map[event.Signal]event.Stats, error) {
+	out := map[event.Signal]event.Stats{}
 	for sig, a := range s.families {
 		var st event.Stats
-		dst := []*uint64{&st.Seen, &st.Lost, &st.Sampled, &st.MapFull}
 		m := a.coll.Maps[a.stats]
-		for i := uint32(0); i < statMax; i++ {
+		for i, sum := range counters(&st) {
 			var perCPU []uint64
-			if err := m.Lookup(i, &perCPU); err != nil {
+			if err := m.Lookup(uint32(i), &perCPU); err != nil {
 				return nil, fmt.Errorf("reading %s counter %d: %w", a.stats, i, err)
 			}
 			for _, v := range perCPU {
-				*dst[i] += v
+				*sum += v
 			}
 		}
 		out[sig] = st
@@ -39,23 +29,34 @@ func (s *Session) Stats() (map[Signal]event.Stats, error) {
 	return out, nil
 }
 
+// counters maps each index of enum stat_index (bpf/common.h) to the field
+// of st that sums it.
+func counters(st *event.Stats) map[allocStatIndex]*uint64 {
+	return map[allocStatIndex]*uint64{
+		allocStatIndexSTAT_SEEN:     &st.Seen,
+		allocStatIndexSTAT_LOST:     &st.Lost,
+		allocStatIndexSTAT_SAMPLED:  &st.Sampled,
+		allocStatIndexSTAT_MAP_FULL: &st.MapFull,
+	}
+}
+
 // Attached reports whether a signal is attached.
-func (s *Session) Attached(sig Signal) bool { return s.families[sig] != nil }
+func (s *Session) Attached(sig event.Signal) bool { return s.families[sig] != nil }
 
 // AllocAggregates returns the exact per-key failure counts, without names.
 func (s *Session) AllocAggregates() ([]event.AllocAggregate, error) {
-	a := s.families[SignalAlloc]
+	a := s.families[event.SignalAlloc]
 	if a == nil {
 		return nil, nil
 	}
 	var out []event.AllocAggregate
 	var k allocAllocKey
 	var v allocAllocVal
-	it := a.coll.Maps["alloc_agg"].Iterate()
+	it := a.coll.Maps[allocMapAllocAgg].Iterate()
 	for it.Next(&k, &v) {
 		out = append(out, event.AllocAggregate{
 			Task:    event.Task{Pid: k.Pid, Tid: v.LastTid, Comm: commString(v.Comm[:]), CgroupID: v.CgroupId, MemcgID: v.MemcgId},
-			Context: event.Context(k.Ctx), Order: k.Order, GFPFlags: event.Hex(k.GfpFlags),
+			Context: contextOf(k.Ctx), Order: k.Order, GFPFlags: event.Hex(k.GfpFlags),
 			Migratetype: v.Migratetype, StackID: k.StackId, Count: v.Count,
 			FirstSeen: s.wallTime(v.FirstNs), LastSeen: s.wallTime(v.LastNs),
 		})
@@ -68,14 +69,14 @@ func (s *Session) AllocAggregates() ([]event.AllocAggregate, error) {
 
 // ExtfragAggregates returns the exact per-key fallback counts.
 func (s *Session) ExtfragAggregates() ([]event.ExtfragAggregate, error) {
-	a := s.families[SignalExtfrag]
+	a := s.families[event.SignalExtfrag]
 	if a == nil {
 		return nil, nil
 	}
 	var out []event.ExtfragAggregate
 	var k extfragExtfragKey
 	var v extfragExtfragVal
-	it := a.coll.Maps["extfrag_agg"].Iterate()
+	it := a.coll.Maps[extfragMapExtfragAgg].Iterate()
 	for it.Next(&k, &v) {
 		out = append(out, event.ExtfragAggregate{
 			Task:       event.Task{Pid: k.Pid, Comm: commString(v.Comm[:]), CgroupID: v.CgroupId, MemcgID: v.MemcgId},
@@ -94,12 +95,13 @@ func (s *Session) ExtfragAggregates() ([]event.ExtfragAggregate, error) {
 // StackAddrs returns the kernel return addresses of a captured stack,
 // innermost first.
 func (s *Session) StackAddrs(id int32) ([]uint64, error) {
-	a := s.families[SignalAlloc]
+	a := s.families[event.SignalAlloc]
 	if a == nil || id < 0 {
 		return nil, nil
 	}
-	var frames [127]uint64
-	if err := a.coll.Maps["alloc_stacks"].Lookup(uint32(id), &frames); err != nil {
+	m := a.coll.Maps[allocMapAllocStacks]
+	frames := make([]uint64, m.ValueSize()/8)
+	if err := m.Lookup(uint32(id), frames); err != nil {
 		return nil, fmt.Errorf("reading stack %d: %w", id, err)
 	}
 	n := 0
@@ -120,13 +122,13 @@ func (s *Session) ForgetPids(pids []uint32) error {
 	for _, p := range pids {
 		drop[p] = true
 	}
-	if a := s.families[SignalAlloc]; a != nil {
-		if err := deleteWhere[allocAllocKey, allocAllocVal](a.coll.Maps["alloc_agg"], func(k allocAllocKey) bool { return drop[k.Pid] }); err != nil {
+	if a := s.families[event.SignalAlloc]; a != nil {
+		if err := deleteWhere[allocAllocKey, allocAllocVal](a.coll.Maps[allocMapAllocAgg], func(k allocAllocKey) bool { return drop[k.Pid] }); err != nil {
 			return err
 		}
 	}
-	if a := s.families[SignalExtfrag]; a != nil {
-		if err := deleteWhere[extfragExtfragKey, extfragExtfragVal](a.coll.Maps["extfrag_agg"], func(k extfragExtfragKey) bool { return drop[k.Pid] }); err != nil {
+	if a := s.families[event.SignalExtfrag]; a != nil {
+		if err := deleteWhere[extfragExtfragKey, extfragExtfragVal](a.coll.Maps[extfragMapExtfragAgg], func(k extfragExtfragKey) bool { return drop[k.Pid] }); err != nil {
 			return err
 		}
 	}

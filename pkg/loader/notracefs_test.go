@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/memtrace/memtrace/pkg/event"
 	"github.com/memtrace/memtrace/pkg/loader"
 	"github.com/memtrace/memtrace/pkg/privtest"
 )
@@ -60,9 +61,9 @@ func checkWithoutTracefs(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	want := map[loader.Signal]string{
-		loader.SignalExtfrag: "tracepoint/kmem/mm_page_alloc_extfrag",
-		loader.SignalHugetlb: "tracepoint/syscalls/",
+	want := map[event.Signal]string{
+		event.SignalExtfrag: "tracepoint/kmem/mm_page_alloc_extfrag",
+		event.SignalHugetlb: "tracepoint/syscalls/",
 	}
 	for _, h := range s.Hooks() {
 		t.Logf("%s: %s (attached %v) rejected %+v companions %+v", h.Signal, h.Hook, h.Attached, h.Rejected, h.Companions)

@@ -10,19 +10,12 @@ import (
 	"github.com/memtrace/memtrace/pkg/rawbtf"
 )
 
-// Values of enum preempt_source in bpf/common.h.
-const (
-	preemptNone       uint8 = 0
-	preemptPercpu     uint8 = 1
-	preemptThreadInfo uint8 = 2
-)
-
 // preemptLocation says where the programs find preempt_count, which tells
 // softirq from hardirq from process context.
 type preemptLocation struct {
-	src   uint8
-	rqOff uint64 // section offset of the per-CPU run queue
-	pcOff uint64 // section offset of preempt_count
+	src   allocPreemptSource // enum preempt_source of bpf/common.h
+	rqOff uint64             // section offset of the per-CPU run queue
+	pcOff uint64             // section offset of preempt_count
 	desc  string
 }
 
@@ -42,11 +35,11 @@ func preemptFrom(sec percpuSection) preemptLocation {
 		return preemptLocation{desc: "runqueues not in kernel BTF"}
 	}
 	if pc, ok := sec.offsets["__preempt_count"]; ok {
-		return preemptLocation{src: preemptPercpu, rqOff: rq, pcOff: pc, desc: "per-CPU __preempt_count"}
+		return preemptLocation{src: allocPreemptSourcePREEMPT_PERCPU, rqOff: rq, pcOff: pc, desc: "per-CPU __preempt_count"}
 	}
 	if hot, ok := sec.offsets["pcpu_hot"]; ok {
 		if off, ok := sec.fieldOffset("pcpu_hot", "preempt_count"); ok {
-			return preemptLocation{src: preemptPercpu, rqOff: rq, pcOff: hot + off, desc: "per-CPU pcpu_hot.preempt_count"}
+			return preemptLocation{src: allocPreemptSourcePREEMPT_PERCPU, rqOff: rq, pcOff: hot + off, desc: "per-CPU pcpu_hot.preempt_count"}
 		}
 	}
 	return preemptLocation{desc: "preempt_count not found in kernel BTF"}
@@ -54,7 +47,7 @@ func preemptFrom(sec percpuSection) preemptLocation {
 
 func preemptArchUsesThreadInfo() bool { return runtime.GOARCH != "amd64" && runtime.GOARCH != "386" }
 
-var preemptThreadInfoLocation = preemptLocation{src: preemptThreadInfo, desc: "thread_info.preempt.count"}
+var preemptThreadInfoLocation = preemptLocation{src: allocPreemptSourcePREEMPT_THREAD_INFO, desc: "thread_info.preempt.count"}
 
 // findPreemptCountRaw locates preempt_count from the raw kernel BTF
 // (rawbtf), which can run while cilium/ebpf parses the same file. It
@@ -143,11 +136,11 @@ func resolvePreempt(raw preemptLocation, rawErr error, kernel *btf.Spec, kallsym
 	if rawErr != nil {
 		loc = findPreemptCount(kernel)
 	}
-	if loc.src != preemptNone || preemptArchUsesThreadInfo() {
+	if loc.src != allocPreemptSourcePREEMPT_NONE || preemptArchUsesThreadInfo() {
 		return loc
 	}
 	ks := preemptFromKallsyms(kallsyms)
-	if ks.src == preemptNone {
+	if ks.src == allocPreemptSourcePREEMPT_NONE {
 		ks.desc = loc.desc + "; " + ks.desc
 	}
 	return ks
@@ -172,7 +165,7 @@ func preemptFromKallsyms(path string) preemptLocation {
 	if d := int64(pc - rq); d > 1<<24 || d < -(1<<24) {
 		return preemptLocation{desc: "runqueues and __preempt_count in " + path + " are not per-CPU offsets"}
 	}
-	return preemptLocation{src: preemptPercpu, rqOff: rq, pcOff: pc, desc: "per-CPU __preempt_count, offsets from " + path}
+	return preemptLocation{src: allocPreemptSourcePREEMPT_PERCPU, rqOff: rq, pcOff: pc, desc: "per-CPU __preempt_count, offsets from " + path}
 }
 
 var errNoKernelBTF = errors.New("kernel BTF not available")

@@ -52,11 +52,11 @@ func TestPreemptRawMatchesParsed(t *testing.T) {
 		want  preemptLocation
 	}{
 		{"6.15+", []btf.Type{section(vars{"runqueues": {0x3000, rq}, "__preempt_count": {0x28, i32}})},
-			preemptLocation{src: preemptPercpu, rqOff: 0x3000, pcOff: 0x28, desc: "per-CPU __preempt_count"}},
+			preemptLocation{src: allocPreemptSourcePREEMPT_PERCPU, rqOff: 0x3000, pcOff: 0x28, desc: "per-CPU __preempt_count"}},
 		{"6.1-6.14", []btf.Type{section(vars{"runqueues": {0x3000, rq}, "pcpu_hot": {0x100, hot(false)}})},
-			preemptLocation{src: preemptPercpu, rqOff: 0x3000, pcOff: 0x108, desc: "per-CPU pcpu_hot.preempt_count"}},
+			preemptLocation{src: allocPreemptSourcePREEMPT_PERCPU, rqOff: 0x3000, pcOff: 0x108, desc: "per-CPU pcpu_hot.preempt_count"}},
 		{"bitfields", []btf.Type{section(vars{"runqueues": {0x3000, rq}, "pcpu_hot": {0x100, hot(true)}})},
-			preemptLocation{src: preemptPercpu, rqOff: 0x3000, pcOff: 0x108, desc: "per-CPU pcpu_hot.preempt_count"}},
+			preemptLocation{src: allocPreemptSourcePREEMPT_PERCPU, rqOff: 0x3000, pcOff: 0x108, desc: "per-CPU pcpu_hot.preempt_count"}},
 		{"no runqueues", []btf.Type{section(vars{"__preempt_count": {0x28, i32}})},
 			preemptLocation{desc: "runqueues not in kernel BTF"}},
 		{"no preempt_count", []btf.Type{section(vars{"runqueues": {0x3000, rq}})},
@@ -119,7 +119,7 @@ func TestPreemptFromKallsyms(t *testing.T) {
 	}
 	// As Debian 11's 5.10 lists them (its BTF has no per-CPU section).
 	loc := preemptFromKallsyms(write("5.10", "0000000000000000 A __per_cpu_start\n000000000001fb80 A __preempt_count\n0000000000033c40 A runqueues\n"))
-	if loc.src != preemptPercpu || loc.rqOff != 0x33c40 || loc.pcOff != 0x1fb80 {
+	if loc.src != allocPreemptSourcePREEMPT_PERCPU || loc.rqOff != 0x33c40 || loc.pcOff != 0x1fb80 {
 		t.Errorf("5.10: %+v", loc)
 	}
 	for name, text := range map[string]string{
@@ -127,11 +127,11 @@ func TestPreemptFromKallsyms(t *testing.T) {
 		"absent":  "ffffffff81000000 T _stext\n",                                        // this 6.18 host
 		"notpcpu": "ffffffff82000000 D __preempt_count\n0000000000033c40 A runqueues\n",
 	} {
-		if loc := preemptFromKallsyms(write(name, text)); loc.src != preemptNone || loc.desc == "" {
+		if loc := preemptFromKallsyms(write(name, text)); loc.src != allocPreemptSourcePREEMPT_NONE || loc.desc == "" {
 			t.Errorf("%s: %+v, want none with a reason", name, loc)
 		}
 	}
-	if loc := preemptFromKallsyms(filepath.Join(dir, "missing")); loc.src != preemptNone || loc.desc == "" {
+	if loc := preemptFromKallsyms(filepath.Join(dir, "missing")); loc.src != allocPreemptSourcePREEMPT_NONE || loc.desc == "" {
 		t.Errorf("missing file: %+v", loc)
 	}
 }
@@ -147,16 +147,16 @@ func TestResolvePreempt(t *testing.T) {
 	if err := os.WriteFile(ks, []byte("000000000001fb80 A __preempt_count\n0000000000033c40 A runqueues\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	fromBTF := preemptLocation{src: preemptPercpu, rqOff: 1, pcOff: 2, desc: "per-CPU __preempt_count"}
+	fromBTF := preemptLocation{src: allocPreemptSourcePREEMPT_PERCPU, rqOff: 1, pcOff: 2, desc: "per-CPU __preempt_count"}
 	if got := resolvePreempt(fromBTF, nil, nil, ks); got != fromBTF {
 		t.Errorf("BTF found it: got %+v", got)
 	}
 	none := preemptLocation{desc: "no per-CPU section in kernel BTF"}
-	if got := resolvePreempt(none, nil, nil, ks); got.src != preemptPercpu || got.rqOff != 0x33c40 || got.pcOff != 0x1fb80 {
+	if got := resolvePreempt(none, nil, nil, ks); got.src != allocPreemptSourcePREEMPT_PERCPU || got.rqOff != 0x33c40 || got.pcOff != 0x1fb80 {
 		t.Errorf("kallsyms fallback: got %+v", got)
 	}
 	got := resolvePreempt(none, nil, nil, filepath.Join(dir, "missing"))
-	if got.src != preemptNone || !strings.HasPrefix(got.desc, none.desc+"; ") {
+	if got.src != allocPreemptSourcePREEMPT_NONE || !strings.HasPrefix(got.desc, none.desc+"; ") {
 		t.Errorf("neither: got %+v", got)
 	}
 }

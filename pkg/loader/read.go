@@ -43,12 +43,12 @@ func (s *Session) read(a *attached) {
 }
 
 // decode turns a raw record into an event with numbers, no names.
-func (s *Session) decode(sig Signal, raw []byte) (event.Event, error) {
+func (s *Session) decode(sig event.Signal, raw []byte) (event.Event, error) {
 	switch sig {
-	case SignalAlloc:
+	case event.SignalAlloc:
 		// The alloc ring buffer carries two record types: tell them by
 		// the header's kind.
-		if len(raw) > kindOffset && raw[kindOffset] == eventWarnAlloc {
+		if len(raw) > kindOffset && allocEventKind(raw[kindOffset]) == allocEventKindEVENT_WARN_ALLOC {
 			var r allocWarnEvent
 			if err := decodeRecord(raw, &r); err != nil {
 				return event.Event{}, err
@@ -60,13 +60,13 @@ func (s *Session) decode(sig Signal, raw []byte) (event.Event, error) {
 			return event.Event{}, err
 		}
 		return s.allocEvent(r), nil
-	case SignalExtfrag:
+	case event.SignalExtfrag:
 		var r extfragExtfragEvent
 		if err := decodeRecord(raw, &r); err != nil {
 			return event.Event{}, err
 		}
 		return s.extfragEvent(r), nil
-	case SignalHugetlb:
+	case event.SignalHugetlb:
 		var r hugetlbHugetlbEvent
 		if err := decodeRecord(raw, &r); err != nil {
 			return event.Event{}, err
@@ -78,9 +78,6 @@ func (s *Session) decode(sig Signal, raw []byte) (event.Event, error) {
 
 // kindOffset is where event_hdr.kind sits in every record.
 var kindOffset = int(unsafe.Offsetof(eventHdr{}.Kind))
-
-// eventWarnAlloc is EVENT_WARN_ALLOC of enum event_kind.
-const eventWarnAlloc = 4
 
 func decodeRecord(raw []byte, v any) error {
 	if err := binary.Read(bytes.NewReader(raw), binary.NativeEndian, v); err != nil {

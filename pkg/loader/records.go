@@ -28,8 +28,23 @@ func taskFromHdr(h eventHdr) event.Task {
 func (s *Session) header(kind event.Kind, h eventHdr) event.Event {
 	return event.Event{
 		Kind: kind, Time: s.wallTime(h.TsNs), MonoNs: h.TsNs, CPU: h.Cpu,
-		Context: event.Context(h.Ctx), Task: taskFromHdr(h),
+		Context: contextOf(h.Ctx), Task: taskFromHdr(h),
 	}
+}
+
+// contextOf names a value of enum exec_ctx (bpf/common.h).
+func contextOf(c uint8) event.Context {
+	switch allocExecCtx(c) {
+	case allocExecCtxCTX_PROCESS:
+		return event.ContextProcess
+	case allocExecCtxCTX_SOFTIRQ:
+		return event.ContextSoftirq
+	case allocExecCtxCTX_HARDIRQ:
+		return event.ContextHardirq
+	case allocExecCtxCTX_NMI:
+		return event.ContextNMI
+	}
+	return event.ContextUnknown
 }
 
 func (s *Session) allocEvent(r allocAllocEvent) event.Event {
@@ -61,27 +76,17 @@ func (s *Session) extfragEvent(r extfragExtfragEvent) event.Event {
 	return ev
 }
 
-// Values of enum hugetlb_call and the note bits in bpf/hugetlb.c.
-const (
-	callShmget = 1
-	callMmap   = 2
-	callShmat  = 3
-
-	noteHugeRequest      = 0x1
-	noteAfterHugeFailure = 0x2
-)
-
 func (s *Session) hugetlbEvent(r hugetlbHugetlbEvent) event.Event {
 	ev := s.header(event.KindHugetlb, eventHdr(r.Hdr))
 	h := &event.Hugetlb{
 		Size: r.Size, Flags: event.Hex(r.Flags), Result: r.Ret,
 		OK:               r.Ret >= 0 || r.Ret < -4095,
-		HugeRequest:      r.Note&noteHugeRequest != 0,
-		AfterHugeFailure: r.Note&noteAfterHugeFailure != 0,
+		HugeRequest:      hugetlbHugetlbNote(r.Note)&hugetlbHugetlbNoteNOTE_HUGE_REQUEST != 0,
+		AfterHugeFailure: hugetlbHugetlbNote(r.Note)&hugetlbHugetlbNoteNOTE_AFTER_HUGE_FAIL != 0,
 		DurationNs:       r.DurationNs,
 	}
-	switch r.Call {
-	case callShmget:
+	switch hugetlbHugetlbCall(r.Call) {
+	case hugetlbHugetlbCallCALL_SHMGET:
 		h.Call = event.CallShmget
 		key := int64(int32(r.Key)) // key_t is an int
 		h.Key = &key
@@ -89,7 +94,7 @@ func (s *Session) hugetlbEvent(r hugetlbHugetlbEvent) event.Event {
 			id := r.Ret
 			h.ShmID = &id
 		}
-	case callMmap:
+	case hugetlbHugetlbCallCALL_MMAP:
 		h.Call = event.CallMmap
 		fd := int32(r.Arg)
 		h.Fd = &fd
@@ -98,7 +103,7 @@ func (s *Session) hugetlbEvent(r hugetlbHugetlbEvent) event.Event {
 			a := event.Hex(uint64(r.Ret))
 			h.Address = &a
 		}
-	case callShmat:
+	case hugetlbHugetlbCallCALL_SHMAT:
 		h.Call = event.CallShmat
 		id := int64(int32(r.Arg))
 		h.ShmID = &id
@@ -111,24 +116,18 @@ func (s *Session) hugetlbEvent(r hugetlbHugetlbEvent) event.Event {
 	return ev
 }
 
-// Values of enum warn_what in bpf/alloc.c.
-const (
-	warnPageAlloc = 1
-	warnVmalloc   = 2
-)
-
 func (s *Session) warnEvent(r allocWarnEvent) event.Event {
 	ev := s.header(event.KindWarnAlloc, r.Hdr)
 	w := &event.WarnAlloc{
 		What: "other", GFPFlags: event.Hex(r.GfpFlags), Logged: r.Nowarn == 0,
 		Format: commString(r.Fmt[:]), StackID: r.StackId,
 	}
-	switch r.What {
-	case warnPageAlloc:
+	switch allocWarnWhat(r.What) {
+	case allocWarnWhatWARN_PAGE_ALLOC:
 		w.What = "page allocation failure"
 		order := uint32(r.Arg)
 		w.Order = &order
-	case warnVmalloc:
+	case allocWarnWhatWARN_VMALLOC:
 		w.What = "vmalloc error"
 		size := r.Arg
 		w.Size = &size

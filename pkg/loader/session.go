@@ -27,7 +27,7 @@ import (
 
 // family is one C file's program set and the maps every output reads.
 type family struct {
-	signal     Signal
+	signal     event.Signal
 	load       func() (*ebpf.CollectionSpec, error)
 	ringbuf    string
 	stats      string
@@ -54,8 +54,8 @@ type Session struct {
 	preempt  preemptLocation
 	// gfpNowarn is __GFP_NOWARN on this kernel (0: unknown).
 	gfpNowarn uint64
-	families  map[Signal]*attached
-	hooks     []HookStatus
+	families  map[event.Signal]*attached
+	hooks     []event.HookStatus
 
 	tracefsMu      sync.Mutex // guards the four fields below
 	tracefsDir     string
@@ -78,8 +78,13 @@ type Session struct {
 // Open checks privileges, loads and attaches every requested signal with
 // the best hook available, and starts reading their ring buffers. A signal
 // with no usable hook is reported in Hooks() and does not stop the others;
-// Open fails only when no signal could be attached.
+// Open fails when no signal could be attached, and on a configuration the
+// programs cannot express or an embedded object that does not match its
+// Go bindings.
 func Open(cfg Config) (*Session, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
 	if err := Preflight(); err != nil {
 		return nil, err
 	}
@@ -91,20 +96,20 @@ func Open(cfg Config) (*Session, error) {
 	if err != nil {
 		return nil, err
 	}
-	all := map[Signal]family{
-		SignalAlloc:   {SignalAlloc, loadAlloc, "alloc_events", "alloc_stats", allocCands, []candidate{warnAllocCompanion()}},
-		SignalExtfrag: {SignalExtfrag, loadExtfrag, "extfrag_events", "extfrag_stats", extfragCandidates(), nil},
-		SignalHugetlb: {SignalHugetlb, loadHugetlb, "hugetlb_events", "hugetlb_stats", hugetlbCandidates(), nil},
+	all := map[event.Signal]family{
+		event.SignalAlloc:   {event.SignalAlloc, loadAllocSpec, allocMapAllocEvents, allocMapAllocStats, allocCands, []candidate{warnAllocCompanion()}},
+		event.SignalExtfrag: {event.SignalExtfrag, loadExtfragSpec, extfragMapExtfragEvents, extfragMapExtfragStats, extfragCandidates(), nil},
+		event.SignalHugetlb: {event.SignalHugetlb, loadHugetlbSpec, hugetlbMapHugetlbEvents, hugetlbMapHugetlbStats, hugetlbCandidates(), nil},
 	}
 	var fams []family
-	for _, sig := range AllSignals {
+	for _, sig := range event.AllSignals {
 		if cfg.has(sig) {
 			fams = append(fams, all[sig])
 		}
 	}
 	s := &Session{
 		cfg:        cfg,
-		families:   map[Signal]*attached{},
+		families:   map[event.Signal]*attached{},
 		events:     make(chan event.Event, 4096),
 		done:       make(chan struct{}),
 		monoToWall: monoToWallOffset(),
@@ -130,7 +135,7 @@ func Open(cfg Config) (*Session, error) {
 		}
 		defer raw.Close()
 		s.preempt, rawPreemptErr = preemptFromRaw(raw)
-		if cfg.has(SignalAlloc) {
+		if cfg.has(event.SignalAlloc) {
 			gfp.LocateKernelEnum(raw)
 		}
 	})
@@ -149,19 +154,32 @@ func Open(cfg Config) (*Session, error) {
 	s.kernel, s.btfCache = kernel, cache
 	prep.Wait()
 	s.preempt = resolvePreempt(s.preempt, rawPreemptErr, kernel, kallsymsPath)
-	if cfg.has(SignalAlloc) {
+	if cfg.has(event.SignalAlloc) {
 		s.gfpNowarn = s.nowarnBit()
+	}
+	// The embedded objects do not depend on the kernel: one that cannot be
+	// parsed or lacks what the Go side expects is a build error.
+	kcfg := s.config()
+	for i, spec := range specs {
+		err := specErrs[i]
+		if err == nil {
+			err = writeConfig(spec, kcfg)
+		}
+		if err != nil {
+			s.Close()
+			return nil, err
+		}
 	}
 
 	// The families share nothing but the BTF cache (safe for concurrent
 	// use) and tracefs (ensureTracefs is serialised), so CO-RE relocation,
 	// map creation and the verifier of each run concurrently. Results are
-	// collected in AllSignals order, so Hooks() does not depend on timing.
+	// collected in event.AllSignals order, so Hooks() does not depend on timing.
 	atts := make([]*attached, len(fams))
-	s.hooks = make([]HookStatus, len(fams))
+	s.hooks = make([]event.HookStatus, len(fams))
 	var load sync.WaitGroup
 	for i, f := range fams {
-		load.Go(func() { atts[i], s.hooks[i] = s.attach(f, specs[i], specErrs[i]) })
+		load.Go(func() { atts[i], s.hooks[i] = s.attach(f, specs[i]) })
 	}
 	load.Wait()
 	for i, a := range atts {
@@ -192,35 +210,31 @@ func Open(cfg Config) (*Session, error) {
 }
 
 // attach tries the family's candidates in order of preference, on the
-// family's parsed object (base, or why it could not be parsed). It returns
-// the family attached, nil if no candidate could be.
-func (s *Session) attach(f family, base *ebpf.CollectionSpec, baseErr error) (*attached, HookStatus) {
-	st := HookStatus{Signal: f.signal}
-	if baseErr != nil {
-		st.Rejected = append(st.Rejected, Attempt{"(all)", fmt.Sprintf("loading embedded BPF object: %v", baseErr)})
-		return nil, st
-	}
+// family's parsed and configured object. It returns the family attached,
+// nil if no candidate could be.
+func (s *Session) attach(f family, base *ebpf.CollectionSpec) (*attached, event.HookStatus) {
+	st := event.HookStatus{Signal: f.signal}
 	for _, c := range f.candidates {
 		if s.cfg.disabled(c.name) {
-			st.Rejected = append(st.Rejected, Attempt{c.name, "disabled by configuration"})
+			st.Rejected = append(st.Rejected, event.Attempt{Hook: c.name, Reason: "disabled by configuration"})
 			continue
 		}
 		if c.needsTracefs {
 			if err := s.ensureTracefs(); err != nil {
-				st.Rejected = append(st.Rejected, Attempt{c.name, err.Error()})
+				st.Rejected = append(st.Rejected, event.Attempt{Hook: c.name, Reason: err.Error()})
 				continue
 			}
 		}
 		coll, links, hook, err := s.loadCandidate(base, c, nil)
 		if err != nil {
-			st.Rejected = append(st.Rejected, Attempt{c.name, shortError(err)})
+			st.Rejected = append(st.Rejected, event.Attempt{Hook: c.name, Reason: shortError(err)})
 			continue
 		}
 		rd, err := ringbuf.NewReader(coll.Maps[f.ringbuf])
 		if err != nil {
 			closeLinks(links)
 			coll.Close()
-			st.Rejected = append(st.Rejected, Attempt{c.name, fmt.Sprintf("opening ring buffer: %v", err)})
+			st.Rejected = append(st.Rejected, event.Attempt{Hook: c.name, Reason: fmt.Sprintf("opening ring buffer: %v", err)})
 			continue
 		}
 		st.Hook = hook
@@ -237,8 +251,8 @@ func (s *Session) attach(f family, base *ebpf.CollectionSpec, baseErr error) (*a
 
 // attachCompanion loads a companion program into the maps of the attached
 // family, so its records arrive in the same ring buffer.
-func (s *Session) attachCompanion(base *ebpf.CollectionSpec, a *attached, c candidate) Companion {
-	st := Companion{Hook: c.name, Note: c.note}
+func (s *Session) attachCompanion(base *ebpf.CollectionSpec, a *attached, c candidate) event.Companion {
+	st := event.Companion{Hook: c.name, Note: c.note}
 	if s.cfg.disabled(c.name) {
 		st.Reason = "disabled by configuration"
 		return st
@@ -265,6 +279,9 @@ func (s *Session) loadCandidate(base *ebpf.CollectionSpec, c candidate, shared m
 	spec := base.Copy()
 	keep := map[string]bool{}
 	for _, p := range c.programs {
+		if spec.Programs[p] == nil {
+			return nil, nil, "", fmt.Errorf("the BPF object has no program %s", p)
+		}
 		keep[p] = true
 	}
 	// Prune the programs of other hooks: they would be loaded (and may be
@@ -273,9 +290,6 @@ func (s *Session) loadCandidate(base *ebpf.CollectionSpec, c candidate, shared m
 		if !keep[name] {
 			delete(spec.Programs, name)
 		}
-	}
-	if err := s.setVariables(spec); err != nil {
-		return nil, nil, "", err
 	}
 	hook := c.name
 	if c.prepare != nil {
@@ -307,51 +321,6 @@ func (s *Session) loadCandidate(base *ebpf.CollectionSpec, c candidate, shared m
 	return coll, links, hook, nil
 }
 
-// setVariables writes the load-time configuration into the spec. A
-// variable a program set does not declare is skipped.
-func (s *Session) setVariables(spec *ebpf.CollectionSpec) error {
-	var comm [16]byte
-	if len(s.cfg.Comm) > 15 {
-		return fmt.Errorf("comm filter %q is longer than the kernel's 15 characters", s.cfg.Comm)
-	}
-	copy(comm[:], s.cfg.Comm)
-	pbo := int32(s.cfg.PageblockOrder)
-	if pbo <= 0 {
-		pbo = 9
-	}
-	vars := map[string]any{
-		"preempt_src":      s.preempt.src,
-		"percpu_rq_off":    s.preempt.rqOff,
-		"percpu_pc_off":    s.preempt.pcOff,
-		"filter_tgid":      s.cfg.Pid,
-		"filter_cgroup":    s.cfg.CgroupID,
-		"filter_comm_len":  uint8(len(s.cfg.Comm)),
-		"filter_comm":      comm,
-		"sample_first":     s.cfg.SampleFirst,
-		"pageblock_order":  pbo,
-		"large_shared_min": s.cfg.LargeSharedMin,
-		"fallback_min":     s.cfg.FallbackMin,
-		"nr_shmget":        uint32(unix.SYS_SHMGET),
-		"nr_mmap":          uint32(unix.SYS_MMAP),
-		"nr_shmat":         uint32(unix.SYS_SHMAT),
-		"map_hugetlb":      uint64(unix.MAP_HUGETLB),
-		"map_anonymous":    uint64(unix.MAP_ANONYMOUS),
-		"map_type_mask":    uint64(0x0f),
-		"shm_hugetlb":      uint64(shmHugetlb),
-		"gfp_nowarn":       s.gfpNowarn,
-	}
-	for name, val := range vars {
-		v, ok := spec.Variables[name]
-		if !ok {
-			continue
-		}
-		if err := v.Set(val); err != nil {
-			return fmt.Errorf("setting %s: %w", name, err)
-		}
-	}
-	return nil
-}
-
 // nowarnBit finds __GFP_NOWARN on this kernel (kernel BTF on 6.x, the
 // tracepoint format before), so the warn_alloc hook can tell which
 // failures the kernel will log. 0 when unknown.
@@ -368,10 +337,6 @@ func (s *Session) nowarnBit() uint64 {
 	bit, _ := t.Bit("__GFP_NOWARN")
 	return bit
 }
-
-// shmHugetlb is SHM_HUGETLB from linux/shm.h (same on every architecture;
-// x/sys/unix does not define it).
-const shmHugetlb = 0o4000
 
 // mayNeedTracefs says whether a candidate or companion of fams that is
 // not disabled uses tracefs, so Open can mount it early, beside the
@@ -407,7 +372,7 @@ func (s *Session) ensureTracefs() error {
 // process, softirq, hardirq and NMI context apart, or why they cannot
 // ("unavailable: …"; every event's context is then unknown).
 func (s *Session) ContextSource() string {
-	if s.preempt.src == preemptNone {
+	if s.preempt.src == allocPreemptSourcePREEMPT_NONE {
 		return "unavailable: " + s.preempt.desc
 	}
 	return s.preempt.desc
@@ -429,7 +394,7 @@ func (s *Session) ReleaseKernelBTF() {
 }
 
 // Hooks reports, per signal, the hook in use and why others were not.
-func (s *Session) Hooks() []HookStatus { return s.hooks }
+func (s *Session) Hooks() []event.HookStatus { return s.hooks }
 
 // Events delivers events with numbers but no names (an event.Decoder adds
 // them) until the session is stopped and every ring buffer is drained;

@@ -4,9 +4,8 @@ import (
 	"log/slog"
 	"sort"
 
+	"github.com/memtrace/memtrace/pkg/event"
 	"github.com/prometheus/client_golang/prometheus"
-
-	"github.com/memtrace/memtrace/pkg/loader"
 )
 
 // Descriptions of the self-metrics: how much of what happened memtrace saw.
@@ -84,7 +83,7 @@ func (e *Exporter) collectStats(ch chan<- prometheus.Metric) {
 		slog.Warn("memtrace: reading in-kernel counters", "err", err)
 	}
 	now := e.opts.Now()
-	sigs := make([]loader.Signal, 0, len(stats))
+	sigs := make([]event.Signal, 0, len(stats))
 	for s := range stats {
 		sigs = append(sigs, s)
 	}

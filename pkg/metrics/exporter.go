@@ -6,9 +6,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/memtrace/memtrace/pkg/container"
 	"github.com/memtrace/memtrace/pkg/event"
-	"github.com/memtrace/memtrace/pkg/loader"
 	"github.com/memtrace/memtrace/pkg/tracker"
 	"github.com/memtrace/memtrace/pkg/tty"
 )
@@ -17,8 +15,8 @@ import (
 type Source interface {
 	AllocAggregates() ([]event.AllocAggregate, error)
 	ExtfragAggregates() ([]event.ExtfragAggregate, error)
-	Stats() (map[loader.Signal]event.Stats, error)
-	Hooks() []loader.HookStatus
+	Stats() (map[event.Signal]event.Stats, error)
+	Hooks() []event.HookStatus
 	DecodeErrors() uint64
 	ForgetPids(pids []uint32) error
 }
@@ -38,7 +36,7 @@ type Options struct {
 
 	GFPClass    func(flags uint64) string
 	Migratetype func(mt int32) string
-	Container   func(cgroupID, memcgID uint64) container.Info
+	Container   func(cgroupID, memcgID uint64) event.Container
 
 	Now func() time.Time // for tests
 }
@@ -57,7 +55,7 @@ type Exporter struct {
 	pids        *tracker.Tracker[uint32]
 	allocCounts *tracker.Table[allocKey, tracker.Count, uint32]
 	fragCounts  *tracker.Table[fragKey, tracker.Pair, uint32]
-	rate        map[loader.Signal]rateWindow
+	rate        map[event.Signal]rateWindow
 	readErrs    map[string]float64
 	forgotten   float64
 }
@@ -106,7 +104,7 @@ func New(src Source, opts Options) *Exporter {
 		// No key bound: the tracker holds what the kernel maps hold,
 		// which their max_entries bound.
 		pids: tracker.New[uint32](opts.AgeOut, 0),
-		rate: map[loader.Signal]rateWindow{}, readErrs: map[string]float64{},
+		rate: map[event.Signal]rateWindow{}, readErrs: map[string]float64{},
 	}
 	e.allocCounts = tracker.NewTable[tracker.Count](e.pids, allocKey.owner)
 	e.fragCounts = tracker.NewTable[tracker.Pair](e.pids, fragKey.owner)
@@ -138,7 +136,7 @@ func (e *Exporter) highValues(t event.Task) []string {
 		out = append(out, tty.Escape(t.Comm))
 	}
 	if e.opts.ContainerLabels {
-		var info container.Info
+		var info event.Container
 		if e.opts.Container != nil {
 			info = e.opts.Container(t.CgroupID, t.MemcgID)
 		}

@@ -10,9 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	dto "github.com/prometheus/client_model/go"
 
-	"github.com/memtrace/memtrace/pkg/container"
 	"github.com/memtrace/memtrace/pkg/event"
-	"github.com/memtrace/memtrace/pkg/loader"
 	"github.com/memtrace/memtrace/pkg/sysstate"
 )
 
@@ -21,7 +19,7 @@ import (
 type fakeSource struct {
 	alloc     map[allocKey]event.AllocAggregate
 	frag      map[fragKey]event.ExtfragAggregate
-	stats     map[loader.Signal]event.Stats
+	stats     map[event.Signal]event.Stats
 	forgot    []uint32
 	failing   bool
 	forgetErr error
@@ -29,7 +27,7 @@ type fakeSource struct {
 
 func newFakeSource() *fakeSource {
 	return &fakeSource{alloc: map[allocKey]event.AllocAggregate{}, frag: map[fragKey]event.ExtfragAggregate{},
-		stats: map[loader.Signal]event.Stats{loader.SignalAlloc: {}, loader.SignalHugetlb: {}}}
+		stats: map[event.Signal]event.Stats{event.SignalAlloc: {}, event.SignalHugetlb: {}}}
 }
 
 // fail adds n failures to a process's key, as the kernel would.
@@ -40,9 +38,9 @@ func (f *fakeSource) fail(pid uint32, comm string, order uint32, gfp uint64, n u
 	a.Order, a.GFPFlags, a.StackID = order, event.Hex(gfp), 7
 	a.Count += n
 	f.alloc[k] = a
-	st := f.stats[loader.SignalAlloc]
+	st := f.stats[event.SignalAlloc]
 	st.Seen += n
-	f.stats[loader.SignalAlloc] = st
+	f.stats[event.SignalAlloc] = st
 }
 
 func (f *fakeSource) AllocAggregates() ([]event.AllocAggregate, error) {
@@ -64,13 +62,13 @@ func (f *fakeSource) ExtfragAggregates() ([]event.ExtfragAggregate, error) {
 	return out, nil
 }
 
-func (f *fakeSource) Stats() (map[loader.Signal]event.Stats, error) { return f.stats, nil }
+func (f *fakeSource) Stats() (map[event.Signal]event.Stats, error) { return f.stats, nil }
 
-func (f *fakeSource) Hooks() []loader.HookStatus {
-	return []loader.HookStatus{
-		{Signal: loader.SignalAlloc, Hook: "tp_btf/mm_page_alloc", Attached: true},
-		{Signal: loader.SignalHugetlb, Hook: "tp_btf/sys_enter+sys_exit", Attached: true,
-			Rejected: []loader.Attempt{{Hook: "tracepoint/syscalls/sys_{enter,exit}_{shmget,mmap,shmat}", Reason: "tracefs unavailable"}}},
+func (f *fakeSource) Hooks() []event.HookStatus {
+	return []event.HookStatus{
+		{Signal: event.SignalAlloc, Hook: "tp_btf/mm_page_alloc", Attached: true},
+		{Signal: event.SignalHugetlb, Hook: "tp_btf/sys_enter+sys_exit", Attached: true,
+			Rejected: []event.Attempt{{Hook: "tracepoint/syscalls/sys_{enter,exit}_{shmget,mmap,shmat}", Reason: "tracefs unavailable"}}},
 	}
 }
 
@@ -156,11 +154,11 @@ func metricValue(m *dto.Metric) float64 {
 func TestCountersFollowAggregates(t *testing.T) {
 	src := newFakeSource()
 	e := New(src, Options{CommLabel: true, ContainerLabels: true, MaxSeries: 100, GFPClass: classOf,
-		Container: func(_, memcg uint64) container.Info {
+		Container: func(_, memcg uint64) event.Container {
 			if memcg == 2 {
-				return container.Info{ID: strings.Repeat("ab", 32), PodUID: "1c178021-5860-4495-a1ab-f9ac17877672", QoS: "burstable"}
+				return event.Container{ID: strings.Repeat("ab", 32), PodUID: "1c178021-5860-4495-a1ab-f9ac17877672", QoS: "burstable"}
 			}
-			return container.Info{}
+			return event.Container{}
 		}})
 	reg := registry(t, e)
 	src.fail(1, "swapper/0", 1, 0x20, 3)

@@ -11,7 +11,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/memtrace/memtrace/pkg/loader"
+	"github.com/memtrace/memtrace/pkg/event"
 	"github.com/memtrace/memtrace/pkg/provoke"
 )
 
@@ -38,7 +38,7 @@ func RequireBTFKernel(t testing.TB) {
 }
 
 // RequireAttached fails unless every signal in want is attached.
-func RequireAttached(t testing.TB, hooks []loader.HookStatus, want ...loader.Signal) {
+func RequireAttached(t testing.TB, hooks []event.HookStatus, want ...event.Signal) {
 	t.Helper()
 	for _, sig := range want {
 		found := false

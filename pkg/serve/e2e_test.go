@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/memtrace/memtrace/pkg/event"
 	"github.com/memtrace/memtrace/pkg/loader"
 	"github.com/memtrace/memtrace/pkg/metrics"
 	"github.com/memtrace/memtrace/pkg/privtest"
@@ -29,7 +30,7 @@ func startServe(t *testing.T) string {
 			Listen: "127.0.0.1:0", Loader: cfg, SyncInterval: time.Second, Version: "test",
 			Metrics: metrics.Options{CommLabel: true, ContainerLabels: true, MaxSeries: 2000, AgeOut: 10 * time.Minute},
 			OnReady: func(addr net.Addr, s *loader.Session) {
-				privtest.RequireAttached(t, s.Hooks(), loader.SignalAlloc, loader.SignalHugetlb)
+				privtest.RequireAttached(t, s.Hooks(), event.SignalAlloc, event.SignalHugetlb)
 				ready <- addr
 			},
 		})

@@ -18,6 +18,7 @@ import (
 
 	"github.com/memtrace/memtrace/pkg/container"
 	"github.com/memtrace/memtrace/pkg/decode"
+	"github.com/memtrace/memtrace/pkg/event"
 	"github.com/memtrace/memtrace/pkg/gfp"
 	"github.com/memtrace/memtrace/pkg/loader"
 	"github.com/memtrace/memtrace/pkg/metrics"
@@ -185,7 +186,7 @@ func buildInfo(version string) prometheus.Collector {
 // in-kernel aggregates were read recently.
 type health struct {
 	interval time.Duration
-	hooks    []loader.HookStatus
+	hooks    []event.HookStatus
 
 	mu     sync.Mutex
 	lastOK time.Time

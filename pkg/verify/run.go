@@ -41,7 +41,7 @@ type Options struct {
 	Stdin, Output *os.File
 	// OnReady runs once the probes are attached, before the command
 	// starts; OnCall for each call as it is seen; Logf for progress.
-	OnReady func(hooks []loader.HookStatus)
+	OnReady func(hooks []event.HookStatus)
 	OnCall  func(Call)
 	Logf    func(format string, args ...any)
 }
@@ -56,7 +56,7 @@ type Result struct {
 	End               time.Time           `json:"end"`
 	StopReason        string              `json:"stop_reason"`
 	Command           *CommandResult      `json:"command,omitempty"`
-	Hooks             []loader.HookStatus `json:"hooks"`
+	Hooks             []event.HookStatus  `json:"hooks"`
 	DefaultPageSizeKB uint64              `json:"default_page_size_kb"`
 	MinSize           uint64              `json:"min_size"`
 	PoolsBefore       []sysstate.HugePool `json:"pools_before"`
@@ -126,7 +126,7 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 	}
 	defer sess.Close()
 	res.Hooks = sess.Hooks()
-	if !sess.Attached(loader.SignalHugetlb) {
+	if !sess.Attached(event.SignalHugetlb) {
 		return nil, fmt.Errorf("no hook for huge-page calls on this kernel: %s", rejections(res.Hooks))
 	}
 	if opts.OnReady != nil {
@@ -148,7 +148,7 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 		w.handle(ev)
 	}
 	if stats, err := sess.Stats(); err == nil {
-		res.Lost = stats[loader.SignalHugetlb].Lost
+		res.Lost = stats[event.SignalHugetlb].Lost
 	}
 	if res.Lost > 0 {
 		res.Warnings = append(res.Warnings, fmt.Sprintf("%d events were lost (ring buffer full): the verdict may miss calls", res.Lost))
@@ -206,7 +206,7 @@ type watch struct {
 // filter for it.
 func (w *watch) follow() (loader.Config, error) {
 	cfg := loader.DefaultConfig()
-	cfg.Signals = []loader.Signal{loader.SignalHugetlb}
+	cfg.Signals = []event.Signal{event.SignalHugetlb}
 	cfg.LargeSharedMin = w.opts.MinSize
 	cfg.FallbackMin = min(cfg.FallbackMin, w.opts.MinSize)
 	o := w.opts
@@ -341,7 +341,7 @@ func (w *watch) cleanup() {
 	}
 }
 
-func rejections(hooks []loader.HookStatus) string {
+func rejections(hooks []event.HookStatus) string {
 	s := ""
 	for _, h := range hooks {
 		for _, r := range h.Rejected {

@@ -15,7 +15,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/memtrace/memtrace/pkg/loader"
+	"github.com/memtrace/memtrace/pkg/event"
 	"github.com/memtrace/memtrace/pkg/privtest"
 )
 
@@ -278,7 +278,7 @@ func TestFollowRunningProcess(t *testing.T) {
 				cmd.Wait()
 			})
 			opts := Options{MinSize: 1 << 20, Settle: 300 * time.Millisecond, Timeout: 30 * time.Second,
-				OnReady: func([]loader.HookStatus) { os.WriteFile(spec.Start, nil, 0o644) }}
+				OnReady: func([]event.HookStatus) { os.WriteFile(spec.Start, nil, 0o644) }}
 			if mode == "pid" {
 				opts.Pid = cmd.Process.Pid
 			} else {

@@ -4,24 +4,23 @@ import (
 	"time"
 
 	"github.com/memtrace/memtrace/pkg/event"
-	"github.com/memtrace/memtrace/pkg/loader"
 	"github.com/memtrace/memtrace/pkg/sysstate"
 )
 
 // Summary is the periodic NDJSON line of `watch --json`, between event
 // lines (which are event.Event objects, as in a capture's "events").
 type Summary struct {
-	Kind          string                        `json:"kind"` // "summary"
-	Time          time.Time                     `json:"time"`
-	IntervalS     float64                       `json:"interval_s"`
-	Final         bool                          `json:"final,omitempty"`
-	AllocFailures []SummaryAlloc                `json:"alloc_failures"`
-	Extfrag       []SummaryFrag                 `json:"extfrag"`
-	Hugetlb       SummaryHuge                   `json:"hugetlb"`
-	Stats         map[loader.Signal]event.Stats `json:"stats"`
-	EventsPerSec  float64                       `json:"events_per_sec"`
-	Hooks         []loader.HookStatus           `json:"hooks"`
-	System        sysstate.Snapshot             `json:"system"`
+	Kind          string                       `json:"kind"` // "summary"
+	Time          time.Time                    `json:"time"`
+	IntervalS     float64                      `json:"interval_s"`
+	Final         bool                         `json:"final,omitempty"`
+	AllocFailures []SummaryAlloc               `json:"alloc_failures"`
+	Extfrag       []SummaryFrag                `json:"extfrag"`
+	Hugetlb       SummaryHuge                  `json:"hugetlb"`
+	Stats         map[event.Signal]event.Stats `json:"stats"`
+	EventsPerSec  float64                      `json:"events_per_sec"`
+	Hooks         []event.HookStatus           `json:"hooks"`
+	System        sysstate.Snapshot            `json:"system"`
 }
 
 // SummaryAlloc is one process's allocation failures.
@@ -56,7 +55,7 @@ type SummaryHuge struct {
 }
 
 // Summarize builds the NDJSON summary of the model's current state.
-func Summarize(m *Model, hooks []loader.HookStatus, final bool) Summary {
+func Summarize(m *Model, hooks []event.HookStatus, final bool) Summary {
 	s := Summary{
 		Kind: "summary", Time: m.Last.UTC(), IntervalS: m.Interval.Seconds(), Final: final,
 		AllocFailures: []SummaryAlloc{}, Extfrag: []SummaryFrag{},

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/memtrace/memtrace/pkg/event"
-	"github.com/memtrace/memtrace/pkg/loader"
 	"github.com/memtrace/memtrace/pkg/sysstate"
 	"github.com/memtrace/memtrace/pkg/tracker"
 )
@@ -24,7 +23,7 @@ type Tick struct {
 	Alloc   []event.AllocAggregate
 	Extfrag []event.ExtfragAggregate
 	Hugetlb []event.Event // new huge-page events, names filled in
-	Stats   map[loader.Signal]event.Stats
+	Stats   map[event.Signal]event.Stats
 	System  sysstate.Snapshot
 }
 
@@ -119,8 +118,8 @@ type Model struct {
 	// Totals since start, including aged-out processes.
 	TotalFailures, TotalExtfrag, TotalHuge, TotalHugeFailed, TotalFallbacks uint64
 
-	Stats     map[loader.Signal]event.Stats
-	prevStats map[loader.Signal]event.Stats
+	Stats     map[event.Signal]event.Stats
+	prevStats map[event.Signal]event.Stats
 	// EventsPerSec is the rate of events that passed the filters.
 	EventsPerSec float64
 	System       sysstate.Snapshot
@@ -277,7 +276,7 @@ func (m *Model) updateHuge(evs []event.Event) {
 	}
 }
 
-func (m *Model) updateStats(st map[loader.Signal]event.Stats) {
+func (m *Model) updateStats(st map[event.Signal]event.Stats) {
 	if st == nil {
 		return
 	}

@@ -6,9 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/memtrace/memtrace/pkg/container"
 	"github.com/memtrace/memtrace/pkg/event"
-	"github.com/memtrace/memtrace/pkg/loader"
 	"github.com/memtrace/memtrace/pkg/sysstate"
 )
 
@@ -95,7 +93,7 @@ func TestRenderEscapesAndMarks(t *testing.T) {
 	m.Update(Tick{
 		Now:   time.Unix(1, 0),
 		Alloc: []event.AllocAggregate{agg(7, "\x1b]0;pwned\x07", event.ContextSoftirq, 1, 4)},
-		Stats: map[loader.Signal]event.Stats{loader.SignalAlloc: {Seen: 4, Lost: 2}},
+		Stats: map[event.Signal]event.Stats{event.SignalAlloc: {Seen: 4, Lost: 2}},
 		System: sysstate.Snapshot{
 			Memory:    sysstate.Memory{HugepageSizeKB: 2048},
 			HugePools: []sysstate.HugePool{{PageSizeKB: 2048, Total: 13007, Free: 11813, Reserved: 3372}},
@@ -103,7 +101,7 @@ func TestRenderEscapesAndMarks(t *testing.T) {
 		},
 	})
 	var b bytes.Buffer
-	Render(&b, m, View{Title: "t", Hooks: []loader.HookStatus{{Signal: loader.SignalAlloc, Hook: "tp_btf/mm_page_alloc", Attached: true}, {Signal: loader.SignalHugetlb}},
+	Render(&b, m, View{Title: "t", Hooks: []event.HookStatus{{Signal: event.SignalAlloc, Hook: "tp_btf/mm_page_alloc", Attached: true}, {Signal: event.SignalHugetlb}},
 		Context: "unavailable: no per-CPU section in kernel BTF"})
 	out := b.String()
 	for _, want := range []string{
@@ -135,9 +133,9 @@ func TestWhere(t *testing.T) {
 		want string
 	}{
 		{event.Task{Cgroup: "/system.slice/postgresql.service"}, "/system.slice/postgresql.service"},
-		{event.Task{Container: &container.Info{ID: "4b94289948ca50342f8329aed715b83a4b94289948ca50342f8329aed715b83a"}}, "ctr 4b94289948ca"},
-		{event.Task{Container: &container.Info{ID: "4b94289948ca50342f8329aed715b83a4b94289948ca50342f8329aed715b83a", PodUID: "0f0e0d0c-1111-2222-3333-444455556666"}}, "ctr 4b94289948ca pod 0f0e0d0c"},
-		{event.Task{Container: &container.Info{PodUID: "0f0e0d0c-1111-2222-3333-444455556666", QoS: "burstable"}}, "pod 0f0e0d0c burstable"},
+		{event.Task{Container: &event.Container{ID: "4b94289948ca50342f8329aed715b83a4b94289948ca50342f8329aed715b83a"}}, "ctr 4b94289948ca"},
+		{event.Task{Container: &event.Container{ID: "4b94289948ca50342f8329aed715b83a4b94289948ca50342f8329aed715b83a", PodUID: "0f0e0d0c-1111-2222-3333-444455556666"}}, "ctr 4b94289948ca pod 0f0e0d0c"},
+		{event.Task{Container: &event.Container{PodUID: "0f0e0d0c-1111-2222-3333-444455556666", QoS: "burstable"}}, "pod 0f0e0d0c burstable"},
 	}
 	for _, c := range cases {
 		if got := where(c.task); got != c.want {

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/memtrace/memtrace/pkg/loader"
+	"github.com/memtrace/memtrace/pkg/event"
 	"github.com/memtrace/memtrace/pkg/table"
 	"github.com/memtrace/memtrace/pkg/tty"
 )
@@ -23,7 +23,7 @@ type View struct {
 	Color   bool // ANSI colour (terminal only, never with NO_COLOR)
 	Stacks  int  // failing stacks to show (0: none)
 	Title   string
-	Hooks   []loader.HookStatus
+	Hooks   []event.HookStatus
 	// Context is the loader's ContextSource; shown when it is unavailable.
 	Context string
 	// DecodeErrors counts records memtrace could not decode.
@@ -273,7 +273,7 @@ func (v View) health(w io.Writer, m *Model) {
 	sort.Strings(sigs)
 	var perSig []string
 	for _, sig := range sigs {
-		st := m.Stats[loader.Signal(sig)]
+		st := m.Stats[event.Signal(sig)]
 		lost += st.Lost
 		sampled += st.Sampled
 		full += st.MapFull

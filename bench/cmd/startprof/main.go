@@ -20,6 +20,7 @@ import (
 	"github.com/cilium/ebpf/btf"
 	"golang.org/x/sys/unix"
 
+	"github.com/memtrace/memtrace/pkg/event"
 	"github.com/memtrace/memtrace/pkg/loader"
 )
 
@@ -86,7 +87,7 @@ func main() {
 		return err
 	})
 	cfg := loader.DefaultConfig()
-	sigs, err := loader.ParseSignals(*signals)
+	sigs, err := event.ParseSignals(*signals)
 	if err != nil {
 		fail(err)
 	}

@@ -1,0 +1,66 @@
+package event
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Signal is a family of kernel programs that can be attached on its own.
+type Signal string
+
+const (
+	SignalAlloc   Signal = "alloc"
+	SignalExtfrag Signal = "extfrag"
+	SignalHugetlb Signal = "hugetlb"
+)
+
+// AllSignals lists every signal in the order they are attached.
+var AllSignals = []Signal{SignalAlloc, SignalExtfrag, SignalHugetlb}
+
+// ParseSignals parses a comma-separated list such as "alloc,hugetlb".
+func ParseSignals(s string) ([]Signal, error) {
+	var out []Signal
+	for _, f := range strings.Split(s, ",") {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			continue
+		}
+		switch Signal(f) {
+		case SignalAlloc, SignalExtfrag, SignalHugetlb:
+			out = append(out, Signal(f))
+		default:
+			return nil, fmt.Errorf("unknown signal %q (want alloc, extfrag or hugetlb)", f)
+		}
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("no signal selected")
+	}
+	return out, nil
+}
+
+// HookStatus says which hook a signal uses and why others were not used.
+// It goes into every output, so a user can tell what was measured.
+type HookStatus struct {
+	Signal   Signal    `json:"signal"`
+	Hook     string    `json:"hook"`
+	Attached bool      `json:"attached"`
+	Note     string    `json:"note,omitempty"`
+	Rejected []Attempt `json:"rejected,omitempty"`
+	// Companions are optional hooks attached beside the main one (the
+	// kprobe on warn_alloc for failures the kernel logs).
+	Companions []Companion `json:"companions,omitempty"`
+}
+
+// Companion is an optional hook of a signal and whether it attached.
+type Companion struct {
+	Hook     string `json:"hook"`
+	Attached bool   `json:"attached"`
+	Note     string `json:"note,omitempty"`
+	Reason   string `json:"reason,omitempty"`
+}
+
+// Attempt is a hook that was tried (or skipped) before the one in use.
+type Attempt struct {
+	Hook   string `json:"hook"`
+	Reason string `json:"reason"`
+}
