@@ -14,7 +14,7 @@ import (
 	"github.com/memtrace/memtrace/bench/bpfgen"
 )
 
-// injector runs memtrace's allocation-failure path (bpf/bench_burst.c)
+// injector runs memtrace's allocation-failure path (bench/bpf/bench_burst.c)
 // against the maps of a running memtrace process: the events land in that
 // process's aggregates and ring buffer exactly as real failures would.
 type injector struct {
@@ -114,7 +114,7 @@ func copyRodata(spec *ebpf.CollectionSpec, m *ebpf.Map) error {
 	}
 	ms := spec.Maps[".rodata"]
 	if ms == nil || ms.ValueSize != m.ValueSize() {
-		return fmt.Errorf("memtrace's .rodata (%d bytes) does not match bpf/bench_burst.c's: rebuild both (make generate, go generate ./bench/...)", m.ValueSize())
+		return fmt.Errorf("memtrace's .rodata (%d bytes) does not match bench/bpf/bench_burst.c's: rebuild both (make generate, go generate ./bench/...)", m.ValueSize())
 	}
 	for _, v := range spec.Variables {
 		if v.SectionName != ".rodata" {
