@@ -1,12 +1,8 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"io"
-	"os"
-	"os/signal"
-	"syscall"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -39,7 +35,7 @@ func (f *traceFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&f.comm, "comm", "", "only tasks with this command name (exact, up to 15 characters)")
 	fs.StringVar(&f.cgroup, "cgroup", "", "only tasks in this cgroup (path, v1 memory or v2)")
 	fs.Uint32Var(&f.sampleFirst, "sample-first", 64, "events sent per (process, order, flags, stack) before sampling; 0 sends all (counts are always exact)")
-	fs.StringVar(&f.readyFile, "ready-file", "", "create this file once every probe is attached")
+	fs.StringVar(&f.readyFile, "ready-file", "", "create this file once every probe is attached, and remove it at exit (it must not exist: never overwritten)")
 	fs.StringVar(&f.disable, "disable-hooks", "", "hook types not to use, to force a fallback: tp_btf, tracepoint, fexit (comma-separated)")
 }
 
@@ -67,16 +63,6 @@ func (f *traceFlags) loaderConfig() (loader.Config, error) {
 		cfg.CgroupID = id
 	}
 	return cfg, nil
-}
-
-func (f *traceFlags) signalReady() error {
-	if f.readyFile == "" {
-		return nil
-	}
-	if err := os.WriteFile(f.readyFile, []byte(fmt.Sprintf("%d\n", os.Getpid())), 0o644); err != nil {
-		return fmt.Errorf("writing ready file: %w", err)
-	}
-	return nil
 }
 
 func init() { register(captureCommand) }
@@ -113,11 +99,31 @@ func captureCommand() *command {
 				if maxEvents < 0 {
 					return usagef("--max-events must not be negative")
 				}
+				if output == "" {
+					return usagef("--output must name a file, or - for standard output")
+				}
 				cfg, err := tf.loaderConfig()
 				if err != nil {
 					return err
 				}
-				ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+				// Everything that could refuse the document is checked
+				// before a probe is attached, not after the capture.
+				ready, err := newReadyFile(tf.readyFile)
+				if err != nil {
+					return err
+				}
+				defer ready.remove()
+				if output == "-" {
+					if err := checkStdoutOpen(stdout); err != nil {
+						return err
+					}
+				}
+				out, err := capture.Create(output, stdout)
+				if err != nil {
+					return fmt.Errorf("--output: %w", err)
+				}
+				defer out.Abort()
+				ctx, stop := runContext()
 				defer stop()
 				var readyErr error
 				doc, err := capture.Run(ctx, capture.Options{
@@ -131,7 +137,7 @@ func captureCommand() *command {
 								fmt.Fprintf(stderr, "memtrace: %s: no usable hook (see \"hooks\" in the output)\n", h.Signal)
 							}
 						}
-						readyErr = tf.signalReady()
+						readyErr = ready.create()
 					},
 				})
 				if err != nil {
@@ -140,7 +146,7 @@ func captureCommand() *command {
 				if readyErr != nil {
 					doc.Warnings = append(doc.Warnings, readyErr.Error())
 				}
-				if err := capture.Write(output, stdout, doc); err != nil {
+				if err := out.Commit(doc); err != nil {
 					return err
 				}
 				if output != "-" {

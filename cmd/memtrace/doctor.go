@@ -1,13 +1,10 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
-	"syscall"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -80,7 +77,7 @@ func doctorCommand() *command {
 						return usagef("--kernel: %v", err)
 					}
 				}
-				ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+				ctx, stop := runContext()
 				defer stop()
 				start := time.Now()
 				in := doctor.Gather(ctx, doctor.Options{

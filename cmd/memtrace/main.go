@@ -78,6 +78,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	switch {
 	case err == nil:
 		return exitOK
+	case isBrokenStdout(err):
+		// The reader had enough (`| head`): nothing to report, and the
+		// terminal, if any, is not where the output was going.
+		return exitBrokenPipe
 	case errors.Is(err, pflag.ErrHelp):
 		printCommandUsage(stdout, cmd)
 		return exitOK

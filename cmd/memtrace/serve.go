@@ -1,13 +1,9 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"net"
-	"os"
-	"os/signal"
-	"syscall"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -74,7 +70,12 @@ func serveCommand() *command {
 				if !fs.Changed("sample-first") {
 					cfg.SampleFirst = 1
 				}
-				ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+				ready, err := newReadyFile(tf.readyFile)
+				if err != nil {
+					return err
+				}
+				defer ready.remove()
+				ctx, stop := runContext()
 				defer stop()
 				opts := serve.Options{
 					Listen: listen, Loader: cfg, SyncInterval: interval, Version: version,
@@ -87,7 +88,7 @@ func serveCommand() *command {
 							}
 						}
 						fmt.Fprintf(stderr, "memtrace: serving http://%s/metrics\n", addr)
-						if err := tf.signalReady(); err != nil {
+						if err := ready.create(); err != nil {
 							fmt.Fprintf(stderr, "memtrace serve: %v\n", err)
 						}
 					},

@@ -1,16 +1,13 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -61,12 +58,17 @@ func verifyCommand() *command {
 			fs.StringVar(&minSize, "min-size", "64M", "ignore shared mappings smaller than this for the verdict")
 			fs.BoolVar(&asJSON, "json", false, "write the result as JSON")
 			fs.BoolVarP(&quiet, "quiet", "q", false, "do not report calls on standard error as they happen")
-			fs.StringVar(&readyFile, "ready-file", "", "create this file once the probes are attached (before the command starts)")
+			fs.StringVar(&readyFile, "ready-file", "", "create this file once the probes are attached (before the command starts), and remove it at exit (it must not exist: never overwritten)")
 			return func(args []string, stdout, stderr io.Writer) error {
 				o.Command = args
 				if err := verifyCheckFlags(&o, minSize); err != nil {
 					return err
 				}
+				ready, err := newReadyFile(readyFile)
+				if err != nil {
+					return err
+				}
+				defer ready.remove()
 				var readyErr error
 				o.OnReady = func(hooks []event.HookStatus) {
 					for _, h := range hooks {
@@ -74,9 +76,7 @@ func verifyCommand() *command {
 							fmt.Fprintf(stderr, "memtrace: %s: %s\n", h.Signal, h.Hook)
 						}
 					}
-					if readyFile != "" {
-						readyErr = os.WriteFile(readyFile, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644)
-					}
+					readyErr = ready.create()
 				}
 				if !quiet {
 					o.OnCall = func(c verify.Call) { fmt.Fprintf(stderr, "memtrace: %s\n", verifyCallLine(c)) }
@@ -85,14 +85,14 @@ func verifyCommand() *command {
 					}
 				}
 				o.Stdin = os.Stdin
-				ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+				ctx, stop := runContext()
 				defer stop()
 				res, err := verify.Run(ctx, o)
 				if err != nil {
 					return err
 				}
 				if readyErr != nil {
-					res.Warnings = append(res.Warnings, fmt.Sprintf("writing the ready file: %v", readyErr))
+					res.Warnings = append(res.Warnings, readyErr.Error())
 				}
 				if asJSON {
 					enc := json.NewEncoder(stdout)

@@ -1,12 +1,9 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
-	"syscall"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -26,7 +23,8 @@ func watchCommand() *command {
 			"fallbacks marked, the memory state of the host and the health of the probes.\n" +
 			"'q' or Ctrl-C quits and prints a summary. When standard output is not a terminal,\n" +
 			"one plain snapshot is printed per interval; --json streams NDJSON (one event per\n" +
-			"line, and a summary line per interval).",
+			"line, and a summary line per interval). A reader that stops reading (| head)\n" +
+			"ends it like Ctrl-C, with exit status 141; an output that fails, with its error.",
 		usage: "watch [--interval 1s] [--pid N] [--comm NAME] [--cgroup PATH] [--stacks] [--json]",
 		examples: []string{
 			"sudo memtrace watch",
@@ -64,12 +62,20 @@ func watchCommand() *command {
 				if !ok {
 					return fmt.Errorf("watch needs a file or terminal as standard output")
 				}
-				ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+				if err := checkStdoutOpen(out); err != nil {
+					return err
+				}
+				ready, err := newReadyFile(tf.readyFile)
+				if err != nil {
+					return err
+				}
+				defer ready.remove()
+				ctx, stop := runContext()
 				defer stop()
 				opts := watch.Options{
 					Interval: interval, Loader: cfg, JSON: asJSON, Out: out, In: os.Stdin, AgeOut: ageOut,
 					OnReady: func(*loader.Session) {
-						if err := tf.signalReady(); err != nil {
+						if err := ready.create(); err != nil {
 							fmt.Fprintf(stderr, "memtrace watch: %v\n", err)
 						}
 					},

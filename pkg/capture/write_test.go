@@ -59,3 +59,31 @@ func TestReadRejectsOtherSchemas(t *testing.T) {
 		}
 	}
 }
+
+// Create fails at once for a path that cannot take the document, so the
+// capture can refuse it before attaching a probe.
+func TestCreateRefusesUnusablePaths(t *testing.T) {
+	dir := t.TempDir()
+	for _, path := range []string{"", dir, filepath.Join(dir, "missing", "c.json")} {
+		if out, err := Create(path, nil); err == nil {
+			out.Abort()
+			t.Errorf("Create(%q) succeeded", path)
+		}
+	}
+}
+
+// The temporary file exists from Create on, and Abort removes it.
+func TestCreateAbortLeavesNothing(t *testing.T) {
+	dir := t.TempDir()
+	out, err := Create(filepath.Join(dir, "c.json"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 1 {
+		t.Fatalf("directory holds %v, want the temporary file", entries)
+	}
+	out.Abort()
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+		t.Fatalf("directory holds %v after Abort", entries)
+	}
+}

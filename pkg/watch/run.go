@@ -92,10 +92,20 @@ func Run(ctx context.Context, opts Options) error {
 	terminal := !opts.JSON && tty.IsTerminal(opts.Out)
 	color := terminal && tty.UseColor(opts.Out)
 	out := bufio.NewWriterSize(opts.Out, 64<<10)
-	defer out.Flush()
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	// werr is the first failed write (a full disk, a closed pipe): nobody
+	// sees the output any more, so the run ends there. bufio keeps the
+	// error, so writes in between (events) need no check of their own.
+	var werr error
+	flush := func() {
+		if werr == nil {
+			if werr = out.Flush(); werr != nil {
+				cancel()
+			}
+		}
+	}
 	if terminal && opts.In != nil && tty.IsTerminal(opts.In) {
 		if restore, err := tty.Cbreak(opts.In); err == nil {
 			defer restore()
@@ -107,12 +117,12 @@ func Run(ctx context.Context, opts Options) error {
 		signal.Notify(resize, syscall.SIGWINCH)
 		defer signal.Stop(resize)
 		fmt.Fprint(out, enterAltScreen)
-		out.Flush()
+		flush()
 	}
 	leave := sync.OnceFunc(func() {
 		if terminal {
 			fmt.Fprint(out, leaveAltScreen)
-			out.Flush()
+			flush()
 		}
 	})
 	defer leave()
@@ -195,7 +205,7 @@ func Run(ctx context.Context, opts Options) error {
 		defer mu.Unlock()
 		if opts.JSON {
 			_ = enc.Encode(Summarize(model, sess.Hooks(), false))
-			out.Flush()
+			flush()
 			return
 		}
 		var frame bytes.Buffer
@@ -209,7 +219,7 @@ func Run(ctx context.Context, opts Options) error {
 		} else {
 			out.Write(frame.Bytes())
 		}
-		out.Flush()
+		flush()
 	}
 
 	// The first screen comes at once, not after the first interval.
@@ -237,11 +247,17 @@ loop:
 	leave()
 	mu.Lock()
 	defer mu.Unlock()
-	if opts.JSON {
-		_ = enc.Encode(Summarize(model, sess.Hooks(), true))
-		return nil
+	if werr == nil {
+		if opts.JSON {
+			_ = enc.Encode(Summarize(model, sess.Hooks(), true))
+		} else {
+			Render(out, model, view(true))
+		}
+		flush()
 	}
-	Render(out, model, view(true))
+	if werr != nil {
+		return fmt.Errorf("writing the output: %w", werr)
+	}
 	return nil
 }
 
