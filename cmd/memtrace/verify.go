@@ -19,6 +19,7 @@ import (
 	"github.com/memtrace/memtrace/pkg/hugepages"
 	"github.com/memtrace/memtrace/pkg/loader"
 	"github.com/memtrace/memtrace/pkg/table"
+	"github.com/memtrace/memtrace/pkg/text"
 	"github.com/memtrace/memtrace/pkg/verify"
 )
 
@@ -82,7 +83,7 @@ func verifyCommand() *command {
 				if !quiet {
 					o.OnCall = func(c verify.Call) { fmt.Fprintf(stderr, "memtrace: %s\n", verifyCallLine(c)) }
 					o.Logf = func(format string, args ...any) {
-						fmt.Fprintf(stderr, "memtrace: %s\n", hpSafe(fmt.Sprintf(format, args...)))
+						fmt.Fprintf(stderr, "memtrace: %s\n", text.Escape(fmt.Sprintf(format, args...)))
 					}
 				}
 				o.Stdin = os.Stdin
@@ -105,7 +106,7 @@ func verifyCommand() *command {
 					return err
 				}
 				if code := res.Verdict.ExitCode(); code != 0 {
-					return &exitError{code: code, err: errors.New(hpSafe(string(res.Verdict) + ": " + res.Summary))}
+					return &exitError{code: code, err: errors.New(text.Escape(string(res.Verdict) + ": " + res.Summary))}
 				}
 				return nil
 			}
@@ -143,7 +144,7 @@ func verifyCheckFlags(o *verify.Options, minSize string) error {
 // callLine is one call as reported live: "postgres[123] mmap 144 MiB
 // MAP_SHARED|MAP_ANONYMOUS|MAP_HUGETLB (2 MiB pages) = ENOMEM".
 func verifyCallLine(c verify.Call) string {
-	return hpSafe(fmt.Sprintf("%s[%d] %s %s %s (%s pages) = %s", c.Comm, c.Pid, c.Call, verifyCallSize(c), c.FlagNames,
+	return text.Escape(fmt.Sprintf("%s[%d] %s %s %s (%s pages) = %s", c.Comm, c.Pid, c.Call, verifyCallSize(c), c.FlagNames,
 		hugepages.FormatBytes(c.PageSize), verifyCallResult(c)))
 }
 
@@ -176,7 +177,7 @@ var verifyVerdictWords = map[verify.Verdict]string{
 }
 
 func renderVerify(w io.Writer, r *verify.Result) error {
-	fmt.Fprintf(w, "Followed %s\n  by %s; stopped: %s after %s\n", hpSafe(r.Target), hpSafe(r.Follow),
+	fmt.Fprintf(w, "Followed %s\n  by %s; stopped: %s after %s\n", text.Escape(r.Target), text.Escape(r.Follow),
 		r.StopReason, r.End.Sub(r.Start).Round(time.Millisecond))
 	if c := r.Command; c != nil {
 		if c.Exited {
@@ -201,7 +202,7 @@ func renderVerify(w io.Writer, r *verify.Result) error {
 			}
 			note := strings.Join(notes, ", ")
 			t.Append([]string{strconv.Itoa(c.Seq), c.Time.Local().Format("15:04:05.000"), strconv.FormatUint(uint64(c.Pid), 10),
-				hpSafe(c.Comm), string(c.Call), verifyCallSize(c), hugepages.FormatBytes(c.PageSize), c.FlagNames, verifyCallResult(c), note})
+				text.Escape(c.Comm), string(c.Call), verifyCallSize(c), hugepages.FormatBytes(c.PageSize), c.FlagNames, verifyCallResult(c), note})
 		}
 		if err := t.Render(); err != nil {
 			return err
@@ -217,12 +218,12 @@ func renderVerify(w io.Writer, r *verify.Result) error {
 	if len(r.Fallbacks) > 0 || len(failures) > 0 {
 		fmt.Fprintln(w, "\nFallbacks and failures")
 		for _, f := range r.Fallbacks {
-			fmt.Fprintf(w, "  %s[%d]: %s\n", hpSafe(f.Comm), f.Pid, hpSafe(f.Summary))
+			fmt.Fprintf(w, "  %s[%d]: %s\n", text.Escape(f.Comm), f.Pid, text.Escape(f.Summary))
 		}
 		for _, c := range failures {
-			fmt.Fprintf(w, "  #%d %s %s %s: %s\n", c.Seq, c.Call, hugepages.FormatBytes(c.Size), c.Errno, hpSafe(c.Cause.Text))
+			fmt.Fprintf(w, "  #%d %s %s %s: %s\n", c.Seq, c.Call, hugepages.FormatBytes(c.Size), c.Errno, text.Escape(c.Cause.Text))
 			if c.Cause.Advice != "" {
-				fmt.Fprintf(w, "      fix: %s\n", c.Cause.Advice)
+				fmt.Fprintf(w, "      fix: %s\n", text.Escape(c.Cause.Advice))
 			}
 		}
 	}
@@ -244,7 +245,7 @@ func renderVerify(w io.Writer, r *verify.Result) error {
 			if len(c.Attachers) > 0 {
 				note = strconv.Itoa(len(c.Attachers)) + " attached " + note
 			}
-			t.Append([]string{strconv.Itoa(c.Seq), strconv.FormatUint(uint64(c.Pid), 10), c.What, page, size, touched, hpSafe(note)})
+			t.Append([]string{strconv.Itoa(c.Seq), strconv.FormatUint(uint64(c.Pid), 10), c.What, page, size, touched, text.Escape(note)})
 		}
 		if err := t.Render(); err != nil {
 			return err
@@ -254,13 +255,13 @@ func renderVerify(w io.Writer, r *verify.Result) error {
 	if len(r.Findings) > 0 {
 		fmt.Fprintln(w, "\nFindings")
 		for _, f := range r.Findings {
-			fmt.Fprintf(w, "  %s\n", hpSafe(f))
+			fmt.Fprintf(w, "  %s\n", text.Escape(f))
 		}
 	}
 	for _, wr := range r.Warnings {
-		fmt.Fprintf(w, "\nwarning: %s\n", hpSafe(wr))
+		fmt.Fprintf(w, "\nwarning: %s\n", text.Escape(wr))
 	}
-	fmt.Fprintf(w, "\nVerdict: %s: %s\n", verifyVerdictWords[r.Verdict], hpSafe(r.Summary))
+	fmt.Fprintf(w, "\nVerdict: %s: %s\n", verifyVerdictWords[r.Verdict], text.Escape(r.Summary))
 	return nil
 }
 

@@ -9,7 +9,7 @@ import (
 	"github.com/memtrace/memtrace/pkg/container"
 	"github.com/memtrace/memtrace/pkg/event"
 	"github.com/memtrace/memtrace/pkg/loader"
-	"github.com/memtrace/memtrace/pkg/tty"
+	"github.com/memtrace/memtrace/pkg/text"
 )
 
 // Source is what the exporter reads: a *loader.Session, or a fake in tests.
@@ -130,7 +130,7 @@ func (e *Exporter) highValues(t event.Task) []string {
 	if e.opts.CommLabel {
 		// Process names are untrusted: invalid UTF-8 would make the whole
 		// family fail to collect, control characters are unreadable.
-		out = append(out, tty.Escape(t.Comm))
+		out = append(out, text.Escape(t.Comm))
 	}
 	if e.opts.ContainerLabels {
 		var info container.Info
