@@ -80,6 +80,9 @@ func doctorCommand() *command {
 						return usagef("--kernel: %v", err)
 					}
 				}
+				if err := beforeWork(); err != nil {
+					return err
+				}
 				ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 				defer stop()
 				start := time.Now()

@@ -61,10 +61,21 @@ func hugepagesCommand() *command {
 						return usagef("--plan %q: want a size such as 64G", plan)
 					}
 				}
-				if processes < 0 {
+				switch {
+				case fs.Changed("processes") && plan == "":
+					return usagef("--processes is for --plan: give --plan SIZE too")
+				case processes < 0:
 					return usagef("--processes must not be negative")
+				case processes > pidMaxLimit:
+					return usagef("--processes %d: Linux runs at most %d processes", processes, pidMaxLimit)
+				}
+				if err := hugepages.CheckPlan(opts.PlanBytes, processes); err != nil {
+					return usagef("--plan %q --processes %d: %v", plan, processes, err)
 				}
 				opts.PlanProcesses = processes
+				if err := beforeWork(); err != nil {
+					return err
+				}
 				r, err := hugepages.Collect(opts)
 				if err != nil {
 					return err

@@ -15,6 +15,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/memtrace/memtrace/pkg/cgroup"
 	"github.com/memtrace/memtrace/pkg/event"
 	"github.com/memtrace/memtrace/pkg/hugepages"
 	"github.com/memtrace/memtrace/pkg/loader"
@@ -66,7 +67,7 @@ func verifyCommand() *command {
 			fs.StringVar(&readyFile, "ready-file", "", "create this file once the probes are attached (before the command starts)")
 			return func(args []string, stdout, stderr io.Writer) error {
 				o.Command = args
-				if err := verifyCheckFlags(&o, minSize); err != nil {
+				if err := verifyCheckFlags(fs, &o, minSize); err != nil {
 					return err
 				}
 				var readyErr error
@@ -114,9 +115,11 @@ func verifyCommand() *command {
 	}
 }
 
-func verifyCheckFlags(o *verify.Options, minSize string) error {
+// verifyCheckFlags checks verify's flags and what they name (the process,
+// the cgroup, the command) before anything is attached or started.
+func verifyCheckFlags(fs *pflag.FlagSet, o *verify.Options, minSize string) error {
 	n := 0
-	for _, set := range []bool{len(o.Command) > 0, o.Pid != 0, o.Comm != "", o.Cgroup != ""} {
+	for _, set := range []bool{len(o.Command) > 0, o.Pid != 0 || fs.Changed("pid"), o.Comm != "", o.Cgroup != ""} {
 		if set {
 			n++
 		}
@@ -126,10 +129,6 @@ func verifyCheckFlags(o *verify.Options, minSize string) error {
 		return usagef("give a command after --, or one of --comm, --pid, --cgroup")
 	case n > 1:
 		return usagef("give only one of a command, --comm, --pid and --cgroup")
-	case len(o.Comm) > 15:
-		return usagef("--comm %q is longer than the kernel's 15-character command names", o.Comm)
-	case o.Pid < 0:
-		return usagef("--pid must be a process id")
 	case o.Timeout < 0 || o.Settle < 0:
 		return usagef("--timeout and --settle must not be negative")
 	}
@@ -138,7 +137,22 @@ func verifyCheckFlags(o *verify.Options, minSize string) error {
 		return usagef("--min-size %q: want a size such as 64M", minSize)
 	}
 	o.MinSize = minBytes
-	return nil
+	switch {
+	case len(o.Command) > 0:
+		err = checkCommand(o.Command)
+	case fs.Changed("pid"):
+		err = checkPid(int64(o.Pid))
+	case o.Comm != "":
+		err = checkComm(o.Comm)
+	case o.Cgroup != "":
+		if _, cerr := cgroup.ID(o.Cgroup); cerr != nil {
+			err = usagef("--cgroup: %v", cerr)
+		}
+	}
+	if err != nil {
+		return err
+	}
+	return beforeWork()
 }
 
 // callLine is one call as reported live: "postgres[123] mmap 144 MiB

@@ -311,8 +311,10 @@ func (s *Session) loadCandidate(base *ebpf.CollectionSpec, c candidate, shared m
 // variable a program set does not declare is skipped.
 func (s *Session) setVariables(spec *ebpf.CollectionSpec) error {
 	var comm [16]byte
-	if len(s.cfg.Comm) > 15 {
-		return fmt.Errorf("comm filter %q is longer than the kernel's 15 characters", s.cfg.Comm)
+	if s.cfg.Comm != "" {
+		if err := CheckComm(s.cfg.Comm); err != nil {
+			return fmt.Errorf("comm filter: %w", err)
+		}
 	}
 	copy(comm[:], s.cfg.Comm)
 	pbo := int32(s.cfg.PageblockOrder)
