@@ -8,62 +8,8 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/memtrace/memtrace/pkg/capture"
-	"github.com/memtrace/memtrace/pkg/cgroup"
-	"github.com/memtrace/memtrace/pkg/event"
 	"github.com/memtrace/memtrace/pkg/loader"
 )
-
-// traceFlags are the probe and filter flags shared by tracing commands.
-type traceFlags struct {
-	signals     []event.Signal
-	allocHook   string
-	pid         uint32
-	comm        string
-	cgroup      string
-	sampleFirst uint32
-	readyFile   string
-	disable     string
-}
-
-func (f *traceFlags) register(fs *pflag.FlagSet) {
-	f.signals = event.AllSignals
-	f.allocHook = "auto"
-	f.sampleFirst = 64
-	fs.Var(signalsValue{&f.signals}, "signals", "signals to trace: alloc, extfrag, hugetlb (comma-separated)")
-	fs.Var(choiceValue{&f.allocHook, []string{"auto", "tp_btf", "tracepoint", "fexit"}}, "alloc-hook", "hook for allocation failures: auto (fexit where permitted, else tp_btf, else tracepoint), or only fexit, tp_btf or tracepoint")
-	fs.Uint32Var(&f.pid, "pid", 0, "only this process (tgid)")
-	fs.StringVar(&f.comm, "comm", "", "only tasks with this command name (exact, up to 15 characters)")
-	fs.StringVar(&f.cgroup, "cgroup", "", "only tasks in this cgroup (path, v1 memory or v2)")
-	fs.Uint32Var(&f.sampleFirst, "sample-first", 64, "events sent per (process, order, flags, stack) before sampling; 0 sends all (counts are always exact)")
-	fs.StringVar(&f.readyFile, "ready-file", "", "create this file once every probe is attached, and remove it at exit (it must not exist: never overwritten)")
-	fs.StringVar(&f.disable, "disable-hooks", "", "hook types not to use, to force a fallback: tp_btf, tracepoint, fexit (comma-separated)")
-}
-
-// loaderConfig validates the flags and turns them into a loader.Config.
-func (f *traceFlags) loaderConfig() (loader.Config, error) {
-	cfg := loader.DefaultConfig()
-	cfg.Signals = f.signals
-	cfg.AllocHook = f.allocHook
-	cfg.Pid = f.pid
-	if len(f.comm) > 15 {
-		return cfg, usagef("--comm %q is longer than the kernel's 15-character command names", f.comm)
-	}
-	cfg.Comm = f.comm
-	cfg.SampleFirst = f.sampleFirst
-	disabled, err := loader.ParseHookTypes(f.disable)
-	if err != nil {
-		return cfg, usagef("--disable-hooks: %v", err)
-	}
-	cfg.DisableHooks = disabled
-	if f.cgroup != "" {
-		id, err := cgroup.ID(f.cgroup)
-		if err != nil {
-			return cfg, usagef("--cgroup: %v", err)
-		}
-		cfg.CgroupID = id
-	}
-	return cfg, nil
-}
 
 func init() { register(captureCommand) }
 
@@ -98,9 +44,6 @@ func captureCommand() *command {
 				}
 				if maxEvents < 0 {
 					return usagef("--max-events must not be negative")
-				}
-				if output == "" {
-					return usagef("--output must name a file, or - for standard output")
 				}
 				cfg, err := tf.loaderConfig()
 				if err != nil {

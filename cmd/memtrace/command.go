@@ -72,6 +72,9 @@ func (c *command) execute(args []string, stdout, stderr io.Writer) error {
 		}
 		return &usageError{cmd: c, msg: oneLine(err.Error())}
 	}
+	if err := checkNotEmpty(fs); err != nil {
+		return err
+	}
 	return runFn(fs.Args(), stdout, stderr)
 }
 

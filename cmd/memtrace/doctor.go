@@ -77,6 +77,9 @@ func doctorCommand() *command {
 						return usagef("--kernel: %v", err)
 					}
 				}
+				if err := beforeWork(); err != nil {
+					return err
+				}
 				ctx, stop := runContext()
 				defer stop()
 				start := time.Now()

@@ -7,13 +7,12 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/spf13/pflag"
 
 	"github.com/memtrace/memtrace/pkg/hugepages"
 	"github.com/memtrace/memtrace/pkg/table"
+	"github.com/memtrace/memtrace/pkg/text"
 )
 
 func init() { register(hugepagesCommand) }
@@ -62,10 +61,21 @@ func hugepagesCommand() *command {
 						return usagef("--plan %q: want a size such as 64G", plan)
 					}
 				}
-				if processes < 0 {
+				switch {
+				case fs.Changed("processes") && plan == "":
+					return usagef("--processes is for --plan: give --plan SIZE too")
+				case processes < 0:
 					return usagef("--processes must not be negative")
+				case processes > pidMaxLimit:
+					return usagef("--processes %d: Linux runs at most %d processes", processes, pidMaxLimit)
+				}
+				if err := hugepages.CheckPlan(opts.PlanBytes, processes); err != nil {
+					return usagef("--plan %q --processes %d: %v", plan, processes, err)
 				}
 				opts.PlanProcesses = processes
+				if err := beforeWork(); err != nil {
+					return err
+				}
 				r, err := hugepages.Collect(opts)
 				if err != nil {
 					return err
@@ -82,7 +92,7 @@ func hugepagesCommand() *command {
 }
 
 // renderHugepages writes the report as tables. Everything that comes from
-// the monitored host (process names, paths) goes through hpSafe.
+// the monitored host (process names, paths) goes through text.Escape.
 func renderHugepages(w io.Writer, r *hugepages.Report) error {
 	def := r.DefaultPageSizeKB
 	fmt.Fprintf(w, "Huge page pools (default page size %s, vm.nr_hugepages %d)\n", hugepages.FormatPageSize(def), r.NrHugepages)
@@ -108,7 +118,7 @@ func renderHugepages(w io.Writer, r *hugepages.Report) error {
 				faulted += h.FaultedKB
 				sizes = append(sizes, hugepages.FormatPageSize(h.PageSizeKB))
 			}
-			t.Append([]string{strconv.Itoa(p.Pid), hpSafe(p.Comm), hpKB(p.HugetlbMappedKB()), hpKB(faulted), hpDash(strings.Join(sizes, ",")),
+			t.Append([]string{strconv.Itoa(p.Pid), text.Escape(p.Comm), hpKB(p.HugetlbMappedKB()), hpKB(faulted), hpDash(strings.Join(sizes, ",")),
 				hpKB(p.LargeSharedBaseKB), hpDash(hpJoinInts(p.SysV)), hpKB(p.VmPTEKB), hpMemlock(p.MemlockBytes)})
 		}
 		if err := t.Render(); err != nil {
@@ -131,7 +141,7 @@ func renderHugepages(w io.Writer, r *hugepages.Report) error {
 		for _, s := range r.Segments {
 			var by []string
 			for _, a := range s.Attachers {
-				by = append(by, fmt.Sprintf("%d %s", a.Pid, hpSafe(a.Comm)))
+				by = append(by, fmt.Sprintf("%d %s", a.Pid, text.Escape(a.Comm)))
 			}
 			t.Append([]string{strconv.FormatInt(s.ShmID, 10), fmt.Sprintf("%#08x", uint32(s.Key)), hugepages.FormatBytes(s.Size),
 				hpSegmentPages(s), hpU(s.Nattch), strconv.FormatUint(uint64(s.UID), 10), strconv.Itoa(s.Cpid), hpDash(strings.Join(by, ", "))})
@@ -170,7 +180,7 @@ func renderHugepages(w io.Writer, r *hugepages.Report) error {
 			hugepages.FormatBytes(pt.AsHugePages), hugepages.FormatPageSize(def))
 	}
 	for _, e := range r.Errors {
-		fmt.Fprintf(w, "\nwarning: %s\n", hpSafe(e))
+		fmt.Fprintf(w, "\nwarning: %s\n", text.Escape(e))
 	}
 	return nil
 }
@@ -185,41 +195,6 @@ func hpSegmentPages(s hugepages.SegmentUse) string {
 		return "yes (" + hugepages.FormatPageSize(s.PageSizeKB) + ")"
 	}
 	return "no (" + hugepages.FormatPageSize(s.PageSizeKB) + ")"
-}
-
-// hpSafe makes text from the monitored system safe for a terminal: control
-// characters (an escape sequence in a process name could rewrite the
-// screen), bidirectional overrides and invalid UTF-8 are written as Go
-// escapes.
-func hpSafe(s string) string {
-	clean := true
-	for _, r := range s {
-		if r == utf8.RuneError || unicode.IsControl(r) || unicode.Is(unicode.Cf, r) {
-			clean = false
-			break
-		}
-	}
-	if clean {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); {
-		r, n := utf8.DecodeRuneInString(s[i:])
-		switch {
-		case r == utf8.RuneError && n == 1:
-			fmt.Fprintf(&b, `\x%02x`, s[i])
-		case unicode.IsControl(r) || unicode.Is(unicode.Cf, r) || r == utf8.RuneError:
-			if r < 0x100 {
-				fmt.Fprintf(&b, `\x%02x`, r)
-			} else {
-				fmt.Fprintf(&b, `\u%04x`, r)
-			}
-		default:
-			b.WriteString(s[i : i+n])
-		}
-		i += n
-	}
-	return b.String()
 }
 
 func hpU(v uint64) string { return strconv.FormatUint(v, 10) }

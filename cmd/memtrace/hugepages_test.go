@@ -88,19 +88,3 @@ func TestHugepagesUsage(t *testing.T) {
 		}
 	}
 }
-
-func TestHpSafe(t *testing.T) {
-	for in, want := range map[string]string{
-		"postgres":          "postgres",
-		"x\x1b[2Jevil":      `x\x1b[2Jevil`,
-		"tab\there":         `tab\x09here`,
-		"bidi\u202egnp.exe": `bidi\u202egnp.exe`,
-		"bad\xffutf8":       `bad\xffutf8`,
-		"ünïcode":           "ünïcode",
-		"c1\u0085":          `c1\x85`,
-	} {
-		if got := hpSafe(in); got != want {
-			t.Errorf("hpSafe(%q) = %q, want %q", in, got, want)
-		}
-	}
-}

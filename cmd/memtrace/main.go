@@ -9,6 +9,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/memtrace/memtrace/pkg/text"
 	"github.com/spf13/pflag"
 )
 
@@ -45,17 +46,17 @@ func (e *exitError) Error() string { return e.err.Error() }
 
 func run(args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
-		printMainUsage(stderr)
-		return exitUsage
+		return mainUsageError(stderr, "no command given")
 	}
 	switch args[0] {
 	case "-h", "--help", "help":
-		if len(args) > 1 && args[0] == "help" {
+		if len(args) > 2 {
+			return mainUsageError(stderr, fmt.Sprintf("%s: unexpected argument %q", args[0], args[2]))
+		}
+		if len(args) > 1 {
 			cmd := findCommand(args[1])
 			if cmd == nil {
-				fmt.Fprintf(stderr, "memtrace: unknown command %q\n\n", args[1])
-				printMainUsage(stderr)
-				return exitUsage
+				return mainUsageError(stderr, fmt.Sprintf("unknown command %q", args[1]))
 			}
 			printCommandUsage(stdout, cmd)
 			return exitOK
@@ -63,14 +64,15 @@ func run(args []string, stdout, stderr io.Writer) int {
 		printMainUsage(stdout)
 		return exitOK
 	case "-v", "--version", "version":
+		if len(args) > 1 {
+			return mainUsageError(stderr, fmt.Sprintf("%s: unexpected argument %q", args[0], args[1]))
+		}
 		fmt.Fprintf(stdout, "memtrace %s\n", version)
 		return exitOK
 	}
 	cmd := findCommand(args[0])
 	if cmd == nil {
-		fmt.Fprintf(stderr, "memtrace: unknown command %q\n\n", args[0])
-		printMainUsage(stderr)
-		return exitUsage
+		return mainUsageError(stderr, fmt.Sprintf("unknown command %q", args[0]))
 	}
 	err := cmd.execute(args[1:], stdout, stderr)
 	var ue *usageError
@@ -86,7 +88,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		printCommandUsage(stdout, cmd)
 		return exitOK
 	case errors.As(err, &ue):
-		fmt.Fprintf(stderr, "memtrace %s: %s\n\n", cmd.name, ue.msg)
+		fmt.Fprintf(stderr, "memtrace %s: %s\n\n", cmd.name, safeLine(ue.msg))
 		printCommandUsage(stderr, cmd)
 		return exitUsage
 	case errors.As(err, &ee):
@@ -98,6 +100,24 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "memtrace %s: %s\n", cmd.name, err)
 		return exitFail
 	}
+}
+
+// mainUsageError reports a mistake outside any command: one line, then
+// the main usage, exit 2.
+func mainUsageError(stderr io.Writer, msg string) int {
+	fmt.Fprintf(stderr, "memtrace: %s\n\n", safeLine(msg))
+	printMainUsage(stderr)
+	return exitUsage
+}
+
+// safeLine keeps a usage error on one line and the terminal safe: our
+// messages quote what was typed (%q), but pflag's name an unknown flag or
+// a bad syntax as typed, control characters included.
+func safeLine(msg string) string {
+	if strings.ContainsFunc(msg, text.Unsafe) {
+		return text.Escape(msg)
+	}
+	return msg
 }
 
 func printMainUsage(w io.Writer) {

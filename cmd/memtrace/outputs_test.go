@@ -49,7 +49,7 @@ func TestCaptureOutputCheckedFirst(t *testing.T) {
 		code         int
 		want         string
 	}{
-		{"empty", "", exitUsage, "--output must name a file"},
+		{"empty", "", exitUsage, "--output must not be empty"},
 		{"missing directory", filepath.Join(dir, "missing", "c.json"), exitFail, "no such file or directory"},
 		{"a directory", dir, exitFail, "is a directory"},
 	}

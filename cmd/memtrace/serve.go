@@ -41,15 +41,15 @@ func serveCommand() *command {
 			fs.BoolVar(&commLabel, "comm-label", true, "label counters with the process name (comm)")
 			fs.BoolVar(&containerLabels, "container-labels", true, "label counters with the container id, pod UID and QoS class")
 			fs.IntVar(&maxSeries, "max-series", 2000, "series per counter beyond which new comm/container values fold into \"other\" (0: no limit)")
-			fs.DurationVar(&ageOut, "age-out", 10*time.Minute, "delete the in-kernel aggregates of processes idle this long (counters keep their counts)")
+			fs.DurationVar(&ageOut, "age-out", 10*time.Minute, "delete the in-kernel aggregates of processes idle this long (counters keep their counts; 0: never)")
 			fs.DurationVar(&interval, "interval", 10*time.Second, "how often the in-kernel aggregates are read between scrapes")
 			tf.register(fs)
 			return func(args []string, stdout, stderr io.Writer) error {
 				if len(args) > 0 {
 					return usagef("unexpected argument %q", args[0])
 				}
-				if _, _, err := net.SplitHostPort(listen); err != nil {
-					return usagef("--listen %q: %v", listen, err)
+				if err := checkListen(listen); err != nil {
+					return err
 				}
 				if maxSeries < 0 {
 					return usagef("--max-series must not be negative")

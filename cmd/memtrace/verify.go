@@ -12,9 +12,11 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/memtrace/memtrace/pkg/cgroup"
 	"github.com/memtrace/memtrace/pkg/event"
 	"github.com/memtrace/memtrace/pkg/hugepages"
 	"github.com/memtrace/memtrace/pkg/table"
+	"github.com/memtrace/memtrace/pkg/text"
 	"github.com/memtrace/memtrace/pkg/verify"
 )
 
@@ -61,7 +63,7 @@ func verifyCommand() *command {
 			fs.StringVar(&readyFile, "ready-file", "", "create this file once the probes are attached (before the command starts), and remove it at exit (it must not exist: never overwritten)")
 			return func(args []string, stdout, stderr io.Writer) error {
 				o.Command = args
-				if err := verifyCheckFlags(&o, minSize); err != nil {
+				if err := verifyCheckFlags(fs, &o, minSize); err != nil {
 					return err
 				}
 				ready, err := newReadyFile(readyFile)
@@ -81,7 +83,7 @@ func verifyCommand() *command {
 				if !quiet {
 					o.OnCall = func(c verify.Call) { fmt.Fprintf(stderr, "memtrace: %s\n", verifyCallLine(c)) }
 					o.Logf = func(format string, args ...any) {
-						fmt.Fprintf(stderr, "memtrace: %s\n", hpSafe(fmt.Sprintf(format, args...)))
+						fmt.Fprintf(stderr, "memtrace: %s\n", text.Escape(fmt.Sprintf(format, args...)))
 					}
 				}
 				o.Stdin = os.Stdin
@@ -104,7 +106,7 @@ func verifyCommand() *command {
 					return err
 				}
 				if code := res.Verdict.ExitCode(); code != 0 {
-					return &exitError{code: code, err: errors.New(hpSafe(string(res.Verdict) + ": " + res.Summary))}
+					return &exitError{code: code, err: errors.New(text.Escape(string(res.Verdict) + ": " + res.Summary))}
 				}
 				return nil
 			}
@@ -112,9 +114,11 @@ func verifyCommand() *command {
 	}
 }
 
-func verifyCheckFlags(o *verify.Options, minSize string) error {
+// verifyCheckFlags checks verify's flags and what they name (the process,
+// the cgroup, the command) before anything is attached or started.
+func verifyCheckFlags(fs *pflag.FlagSet, o *verify.Options, minSize string) error {
 	n := 0
-	for _, set := range []bool{len(o.Command) > 0, o.Pid != 0, o.Comm != "", o.Cgroup != ""} {
+	for _, set := range []bool{len(o.Command) > 0, o.Pid != 0 || fs.Changed("pid"), o.Comm != "", o.Cgroup != ""} {
 		if set {
 			n++
 		}
@@ -124,10 +128,6 @@ func verifyCheckFlags(o *verify.Options, minSize string) error {
 		return usagef("give a command after --, or one of --comm, --pid, --cgroup")
 	case n > 1:
 		return usagef("give only one of a command, --comm, --pid and --cgroup")
-	case len(o.Comm) > 15:
-		return usagef("--comm %q is longer than the kernel's 15-character command names", o.Comm)
-	case o.Pid < 0:
-		return usagef("--pid must be a process id")
 	case o.Timeout < 0 || o.Settle < 0:
 		return usagef("--timeout and --settle must not be negative")
 	}
@@ -136,13 +136,28 @@ func verifyCheckFlags(o *verify.Options, minSize string) error {
 		return usagef("--min-size %q: want a size such as 64M", minSize)
 	}
 	o.MinSize = minBytes
-	return nil
+	switch {
+	case len(o.Command) > 0:
+		err = checkCommand(o.Command)
+	case fs.Changed("pid"):
+		err = checkPid(int64(o.Pid))
+	case o.Comm != "":
+		err = checkComm(o.Comm)
+	case o.Cgroup != "":
+		if _, cerr := cgroup.ID(o.Cgroup); cerr != nil {
+			err = usagef("--cgroup: %v", cerr)
+		}
+	}
+	if err != nil {
+		return err
+	}
+	return beforeWork()
 }
 
 // callLine is one call as reported live: "postgres[123] mmap 144 MiB
 // MAP_SHARED|MAP_ANONYMOUS|MAP_HUGETLB (2 MiB pages) = ENOMEM".
 func verifyCallLine(c verify.Call) string {
-	return hpSafe(fmt.Sprintf("%s[%d] %s %s %s (%s pages) = %s", c.Comm, c.Pid, c.Call, verifyCallSize(c), c.FlagNames,
+	return text.Escape(fmt.Sprintf("%s[%d] %s %s %s (%s pages) = %s", c.Comm, c.Pid, c.Call, verifyCallSize(c), c.FlagNames,
 		hugepages.FormatBytes(c.PageSize), verifyCallResult(c)))
 }
 
@@ -175,7 +190,7 @@ var verifyVerdictWords = map[verify.Verdict]string{
 }
 
 func renderVerify(w io.Writer, r *verify.Result) error {
-	fmt.Fprintf(w, "Followed %s\n  by %s; stopped: %s after %s\n", hpSafe(r.Target), hpSafe(r.Follow),
+	fmt.Fprintf(w, "Followed %s\n  by %s; stopped: %s after %s\n", text.Escape(r.Target), text.Escape(r.Follow),
 		r.StopReason, r.End.Sub(r.Start).Round(time.Millisecond))
 	if c := r.Command; c != nil {
 		if c.Exited {
@@ -200,7 +215,7 @@ func renderVerify(w io.Writer, r *verify.Result) error {
 			}
 			note := strings.Join(notes, ", ")
 			t.Append([]string{strconv.Itoa(c.Seq), c.Time.Local().Format("15:04:05.000"), strconv.FormatUint(uint64(c.Pid), 10),
-				hpSafe(c.Comm), string(c.Call), verifyCallSize(c), hugepages.FormatBytes(c.PageSize), c.FlagNames, verifyCallResult(c), note})
+				text.Escape(c.Comm), string(c.Call), verifyCallSize(c), hugepages.FormatBytes(c.PageSize), c.FlagNames, verifyCallResult(c), note})
 		}
 		if err := t.Render(); err != nil {
 			return err
@@ -216,12 +231,12 @@ func renderVerify(w io.Writer, r *verify.Result) error {
 	if len(r.Fallbacks) > 0 || len(failures) > 0 {
 		fmt.Fprintln(w, "\nFallbacks and failures")
 		for _, f := range r.Fallbacks {
-			fmt.Fprintf(w, "  %s[%d]: %s\n", hpSafe(f.Comm), f.Pid, hpSafe(f.Summary))
+			fmt.Fprintf(w, "  %s[%d]: %s\n", text.Escape(f.Comm), f.Pid, text.Escape(f.Summary))
 		}
 		for _, c := range failures {
-			fmt.Fprintf(w, "  #%d %s %s %s: %s\n", c.Seq, c.Call, hugepages.FormatBytes(c.Size), c.Errno, hpSafe(c.Cause.Text))
+			fmt.Fprintf(w, "  #%d %s %s %s: %s\n", c.Seq, c.Call, hugepages.FormatBytes(c.Size), c.Errno, text.Escape(c.Cause.Text))
 			if c.Cause.Advice != "" {
-				fmt.Fprintf(w, "      fix: %s\n", c.Cause.Advice)
+				fmt.Fprintf(w, "      fix: %s\n", text.Escape(c.Cause.Advice))
 			}
 		}
 	}
@@ -243,7 +258,7 @@ func renderVerify(w io.Writer, r *verify.Result) error {
 			if len(c.Attachers) > 0 {
 				note = strconv.Itoa(len(c.Attachers)) + " attached " + note
 			}
-			t.Append([]string{strconv.Itoa(c.Seq), strconv.FormatUint(uint64(c.Pid), 10), c.What, page, size, touched, hpSafe(note)})
+			t.Append([]string{strconv.Itoa(c.Seq), strconv.FormatUint(uint64(c.Pid), 10), c.What, page, size, touched, text.Escape(note)})
 		}
 		if err := t.Render(); err != nil {
 			return err
@@ -253,13 +268,13 @@ func renderVerify(w io.Writer, r *verify.Result) error {
 	if len(r.Findings) > 0 {
 		fmt.Fprintln(w, "\nFindings")
 		for _, f := range r.Findings {
-			fmt.Fprintf(w, "  %s\n", hpSafe(f))
+			fmt.Fprintf(w, "  %s\n", text.Escape(f))
 		}
 	}
 	for _, wr := range r.Warnings {
-		fmt.Fprintf(w, "\nwarning: %s\n", hpSafe(wr))
+		fmt.Fprintf(w, "\nwarning: %s\n", text.Escape(wr))
 	}
-	fmt.Fprintf(w, "\nVerdict: %s: %s\n", verifyVerdictWords[r.Verdict], hpSafe(r.Summary))
+	fmt.Fprintf(w, "\nVerdict: %s: %s\n", verifyVerdictWords[r.Verdict], text.Escape(r.Summary))
 	return nil
 }
 

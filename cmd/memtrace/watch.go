@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"time"
 
@@ -41,9 +42,9 @@ func watchCommand() *command {
 			fs.DurationVarP(&interval, "interval", "i", time.Second, "refresh interval")
 			tf.register(fs)
 			fs.BoolVar(&stacks, "stacks", false, "show the most frequent failing kernel stacks, symbolized")
-			fs.IntVar(&nStacks, "top-stacks", 3, "how many stacks --stacks shows")
+			fs.IntVar(&nStacks, "top-stacks", 3, "how many stacks --stacks shows (1 to 100)")
 			fs.BoolVar(&asJSON, "json", false, "stream NDJSON: every event, and a summary line per interval")
-			fs.DurationVar(&ageOut, "age-out", 10*time.Minute, "drop processes idle this long from the tables")
+			fs.DurationVar(&ageOut, "age-out", 10*time.Minute, "drop processes idle this long from the tables (0: never)")
 			return func(args []string, stdout, stderr io.Writer) error {
 				if len(args) > 0 {
 					return usagef("unexpected argument %q", args[0])
@@ -51,8 +52,14 @@ func watchCommand() *command {
 				if interval < 100*time.Millisecond {
 					return usagef("--interval must be at least 100ms")
 				}
-				if nStacks < 1 {
-					return usagef("--top-stacks must be at least 1")
+				if nStacks < 1 || nStacks > 100 {
+					return usagef("--top-stacks must be from 1 to 100")
+				}
+				if ageOut < 0 {
+					return usagef("--age-out must not be negative")
+				}
+				if ageOut == 0 {
+					ageOut = math.MaxInt64 // never, as in serve: rows are dropped once idle longer
 				}
 				cfg, err := tf.loaderConfig()
 				if err != nil {

@@ -353,22 +353,6 @@ func TestEscapedNames(t *testing.T) {
 	}
 }
 
-func TestEscape(t *testing.T) {
-	for in, want := range map[string]string{
-		"postgres":         "postgres",
-		"a\x1b[2Jb":        `a\x1b[2Jb`,
-		"tab\there":        `tab\x09here`,
-		"bad\xffutf8":      `bad\xffutf8`,
-		"rtl\u202eevil":    `rtl\u{202e}evil`,
-		`back\slash`:       `back\\slash`,
-		"ünïcode → arrows": "ünïcode → arrows",
-	} {
-		if got := Escape(in); got != want {
-			t.Errorf("Escape(%q) = %q, want %q", in, got, want)
-		}
-	}
-}
-
 func TestSuggestMinFree(t *testing.T) {
 	atomic := FailureGroup{Class: gfp.ClassAtomic, Group: kmsg.Group{Count: 3, Order: 1, Example: kmsg.Failure{
 		Zones: []kmsg.ZoneState{{Zone: "Normal", HasWatermarks: true, FreeKB: 100, MinKB: 200}},

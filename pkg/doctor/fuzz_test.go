@@ -4,8 +4,6 @@ import (
 	"os"
 	"strings"
 	"testing"
-	"unicode"
-	"unicode/utf8"
 )
 
 func FuzzParseCPUList(f *testing.F) {
@@ -40,24 +38,6 @@ func FuzzParseChoice(f *testing.F) {
 		v, err := parseChoice(s)
 		if err == nil && (v == "" || strings.ContainsAny(v, "[]")) {
 			t.Errorf("choice %q from %q", v, s)
-		}
-	})
-}
-
-// FuzzEscape checks that nothing a terminal interprets survives Escape.
-func FuzzEscape(f *testing.F) {
-	for _, s := range []string{"postgres", "a\x1b[2Jb", "bad\xffutf8", "rtl\u202eevil", "\u0085next line", `\`} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, s string) {
-		e := Escape(s)
-		if !utf8.ValidString(e) {
-			t.Errorf("Escape(%q) = %q: invalid UTF-8", s, e)
-		}
-		for _, r := range e {
-			if unicode.IsControl(r) || isBidi(r) {
-				t.Errorf("Escape(%q) = %q: holds %U", s, e, r)
-			}
 		}
 	})
 }

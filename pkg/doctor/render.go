@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 	"text/tabwriter"
+
+	"github.com/memtrace/memtrace/pkg/text"
 )
 
 // WriteJSON writes the report as indented JSON.
@@ -32,9 +34,9 @@ func (r *Report) ordered() []Finding {
 func WriteText(w io.Writer, r *Report) error {
 	ew := &errWriter{w: w}
 	h := r.Host
-	ew.printf("memtrace doctor: %s", Escape(orWord(h.Hostname, "this host")))
+	ew.printf("memtrace doctor: %s", text.Escape(orWord(h.Hostname, "this host")))
 	if h.Release != "" {
-		ew.printf(", Linux %s", Escape(h.Release))
+		ew.printf(", Linux %s", text.Escape(h.Release))
 	}
 	ew.printf(", %s memory", kb(h.MemTotalKB))
 	if h.NUMANodes > 1 {
@@ -48,7 +50,7 @@ func WriteText(w io.Writer, r *Report) error {
 	fs := r.ordered()
 	tw := tabwriter.NewWriter(ew, 0, 0, 2, ' ', 0)
 	for _, f := range fs {
-		fmt.Fprintf(tw, "  %s\t%s\t%s\n", severityLabel[f.Severity], Escape(f.Title), Escape(f.Summary))
+		fmt.Fprintf(tw, "  %s\t%s\t%s\n", severityLabel[f.Severity], text.Escape(f.Title), text.Escape(f.Summary))
 	}
 	tw.Flush()
 	ew.printf("\n  %d problem, %d warn, %d ok", r.Count(Problem), r.Count(Warn), r.Count(OK))
@@ -63,26 +65,26 @@ func WriteText(w io.Writer, r *Report) error {
 	if len(r.Skipped) > 0 {
 		ew.printf("\nSkipped:\n")
 		for _, s := range r.Skipped {
-			ew.printf("  %s: %s\n", Escape(s.Check), Escape(s.Reason))
+			ew.printf("  %s: %s\n", text.Escape(s.Check), text.Escape(s.Reason))
 		}
 	}
 	return ew.err
 }
 
 func writeFinding(ew *errWriter, f Finding) {
-	ew.printf("\n%s  %s\n", severityLabel[f.Severity], Escape(f.Title))
-	ew.printf("   %s\n", Escape(f.Summary))
+	ew.printf("\n%s  %s\n", severityLabel[f.Severity], text.Escape(f.Title))
+	ew.printf("   %s\n", text.Escape(f.Summary))
 	if len(f.Evidence) > 0 {
 		tw := tabwriter.NewWriter(ew, 0, 0, 2, ' ', 0)
 		for _, e := range f.Evidence {
-			fmt.Fprintf(tw, "   %s\t%s\n", Escape(e.Label), Escape(e.Value))
+			fmt.Fprintf(tw, "   %s\t%s\n", text.Escape(e.Label), text.Escape(e.Value))
 		}
 		tw.Flush()
 	}
 	for _, t := range f.Tables {
 		ew.printf("\n")
 		if t.Title != "" {
-			ew.printf("   %s\n", Escape(t.Title))
+			ew.printf("   %s\n", text.Escape(t.Title))
 		}
 		tw := tabwriter.NewWriter(ew, 0, 0, 2, ' ', 0)
 		fmt.Fprintf(tw, "   %s\n", strings.ToUpper(strings.Join(escapeAll(t.Header), "\t")))
@@ -94,16 +96,16 @@ func writeFinding(ew *errWriter, f Finding) {
 	if len(f.Notes) > 0 {
 		ew.printf("\n")
 		for _, n := range f.Notes {
-			ew.printf("   - %s\n", Escape(n))
+			ew.printf("   - %s\n", text.Escape(n))
 		}
 	}
 	if f.Why != "" {
-		ew.printf("\n   Why: %s\n", Escape(f.Why))
+		ew.printf("\n   Why: %s\n", text.Escape(f.Why))
 	}
 	if len(f.Fix) > 0 {
 		ew.printf("   Change:\n")
 		for _, x := range f.Fix {
-			ew.printf("     %s\n", Escape(x))
+			ew.printf("     %s\n", text.Escape(x))
 		}
 	}
 }
@@ -111,7 +113,7 @@ func writeFinding(ew *errWriter, f Finding) {
 func escapeAll(s []string) []string {
 	out := make([]string, len(s))
 	for i, v := range s {
-		out[i] = Escape(v)
+		out[i] = text.Escape(v)
 	}
 	return out
 }

@@ -1,5 +1,10 @@
 package hugepages
 
+import (
+	"fmt"
+	"math/bits"
+)
+
 // Sizing is a recommended hugetlb pool for some shared memory, with the
 // memlock limit that goes with it.
 type Sizing struct {
@@ -123,11 +128,37 @@ func CostOfPageTables(bytes uint64, processes int, basePageKB, hugePageKB uint64
 	return c
 }
 
+// CheckPlan reports whether the figures of a plan for bytes of shared
+// memory in processes processes fit in 64 bits: the pool with its
+// per-process overhead, and the page tables of every process on base pages
+// (the largest figure). A plan beyond them is more than 16 EiB, a typing
+// error rather than a host, and would otherwise wrap to a small, plausible
+// and wrong recommendation.
+func CheckPlan(bytes uint64, processes int) error {
+	if processes < 0 {
+		return fmt.Errorf("%d processes", processes)
+	}
+	n := uint64(processes)
+	hi, overhead := bits.Mul64(n, PlanProcessOverheadBytes)
+	_, carry := bits.Add64(bytes, overhead, 0)
+	hi2, perProcess := bits.Mul64(ceilDiv(bytes, BasePageKB<<10), PageTableEntryBytes)
+	hi3, _ := bits.Mul64(perProcess, n)
+	if hi != 0 || carry != 0 || hi2 != 0 || hi3 != 0 {
+		return fmt.Errorf("%s of shared memory in %d processes needs more than 16 EiB of pool or page tables", FormatBytes(bytes), processes)
+	}
+	return nil
+}
+
+// ceilDiv is a/b rounded up, without the overflow of (a+b-1)/b.
 func ceilDiv(a, b uint64) uint64 {
 	if b == 0 {
 		return 0
 	}
-	return (a + b - 1) / b
+	q := a / b
+	if a%b != 0 {
+		q++
+	}
+	return q
 }
 
 func sub(a, b uint64) uint64 {

@@ -1,6 +1,9 @@
 package hugepages
 
-import "testing"
+import (
+	"math"
+	"testing"
+)
 
 // TestSeedPoolArithmetic pins the worked example of the seed's Oracle
 // article, read from golden /proc and /sys files: Total 13007, Free 11813,
@@ -136,5 +139,32 @@ func TestParseSize(t *testing.T) {
 		if _, err := ParseSize(in); err == nil {
 			t.Errorf("ParseSize(%q) accepted", in)
 		}
+	}
+}
+
+func TestCheckPlan(t *testing.T) {
+	for _, c := range []struct {
+		bytes     uint64
+		processes int
+		ok        bool
+	}{
+		{64 << 30, 1000, true},
+		{64 << 30, 0, true},
+		{1 << 52, 4194304, false},         // 4 PiB in pid_max processes: 2^65 bytes of page tables
+		{1 << 40, 4194304, true},          // 1 TiB: 8 PiB of page tables, absurd but representable
+		{1 << 30, math.MaxInt64, false},   // the 9223372036854775807 processes
+		{math.MaxUint64, 0, true},         // the pool itself still fits
+		{math.MaxUint64, 1, false},        // ...plus 20 KiB does not
+		{math.MaxUint64 - 4095, 1, false}, // ceilDiv must not wrap either
+	} {
+		if err := CheckPlan(c.bytes, c.processes); (err == nil) != c.ok {
+			t.Errorf("CheckPlan(%d, %d) = %v, want ok %v", c.bytes, c.processes, err, c.ok)
+		}
+	}
+}
+
+func TestCeilDivDoesNotWrap(t *testing.T) {
+	if got := ceilDiv(math.MaxUint64, 4096); got != math.MaxUint64/4096+1 {
+		t.Errorf("ceilDiv(MaxUint64, 4096) = %d", got)
 	}
 }

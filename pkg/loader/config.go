@@ -1,7 +1,9 @@
 package loader
 
 import (
+	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/memtrace/memtrace/pkg/event"
@@ -88,6 +90,54 @@ func ParseHookTypes(s string) ([]string, error) {
 		out = append(out, f)
 	}
 	return out, nil
+}
+
+// SignalHookTypes returns the hook types sig can attach with (allocHook
+// as in Config.AllocHook), read from the loader's own candidates, so a
+// command can tell before loading anything that --disable-hooks leaves a
+// signal nothing to attach with.
+func SignalHookTypes(sig event.Signal, allocHook string) ([]string, error) {
+	var cands []candidate
+	switch sig {
+	case event.SignalAlloc:
+		c, err := allocCandidates(allocHook)
+		if err != nil {
+			return nil, err
+		}
+		cands = c
+	case event.SignalExtfrag:
+		cands = extfragCandidates()
+	case event.SignalHugetlb:
+		cands = hugetlbCandidates()
+	default:
+		return nil, fmt.Errorf("unknown signal %q", sig)
+	}
+	var out []string
+	for _, c := range cands {
+		kind, _, _ := strings.Cut(c.name, "/")
+		if !slices.Contains(out, kind) {
+			out = append(out, kind)
+		}
+	}
+	return out, nil
+}
+
+// TaskCommLen is the kernel's TASK_COMM_LEN less its terminating NUL: the
+// longest command name a task can have.
+const TaskCommLen = 15
+
+// CheckComm reports why comm can never match a task's command name: the
+// one rule for every --comm filter.
+func CheckComm(comm string) error {
+	switch {
+	case comm == "":
+		return errors.New("empty command name")
+	case len(comm) > TaskCommLen:
+		return fmt.Errorf("%q is longer than the kernel's %d-character command names", comm, TaskCommLen)
+	case strings.IndexByte(comm, 0) >= 0:
+		return fmt.Errorf("%q holds a NUL byte, which ends a kernel command name", comm)
+	}
+	return nil
 }
 
 func (c Config) disabled(hook string) bool {

@@ -7,8 +7,8 @@ import (
 	"time"
 
 	"github.com/memtrace/memtrace/pkg/event"
+	"github.com/memtrace/memtrace/pkg/text"
 	"github.com/memtrace/memtrace/pkg/tracker"
-	"github.com/memtrace/memtrace/pkg/tty"
 )
 
 // Source is what the exporter reads: a *loader.Session, or a fake in tests.
@@ -133,7 +133,7 @@ func (e *Exporter) highValues(t event.Task) []string {
 	if e.opts.CommLabel {
 		// Process names are untrusted: invalid UTF-8 would make the whole
 		// family fail to collect, control characters are unreadable.
-		out = append(out, tty.Escape(t.Comm))
+		out = append(out, text.Escape(t.Comm))
 	}
 	if e.opts.ContainerLabels {
 		var info event.Container

@@ -368,3 +368,26 @@ func TestLint(t *testing.T) {
 		t.Errorf("lint: %s: %s", p.Metric, p.Text)
 	}
 }
+
+// TestCommLabelEscaped: dashboards display label values, so a process name
+// is escaped as in every human output (text.Escape), bidi overrides, C1
+// controls and backslashes included.
+func TestCommLabelEscaped(t *testing.T) {
+	for _, c := range []struct{ comm, label string }{
+		{"postgres", "postgres"},
+		{"gnp\u202eexe", `gnp\u202eexe`},
+		{"csi\u009b2J", `csi\u009b2J`},
+		{`\x1b`, `\\x1b`},
+		{"bad\xff", `bad\xff`},
+		{"\u2067iso\u2069", `\u2067iso\u2069`},
+	} {
+		src := newFakeSource()
+		e := New(src, Options{CommLabel: true})
+		reg := registry(t, e)
+		e.HandleEvent(&event.Event{Kind: event.KindHugetlb, Task: event.Task{Pid: 5, Comm: c.comm},
+			Hugetlb: &event.Hugetlb{Call: event.CallMmap, HugeRequest: true, Result: -12, Errno: "ENOMEM", HugePageSize: 2 << 20}})
+		if v := value(t, reg, "memtrace_hugetlb_requests_total", map[string]string{"comm": c.label}); v != 1 {
+			t.Errorf("comm %q: no series with comm=%q", c.comm, c.label)
+		}
+	}
+}

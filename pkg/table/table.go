@@ -12,7 +12,7 @@ import (
 // New returns a table with the header set. Headers keep their case
 // (tablewriter would upper-case and reformat them), cells are not trimmed,
 // and with maxWidth > 0 cells are truncated to fit a terminal that wide.
-// Callers escape untrusted cell text (tty.Escape) before appending.
+// Callers escape untrusted cell text (text.Escape) before appending.
 func New(w io.Writer, maxWidth int, header ...string) *tablewriter.Table {
 	opts := []tablewriter.Option{
 		tablewriter.WithRenderer(renderer.NewBlueprint(tw.Rendition{

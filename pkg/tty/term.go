@@ -1,3 +1,5 @@
+// Package tty holds what memtrace needs from a terminal: detecting one, its
+// size, reading single keys and whether colour may be used.
 package tty
 
 import (

@@ -181,10 +181,12 @@ func (o Options) validate() error {
 		return errors.New("nothing to follow: give a command, a pid, a comm or a cgroup")
 	case n > 1:
 		return errors.New("give only one of a command, a pid, a comm or a cgroup")
-	case len(o.Comm) > 15:
-		return fmt.Errorf("comm %q is longer than the kernel's 15-character command names", o.Comm)
 	case o.Pid < 0:
 		return fmt.Errorf("pid %d is not a process id", o.Pid)
+	case o.Comm != "":
+		if err := loader.CheckComm(o.Comm); err != nil {
+			return fmt.Errorf("comm: %w", err)
+		}
 	}
 	return nil
 }

@@ -10,7 +10,7 @@ import (
 
 	"github.com/memtrace/memtrace/pkg/event"
 	"github.com/memtrace/memtrace/pkg/table"
-	"github.com/memtrace/memtrace/pkg/tty"
+	"github.com/memtrace/memtrace/pkg/text"
 )
 
 // View controls how a frame is drawn.
@@ -116,9 +116,9 @@ func (v View) allocTable(w io.Writer, m *Model) {
 				atomic = v.paint(red, "ATOMIC "+strconv.FormatUint(p.Atomic, 10))
 			}
 			return []string{
-				strconv.FormatUint(uint64(p.Pid), 10), tty.Escape(p.Comm),
+				strconv.FormatUint(uint64(p.Pid), 10), text.Escape(p.Comm),
 				strconv.FormatUint(p.Recent, 10), strconv.FormatUint(p.Total, 10),
-				joinOrders(p.Orders), contexts(p.Contexts), atomic, gfp, tty.Escape(p.Cgroup),
+				joinOrders(p.Orders), contexts(p.Contexts), atomic, gfp, text.Escape(p.Cgroup),
 			}
 		})
 }
@@ -132,9 +132,9 @@ func (v View) fragTable(w io.Writer, m *Model) {
 				pairs = append(pairs, fmt.Sprintf("%s %d", k, p.Pairs[k]))
 			}
 			return []string{
-				strconv.FormatUint(uint64(p.Pid), 10), tty.Escape(p.Comm),
+				strconv.FormatUint(uint64(p.Pid), 10), text.Escape(p.Comm),
 				strconv.FormatUint(p.Recent, 10), strconv.FormatUint(p.Total, 10),
-				strconv.FormatUint(p.Fragmenting, 10), joinOrders(p.Orders), strings.Join(pairs, ", "), tty.Escape(p.Cgroup),
+				strconv.FormatUint(p.Fragmenting, 10), joinOrders(p.Orders), strings.Join(pairs, ", "), text.Escape(p.Cgroup),
 			}
 		})
 }
@@ -151,7 +151,7 @@ func (v View) hugeTable(w io.Writer, m *Model) {
 				mark = v.paint(yellow, "FALLBACK: 4 KiB pages")
 			}
 			return []string{
-				r.Time.Local().Format("15:04:05.000"), strconv.FormatUint(uint64(r.Pid), 10), tty.Escape(r.Comm),
+				r.Time.Local().Format("15:04:05.000"), strconv.FormatUint(uint64(r.Pid), 10), text.Escape(r.Comm),
 				string(r.Call), Bytes(r.Size), r.Result, mark, r.Flags,
 			}
 		})
@@ -304,7 +304,7 @@ func (v View) stacks(w io.Writer, m *Model) {
 	for i, s := range top {
 		comms := rankKeys(s.Comms)
 		for j := range comms {
-			comms[j] = tty.Escape(comms[j])
+			comms[j] = text.Escape(comms[j])
 		}
 		fmt.Fprintf(w, "  #%d  %d failures  (%s)\n", i+1, s.Count, strings.Join(comms, ", "))
 		if len(s.Frames) == 0 {

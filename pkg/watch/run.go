@@ -21,6 +21,7 @@ import (
 	"github.com/memtrace/memtrace/pkg/loader"
 	"github.com/memtrace/memtrace/pkg/migratetype"
 	"github.com/memtrace/memtrace/pkg/sysstate"
+	"github.com/memtrace/memtrace/pkg/text"
 	"github.com/memtrace/memtrace/pkg/tty"
 )
 
@@ -183,10 +184,10 @@ func Run(ctx context.Context, opts Options) error {
 		if title == "" {
 			title = "memtrace watch"
 		}
-		v.Title = fmt.Sprintf("%s — %s — %s — every %s — up %s", title, tty.Escape(hostname),
+		v.Title = fmt.Sprintf("%s — %s — %s — every %s — up %s", title, text.Escape(hostname),
 			model.Last.Format("15:04:05"), opts.Interval, Since(model.Start, model.Last))
 		if final {
-			v.Title = fmt.Sprintf("memtrace watch summary — %s — %s to %s (%s)", tty.Escape(hostname),
+			v.Title = fmt.Sprintf("memtrace watch summary — %s — %s to %s (%s)", text.Escape(hostname),
 				model.Start.Format("15:04:05"), model.Last.Format("15:04:05"), Since(model.Start, model.Last))
 		}
 		for _, w := range warnings {
