@@ -25,18 +25,6 @@ import (
 	"github.com/memtrace/memtrace/pkg/tracefs"
 )
 
-// family is one C file's program set and the maps every output reads.
-type family struct {
-	signal     event.Signal
-	load       func() (*ebpf.CollectionSpec, error)
-	ringbuf    string
-	stats      string
-	candidates []candidate
-	// companions are attached beside whichever candidate succeeded,
-	// sharing its maps; each may fail on its own.
-	companions []candidate
-}
-
 // attached is a family loaded and attached with one candidate.
 type attached struct {
 	family
@@ -92,20 +80,9 @@ func Open(cfg Config) (*Session, error) {
 	if err := rlimit.RemoveMemlock(); err != nil {
 		return nil, fmt.Errorf("raising RLIMIT_MEMLOCK for BPF maps: %w", err)
 	}
-	allocCands, err := allocCandidates(cfg.AllocHook)
+	fams, err := requested(cfg)
 	if err != nil {
 		return nil, err
-	}
-	all := map[event.Signal]family{
-		event.SignalAlloc:   {event.SignalAlloc, loadAllocSpec, allocMapAllocEvents, allocMapAllocStats, allocCands, []candidate{warnAllocCompanion()}},
-		event.SignalExtfrag: {event.SignalExtfrag, loadExtfragSpec, extfragMapExtfragEvents, extfragMapExtfragStats, extfragCandidates(), nil},
-		event.SignalHugetlb: {event.SignalHugetlb, loadHugetlbSpec, hugetlbMapHugetlbEvents, hugetlbMapHugetlbStats, hugetlbCandidates(), nil},
-	}
-	var fams []family
-	for _, sig := range event.AllSignals {
-		if cfg.has(sig) {
-			fams = append(fams, all[sig])
-		}
 	}
 	s := &Session{
 		cfg:        cfg,
@@ -209,118 +186,6 @@ func Open(cfg Config) (*Session, error) {
 	return s, nil
 }
 
-// attach tries the family's candidates in order of preference, on the
-// family's parsed and configured object. It returns the family attached,
-// nil if no candidate could be.
-func (s *Session) attach(f family, base *ebpf.CollectionSpec) (*attached, event.HookStatus) {
-	st := event.HookStatus{Signal: f.signal}
-	for _, c := range f.candidates {
-		if s.cfg.disabled(c.name) {
-			st.Rejected = append(st.Rejected, event.Attempt{Hook: c.name, Reason: "disabled by configuration"})
-			continue
-		}
-		if c.needsTracefs {
-			if err := s.ensureTracefs(); err != nil {
-				st.Rejected = append(st.Rejected, event.Attempt{Hook: c.name, Reason: err.Error()})
-				continue
-			}
-		}
-		coll, links, hook, err := s.loadCandidate(base, c, nil)
-		if err != nil {
-			st.Rejected = append(st.Rejected, event.Attempt{Hook: c.name, Reason: shortError(err)})
-			continue
-		}
-		rd, err := ringbuf.NewReader(coll.Maps[f.ringbuf])
-		if err != nil {
-			closeLinks(links)
-			coll.Close()
-			st.Rejected = append(st.Rejected, event.Attempt{Hook: c.name, Reason: fmt.Sprintf("opening ring buffer: %v", err)})
-			continue
-		}
-		st.Hook = hook
-		st.Attached = true
-		st.Note = c.note
-		a := &attached{family: f, coll: coll, links: links, reader: rd}
-		for _, comp := range f.companions {
-			st.Companions = append(st.Companions, s.attachCompanion(base, a, comp))
-		}
-		return a, st
-	}
-	return nil, st
-}
-
-// attachCompanion loads a companion program into the maps of the attached
-// family, so its records arrive in the same ring buffer.
-func (s *Session) attachCompanion(base *ebpf.CollectionSpec, a *attached, c candidate) event.Companion {
-	st := event.Companion{Hook: c.name, Note: c.note}
-	if s.cfg.disabled(c.name) {
-		st.Reason = "disabled by configuration"
-		return st
-	}
-	if c.tracefsFallback {
-		// Best effort: without tracefs the fallback fails, not the hook.
-		_ = s.ensureTracefs()
-	}
-	coll, links, _, err := s.loadCandidate(base, c, a.coll.Maps)
-	if err != nil {
-		st.Reason = shortError(err)
-		return st
-	}
-	a.companions = append(a.companions, coll)
-	a.links = append(a.links, links...)
-	st.Attached = true
-	return st
-}
-
-// loadCandidate loads and attaches one candidate and returns the hook's
-// name as attached (with the resolved target for fexit). Maps named in
-// shared are used instead of new ones.
-func (s *Session) loadCandidate(base *ebpf.CollectionSpec, c candidate, shared map[string]*ebpf.Map) (*ebpf.Collection, []link.Link, string, error) {
-	spec := base.Copy()
-	keep := map[string]bool{}
-	for _, p := range c.programs {
-		if spec.Programs[p] == nil {
-			return nil, nil, "", fmt.Errorf("the BPF object has no program %s", p)
-		}
-		keep[p] = true
-	}
-	// Prune the programs of other hooks: they would be loaded (and may be
-	// refused) for nothing.
-	for name := range spec.Programs {
-		if !keep[name] {
-			delete(spec.Programs, name)
-		}
-	}
-	hook := c.name
-	if c.prepare != nil {
-		h, err := c.prepare(spec, s.kernel)
-		if err != nil {
-			return nil, nil, "", err
-		}
-		hook = h
-	}
-	replace := map[string]*ebpf.Map{}
-	for name := range spec.Maps {
-		if m, ok := shared[name]; ok {
-			replace[name] = m
-		}
-	}
-	coll, err := ebpf.NewCollectionWithOptions(spec, ebpf.CollectionOptions{
-		MapReplacements: replace,
-		Cache:           s.btfCache,
-		Programs:        ebpf.ProgramOptions{KernelTypes: s.kernel},
-	})
-	if err != nil {
-		return nil, nil, "", fmt.Errorf("loading %s: %w", hook, explainLoadError(err))
-	}
-	links, err := c.attach(coll)
-	if err != nil {
-		coll.Close()
-		return nil, nil, "", explainLoadError(err)
-	}
-	return coll, links, hook, nil
-}
-
 // nowarnBit finds __GFP_NOWARN on this kernel (kernel BTF on 6.x, the
 // tracepoint format before), so the warn_alloc hook can tell which
 // failures the kernel will log. 0 when unknown.
@@ -341,9 +206,9 @@ func (s *Session) nowarnBit() uint64 {
 // mayNeedTracefs says whether a candidate or companion of fams that is
 // not disabled uses tracefs, so Open can mount it early, beside the
 // kernel BTF load, instead of on the first attach that needs it.
-func (s *Session) mayNeedTracefs(fams []family) bool {
+func (s *Session) mayNeedTracefs(fams []plan) bool {
 	for _, f := range fams {
-		for _, c := range slices.Concat(f.candidates, f.companions) {
+		for _, c := range slices.Concat(f.cands, f.companions) {
 			if (c.needsTracefs || c.tracefsFallback) && !s.cfg.disabled(c.name) {
 				return true
 			}
@@ -457,28 +322,4 @@ func monoToWallOffset() int64 {
 // wallTime converts a bpf_ktime_get_ns timestamp.
 func (s *Session) wallTime(mono uint64) time.Time {
 	return time.Unix(0, s.monoToWall+int64(mono))
-}
-
-// shortError keeps the first line of an error (verifier logs are long),
-// without cilium/ebpf's RLIMIT_MEMLOCK hint: Open has already lifted it.
-func shortError(err error) string {
-	msg := strings.ReplaceAll(err.Error(), " (MEMLOCK may be too low, consider rlimit.RemoveMemlock)", "")
-	if i := strings.IndexByte(msg, '\n'); i >= 0 {
-		msg = msg[:i]
-	}
-	if len(msg) > 300 {
-		msg = msg[:300] + "…"
-	}
-	return msg
-}
-
-// explainLoadError adds what a user can do about common refusals.
-func explainLoadError(err error) error {
-	switch {
-	case errors.Is(err, unix.EPERM):
-		return fmt.Errorf("%w (the kernel refused this program type: lockdown, a security module, or missing capabilities)", err)
-	case errors.Is(err, ebpf.ErrNotSupported):
-		return fmt.Errorf("%w (not supported by this kernel)", err)
-	}
-	return err
 }
