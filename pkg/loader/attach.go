@@ -126,7 +126,7 @@ func (s *Session) loadCandidate(base *ebpf.CollectionSpec, c candidate, shared m
 }
 
 // shortError keeps the first line of an error (verifier logs are long),
-// without cilium/ebpf's RLIMIT_MEMLOCK hint: Open has already lifted it.
+// without cilium/ebpf's RLIMIT_MEMLOCK hint: Start has already lifted it.
 func shortError(err error) string {
 	msg := strings.ReplaceAll(err.Error(), " (MEMLOCK may be too low, consider rlimit.RemoveMemlock)", "")
 	if i := strings.IndexByte(msg, '\n'); i >= 0 {

@@ -76,7 +76,7 @@ func (s *Session) config() memtraceConfig {
 		PercpuRqOff:    s.preempt.rqOff,
 		PercpuPcOff:    s.preempt.pcOff,
 		SampleFirst:    s.cfg.SampleFirst,
-		PageblockOrder: int32(s.cfg.PageblockOrder),
+		PageblockOrder: int32(s.pageblockOrder),
 		GfpNowarn:      s.gfpNowarn,
 		NrShmget:       unix.SYS_SHMGET,
 		NrMmap:         unix.SYS_MMAP,

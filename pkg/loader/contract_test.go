@@ -127,7 +127,7 @@ func TestConfigReachesEverySpec(t *testing.T) {
 func TestOpenRefusesLongComm(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.Comm = "sixteen-chars-xx"
-	_, err := Open(cfg)
+	_, err := Start(cfg, Naming{})
 	if err == nil || !strings.Contains(err.Error(), "15 characters") {
 		t.Fatalf("error %v, want the 15-character limit", err)
 	}

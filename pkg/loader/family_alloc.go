@@ -151,7 +151,7 @@ func (s *Session) warnEvent(r allocWarnEvent) event.Event {
 	return ev
 }
 
-// AllocAggregates returns the exact per-key failure counts.
+// AllocAggregates returns the exact per-key failure counts, named.
 func (s *Session) AllocAggregates() ([]event.AllocAggregate, error) {
 	a := s.families[event.SignalAlloc]
 	if a == nil {
@@ -172,6 +172,7 @@ func (s *Session) AllocAggregates() ([]event.AllocAggregate, error) {
 	if err := it.Err(); err != nil {
 		return nil, fmt.Errorf("reading alloc_agg: %w", err)
 	}
+	s.names.allocAggregates(out)
 	return out, nil
 }
 

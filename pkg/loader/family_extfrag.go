@@ -62,7 +62,7 @@ func decodeExtfrag(s *Session, raw []byte) (event.Event, error) {
 	return ev, nil
 }
 
-// ExtfragAggregates returns the exact per-key fallback counts.
+// ExtfragAggregates returns the exact per-key fallback counts, named.
 func (s *Session) ExtfragAggregates() ([]event.ExtfragAggregate, error) {
 	a := s.families[event.SignalExtfrag]
 	if a == nil {
@@ -84,5 +84,6 @@ func (s *Session) ExtfragAggregates() ([]event.ExtfragAggregate, error) {
 	if err := it.Err(); err != nil {
 		return nil, fmt.Errorf("reading extfrag_agg: %w", err)
 	}
+	s.names.extfragAggregates(out)
 	return out, nil
 }

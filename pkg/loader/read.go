@@ -35,6 +35,7 @@ func (s *Session) read(a *attached) {
 			s.decodeErrors.Add(1)
 			continue
 		}
+		s.names.event(&ev)
 		select {
 		case s.events <- ev:
 		case <-s.done:

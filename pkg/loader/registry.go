@@ -11,7 +11,7 @@ import (
 // A signal family is one C file, bpf/<family>.c, and one Go file set here,
 // family_<family>.go: its hook candidates and fallbacks, the loading of its
 // object, the decoding of its records and the reading of its aggregates.
-// Each registers a family descriptor from init; the session core (Open,
+// Each registers a family descriptor from init; the session core (Start,
 // attach, read, Stats, ForgetPids, Close) iterates the registry and names
 // no family.
 //

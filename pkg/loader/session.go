@@ -1,9 +1,11 @@
-// Package loader loads memtrace's kernel programs, choosing for each signal
-// the best hook the running kernel offers, and turns what they report into
-// events, aggregates and counters.
+// Package loader is memtrace's session core: Start loads the kernel
+// programs of the requested signal families, choosing for each the best
+// hook the running kernel offers, and turns what they report into named
+// events, aggregates and counters. Every tracing command starts here.
 package loader
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"slices"
@@ -22,6 +24,7 @@ import (
 	"github.com/memtrace/memtrace/pkg/event"
 	"github.com/memtrace/memtrace/pkg/gfp"
 	"github.com/memtrace/memtrace/pkg/rawbtf"
+	"github.com/memtrace/memtrace/pkg/sysstate"
 	"github.com/memtrace/memtrace/pkg/tracefs"
 )
 
@@ -40,10 +43,15 @@ type Session struct {
 	kernel   *btf.Spec
 	btfCache *btf.Cache
 	preempt  preemptLocation
+	// gfpEnum is the type ID of the GFP bit enum in kernel BTF (0: unknown).
+	gfpEnum btf.TypeID
 	// gfpNowarn is __GFP_NOWARN on this kernel (0: unknown).
 	gfpNowarn uint64
-	families  map[event.Signal]*attached
-	hooks     []event.HookStatus
+	// pageblockOrder is the host's (0: unknown, the programs use 9).
+	pageblockOrder int
+	names          names
+	families       map[event.Signal]*attached
+	hooks          []event.HookStatus
 
 	tracefsMu      sync.Mutex // guards the four fields below
 	tracefsDir     string
@@ -63,13 +71,17 @@ type Session struct {
 	monoToWall int64
 }
 
-// Open checks privileges, loads and attaches every requested signal with
-// the best hook available, and starts reading their ring buffers. A signal
-// with no usable hook is reported in Hooks() and does not stop the others;
-// Open fails when no signal could be attached, and on a configuration the
-// programs cannot express or an embedded object that does not match its
-// Go bindings.
-func Open(cfg Config) (*Session, error) {
+// Start is how every tracing command begins. It checks privileges, finds
+// what the probes need of the host (kernel BTF, preempt_count, pageblock
+// order, tracefs), loads and attaches every requested signal with the best
+// hook available, builds the names of the running kernel, and starts
+// reading the ring buffers: events and aggregates come out named (GFP
+// flags, migratetypes, errno, syscall flags, stacks, and cgroups and
+// containers through n.Tasks). A signal with no usable hook is reported
+// in Hooks() and does not stop the others; Start fails when no signal
+// could be attached, and on a configuration the programs cannot express
+// or an embedded object that does not match its Go bindings.
+func Start(cfg Config, n Naming) (*Session, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
@@ -102,7 +114,7 @@ func Open(cfg Config) (*Session, error) {
 		prep.Go(func() { specs[i], specErrs[i] = f.load() })
 	}
 	// The raw kernel BTF is mapped and indexed once (~5 ms) for both of
-	// its look-ups: preempt_count, and the GFP bit enum for nowarnBit.
+	// its look-ups: preempt_count, and the GFP bit enum for the GFP names.
 	var rawPreemptErr error
 	prep.Go(func() {
 		raw, err := rawbtf.Map(rawbtf.KernelPath)
@@ -112,8 +124,15 @@ func Open(cfg Config) (*Session, error) {
 		}
 		defer raw.Close()
 		s.preempt, rawPreemptErr = preemptFromRaw(raw)
-		if cfg.has(event.SignalAlloc) {
-			gfp.LocateKernelEnum(raw)
+		s.gfpEnum = gfp.KernelEnum(raw)
+	})
+	// The host's memory geometry: pageblock order for the programs, the
+	// default huge page size for the names.
+	var geo sysstate.Geometry
+	prep.Go(func() {
+		var err error
+		if geo, err = sysstate.ReadGeometry("/proc", "/sys"); err != nil {
+			s.names.decoding.Warnings = append(s.names.decoding.Warnings, fmt.Sprintf("pageblock order unknown, assuming 9: %v", err))
 		}
 	})
 	if s.mayNeedTracefs(fams) {
@@ -131,9 +150,9 @@ func Open(cfg Config) (*Session, error) {
 	s.kernel, s.btfCache = kernel, cache
 	prep.Wait()
 	s.preempt = resolvePreempt(s.preempt, rawPreemptErr, kernel, kallsymsPath)
-	if cfg.has(event.SignalAlloc) {
-		s.gfpNowarn = s.nowarnBit()
-	}
+	s.pageblockOrder = cmp.Or(cfg.PageblockOrder, geo.PageblockOrder)
+	// The GFP table names flags and gives the programs __GFP_NOWARN.
+	s.buildGFP(kernelRelease())
 	// The embedded objects do not depend on the kernel: one that cannot be
 	// parsed or lacks what the Go side expects is a build error.
 	kcfg := s.config()
@@ -158,7 +177,12 @@ func Open(cfg Config) (*Session, error) {
 	for i, f := range fams {
 		load.Go(func() { atts[i], s.hooks[i] = s.attach(f, specs[i]) })
 	}
+	load.Go(s.buildMigratetypes)
 	load.Wait()
+	// Everything that needed the parsed kernel BTF (several MB) is built:
+	// a long-running session should not keep it. InjectAllocFailures
+	// reloads it.
+	s.kernel, s.btfCache = nil, nil
 	for i, a := range atts {
 		if a != nil {
 			s.families[fams[i].signal] = a
@@ -175,6 +199,7 @@ func Open(cfg Config) (*Session, error) {
 		}
 		return nil, fmt.Errorf("no signal could be attached on this kernel:\n  %s", strings.Join(reasons, "\n  "))
 	}
+	s.finishNames(n, geo.HugepageSizeKB*1024)
 	for _, a := range s.families {
 		s.wg.Add(1)
 		go s.read(a)
@@ -186,25 +211,8 @@ func Open(cfg Config) (*Session, error) {
 	return s, nil
 }
 
-// nowarnBit finds __GFP_NOWARN on this kernel (kernel BTF on 6.x, the
-// tracepoint format before), so the warn_alloc hook can tell which
-// failures the kernel will log. 0 when unknown.
-func (s *Session) nowarnBit() uint64 {
-	t, err := gfp.FromBTF(s.kernel)
-	if err != nil {
-		if s.ensureTracefs() != nil {
-			return 0
-		}
-		if t, err = gfp.Load(s.tracefsDir, s.kernel, ""); err != nil {
-			return 0
-		}
-	}
-	bit, _ := t.Bit("__GFP_NOWARN")
-	return bit
-}
-
 // mayNeedTracefs says whether a candidate or companion of fams that is
-// not disabled uses tracefs, so Open can mount it early, beside the
+// not disabled uses tracefs, so Start can mount it early, beside the
 // kernel BTF load, instead of on the first attach that needs it.
 func (s *Session) mayNeedTracefs(fams []plan) bool {
 	for _, f := range fams {
@@ -243,26 +251,10 @@ func (s *Session) ContextSource() string {
 	return s.preempt.desc
 }
 
-// TracefsDir is where tracefs is mounted, "" if it could not be.
-func (s *Session) TracefsDir() string { return s.tracefsDir }
-
-// KernelBTF is the running kernel's BTF, loaded once for the session; nil
-// after ReleaseKernelBTF.
-func (s *Session) KernelBTF() *btf.Spec { return s.kernel }
-
-// ReleaseKernelBTF drops the parsed kernel BTF (several MB) once the
-// caller has built what it needed from it: a long-running watch on a host
-// short of memory should not keep it. InjectAllocFailures reloads it.
-func (s *Session) ReleaseKernelBTF() {
-	s.kernel = nil
-	s.btfCache = nil
-}
-
 // Hooks reports, per signal, the hook in use and why others were not.
 func (s *Session) Hooks() []event.HookStatus { return s.hooks }
 
-// Events delivers events with numbers but no names (an event.Decoder adds
-// them) until the session is stopped and every ring buffer is drained;
+// Events delivers events, named for the running kernel, until the session is stopped and every ring buffer is drained;
 // then the channel is closed.
 func (s *Session) Events() <-chan event.Event { return s.events }
 
@@ -312,6 +304,16 @@ func (s *Session) Close() error {
 
 // DecodeErrors counts records that could not be decoded (never expected).
 func (s *Session) DecodeErrors() uint64 { return s.decodeErrors.Load() }
+
+// kernelRelease is uname -r, for the built-in GFP table when neither
+// tracefs nor kernel BTF can name the flags.
+func kernelRelease() string {
+	var u unix.Utsname
+	if unix.Uname(&u) != nil {
+		return ""
+	}
+	return unix.ByteSliceToString(u.Release[:])
+}
 
 func monoToWallOffset() int64 {
 	var ts unix.Timespec
