@@ -6,6 +6,8 @@ import (
 
 	"github.com/cilium/ebpf"
 	"golang.org/x/sys/unix"
+
+	"github.com/memtrace/memtrace/pkg/event"
 )
 
 // without returns a loader of the alloc object with one program, map or
@@ -103,10 +105,11 @@ func TestConfigReachesEverySpec(t *testing.T) {
 	if want.NrMmap != unix.SYS_MMAP || want.MapHugetlb != unix.MAP_HUGETLB || want.ShmHugetlb != 0o4000 {
 		t.Errorf("syscall ABI values: %+v", want)
 	}
-	for name, load := range map[string]func() (*ebpf.CollectionSpec, error){
-		"alloc": loadAllocSpec, "extfrag": loadExtfragSpec, "hugetlb": loadHugetlbSpec,
-	} {
-		spec, err := load()
+	if len(registry) != len(event.AllSignals) {
+		t.Errorf("%d families registered for %d signals", len(registry), len(event.AllSignals))
+	}
+	for name, f := range registry {
+		spec, err := f.load()
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -124,7 +127,7 @@ func TestConfigReachesEverySpec(t *testing.T) {
 	}
 }
 
-func TestOpenRefusesLongComm(t *testing.T) {
+func TestStartRefusesLongComm(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.Comm = "sixteen-chars-xx"
 	_, err := Start(cfg, Naming{})
