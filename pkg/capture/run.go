@@ -3,15 +3,11 @@ package capture
 import (
 	"context"
 	"fmt"
-	"strings"
 	"time"
 
-	"github.com/memtrace/memtrace/pkg/decode"
+	"github.com/memtrace/memtrace/pkg/container"
 	"github.com/memtrace/memtrace/pkg/event"
-	"github.com/memtrace/memtrace/pkg/gfp"
-	"github.com/memtrace/memtrace/pkg/ksym"
 	"github.com/memtrace/memtrace/pkg/loader"
-	"github.com/memtrace/memtrace/pkg/migratetype"
 	"github.com/memtrace/memtrace/pkg/sysstate"
 )
 
@@ -59,11 +55,8 @@ func Run(ctx context.Context, opts Options) (*Document, error) {
 	}
 
 	doc.Before = sysstate.Take(opts.ProcRoot, opts.SysRoot)
-	if doc.Before.PageblockOrder > 0 {
-		opts.Loader.PageblockOrder = doc.Before.PageblockOrder
-	}
 
-	sess, err := loader.Open(opts.Loader)
+	sess, err := loader.Start(opts.Loader, loader.Naming{Stacks: true, Symbols: true, Tasks: container.TaskNamer()})
 	if err != nil {
 		return nil, err
 	}
@@ -78,9 +71,9 @@ func Run(ctx context.Context, opts Options) (*Document, error) {
 	if opts.OnReady != nil {
 		opts.OnReady(sess)
 	}
-
-	dec, warnings := newDecoder(sess, doc)
-	doc.Warnings = append(doc.Warnings, warnings...)
+	d := sess.Decoding()
+	doc.Decoding = Decoding{GFPSource: d.GFPSource, MigratetypeSource: d.MigratetypeSource, Symbols: d.Symbols, ContextSource: d.ContextSource}
+	doc.Warnings = append(doc.Warnings, d.Warnings...)
 
 	// Huge-page and warn_alloc events are kept for the process summary
 	// even past --max-events: they are rare and never sampled.
@@ -124,19 +117,6 @@ func Run(ctx context.Context, opts Options) (*Document, error) {
 	}
 	doc.DecodeErrors = sess.DecodeErrors()
 
-	// Name everything while the stack map is still loaded.
-	for i := range doc.Events {
-		dec.Event(&doc.Events[i])
-	}
-	for i := range unsampled {
-		dec.Event(&unsampled[i])
-	}
-	for i := range doc.AllocFailures {
-		dec.AllocAggregate(&doc.AllocFailures[i])
-	}
-	for i := range doc.Extfrag {
-		dec.ExtfragAggregate(&doc.Extfrag[i])
-	}
 	if doc.AllocFailures == nil {
 		doc.AllocFailures = []event.AllocAggregate{}
 	}
@@ -168,32 +148,4 @@ func collect(ctx context.Context, sess *loader.Session, timer <-chan time.Time, 
 			return "signal"
 		}
 	}
-}
-
-// newDecoder loads the naming tables for the running kernel. A table that
-// cannot be loaded leaves names empty and says so, never fails the capture.
-func newDecoder(sess *loader.Session, doc *Document) (*decode.Decoder, []string) {
-	var warnings []string
-	dec := (&decode.Decoder{Stacks: sess.StackAddrs, HugePageSize: doc.Before.Memory.HugepageSizeKB * 1024}).WithCgroups()
-	if t, err := gfp.Load(sess.TracefsDir(), sess.KernelBTF(), doc.Host.KernelRelease); err != nil {
-		warnings = append(warnings, fmt.Sprintf("GFP flag names unavailable: %v", err))
-	} else {
-		dec.GFP = t
-		doc.Decoding.GFPSource = t.Source()
-	}
-	doc.Decoding.ContextSource = sess.ContextSource()
-	if strings.HasPrefix(doc.Decoding.ContextSource, "unavailable") {
-		warnings = append(warnings, "execution context (process, softirq, hardirq) unknown: "+doc.Decoding.ContextSource)
-	}
-	mt := migratetype.FromBTF(sess.KernelBTF())
-	dec.Migratetypes = mt
-	doc.Decoding.MigratetypeSource = mt.Source()
-	if syms, err := ksym.Load("/proc/kallsyms"); err != nil {
-		warnings = append(warnings, fmt.Sprintf("kernel stacks not symbolized: %v", err))
-		doc.Decoding.Symbols = "unavailable"
-	} else {
-		dec.Symbols = syms
-		doc.Decoding.Symbols = "/proc/kallsyms"
-	}
-	return dec, warnings
 }

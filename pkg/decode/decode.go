@@ -7,8 +7,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/memtrace/memtrace/pkg/cgroup"
-	"github.com/memtrace/memtrace/pkg/container"
 	"github.com/memtrace/memtrace/pkg/event"
 	"github.com/memtrace/memtrace/pkg/gfp"
 	"github.com/memtrace/memtrace/pkg/ksym"
@@ -29,39 +27,17 @@ type Decoder struct {
 	// HugePageSize is the default huge page size in bytes, for requests
 	// that do not name one.
 	HugePageSize uint64
-	// MemcgPath names memory cgroup ids and Containers maps cgroups to
-	// containers and pods (see WithCgroups); nil leaves them out.
-	MemcgPath  func(id uint64) string
-	Containers *container.Attributor
+	// Tasks adds what the host knows of a task: its cgroup path and
+	// container (container.TaskNamer); nil leaves them out.
+	Tasks func(*event.Task)
 
 	stackCache map[int32][]string
 }
 
-// WithCgroups makes the decoder name cgroups and containers of this host:
-// memory cgroup ids against the memory controller's hierarchy, v2 ids
-// against the v2 tree (ids are unique only within a hierarchy).
-func (d *Decoder) WithCgroups() *Decoder {
-	memcg := cgroup.NewResolver(cgroup.MemoryRoot())
-	var v2 func(uint64) string
-	if root := cgroup.V2Root(); root == memcg.Root {
-		v2 = memcg.Path
-	} else if root != "" {
-		v2 = cgroup.NewResolver(root).Path
-	}
-	d.MemcgPath = memcg.Path
-	d.Containers = container.NewAttributorFunc(memcg.Path, v2)
-	return d
-}
-
 // Task names the cgroup and container of a task in place.
 func (d *Decoder) Task(t *event.Task) {
-	if d.MemcgPath != nil && t.Cgroup == "" {
-		t.Cgroup = d.MemcgPath(t.MemcgID)
-	}
-	if d.Containers != nil && t.Container == nil {
-		if info := d.Containers.Lookup(t.CgroupID, t.MemcgID); info.InContainer() {
-			t.Container = &info
-		}
+	if d.Tasks != nil {
+		d.Tasks(t)
 	}
 }
 

@@ -24,11 +24,11 @@ type gfpBit struct {
 
 // gfpEnum finds the ___GFP_*_BIT enum and returns its members ordered by
 // value, plus the raw constants for resolving them in a format file.
-func gfpEnum(spec *btf.Spec) ([]gfpBit, map[string]uint64, error) {
+func gfpEnum(spec *btf.Spec, hint btf.TypeID) ([]gfpBit, map[string]uint64, error) {
 	if spec == nil {
 		return nil, nil, errors.New("no kernel BTF")
 	}
-	if id := kernelGFPEnum(); id != 0 {
+	if id := hint; id != 0 {
 		// A hint only: spec need not be the running kernel's.
 		if typ, err := spec.TypeByID(id); err == nil {
 			if e, ok := typ.(*btf.Enum); ok && hasValue(e, "___GFP_DMA_BIT") {
@@ -54,25 +54,25 @@ func gfpEnum(spec *btf.Spec) ([]gfpBit, map[string]uint64, error) {
 // kernelEnum holds the type ID of the ___GFP_*_BIT enum in the running
 // kernel's BTF, read from its raw records (0: not found, or not readable
 // this way). The enum is anonymous: spec.All() finds it only by inflating
-// every type before it, ~10 ms and megabytes of garbage on each of the
-// look-ups a start of memtrace makes.
+// every type before it, ~10 ms and megabytes of garbage on each look-up.
+// Callers that map the raw BTF anyway (the session, at start) find it
+// with KernelEnum and pass it to LoadKernel; Load and FromBTF map it
+// themselves on first use.
 var kernelEnum struct {
 	once sync.Once
 	id   btf.TypeID
 }
 
-// LocateKernelEnum finds the ___GFP_*_BIT enum in raw, the running
-// kernel's BTF that the caller has mapped anyway (the loader, at start),
-// unless that was done already. FromBTF and Load otherwise map it
-// themselves on first use.
-func LocateKernelEnum(raw *rawbtf.File) {
-	kernelEnum.once.Do(func() { kernelEnum.id = btf.TypeID(raw.EnumWithValue("___GFP_DMA_BIT")) })
+// KernelEnum returns the type ID of the ___GFP_*_BIT enum in raw, the
+// running kernel's BTF (0: none), for LoadKernel.
+func KernelEnum(raw *rawbtf.File) btf.TypeID {
+	return btf.TypeID(raw.EnumWithValue("___GFP_DMA_BIT"))
 }
 
 func kernelGFPEnum() btf.TypeID {
 	kernelEnum.once.Do(func() {
 		if f, err := rawbtf.Map(rawbtf.KernelPath); err == nil {
-			kernelEnum.id = btf.TypeID(f.EnumWithValue("___GFP_DMA_BIT"))
+			kernelEnum.id = KernelEnum(f)
 			f.Close()
 		}
 	})
@@ -116,13 +116,13 @@ func hasValue(e *btf.Enum, name string) bool {
 // are rebuilt from the bits with the definitions of the newest kernel
 // checked (6.18, where GFP_NOWAIT includes __GFP_NOWARN).
 func FromBTF(spec *btf.Spec) (*Table, error) {
-	return fromBTF(spec, kver{})
+	return fromBTF(spec, kernelGFPEnum(), kver{})
 }
 
 // fromBTF is FromBTF for a known release: before 6.18, GFP_NOWAIT was
 // __GFP_KSWAPD_RECLAIM alone. A zero release means the newest definitions.
-func fromBTF(spec *btf.Spec, rel kver) (*Table, error) {
-	members, _, err := gfpEnum(spec)
+func fromBTF(spec *btf.Spec, hint btf.TypeID, rel kver) (*Table, error) {
+	members, _, err := gfpEnum(spec, hint)
 	if err != nil {
 		return nil, err
 	}

@@ -16,7 +16,7 @@ func TestKernelEnumShortcutMatchesScan(t *testing.T) {
 	if err != nil {
 		t.Skip(err)
 	}
-	fast, fastEnv, err := gfpEnum(spec)
+	fast, fastEnv, err := gfpEnum(spec, kernelGFPEnum())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -46,7 +46,7 @@ func TestFromBTFSynthetic(t *testing.T) {
 		t.Errorf("FromBTF entries differ from the 6.18 format file:\ngot  %v\nwant %v", got, want)
 	}
 	// For an older release GFP_NOWAIT lacks __GFP_NOWARN.
-	old, err := fromBTF(spec, kver{6, 12, 0})
+	old, err := fromBTF(spec, 0, kver{6, 12, 0})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -25,10 +25,20 @@ const FormatPath = "events/kmem/mm_page_alloc/format"
 // Empty tracefsDir, nil kernelBTF or empty release skip that step. The
 // error lists why each step failed.
 func Load(tracefsDir string, kernelBTF *btf.Spec, release string) (*Table, error) {
+	var enum btf.TypeID
+	if kernelBTF != nil {
+		enum = kernelGFPEnum()
+	}
+	return LoadKernel(tracefsDir, kernelBTF, enum, release)
+}
+
+// LoadKernel is Load with the type ID of the kernel's GFP bit enum
+// already found (KernelEnum; 0: look it up in kernelBTF).
+func LoadKernel(tracefsDir string, kernelBTF *btf.Spec, enum btf.TypeID, release string) (*Table, error) {
 	var errs []error
 	var env map[string]uint64
 	if kernelBTF != nil {
-		_, env, _ = gfpEnum(kernelBTF)
+		_, env, _ = gfpEnum(kernelBTF, enum)
 	}
 	if tracefsDir != "" {
 		path := filepath.Join(tracefsDir, FormatPath)
@@ -52,7 +62,7 @@ func Load(tracefsDir string, kernelBTF *btf.Spec, release string) (*Table, error
 		if release != "" {
 			rel, _ = parseRelease(release)
 		}
-		t, err := fromBTF(kernelBTF, rel)
+		t, err := fromBTF(kernelBTF, enum, rel)
 		if err == nil {
 			return t, nil
 		}

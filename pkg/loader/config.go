@@ -36,7 +36,8 @@ type Config struct {
 	// FallbackMin records shared mappings of at least this size made after
 	// a failed huge-page request.
 	FallbackMin uint64
-	// PageblockOrder of the running kernel; <=0 uses 9.
+	// PageblockOrder overrides the running kernel's, which Start finds
+	// (0: the host's; 9 if it cannot be found).
 	PageblockOrder int
 }
 
@@ -48,7 +49,6 @@ func DefaultConfig() Config {
 		SampleFirst:    64,
 		LargeSharedMin: 64 << 20,
 		FallbackMin:    2 << 20,
-		PageblockOrder: 9,
 	}
 }
 

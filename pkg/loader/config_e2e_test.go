@@ -21,7 +21,7 @@ func TestConfigReachesKernel(t *testing.T) {
 	cfg.Signals = []event.Signal{event.SignalAlloc}
 	cfg.Comm = "mt-cfg-in"
 	cfg.SampleFirst = 1
-	s, err := loader.Open(cfg)
+	s, err := loader.Start(cfg, loader.Naming{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -27,20 +27,8 @@ var (
 // cfgVar is the name of the configuration variable in every object.
 const cfgVar = allocVarCFG
 
-// loadAllocSpec, loadExtfragSpec and loadHugetlbSpec parse an embedded
-// object and check it against its generated bindings.
-func loadAllocSpec() (*ebpf.CollectionSpec, error) {
-	return loadChecked("alloc", loadAlloc, &allocSpecs{})
-}
-
-func loadExtfragSpec() (*ebpf.CollectionSpec, error) {
-	return loadChecked("extfrag", loadExtfrag, &extfragSpecs{})
-}
-
-func loadHugetlbSpec() (*ebpf.CollectionSpec, error) {
-	return loadChecked("hugetlb", loadHugetlb, &hugetlbSpecs{})
-}
-
+// loadChecked parses an embedded object and checks it against its
+// generated bindings; each family's load function calls it.
 func loadChecked(name string, load func() (*ebpf.CollectionSpec, error), want any) (*ebpf.CollectionSpec, error) {
 	spec, err := load()
 	if err != nil {
@@ -88,7 +76,7 @@ func (s *Session) config() memtraceConfig {
 		PercpuRqOff:    s.preempt.rqOff,
 		PercpuPcOff:    s.preempt.pcOff,
 		SampleFirst:    s.cfg.SampleFirst,
-		PageblockOrder: int32(s.cfg.PageblockOrder),
+		PageblockOrder: int32(s.pageblockOrder),
 		GfpNowarn:      s.gfpNowarn,
 		NrShmget:       unix.SYS_SHMGET,
 		NrMmap:         unix.SYS_MMAP,

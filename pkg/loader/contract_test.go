@@ -6,6 +6,8 @@ import (
 
 	"github.com/cilium/ebpf"
 	"golang.org/x/sys/unix"
+
+	"github.com/memtrace/memtrace/pkg/event"
 )
 
 // without returns a loader of the alloc object with one program, map or
@@ -103,10 +105,11 @@ func TestConfigReachesEverySpec(t *testing.T) {
 	if want.NrMmap != unix.SYS_MMAP || want.MapHugetlb != unix.MAP_HUGETLB || want.ShmHugetlb != 0o4000 {
 		t.Errorf("syscall ABI values: %+v", want)
 	}
-	for name, load := range map[string]func() (*ebpf.CollectionSpec, error){
-		"alloc": loadAllocSpec, "extfrag": loadExtfragSpec, "hugetlb": loadHugetlbSpec,
-	} {
-		spec, err := load()
+	if len(registry) != len(event.AllSignals) {
+		t.Errorf("%d families registered for %d signals", len(registry), len(event.AllSignals))
+	}
+	for name, f := range registry {
+		spec, err := f.load()
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -124,10 +127,10 @@ func TestConfigReachesEverySpec(t *testing.T) {
 	}
 }
 
-func TestOpenRefusesLongComm(t *testing.T) {
+func TestStartRefusesLongComm(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.Comm = "sixteen-chars-xx"
-	_, err := Open(cfg)
+	_, err := Start(cfg, Naming{})
 	if err == nil || !strings.Contains(err.Error(), "15 characters") {
 		t.Fatalf("error %v, want the 15-character limit", err)
 	}

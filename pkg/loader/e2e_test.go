@@ -48,7 +48,7 @@ func TestEveryHookWithRealEvents(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			cfg := loader.DefaultConfig()
 			cfg.DisableHooks = c.disable
-			s, err := loader.Open(cfg)
+			s, err := loader.Start(cfg, loader.Naming{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -148,7 +148,7 @@ func TestFexitFirst(t *testing.T) {
 	privtest.RequireBTFKernel(t)
 	cfg := loader.DefaultConfig()
 	cfg.Signals = []event.Signal{event.SignalAlloc}
-	s, err := loader.Open(cfg)
+	s, err := loader.Start(cfg, loader.Naming{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -167,7 +167,7 @@ func TestFexitFirst(t *testing.T) {
 	t.Logf("fexit refused (%s), using %s", h.Rejected[0].Reason, h.Hook)
 
 	cfg.AllocHook = "fexit"
-	if s, err := loader.Open(cfg); err == nil {
+	if s, err := loader.Start(cfg, loader.Naming{}); err == nil {
 		s.Close()
 		t.Fatal("--alloc-hook fexit attached although fexit is refused here")
 	}
@@ -210,7 +210,7 @@ func TestWarnAllocCompanion(t *testing.T) {
 	privtest.RequireBTFKernel(t)
 	cfg := loader.DefaultConfig()
 	cfg.Signals = []event.Signal{event.SignalAlloc}
-	s, err := loader.Open(cfg)
+	s, err := loader.Start(cfg, loader.Naming{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -261,7 +261,7 @@ func TestFexitCountsRealFailures(t *testing.T) {
 	cfg := loader.DefaultConfig()
 	cfg.Signals = []event.Signal{event.SignalAlloc}
 	cfg.AllocHook = "fexit"
-	s, err := loader.Open(cfg)
+	s, err := loader.Start(cfg, loader.Naming{})
 	if err != nil {
 		t.Skipf("this kernel refuses fexit on the allocator (auto falls back, see TestFexitFirst): %v", err)
 	}

@@ -56,7 +56,7 @@ func checkWithoutTracefs(t *testing.T) {
 	if dir, ok := tracefsMounted(t); ok {
 		t.Fatalf("setup: tracefs still mounted at %s", dir)
 	}
-	s, err := loader.Open(loader.DefaultConfig())
+	s, err := loader.Start(loader.DefaultConfig(), loader.Naming{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,9 +1,11 @@
-// Package loader loads memtrace's kernel programs, choosing for each signal
-// the best hook the running kernel offers, and turns what they report into
-// events, aggregates and counters.
+// Package loader is memtrace's session core: Start loads the kernel
+// programs of the requested signal families, choosing for each the best
+// hook the running kernel offers, and turns what they report into named
+// events, aggregates and counters. Every tracing command starts here.
 package loader
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"slices"
@@ -22,20 +24,9 @@ import (
 	"github.com/memtrace/memtrace/pkg/event"
 	"github.com/memtrace/memtrace/pkg/gfp"
 	"github.com/memtrace/memtrace/pkg/rawbtf"
+	"github.com/memtrace/memtrace/pkg/sysstate"
 	"github.com/memtrace/memtrace/pkg/tracefs"
 )
-
-// family is one C file's program set and the maps every output reads.
-type family struct {
-	signal     event.Signal
-	load       func() (*ebpf.CollectionSpec, error)
-	ringbuf    string
-	stats      string
-	candidates []candidate
-	// companions are attached beside whichever candidate succeeded,
-	// sharing its maps; each may fail on its own.
-	companions []candidate
-}
 
 // attached is a family loaded and attached with one candidate.
 type attached struct {
@@ -52,10 +43,15 @@ type Session struct {
 	kernel   *btf.Spec
 	btfCache *btf.Cache
 	preempt  preemptLocation
+	// gfpEnum is the type ID of the GFP bit enum in kernel BTF (0: unknown).
+	gfpEnum btf.TypeID
 	// gfpNowarn is __GFP_NOWARN on this kernel (0: unknown).
 	gfpNowarn uint64
-	families  map[event.Signal]*attached
-	hooks     []event.HookStatus
+	// pageblockOrder is the host's (0: unknown, the programs use 9).
+	pageblockOrder int
+	names          names
+	families       map[event.Signal]*attached
+	hooks          []event.HookStatus
 
 	tracefsMu      sync.Mutex // guards the four fields below
 	tracefsDir     string
@@ -75,13 +71,17 @@ type Session struct {
 	monoToWall int64
 }
 
-// Open checks privileges, loads and attaches every requested signal with
-// the best hook available, and starts reading their ring buffers. A signal
-// with no usable hook is reported in Hooks() and does not stop the others;
-// Open fails when no signal could be attached, and on a configuration the
-// programs cannot express or an embedded object that does not match its
-// Go bindings.
-func Open(cfg Config) (*Session, error) {
+// Start is how every tracing command begins. It checks privileges, finds
+// what the probes need of the host (kernel BTF, preempt_count, pageblock
+// order, tracefs), loads and attaches every requested signal with the best
+// hook available, builds the names of the running kernel, and starts
+// reading the ring buffers: events and aggregates come out named (GFP
+// flags, migratetypes, errno, syscall flags, stacks, and cgroups and
+// containers through n.Tasks). A signal with no usable hook is reported
+// in Hooks() and does not stop the others; Start fails when no signal
+// could be attached, and on a configuration the programs cannot express
+// or an embedded object that does not match its Go bindings.
+func Start(cfg Config, n Naming) (*Session, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
@@ -92,20 +92,9 @@ func Open(cfg Config) (*Session, error) {
 	if err := rlimit.RemoveMemlock(); err != nil {
 		return nil, fmt.Errorf("raising RLIMIT_MEMLOCK for BPF maps: %w", err)
 	}
-	allocCands, err := allocCandidates(cfg.AllocHook)
+	fams, err := requested(cfg)
 	if err != nil {
 		return nil, err
-	}
-	all := map[event.Signal]family{
-		event.SignalAlloc:   {event.SignalAlloc, loadAllocSpec, allocMapAllocEvents, allocMapAllocStats, allocCands, []candidate{warnAllocCompanion()}},
-		event.SignalExtfrag: {event.SignalExtfrag, loadExtfragSpec, extfragMapExtfragEvents, extfragMapExtfragStats, extfragCandidates(), nil},
-		event.SignalHugetlb: {event.SignalHugetlb, loadHugetlbSpec, hugetlbMapHugetlbEvents, hugetlbMapHugetlbStats, hugetlbCandidates(), nil},
-	}
-	var fams []family
-	for _, sig := range event.AllSignals {
-		if cfg.has(sig) {
-			fams = append(fams, all[sig])
-		}
 	}
 	s := &Session{
 		cfg:        cfg,
@@ -125,7 +114,7 @@ func Open(cfg Config) (*Session, error) {
 		prep.Go(func() { specs[i], specErrs[i] = f.load() })
 	}
 	// The raw kernel BTF is mapped and indexed once (~5 ms) for both of
-	// its look-ups: preempt_count, and the GFP bit enum for nowarnBit.
+	// its look-ups: preempt_count, and the GFP bit enum for the GFP names.
 	var rawPreemptErr error
 	prep.Go(func() {
 		raw, err := rawbtf.Map(rawbtf.KernelPath)
@@ -135,8 +124,15 @@ func Open(cfg Config) (*Session, error) {
 		}
 		defer raw.Close()
 		s.preempt, rawPreemptErr = preemptFromRaw(raw)
-		if cfg.has(event.SignalAlloc) {
-			gfp.LocateKernelEnum(raw)
+		s.gfpEnum = gfp.KernelEnum(raw)
+	})
+	// The host's memory geometry: pageblock order for the programs, the
+	// default huge page size for the names.
+	var geo sysstate.Geometry
+	prep.Go(func() {
+		var err error
+		if geo, err = sysstate.ReadGeometry("/proc", "/sys"); err != nil {
+			s.names.decoding.Warnings = append(s.names.decoding.Warnings, fmt.Sprintf("pageblock order unknown, assuming 9: %v", err))
 		}
 	})
 	if s.mayNeedTracefs(fams) {
@@ -154,9 +150,9 @@ func Open(cfg Config) (*Session, error) {
 	s.kernel, s.btfCache = kernel, cache
 	prep.Wait()
 	s.preempt = resolvePreempt(s.preempt, rawPreemptErr, kernel, kallsymsPath)
-	if cfg.has(event.SignalAlloc) {
-		s.gfpNowarn = s.nowarnBit()
-	}
+	s.pageblockOrder = cmp.Or(cfg.PageblockOrder, geo.PageblockOrder)
+	// The GFP table names flags and gives the programs __GFP_NOWARN.
+	s.buildGFP(kernelRelease())
 	// The embedded objects do not depend on the kernel: one that cannot be
 	// parsed or lacks what the Go side expects is a build error.
 	kcfg := s.config()
@@ -181,7 +177,12 @@ func Open(cfg Config) (*Session, error) {
 	for i, f := range fams {
 		load.Go(func() { atts[i], s.hooks[i] = s.attach(f, specs[i]) })
 	}
+	load.Go(s.buildMigratetypes)
 	load.Wait()
+	// Everything that needed the parsed kernel BTF (several MB) is built:
+	// a long-running session should not keep it. InjectAllocFailures
+	// reloads it.
+	s.kernel, s.btfCache = nil, nil
 	for i, a := range atts {
 		if a != nil {
 			s.families[fams[i].signal] = a
@@ -198,6 +199,7 @@ func Open(cfg Config) (*Session, error) {
 		}
 		return nil, fmt.Errorf("no signal could be attached on this kernel:\n  %s", strings.Join(reasons, "\n  "))
 	}
+	s.finishNames(n, geo.HugepageSizeKB*1024)
 	for _, a := range s.families {
 		s.wg.Add(1)
 		go s.read(a)
@@ -209,141 +211,12 @@ func Open(cfg Config) (*Session, error) {
 	return s, nil
 }
 
-// attach tries the family's candidates in order of preference, on the
-// family's parsed and configured object. It returns the family attached,
-// nil if no candidate could be.
-func (s *Session) attach(f family, base *ebpf.CollectionSpec) (*attached, event.HookStatus) {
-	st := event.HookStatus{Signal: f.signal}
-	for _, c := range f.candidates {
-		if s.cfg.disabled(c.name) {
-			st.Rejected = append(st.Rejected, event.Attempt{Hook: c.name, Reason: "disabled by configuration"})
-			continue
-		}
-		if c.needsTracefs {
-			if err := s.ensureTracefs(); err != nil {
-				st.Rejected = append(st.Rejected, event.Attempt{Hook: c.name, Reason: err.Error()})
-				continue
-			}
-		}
-		coll, links, hook, err := s.loadCandidate(base, c, nil)
-		if err != nil {
-			st.Rejected = append(st.Rejected, event.Attempt{Hook: c.name, Reason: shortError(err)})
-			continue
-		}
-		rd, err := ringbuf.NewReader(coll.Maps[f.ringbuf])
-		if err != nil {
-			closeLinks(links)
-			coll.Close()
-			st.Rejected = append(st.Rejected, event.Attempt{Hook: c.name, Reason: fmt.Sprintf("opening ring buffer: %v", err)})
-			continue
-		}
-		st.Hook = hook
-		st.Attached = true
-		st.Note = c.note
-		a := &attached{family: f, coll: coll, links: links, reader: rd}
-		for _, comp := range f.companions {
-			st.Companions = append(st.Companions, s.attachCompanion(base, a, comp))
-		}
-		return a, st
-	}
-	return nil, st
-}
-
-// attachCompanion loads a companion program into the maps of the attached
-// family, so its records arrive in the same ring buffer.
-func (s *Session) attachCompanion(base *ebpf.CollectionSpec, a *attached, c candidate) event.Companion {
-	st := event.Companion{Hook: c.name, Note: c.note}
-	if s.cfg.disabled(c.name) {
-		st.Reason = "disabled by configuration"
-		return st
-	}
-	if c.tracefsFallback {
-		// Best effort: without tracefs the fallback fails, not the hook.
-		_ = s.ensureTracefs()
-	}
-	coll, links, _, err := s.loadCandidate(base, c, a.coll.Maps)
-	if err != nil {
-		st.Reason = shortError(err)
-		return st
-	}
-	a.companions = append(a.companions, coll)
-	a.links = append(a.links, links...)
-	st.Attached = true
-	return st
-}
-
-// loadCandidate loads and attaches one candidate and returns the hook's
-// name as attached (with the resolved target for fexit). Maps named in
-// shared are used instead of new ones.
-func (s *Session) loadCandidate(base *ebpf.CollectionSpec, c candidate, shared map[string]*ebpf.Map) (*ebpf.Collection, []link.Link, string, error) {
-	spec := base.Copy()
-	keep := map[string]bool{}
-	for _, p := range c.programs {
-		if spec.Programs[p] == nil {
-			return nil, nil, "", fmt.Errorf("the BPF object has no program %s", p)
-		}
-		keep[p] = true
-	}
-	// Prune the programs of other hooks: they would be loaded (and may be
-	// refused) for nothing.
-	for name := range spec.Programs {
-		if !keep[name] {
-			delete(spec.Programs, name)
-		}
-	}
-	hook := c.name
-	if c.prepare != nil {
-		h, err := c.prepare(spec, s.kernel)
-		if err != nil {
-			return nil, nil, "", err
-		}
-		hook = h
-	}
-	replace := map[string]*ebpf.Map{}
-	for name := range spec.Maps {
-		if m, ok := shared[name]; ok {
-			replace[name] = m
-		}
-	}
-	coll, err := ebpf.NewCollectionWithOptions(spec, ebpf.CollectionOptions{
-		MapReplacements: replace,
-		Cache:           s.btfCache,
-		Programs:        ebpf.ProgramOptions{KernelTypes: s.kernel},
-	})
-	if err != nil {
-		return nil, nil, "", fmt.Errorf("loading %s: %w", hook, explainLoadError(err))
-	}
-	links, err := c.attach(coll)
-	if err != nil {
-		coll.Close()
-		return nil, nil, "", explainLoadError(err)
-	}
-	return coll, links, hook, nil
-}
-
-// nowarnBit finds __GFP_NOWARN on this kernel (kernel BTF on 6.x, the
-// tracepoint format before), so the warn_alloc hook can tell which
-// failures the kernel will log. 0 when unknown.
-func (s *Session) nowarnBit() uint64 {
-	t, err := gfp.FromBTF(s.kernel)
-	if err != nil {
-		if s.ensureTracefs() != nil {
-			return 0
-		}
-		if t, err = gfp.Load(s.tracefsDir, s.kernel, ""); err != nil {
-			return 0
-		}
-	}
-	bit, _ := t.Bit("__GFP_NOWARN")
-	return bit
-}
-
 // mayNeedTracefs says whether a candidate or companion of fams that is
-// not disabled uses tracefs, so Open can mount it early, beside the
+// not disabled uses tracefs, so Start can mount it early, beside the
 // kernel BTF load, instead of on the first attach that needs it.
-func (s *Session) mayNeedTracefs(fams []family) bool {
+func (s *Session) mayNeedTracefs(fams []plan) bool {
 	for _, f := range fams {
-		for _, c := range slices.Concat(f.candidates, f.companions) {
+		for _, c := range slices.Concat(f.cands, f.companions) {
 			if (c.needsTracefs || c.tracefsFallback) && !s.cfg.disabled(c.name) {
 				return true
 			}
@@ -378,26 +251,10 @@ func (s *Session) ContextSource() string {
 	return s.preempt.desc
 }
 
-// TracefsDir is where tracefs is mounted, "" if it could not be.
-func (s *Session) TracefsDir() string { return s.tracefsDir }
-
-// KernelBTF is the running kernel's BTF, loaded once for the session; nil
-// after ReleaseKernelBTF.
-func (s *Session) KernelBTF() *btf.Spec { return s.kernel }
-
-// ReleaseKernelBTF drops the parsed kernel BTF (several MB) once the
-// caller has built what it needed from it: a long-running watch on a host
-// short of memory should not keep it. InjectAllocFailures reloads it.
-func (s *Session) ReleaseKernelBTF() {
-	s.kernel = nil
-	s.btfCache = nil
-}
-
 // Hooks reports, per signal, the hook in use and why others were not.
 func (s *Session) Hooks() []event.HookStatus { return s.hooks }
 
-// Events delivers events with numbers but no names (an event.Decoder adds
-// them) until the session is stopped and every ring buffer is drained;
+// Events delivers events, named for the running kernel, until the session is stopped and every ring buffer is drained;
 // then the channel is closed.
 func (s *Session) Events() <-chan event.Event { return s.events }
 
@@ -448,6 +305,16 @@ func (s *Session) Close() error {
 // DecodeErrors counts records that could not be decoded (never expected).
 func (s *Session) DecodeErrors() uint64 { return s.decodeErrors.Load() }
 
+// kernelRelease is uname -r, for the built-in GFP table when neither
+// tracefs nor kernel BTF can name the flags.
+func kernelRelease() string {
+	var u unix.Utsname
+	if unix.Uname(&u) != nil {
+		return ""
+	}
+	return unix.ByteSliceToString(u.Release[:])
+}
+
 func monoToWallOffset() int64 {
 	var ts unix.Timespec
 	_ = unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts)
@@ -457,28 +324,4 @@ func monoToWallOffset() int64 {
 // wallTime converts a bpf_ktime_get_ns timestamp.
 func (s *Session) wallTime(mono uint64) time.Time {
 	return time.Unix(0, s.monoToWall+int64(mono))
-}
-
-// shortError keeps the first line of an error (verifier logs are long),
-// without cilium/ebpf's RLIMIT_MEMLOCK hint: Open has already lifted it.
-func shortError(err error) string {
-	msg := strings.ReplaceAll(err.Error(), " (MEMLOCK may be too low, consider rlimit.RemoveMemlock)", "")
-	if i := strings.IndexByte(msg, '\n'); i >= 0 {
-		msg = msg[:i]
-	}
-	if len(msg) > 300 {
-		msg = msg[:300] + "…"
-	}
-	return msg
-}
-
-// explainLoadError adds what a user can do about common refusals.
-func explainLoadError(err error) error {
-	switch {
-	case errors.Is(err, unix.EPERM):
-		return fmt.Errorf("%w (the kernel refused this program type: lockdown, a security module, or missing capabilities)", err)
-	case errors.Is(err, ebpf.ErrNotSupported):
-		return fmt.Errorf("%w (not supported by this kernel)", err)
-	}
-	return err
 }

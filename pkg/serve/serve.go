@@ -17,12 +17,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/memtrace/memtrace/pkg/container"
-	"github.com/memtrace/memtrace/pkg/decode"
 	"github.com/memtrace/memtrace/pkg/event"
-	"github.com/memtrace/memtrace/pkg/gfp"
 	"github.com/memtrace/memtrace/pkg/loader"
 	"github.com/memtrace/memtrace/pkg/metrics"
-	"github.com/memtrace/memtrace/pkg/migratetype"
 	"github.com/memtrace/memtrace/pkg/sysstate"
 )
 
@@ -60,10 +57,6 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	// zoneinfo is most of a snapshot's cost; watermarks are not exported.
 	sys.WatermarkMaxAge = time.Hour
-	first := sys.Take()
-	if first.PageblockOrder > 0 {
-		opts.Loader.PageblockOrder = first.PageblockOrder
-	}
 	// Listen before loading anything: a port in use must not leave a
 	// half-started exporter with programs in the kernel.
 	ln, err := net.Listen("tcp", opts.Listen)
@@ -72,30 +65,26 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	defer ln.Close()
 
-	sess, err := loader.Open(opts.Loader)
+	sess, err := loader.Start(opts.Loader, loader.Naming{})
 	if err != nil {
 		return err
 	}
 	defer sess.Close()
 
-	dec := &decode.Decoder{HugePageSize: first.Memory.HugepageSizeKB * 1024}
-	if t, err := gfp.Load(sess.TracefsDir(), sess.KernelBTF(), ""); err == nil {
-		dec.GFP = t
+	if t := sess.GFP(); t != nil {
 		opts.Metrics.GFPClass = t.Class
 	} else {
-		slog.Warn("memtrace: GFP flags cannot be named on this kernel; gfp_class will be \"unknown\"", "err", err)
+		slog.Warn("memtrace: GFP flags cannot be named on this kernel; gfp_class will be \"unknown\"", "err", sess.Decoding().Warnings)
 	}
-	mts := migratetype.FromBTF(sess.KernelBTF())
-	dec.Migratetypes = mts
+	mts := sess.Migratetypes()
 	opts.Metrics.Migratetype = func(mt int32) string {
 		if mt < 0 {
 			return ""
 		}
 		return mts.Name(int(mt))
 	}
-	// Names are built: a long-running exporter must not keep several MB
-	// of parsed kernel BTF.
-	sess.ReleaseKernelBTF()
+	// The session has dropped the parsed kernel BTF: a long-running
+	// exporter returns it to the OS.
 	debug.FreeOSMemory()
 	if opts.Metrics.ContainerLabels {
 		opts.Metrics.Container = container.NewAttributor().Lookup
@@ -119,7 +108,6 @@ func Run(ctx context.Context, opts Options) error {
 		defer close(consumed)
 		for ev := range sess.Events() {
 			if ev.Hugetlb != nil {
-				dec.Event(&ev)
 				exp.HandleEvent(&ev)
 			}
 		}

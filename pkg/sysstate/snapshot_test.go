@@ -263,3 +263,22 @@ func TestRealHost(t *testing.T) {
 	}
 	t.Logf("pageblock order %d from %s", s.PageblockOrder, s.PageblockOrderSource)
 }
+
+// ReadGeometry reads only what the probes need, and agrees with a full
+// snapshot of the same tree.
+func TestReadGeometry(t *testing.T) {
+	g, err := ReadGeometry("testdata/host/proc", "testdata/host/sys")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := takeTree(t, "testdata/host")
+	if g.PageblockOrder != s.PageblockOrder || g.PageblockOrderSource != s.PageblockOrderSource || g.HugepageSizeKB != s.Memory.HugepageSizeKB {
+		t.Errorf("geometry %+v, snapshot pageblock %d (%s) hugepage %d kB", g, s.PageblockOrder, s.PageblockOrderSource, s.Memory.HugepageSizeKB)
+	}
+	if g.HugepageSizeKB == 0 {
+		t.Error("no default huge page size")
+	}
+	if _, err := ReadGeometry("testdata/no-such-root", "testdata/no-such-root"); err == nil {
+		t.Error("a missing /proc must be an error")
+	}
+}

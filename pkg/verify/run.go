@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/memtrace/memtrace/pkg/cgroup"
-	"github.com/memtrace/memtrace/pkg/decode"
 	"github.com/memtrace/memtrace/pkg/event"
 	"github.com/memtrace/memtrace/pkg/loader"
 	"github.com/memtrace/memtrace/pkg/sysstate"
@@ -113,14 +112,13 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 		Calls: []Call{}, Fallbacks: []Fallback{}, Confirmations: []Confirmation{},
 	}
 	w := &watch{opts: opts, res: res, an: NewAnalyzer(opts.MinSize), self: os.Getpid()}
-	w.dec = &decode.Decoder{HugePageSize: res.DefaultPageSizeKB << 10}
 	defer w.cleanup()
 
 	cfg, err := w.follow()
 	if err != nil {
 		return nil, err
 	}
-	sess, err := loader.Open(cfg)
+	sess, err := loader.Start(cfg, loader.Naming{})
 	if err != nil {
 		return nil, err
 	}
@@ -196,7 +194,6 @@ type watch struct {
 	opts  Options
 	res   *Result
 	an    *Analyzer
-	dec   *decode.Decoder
 	self  int
 	place *placement
 	tree  *processTree
@@ -308,7 +305,6 @@ func (w *watch) handle(ev event.Event) bool {
 	if w.tree != nil && !w.tree.contains(int(ev.Pid)) {
 		return false
 	}
-	w.dec.Event(&ev)
 	c := w.an.Add(ev)
 	if c == nil {
 		return false

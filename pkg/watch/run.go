@@ -14,12 +14,9 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/memtrace/memtrace/pkg/decode"
+	"github.com/memtrace/memtrace/pkg/container"
 	"github.com/memtrace/memtrace/pkg/event"
-	"github.com/memtrace/memtrace/pkg/gfp"
-	"github.com/memtrace/memtrace/pkg/ksym"
 	"github.com/memtrace/memtrace/pkg/loader"
-	"github.com/memtrace/memtrace/pkg/migratetype"
 	"github.com/memtrace/memtrace/pkg/sysstate"
 	"github.com/memtrace/memtrace/pkg/text"
 	"github.com/memtrace/memtrace/pkg/tty"
@@ -57,11 +54,10 @@ func Run(ctx context.Context, opts Options) error {
 	if err != nil {
 		return fmt.Errorf("reading system state: %w", err)
 	}
-	first := sys.Take()
-	if first.PageblockOrder > 0 {
-		opts.Loader.PageblockOrder = first.PageblockOrder
-	}
-	sess, err := loader.Open(opts.Loader)
+	sess, err := loader.Start(opts.Loader, loader.Naming{
+		// Symbols cost ~4 MB and ~80 ms: only when stacks are shown.
+		Stacks: true, Symbols: opts.Stacks > 0, Tasks: container.TaskNamer(),
+	})
 	if err != nil {
 		return err
 	}
@@ -69,26 +65,9 @@ func Run(ctx context.Context, opts Options) error {
 	if opts.OnReady != nil {
 		opts.OnReady(sess)
 	}
-
-	dec := (&decode.Decoder{Stacks: sess.StackAddrs, HugePageSize: first.Memory.HugepageSizeKB * 1024}).WithCgroups()
-	var warnings []string
-	if t, err := gfp.Load(sess.TracefsDir(), sess.KernelBTF(), ""); err == nil {
-		dec.GFP = t
-	} else {
-		warnings = append(warnings, "GFP names unavailable: "+err.Error())
-	}
-	dec.Migratetypes = migratetype.FromBTF(sess.KernelBTF())
-	// Names are built; the parsed kernel BTF is no longer needed.
-	sess.ReleaseKernelBTF()
+	// The session has dropped the parsed kernel BTF: return it to the OS.
 	debug.FreeOSMemory()
-	if opts.Stacks > 0 {
-		// Symbols cost ~4 MB and ~80 ms: only when stacks are shown.
-		if syms, err := ksym.Load("/proc/kallsyms"); err == nil {
-			dec.Symbols = syms
-		} else {
-			warnings = append(warnings, "stacks not symbolized: "+err.Error())
-		}
-	}
+	warnings := sess.Decoding().Warnings
 
 	terminal := !opts.JSON && tty.IsTerminal(opts.Out)
 	color := terminal && tty.UseColor(opts.Out)
@@ -138,9 +117,6 @@ func Run(ctx context.Context, opts Options) error {
 		defer close(done)
 		for ev := range sess.Events() {
 			mu.Lock()
-			if ev.Kind == event.KindHugetlb || opts.JSON {
-				dec.Event(&ev)
-			}
 			if opts.JSON {
 				_ = enc.Encode(&ev)
 			}
@@ -160,15 +136,9 @@ func Run(ctx context.Context, opts Options) error {
 	tick := func() {
 		t := Tick{Now: time.Now(), System: sys.Take()}
 		if al, err := sess.AllocAggregates(); err == nil {
-			for i := range al {
-				dec.AllocAggregate(&al[i])
-			}
 			t.Alloc = al
 		}
 		if xf, err := sess.ExtfragAggregates(); err == nil {
-			for i := range xf {
-				dec.ExtfragAggregate(&xf[i])
-			}
 			t.Extfrag = xf
 		}
 		t.Stats, _ = sess.Stats()

@@ -2,7 +2,7 @@
 // it runs the loader's steps one at a time in a fresh process (kernel BTF
 // is cached per process, so only a fresh one shows a real start) and
 // prints the wall time, CPU time and Go heap of each, and optionally a CPU
-// or heap profile of loader.Open. Evidence for docs/benchmarks.md.
+// or heap profile of loader.Start. Evidence for docs/benchmarks.md.
 package main
 
 import (
@@ -36,9 +36,9 @@ type step struct {
 
 func main() {
 	cpuprof := flag.String("cpuprofile", "", "write a CPU profile of the steps")
-	memprof := flag.String("memprofile", "", "write a heap profile after Open")
+	memprof := flag.String("memprofile", "", "write a heap profile after Start")
 	signals := flag.String("signals", "alloc,extfrag,hugetlb", "signals to open")
-	loops := flag.Int("loops", 0, "profile only: Open and Close this many times under the CPU profile")
+	loops := flag.Int("loops", 0, "profile only: Start and Close this many times under the CPU profile")
 	flag.Parse()
 	if *cpuprof != "" {
 		f, err := os.Create(*cpuprof)
@@ -53,7 +53,7 @@ func main() {
 		var open time.Duration
 		for i := 0; i < *loops; i++ {
 			t0 := time.Now()
-			s, err := loader.Open(cfg)
+			s, err := loader.Start(cfg, loader.Naming{})
 			if err != nil {
 				fail(err)
 			}
@@ -65,7 +65,7 @@ func main() {
 				pprof.StartCPUProfile(f)
 			}
 		}
-		fmt.Printf("mean Open %.1f ms over %d loops\n", ms(open)/float64(*loops), *loops)
+		fmt.Printf("mean Start %.1f ms over %d loops\n", ms(open)/float64(*loops), *loops)
 		return
 	}
 	var steps []step
@@ -93,9 +93,9 @@ func main() {
 	}
 	cfg.Signals = sigs
 	var s *loader.Session
-	measure("loader.Open (its own BTF load, CO-RE, verify, attach)", func() error {
+	measure("loader.Start (its own BTF load, CO-RE, verify, attach, names)", func() error {
 		var err error
-		s, err = loader.Open(cfg)
+		s, err = loader.Start(cfg, loader.Naming{})
 		return err
 	})
 	measure("runtime.GC", func() error { runtime.GC(); return nil })
