@@ -44,6 +44,10 @@ type cgroupMount struct {
 	memory           bool
 }
 
+// makePlacement makes the cgroup for a command; tests replace it to
+// follow a command as on a host where no cgroup can be made.
+var makePlacement = newPlacement
+
 func newPlacement(procRoot, name string) (*placement, error) {
 	mounts, err := cgroupMounts(filepath.Join(procRoot, "self/mountinfo"))
 	if err != nil {
