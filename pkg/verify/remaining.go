@@ -28,8 +28,8 @@ import (
 
 const (
 	// pollEvery is how often the processes are counted when nothing
-	// signals their exit (v1, no cgroup); with inotify on cgroup.events
-	// it is only a safety net.
+	// signals their exit (v1, no cgroup); with inotify on cgroup.events,
+	// notifyEvery is only a safety net.
 	pollEvery   = 100 * time.Millisecond
 	notifyEvery = time.Second
 	// killWait bounds the wait for killed processes to go (a process in
@@ -65,28 +65,63 @@ func (w *watch) reapOrphans() {
 	}
 }
 
-// emptied returns a channel closed once no process of the command is left.
-// It stops looking when stop is closed.
-func (w *watch) emptied(stop <-chan struct{}) <-chan struct{} {
-	done := make(chan struct{})
-	var n *eventsNotifier
-	if w.place != nil && w.place.v2 {
-		n = notifyEvents(filepath.Join(w.place.dir, "cgroup.events"))
+// allExited reports, once the command exited, whether everything it
+// started has too.
+func (w *watch) allExited() bool {
+	if w.anythingLeft() {
+		return false
 	}
-	go func() {
-		defer n.close()
-		for w.anythingLeft() {
-			select {
-			case <-stop:
-				return
-			default:
-			}
-			n.wait()
-		}
-		close(done)
-	}()
-	return done
+	w.opts.Logf("everything the command started has exited")
+	return true
 }
+
+// interrupted ends the run on a signal: the command and everything it
+// started are killed (verify started them; left running they would hold
+// the cgroup and its memory with nobody watching), and the command's end
+// is recorded.
+func (w *watch) interrupted() {
+	if w.res.Command == nil {
+		return
+	}
+	if err := w.killAll(); err != nil {
+		w.res.Warnings = append(w.res.Warnings, fmt.Sprintf("interrupted: killing the command: %v", err))
+	} else {
+		w.res.Warnings = append(w.res.Warnings, "interrupted: the command and everything it started were killed")
+	}
+	if w.exited == nil {
+		return
+	}
+	t := time.NewTimer(killWait)
+	defer t.Stop()
+	select {
+	case err := <-w.exited:
+		w.exited = nil
+		w.commandExited(err)
+	case <-t.C:
+	}
+}
+
+// leftWatch tells the loop when to count the command's processes again:
+// on a change of the cgroup's cgroup.events (v2), else every pollEvery.
+// Counting (and reaping) stays in the loop's goroutine.
+type leftWatch struct {
+	changed <-chan struct{}
+	ticker  *time.Ticker
+}
+
+// watchLeft starts watching; stop ends it.
+func (w *watch) watchLeft(stop <-chan struct{}) *leftWatch {
+	every := pollEvery
+	var changed <-chan struct{}
+	if w.place != nil && w.place.v2 {
+		if changed = notifyChanges(filepath.Join(w.place.dir, "cgroup.events"), stop); changed != nil {
+			every = notifyEvery
+		}
+	}
+	return &leftWatch{changed: changed, ticker: time.NewTicker(every)}
+}
+
+func (l *leftWatch) stop() { l.ticker.Stop() }
 
 // killAll kills the command and everything it started, and waits until
 // they are gone.
@@ -94,12 +129,20 @@ func (w *watch) killAll() error {
 	if w.place != nil {
 		return w.place.kill()
 	}
-	if !w.subreaper {
-		return nil
+	if w.subreaper {
+		return killUntilGone(func() ([]int, error) {
+			w.reapOrphans()
+			return liveDescendants(w.opts.ProcRoot, w.self), nil
+		})
 	}
+	// Neither: the command and what is still linked to it.
+	root := w.res.Command.Pid
 	return killUntilGone(func() ([]int, error) {
-		w.reapOrphans()
-		return liveDescendants(w.opts.ProcRoot, w.self), nil
+		pids := liveDescendants(w.opts.ProcRoot, root)
+		if _, state, ok := readStat(filepath.Join(w.opts.ProcRoot, strconv.Itoa(root), "stat")); ok && w.exited != nil && state != 'Z' {
+			pids = append(pids, root)
+		}
+		return pids, nil
 	})
 }
 
@@ -219,11 +262,10 @@ func writeFile(path, s string) error {
 	return err
 }
 
-// eventsNotifier wakes when a v2 cgroup.events file changes; nil (or
-// without inotify) it just waits pollEvery.
-type eventsNotifier struct{ fd int }
-
-func notifyEvents(path string) *eventsNotifier {
+// notifyChanges sends on the returned channel when the file at path is
+// modified (nil channel: no inotify). The kernel signals each change of a
+// cgroup.events file to inotify.
+func notifyChanges(path string, stop <-chan struct{}) <-chan struct{} {
 	fd, err := unix.InotifyInit1(unix.IN_CLOEXEC | unix.IN_NONBLOCK)
 	if err != nil {
 		return nil
@@ -232,30 +274,31 @@ func notifyEvents(path string) *eventsNotifier {
 		unix.Close(fd)
 		return nil
 	}
-	return &eventsNotifier{fd: fd}
-}
-
-// wait returns after a change, or after a while without one.
-func (n *eventsNotifier) wait() {
-	if n == nil {
-		time.Sleep(pollEvery)
-		return
-	}
-	// EINTR (the Go runtime's preemption signal) only means an early
-	// recount.
-	unix.Poll([]unix.PollFd{{Fd: int32(n.fd), Events: unix.POLLIN}}, int(notifyEvery.Milliseconds()))
-	var buf [4096]byte
-	for {
-		if k, err := unix.Read(n.fd, buf[:]); k <= 0 || err != nil {
-			return
+	changed := make(chan struct{}, 1)
+	go func() {
+		defer unix.Close(fd)
+		var buf [4096]byte
+		for {
+			// A timeout to notice stop; EINTR (the runtime's
+			// preemption signal) is just another turn.
+			unix.Poll([]unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}, int(notifyEvery.Milliseconds()))
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if k, _ := unix.Read(fd, buf[:]); k > 0 {
+				for k > 0 {
+					k, _ = unix.Read(fd, buf[:])
+				}
+				select {
+				case changed <- struct{}{}:
+				default:
+				}
+			}
 		}
-	}
-}
-
-func (n *eventsNotifier) close() {
-	if n != nil {
-		unix.Close(n.fd)
-	}
+	}()
+	return changed
 }
 
 // zombieChildren lists the children of parent that have exited.

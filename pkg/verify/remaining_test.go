@@ -228,3 +228,66 @@ func waitPids(t *testing.T, path string, n int) {
 	}
 	t.Errorf("the command did not write %d pids to %s", n, path)
 }
+
+// TestPlacementKill kills a process tree in a cgroup of each kind this
+// host has: v2 (cgroup.kill) and the v1 memory hierarchy (SIGKILL one by
+// one), as verify does on an interrupt.
+func TestPlacementKill(t *testing.T) {
+	privtest.RequireRoot(t)
+	mounts, err := cgroupMounts("/proc/self/mountinfo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	own, err := ownCgroups("/proc/self/cgroup")
+	if err != nil {
+		t.Fatal(err)
+	}
+	homes := cgroupHomes(mounts, own)
+	if len(homes) == 0 {
+		t.Skip("no cgroup v2 or v1 memory hierarchy here")
+	}
+	for _, h := range homes {
+		kind := map[bool]string{true: "v2", false: "v1-memory"}[h.v2]
+		t.Run(kind, func(t *testing.T) {
+			dir := filepath.Join(h.dir, fmt.Sprintf("memtrace-verify-%d", os.Getpid()))
+			if err := os.Mkdir(dir, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			p := &placement{dir: dir, home: h.dir, v2: h.v2}
+			t.Cleanup(func() {
+				if err := p.remove(); err != nil {
+					t.Error(err)
+				}
+				checkNoCgroupLeft(t)
+			})
+			pidFile := filepath.Join(t.TempDir(), "pids")
+			killAtCleanup(t, pidFile)
+			w := &watch{opts: Options{Command: []string{"sh", "-c", `sleep 1000 & echo $! >> "$0"; sleep 1000 & echo $! >> "$0"; wait`, pidFile}},
+				res: &Result{}, place: p, self: os.Getpid()}
+			w.opts.Logf = t.Logf
+			exited, err := w.startCommand()
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() {
+				syscall.Kill(w.res.Command.Pid, syscall.SIGKILL)
+				<-exited
+			})
+			waitPids(t, pidFile, 2)
+			if left, err := p.populated(); err != nil || !left {
+				t.Fatalf("populated %v, %v: want true", left, err)
+			}
+			if err := p.kill(); err != nil {
+				t.Fatal(err)
+			}
+			if left, err := p.populated(); err != nil || left {
+				t.Errorf("populated %v, %v after the kill: want false", left, err)
+			}
+			for _, pid := range append(privtest.ReadPids(t, pidFile), w.res.Command.Pid) {
+				if !privtest.Gone(pid) {
+					t.Errorf("pid %d still runs", pid)
+				}
+			}
+		})
+	}
+}

@@ -272,8 +272,9 @@ func (w *watch) loop(ctx context.Context, sess *loader.Session) string {
 	settle.Stop()
 	defer settle.Stop()
 	var settled <-chan time.Time
-	// empty is closed once nothing the command started runs any more.
-	var empty <-chan struct{}
+	// Once the command exited: when to count again what it left running.
+	var leftNotified <-chan struct{}
+	var leftTick <-chan time.Time
 	stopWatching := make(chan struct{})
 	defer close(stopWatching)
 	commandDone := false
@@ -295,14 +296,25 @@ func (w *watch) loop(ctx context.Context, sess *loader.Session) string {
 			// starting (pg_ctl without -w) or left short-lived jobs:
 			// wait while anything of it runs and nothing decisive
 			// was seen.
-			if w.an.Decisive() || !w.anythingLeft() {
+			if w.an.Decisive() {
+				return StopCommandExited
+			}
+			// Watched before it is counted: no exit goes unnoticed.
+			left := w.watchLeft(stopWatching)
+			defer left.stop() // once: the command exits once
+			leftNotified, leftTick = left.changed, left.ticker.C
+			if !w.anythingLeft() {
 				return StopCommandExited
 			}
 			w.opts.Logf("the command exited; waiting for what it started")
-			empty = w.emptied(stopWatching)
-		case <-empty:
-			w.opts.Logf("everything the command started has exited")
-			return StopCommandExited
+		case <-leftNotified:
+			if w.allExited() {
+				return StopCommandExited
+			}
+		case <-leftTick:
+			if w.allExited() {
+				return StopCommandExited
+			}
 		case <-settled:
 			if commandDone {
 				return StopCommandExited
@@ -313,32 +325,6 @@ func (w *watch) loop(ctx context.Context, sess *loader.Session) string {
 		case <-ctx.Done():
 			return StopSignal
 		}
-	}
-}
-
-// interrupted ends the run on a signal: the command and everything it
-// started are killed (verify started them; left running they would hold
-// the cgroup and its memory with nobody watching), and the command's end
-// is recorded.
-func (w *watch) interrupted() {
-	if w.res.Command == nil {
-		return
-	}
-	if err := w.killAll(); err != nil {
-		w.res.Warnings = append(w.res.Warnings, fmt.Sprintf("interrupted: killing the command: %v", err))
-	} else {
-		w.res.Warnings = append(w.res.Warnings, "interrupted: the command and everything it started were killed")
-	}
-	if w.exited == nil {
-		return
-	}
-	t := time.NewTimer(killWait)
-	defer t.Stop()
-	select {
-	case err := <-w.exited:
-		w.exited = nil
-		w.commandExited(err)
-	case <-t.C:
 	}
 }
 
