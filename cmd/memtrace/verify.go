@@ -35,8 +35,10 @@ func verifyCommand() *command {
 			"Give the command to start after --: memtrace follows it and all its children\n" +
 			"(in a cgroup of its own). Or wait for a process someone else starts with\n" +
 			"--comm, --pid (and its children) or --cgroup (a service's cgroup).\n\n" +
-			"The watch ends when the command exits, when a large mapping was seen and\n" +
-			"nothing happened for --settle, or at --timeout. The database keeps running.\n" +
+			"The watch ends when the command and everything it started have exited, when\n" +
+			"a large mapping was seen and nothing happened for --settle, or at --timeout.\n" +
+			"The database keeps running. Interrupted (Ctrl-C, SIGTERM, SIGHUP), memtrace\n" +
+			"kills the command and everything it started, then reports.\n" +
 			"The command's own output goes to standard error.\n\n" +
 			"Exit status: 0 when the large shared memory is on huge pages, 1 when it fell\n" +
 			"back, was mapped without asking, failed, or none was seen; 2 for usage errors.",
@@ -87,6 +89,7 @@ func verifyCommand() *command {
 					}
 				}
 				o.Stdin = os.Stdin
+				// On any of them verify kills the command and all it started.
 				ctx, stop := runContext()
 				defer stop()
 				res, err := verify.Run(ctx, o)

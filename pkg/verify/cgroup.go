@@ -4,13 +4,14 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
-	"github.com/memtrace/memtrace/pkg/mounts"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/memtrace/memtrace/pkg/mounts"
 )
 
 // Following a command and all its children: the kernel programs filter on
@@ -43,6 +44,10 @@ type cgroupMount struct {
 	v2               bool
 	memory           bool
 }
+
+// makePlacement makes the cgroup for a command; tests replace it to
+// follow a command as on a host where no cgroup can be made.
+var makePlacement = newPlacement
 
 func newPlacement(procRoot, name string) (*placement, error) {
 	mounts, err := cgroupMounts(filepath.Join(procRoot, "self/mountinfo"))

@@ -42,6 +42,11 @@ func (w *watch) startCommand() (<-chan error, error) {
 	w.res.Command = &CommandResult{Argv: argv, Pid: cmd.Process.Pid}
 	if w.place == nil {
 		w.tree = newProcessTree(w.opts.ProcRoot, cmd.Process.Pid)
+		if w.subreaper {
+			// Orphans of the command are reparented to memtrace: they
+			// are the command's too.
+			w.tree.known[w.self] = true
+		}
 	}
 	w.opts.Logf("started %s (pid %d)", argv[0], cmd.Process.Pid)
 	done := make(chan error, 1)

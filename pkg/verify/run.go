@@ -130,13 +130,20 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 	if opts.OnReady != nil {
 		opts.OnReady(res.Hooks)
 	}
-	var exited <-chan error
 	if len(opts.Command) > 0 {
-		if exited, err = w.startCommand(); err != nil {
+		// Interrupted while starting up (loading the programs takes a
+		// while): the command is not started at all.
+		if ctx.Err() != nil {
+			res.Warnings = append(res.Warnings, "interrupted before the command started: it was not run")
+		} else if w.exited, err = w.startCommand(); err != nil {
 			return nil, err
 		}
 	}
-	res.StopReason = w.loop(ctx, sess, exited)
+	res.StopReason = w.loop(ctx, sess)
+	if ctx.Err() != nil {
+		res.StopReason = StopSignal
+		w.interrupted()
+	}
 
 	// Detach, then read what is still in the ring buffer.
 	if err := sess.Stop(); err != nil {
@@ -199,6 +206,9 @@ type watch struct {
 	tree  *processTree
 	// subreaper is set when memtrace made itself a child subreaper.
 	subreaper bool
+	// exited receives the command's exit (nil: no command, or its exit
+	// was received).
+	exited <-chan error
 }
 
 // follow decides how the target is followed and returns the kernel
@@ -212,7 +222,7 @@ func (w *watch) follow() (loader.Config, error) {
 	switch {
 	case len(o.Command) > 0:
 		w.res.Target = fmt.Sprintf("command %q and its children", o.Command)
-		p, err := newPlacement(o.ProcRoot, fmt.Sprintf("memtrace-verify-%d", w.self))
+		p, err := makePlacement(o.ProcRoot, fmt.Sprintf("memtrace-verify-%d", w.self))
 		if err == nil {
 			w.place = p
 			cfg.CgroupID = p.id
@@ -250,7 +260,7 @@ func (w *watch) follow() (loader.Config, error) {
 }
 
 // loop receives events until the verdict can be given.
-func (w *watch) loop(ctx context.Context, sess *loader.Session, exited <-chan error) string {
+func (w *watch) loop(ctx context.Context, sess *loader.Session) string {
 	var timeout <-chan time.Time
 	if w.opts.Timeout > 0 {
 		t := time.NewTimer(w.opts.Timeout)
@@ -261,6 +271,11 @@ func (w *watch) loop(ctx context.Context, sess *loader.Session, exited <-chan er
 	settle.Stop()
 	defer settle.Stop()
 	var settled <-chan time.Time
+	// Once the command exited: when to count again what it left running.
+	var leftNotified <-chan struct{}
+	var leftTick <-chan time.Time
+	stopWatching := make(chan struct{})
+	defer close(stopWatching)
 	commandDone := false
 	for {
 		select {
@@ -272,17 +287,33 @@ func (w *watch) loop(ctx context.Context, sess *loader.Session, exited <-chan er
 				settle.Reset(w.opts.Settle)
 				settled = settle.C
 			}
-		case err := <-exited:
-			exited = nil
+		case err := <-w.exited:
+			w.exited = nil
 			commandDone = true
 			w.commandExited(err)
 			// The command may have started a daemon that is still
-			// starting (pg_ctl without -w): wait while anything of it
-			// runs and nothing decisive was seen.
-			if w.an.Decisive() || !w.anythingLeft() {
+			// starting (pg_ctl without -w) or left short-lived jobs:
+			// wait while anything of it runs and nothing decisive
+			// was seen.
+			if w.an.Decisive() {
+				return StopCommandExited
+			}
+			// Watched before it is counted: no exit goes unnoticed.
+			left := w.watchLeft(stopWatching)
+			defer left.stop() // once: the command exits once
+			leftNotified, leftTick = left.changed, left.ticker.C
+			if !w.anythingLeft() {
 				return StopCommandExited
 			}
 			w.opts.Logf("the command exited; waiting for what it started")
+		case <-leftNotified:
+			if w.allExited() {
+				return StopCommandExited
+			}
+		case <-leftTick:
+			if w.allExited() {
+				return StopCommandExited
+			}
 		case <-settled:
 			if commandDone {
 				return StopCommandExited
@@ -317,15 +348,6 @@ func (w *watch) handle(ev event.Event) bool {
 		w.opts.OnCall(*c)
 	}
 	return true
-}
-
-// anythingLeft reports whether a process of the command still runs.
-func (w *watch) anythingLeft() bool {
-	if w.place == nil {
-		return false
-	}
-	pids, err := readPids(w.place.dir + "/cgroup.procs")
-	return err == nil && len(pids) > 0
 }
 
 func (w *watch) cleanup() {
