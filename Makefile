@@ -20,15 +20,15 @@ help: ## list the targets
 build: ## build bin/memtrace (needs no clang: BPF objects are committed)
 	CGO_ENABLED=0 $(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/memtrace
 
-# pkg/loader holds memtrace's objects, bench/bpfgen the benchmark's (its
+# internal/probe/loader holds memtrace's objects, bench/bpfgen the benchmark's (its
 # burst injector compiles memtrace's failure path, so it must follow it).
 generate: ## recompile the BPF programs and regenerate the Go bindings
-	for d in pkg/loader bench/bpfgen; do \
+	for d in internal/probe/loader bench/bpfgen; do \
 		(cd $$d && BPF_CLANG=$(BPF_CLANG) BPF_CFLAGS="$(BPF_CFLAGS)" BPF2GO_STRIP=$(BPF_STRIP) $(GO) generate ./...) || exit 1; \
 	done
 
 check-generated: generate ## fail if the committed BPF objects differ from a fresh build
-	@git diff --exit-code --stat -- pkg/loader bench/bpfgen || { echo "generated BPF objects differ from the committed ones: run 'make generate' and commit" >&2; exit 1; }
+	@git diff --exit-code --stat -- internal/probe/loader bench/bpfgen || { echo "generated BPF objects differ from the committed ones: run 'make generate' and commit" >&2; exit 1; }
 
 vet: ## go vet every package
 	$(GO) vet ./...

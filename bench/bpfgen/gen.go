@@ -1,5 +1,5 @@
 // Package bpfgen holds the benchmark's own BPF objects: the empty programs
-// that set the floor, and the burst injector. Generated like pkg/loader's
+// that set the floor, and the burst injector. Generated like internal/probe/loader's
 // (clang-19 pinned) and committed; scripts/bench.sh regenerates them when
 // clang-19 is present so the injector follows changes to bpf/alloc.c.
 package bpfgen

@@ -7,8 +7,8 @@ import (
 
 	"github.com/spf13/pflag"
 
-	"github.com/memtrace/memtrace/pkg/capture"
-	"github.com/memtrace/memtrace/pkg/loader"
+	"github.com/memtrace/memtrace/internal/command/capture"
+	"github.com/memtrace/memtrace/internal/probe/loader"
 )
 
 func init() { register(captureCommand) }

@@ -9,7 +9,7 @@ import (
 
 	"github.com/spf13/pflag"
 
-	"github.com/memtrace/memtrace/pkg/doctor"
+	"github.com/memtrace/memtrace/internal/command/doctor"
 	"github.com/memtrace/memtrace/pkg/gfp"
 )
 

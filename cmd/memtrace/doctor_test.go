@@ -9,14 +9,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/memtrace/memtrace/pkg/doctor"
-	"github.com/memtrace/memtrace/pkg/privtest"
-	"github.com/memtrace/memtrace/pkg/provoke"
+	"github.com/memtrace/memtrace/internal/command/doctor"
+	"github.com/memtrace/memtrace/internal/testing/privtest"
+	"github.com/memtrace/memtrace/internal/testing/provoke"
 )
 
-// doctorTree is pkg/doctor's copy of this machine's procfs and sysfs, so
+// doctorTree is internal/command/doctor's copy of this machine's procfs and sysfs, so
 // the command's output does not depend on the host running the tests.
-const doctorTree = "../../pkg/doctor/testdata/vm"
+const doctorTree = "../../internal/command/doctor/testdata/vm"
 
 func doctorArgs(extra ...string) []string {
 	return append([]string{"doctor", "--proc-root", doctorTree + "/proc", "--sys-root", doctorTree + "/sys"}, extra...)
@@ -94,7 +94,7 @@ func TestDoctorUsage(t *testing.T) {
 }
 
 // TestDoctorThisHost runs doctor on the machine itself: a complete report.
-// Its speed is pkg/doctor's BenchmarkThisHost; the elapsed time is only
+// Its speed is internal/command/doctor's BenchmarkThisHost; the elapsed time is only
 // logged here (it took 3.6 s in an emulated VM).
 func TestDoctorThisHost(t *testing.T) {
 	if testing.Short() {

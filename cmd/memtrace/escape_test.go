@@ -8,10 +8,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/memtrace/memtrace/pkg/event"
-	"github.com/memtrace/memtrace/pkg/hugepages"
-	"github.com/memtrace/memtrace/pkg/text"
-	"github.com/memtrace/memtrace/pkg/verify"
+	"github.com/memtrace/memtrace/internal/command/hugepages"
+	"github.com/memtrace/memtrace/internal/command/verify"
+	"github.com/memtrace/memtrace/internal/event"
+	"github.com/memtrace/memtrace/internal/present/text"
 )
 
 var updateHostile = flag.Bool("update-hostile", false, "rewrite testdata/*-hostile.golden")

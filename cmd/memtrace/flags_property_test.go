@@ -11,7 +11,7 @@ import (
 
 	"github.com/spf13/pflag"
 
-	"github.com/memtrace/memtrace/pkg/text"
+	"github.com/memtrace/memtrace/internal/present/text"
 )
 
 // hostileValues are tried on every flag of every command, by the flag's

@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/memtrace/memtrace/pkg/event"
+	"github.com/memtrace/memtrace/internal/event"
 )
 
 // signalsValue is a pflag.Value for --signals alloc,extfrag,hugetlb.

@@ -10,9 +10,9 @@ import (
 
 	"github.com/spf13/pflag"
 
-	"github.com/memtrace/memtrace/pkg/hugepages"
-	"github.com/memtrace/memtrace/pkg/table"
-	"github.com/memtrace/memtrace/pkg/text"
+	"github.com/memtrace/memtrace/internal/command/hugepages"
+	"github.com/memtrace/memtrace/internal/present/table"
+	"github.com/memtrace/memtrace/internal/present/text"
 )
 
 func init() { register(hugepagesCommand) }

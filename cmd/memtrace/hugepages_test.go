@@ -11,10 +11,10 @@ import (
 
 var updateHugepages = flag.Bool("update-hugepages", false, "rewrite testdata/hugepages-oracle.golden")
 
-// oracleTree is the golden host of pkg/hugepages: the seed's pool
+// oracleTree is the golden host of internal/command/hugepages: the seed's pool
 // (13007/11813/3372), Oracle SGA segments on huge pages, a PostgreSQL that
 // fell back, and a process name with a terminal escape.
-const oracleTree = "../../pkg/hugepages/testdata/oracle"
+const oracleTree = "../../internal/command/hugepages/testdata/oracle"
 
 func hpRun(args ...string) (int, string, string) {
 	var out, errb bytes.Buffer

@@ -8,8 +8,8 @@ import (
 	"syscall"
 	"testing"
 
-	"github.com/memtrace/memtrace/pkg/capture"
-	"github.com/memtrace/memtrace/pkg/privtest"
+	"github.com/memtrace/memtrace/internal/command/capture"
+	"github.com/memtrace/memtrace/internal/testing/privtest"
 )
 
 // TestCaptureStopSignals: INT (Ctrl-C), TERM (kill, systemd) and HUP (a

@@ -9,7 +9,7 @@ import (
 	"os"
 	"strings"
 
-	"github.com/memtrace/memtrace/pkg/text"
+	"github.com/memtrace/memtrace/internal/present/text"
 	"github.com/spf13/pflag"
 )
 

@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/memtrace/memtrace/pkg/capture"
-	"github.com/memtrace/memtrace/pkg/privtest"
+	"github.com/memtrace/memtrace/internal/command/capture"
+	"github.com/memtrace/memtrace/internal/testing/privtest"
 )
 
 func runCLI(args ...string) (code int, stdout, stderr string) {

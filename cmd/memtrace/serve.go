@@ -8,8 +8,8 @@ import (
 
 	"github.com/spf13/pflag"
 
-	"github.com/memtrace/memtrace/pkg/loader"
-	"github.com/memtrace/memtrace/pkg/serve"
+	"github.com/memtrace/memtrace/internal/command/serve"
+	"github.com/memtrace/memtrace/internal/probe/loader"
 )
 
 func init() { register(serveCommand) }

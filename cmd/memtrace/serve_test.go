@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/memtrace/memtrace/pkg/privtest"
+	"github.com/memtrace/memtrace/internal/testing/privtest"
 )
 
 func TestServeUsageErrors(t *testing.T) {

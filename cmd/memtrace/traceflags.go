@@ -6,9 +6,9 @@ import (
 
 	"github.com/spf13/pflag"
 
-	"github.com/memtrace/memtrace/pkg/cgroup"
-	"github.com/memtrace/memtrace/pkg/event"
-	"github.com/memtrace/memtrace/pkg/loader"
+	"github.com/memtrace/memtrace/internal/decode/cgroup"
+	"github.com/memtrace/memtrace/internal/event"
+	"github.com/memtrace/memtrace/internal/probe/loader"
 )
 
 // traceFlags are the probe and filter flags shared by the tracing commands

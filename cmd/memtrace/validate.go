@@ -10,7 +10,7 @@ import (
 
 	"github.com/spf13/pflag"
 
-	"github.com/memtrace/memtrace/pkg/loader"
+	"github.com/memtrace/memtrace/internal/probe/loader"
 )
 
 // The rules for flag values that more than one command shares live here,

@@ -12,12 +12,12 @@ import (
 
 	"github.com/spf13/pflag"
 
-	"github.com/memtrace/memtrace/pkg/cgroup"
-	"github.com/memtrace/memtrace/pkg/event"
-	"github.com/memtrace/memtrace/pkg/hugepages"
-	"github.com/memtrace/memtrace/pkg/table"
-	"github.com/memtrace/memtrace/pkg/text"
-	"github.com/memtrace/memtrace/pkg/verify"
+	"github.com/memtrace/memtrace/internal/command/hugepages"
+	"github.com/memtrace/memtrace/internal/command/verify"
+	"github.com/memtrace/memtrace/internal/decode/cgroup"
+	"github.com/memtrace/memtrace/internal/event"
+	"github.com/memtrace/memtrace/internal/present/table"
+	"github.com/memtrace/memtrace/internal/present/text"
 )
 
 func init() { register(verifyCommand) }

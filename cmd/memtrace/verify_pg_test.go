@@ -15,9 +15,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/memtrace/memtrace/pkg/hugepages"
-	"github.com/memtrace/memtrace/pkg/privtest"
-	"github.com/memtrace/memtrace/pkg/verify"
+	"github.com/memtrace/memtrace/internal/command/hugepages"
+	"github.com/memtrace/memtrace/internal/command/verify"
+	"github.com/memtrace/memtrace/internal/testing/privtest"
 )
 
 // The real-database end-to-end test: PostgreSQL from the Debian packages

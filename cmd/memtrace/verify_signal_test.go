@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/memtrace/memtrace/pkg/privtest"
+	"github.com/memtrace/memtrace/internal/testing/privtest"
 )
 
 // Signals to a real verify (this process, as the CLI runs it): whenever

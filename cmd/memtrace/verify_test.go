@@ -5,8 +5,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/memtrace/memtrace/pkg/event"
-	"github.com/memtrace/memtrace/pkg/verify"
+	"github.com/memtrace/memtrace/internal/command/verify"
+	"github.com/memtrace/memtrace/internal/event"
 )
 
 func TestVerifyUsage(t *testing.T) {

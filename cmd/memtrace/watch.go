@@ -9,8 +9,8 @@ import (
 
 	"github.com/spf13/pflag"
 
-	"github.com/memtrace/memtrace/pkg/loader"
-	"github.com/memtrace/memtrace/pkg/watch"
+	"github.com/memtrace/memtrace/internal/command/watch"
+	"github.com/memtrace/memtrace/internal/probe/loader"
 )
 
 func init() { register(watchCommand) }

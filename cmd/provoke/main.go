@@ -16,7 +16,7 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/memtrace/memtrace/pkg/provoke"
+	"github.com/memtrace/memtrace/internal/testing/provoke"
 )
 
 func main() {

@@ -9,7 +9,7 @@ import (
 
 	"github.com/cilium/ebpf/btf"
 
-	"github.com/memtrace/memtrace/pkg/rawbtf"
+	"github.com/memtrace/memtrace/internal/probe/rawbtf"
 )
 
 // errNoGFPEnum means the kernel predates the ___GFP_*_BIT enum (6.10):

@@ -12,8 +12,8 @@ import (
 // provoke kernel events (they skip without root), plus gfp, whose names
 // come from the running kernel's BTF.
 var defaultPackages = []string{
-	"./pkg/loader", "./pkg/capture", "./pkg/watch", "./cmd/memtrace",
-	"./pkg/provoke", "./pkg/tracefs", "./pkg/gfp",
+	"./internal/probe/loader", "./internal/command/capture", "./internal/command/watch", "./cmd/memtrace",
+	"./internal/testing/provoke", "./internal/probe/tracefs", "./pkg/gfp",
 }
 
 // guestPrograms are built into the initramfs next to the test binaries.

@@ -184,7 +184,7 @@ func TestReportAndDocsEveryKernel(t *testing.T) {
 			entry: kernelEntry{"bookworm", "linux-image-amd64"},
 			stream: &proto.Stream{
 				Done:    true,
-				Results: []proto.Result{{Name: "e2e"}, {Name: "pkg/tracefs", Output: "--- PASS: TestA (0.00s)\n"}},
+				Results: []proto.Result{{Name: "e2e"}, {Name: "internal/probe/tracefs", Output: "--- PASS: TestA (0.00s)\n"}},
 				Files:   e2eFiles(alloc, "kprobe/warn_alloc"),
 			},
 		}

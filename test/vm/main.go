@@ -9,7 +9,7 @@
 // port. Each VM always powers off; qemu is killed at -timeout.
 //
 //	go run ./test/vm                      # what `make test-kernels` runs
-//	go run ./test/vm -kernel bullseye:linux-image-amd64 -pkgs ./pkg/loader -run TestEveryHook
+//	go run ./test/vm -kernel bullseye:linux-image-amd64 -pkgs ./internal/probe/loader -run TestEveryHook
 //	go run ./test/vm -docs docs/kernels.md   # rewrite the kernels table
 //
 // With -host (the default when root) the e2e program also runs on this

@@ -20,8 +20,8 @@ import (
 	"github.com/cilium/ebpf/btf"
 	"golang.org/x/sys/unix"
 
-	"github.com/memtrace/memtrace/pkg/event"
-	"github.com/memtrace/memtrace/pkg/loader"
+	"github.com/memtrace/memtrace/internal/event"
+	"github.com/memtrace/memtrace/internal/probe/loader"
 )
 
 type step struct {

@@ -9,7 +9,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/memtrace/memtrace/pkg/capture"
+	"github.com/memtrace/memtrace/internal/command/capture"
 )
 
 // tracer is one running `memtrace capture`.

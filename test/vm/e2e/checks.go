@@ -4,8 +4,8 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/memtrace/memtrace/pkg/capture"
-	"github.com/memtrace/memtrace/pkg/event"
+	"github.com/memtrace/memtrace/internal/command/capture"
+	"github.com/memtrace/memtrace/internal/event"
 	"github.com/memtrace/memtrace/test/vm/internal/proto"
 )
 

@@ -7,9 +7,9 @@
 // starting with Marker frame it:
 //
 //	@@memtrace-vm info kernel=6.1.0-56-amd64
-//	@@memtrace-vm begin pkg/loader
+//	@@memtrace-vm begin internal/probe/loader
 //	...the step's output (stdout and stderr)...
-//	@@memtrace-vm end pkg/loader exit=0 seconds=12.3
+//	@@memtrace-vm end internal/probe/loader exit=0 seconds=12.3
 //	@@memtrace-vm file e2e/capture-default.json 12345
 //	...base64 lines...
 //	@@memtrace-vm endfile

@@ -10,8 +10,8 @@ func TestReadStream(t *testing.T) {
 	var b bytes.Buffer
 	b.WriteString("kernel noise before anything\n")
 	b.WriteString(Marker + "info kernel=6.1.0-56-amd64 cgroup=v1\n")
-	b.WriteString(Marker + "begin pkg/loader\n=== RUN   TestX\n--- PASS: TestX (0.00s)\n")
-	b.WriteString(Marker + "end pkg/loader exit=1 seconds=2.5\n")
+	b.WriteString(Marker + "begin internal/probe/loader\n=== RUN   TestX\n--- PASS: TestX (0.00s)\n")
+	b.WriteString(Marker + "end internal/probe/loader exit=1 seconds=2.5\n")
 	if err := WriteFile(&b, "tmp/e2e/a.json", bytes.Repeat([]byte("{}\n"), 100)); err != nil {
 		t.Fatal(err)
 	}
@@ -28,7 +28,7 @@ func TestReadStream(t *testing.T) {
 		t.Fatalf("results %+v", s.Results)
 	}
 	r := s.Results[0]
-	if r.Name != "pkg/loader" || r.Exit != 1 || r.Seconds != 2.5 || !strings.Contains(r.Output, "--- PASS: TestX") {
+	if r.Name != "internal/probe/loader" || r.Exit != 1 || r.Seconds != 2.5 || !strings.Contains(r.Output, "--- PASS: TestX") {
 		t.Errorf("first result %+v", r)
 	}
 	if r := s.Results[1]; r.Name != "e2e" || r.Exit != -1 || !strings.Contains(r.Output, "guest died") {

@@ -1,0 +1,151 @@
+package capture
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/memtrace/memtrace/internal/decode/container"
+	"github.com/memtrace/memtrace/internal/event"
+	"github.com/memtrace/memtrace/internal/host/sysstate"
+	"github.com/memtrace/memtrace/internal/probe/loader"
+)
+
+// Options configure one capture.
+type Options struct {
+	// Duration of the window; 0 captures until ctx is done.
+	Duration time.Duration
+	// MaxEvents bounds the events kept in the document; later ones are
+	// counted in EventsLeftOut (aggregates still count them).
+	MaxEvents int
+	Loader    loader.Config
+	// CgroupPath is recorded with the filter (the loader gets its id).
+	CgroupPath string
+	Version    string
+	// OnReady runs once every probe is attached (e.g. --ready-file).
+	OnReady func(*loader.Session)
+	// ProcRoot and SysRoot locate /proc and /sys for the state snapshots.
+	ProcRoot, SysRoot string
+}
+
+// Run takes one capture: a snapshot of the system state, the probes for
+// the window, a second snapshot, and everything named for this kernel.
+// Cancelling ctx ends the window early (Ctrl-C): the document is complete
+// up to that point, with StopReason "signal".
+func Run(ctx context.Context, opts Options) (*Document, error) {
+	if opts.ProcRoot == "" {
+		opts.ProcRoot = "/proc"
+	}
+	if opts.SysRoot == "" {
+		opts.SysRoot = "/sys"
+	}
+	doc := &Document{
+		Schema: Schema, SchemaVersion: SchemaVersion,
+		Tool: Tool{Name: "memtrace", Version: opts.Version},
+		Host: ThisHost(),
+		Config: Config{
+			Duration: opts.Duration.String(), AllocHook: opts.Loader.AllocHook,
+			Pid: opts.Loader.Pid, Comm: opts.Loader.Comm, Cgroup: opts.CgroupPath,
+			MaxEvents: opts.MaxEvents, SampleFirst: opts.Loader.SampleFirst,
+		},
+		Events: []event.Event{},
+	}
+	for _, s := range opts.Loader.Signals {
+		doc.Config.Signals = append(doc.Config.Signals, string(s))
+	}
+
+	doc.Before = sysstate.Take(opts.ProcRoot, opts.SysRoot)
+
+	sess, err := loader.Start(opts.Loader, loader.Naming{Stacks: true, Symbols: true, Tasks: container.TaskNamer()})
+	if err != nil {
+		return nil, err
+	}
+	defer sess.Close()
+	doc.Hooks = sess.Hooks()
+	for _, h := range doc.Hooks {
+		if !h.Attached {
+			doc.Warnings = append(doc.Warnings, fmt.Sprintf("signal %s has no usable hook on this kernel and is not captured", h.Signal))
+		}
+	}
+	doc.Start = time.Now().UTC()
+	if opts.OnReady != nil {
+		opts.OnReady(sess)
+	}
+	d := sess.Decoding()
+	doc.Decoding = Decoding{GFPSource: d.GFPSource, MigratetypeSource: d.MigratetypeSource, Symbols: d.Symbols, ContextSource: d.ContextSource}
+	doc.Warnings = append(doc.Warnings, d.Warnings...)
+
+	// Huge-page and warn_alloc events are kept for the process summary
+	// even past --max-events: they are rare and never sampled.
+	var unsampled []event.Event
+	keep := func(ev event.Event) {
+		if ev.Kind == event.KindHugetlb || ev.Kind == event.KindWarnAlloc {
+			unsampled = append(unsampled, ev)
+		}
+		if opts.MaxEvents > 0 && len(doc.Events) >= opts.MaxEvents {
+			doc.EventsLeftOut++
+			return
+		}
+		doc.Events = append(doc.Events, ev)
+	}
+
+	var timer <-chan time.Time
+	if opts.Duration > 0 {
+		t := time.NewTimer(opts.Duration)
+		defer t.Stop()
+		timer = t.C
+	}
+	doc.StopReason = collect(ctx, sess, timer, keep)
+
+	// Stop the probes, then read what is still in the ring buffers.
+	if err := sess.Stop(); err != nil {
+		doc.Warnings = append(doc.Warnings, fmt.Sprintf("detaching probes: %v", err))
+	}
+	for ev := range sess.Events() {
+		keep(ev)
+	}
+	doc.End = time.Now().UTC()
+
+	if doc.AllocFailures, err = sess.AllocAggregates(); err != nil {
+		doc.Warnings = append(doc.Warnings, err.Error())
+	}
+	if doc.Extfrag, err = sess.ExtfragAggregates(); err != nil {
+		doc.Warnings = append(doc.Warnings, err.Error())
+	}
+	if doc.Stats, err = sess.Stats(); err != nil {
+		doc.Warnings = append(doc.Warnings, err.Error())
+	}
+	doc.DecodeErrors = sess.DecodeErrors()
+
+	if doc.AllocFailures == nil {
+		doc.AllocFailures = []event.AllocAggregate{}
+	}
+	if doc.Extfrag == nil {
+		doc.Extfrag = []event.ExtfragAggregate{}
+	}
+	sortAggregates(doc)
+	doc.Processes = Summarize(doc.AllocFailures, doc.Extfrag, unsampled)
+
+	if err := sess.Close(); err != nil {
+		doc.Warnings = append(doc.Warnings, fmt.Sprintf("closing probes: %v", err))
+	}
+	doc.After = sysstate.Take(opts.ProcRoot, opts.SysRoot)
+	return doc, nil
+}
+
+// collect receives events until the window ends and says why it ended.
+func collect(ctx context.Context, sess *loader.Session, timer <-chan time.Time, keep func(event.Event)) string {
+	for {
+		select {
+		case ev, ok := <-sess.Events():
+			if !ok {
+				return "error"
+			}
+			keep(ev)
+		case <-timer:
+			return "duration"
+		case <-ctx.Done():
+			return "signal"
+		}
+	}
+}

@@ -1,0 +1,199 @@
+// Package serve keeps memtrace's probes attached and exposes what they
+// count to Prometheus over HTTP: /metrics and /healthz, read-only.
+package serve
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"runtime/debug"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/memtrace/memtrace/internal/decode/container"
+	"github.com/memtrace/memtrace/internal/event"
+	"github.com/memtrace/memtrace/internal/host/sysstate"
+	"github.com/memtrace/memtrace/internal/present/metrics"
+	"github.com/memtrace/memtrace/internal/probe/loader"
+)
+
+// DefaultListen is loopback: metrics name processes and containers, so
+// exposing them beyond the host is the operator's decision (--listen).
+const DefaultListen = "127.0.0.1:9479"
+
+// Options configure Run.
+type Options struct {
+	Listen string
+	Loader loader.Config
+	// Metrics options; Metrics.GFPClass, Migratetype and Container are
+	// filled in by Run.
+	Metrics metrics.Options
+	// SyncInterval is how often the in-kernel aggregates are read and
+	// aged between scrapes; scrapes also read them.
+	SyncInterval time.Duration
+	Version      string
+	// OnReady runs once the probes are attached and the server listens.
+	OnReady func(addr net.Addr, s *loader.Session)
+}
+
+// Run serves until ctx is done, then stops serving, detaches every probe
+// and removes them from the kernel.
+func Run(ctx context.Context, opts Options) error {
+	if opts.Listen == "" {
+		opts.Listen = DefaultListen
+	}
+	if opts.SyncInterval <= 0 {
+		opts.SyncInterval = 10 * time.Second
+	}
+	sys, err := sysstate.NewReader("/proc", "/sys")
+	if err != nil {
+		return fmt.Errorf("reading system state: %w", err)
+	}
+	// zoneinfo is most of a snapshot's cost; watermarks are not exported.
+	sys.WatermarkMaxAge = time.Hour
+	// Listen before loading anything: a port in use must not leave a
+	// half-started exporter with programs in the kernel.
+	ln, err := net.Listen("tcp", opts.Listen)
+	if err != nil {
+		return fmt.Errorf("listening on %s: %w", opts.Listen, err)
+	}
+	defer ln.Close()
+
+	sess, err := loader.Start(opts.Loader, loader.Naming{})
+	if err != nil {
+		return err
+	}
+	defer sess.Close()
+
+	if t := sess.GFP(); t != nil {
+		opts.Metrics.GFPClass = t.Class
+	} else {
+		slog.Warn("memtrace: GFP flags cannot be named on this kernel; gfp_class will be \"unknown\"", "err", sess.Decoding().Warnings)
+	}
+	mts := sess.Migratetypes()
+	opts.Metrics.Migratetype = func(mt int32) string {
+		if mt < 0 {
+			return ""
+		}
+		return mts.Name(int(mt))
+	}
+	// The session has dropped the parsed kernel BTF: a long-running
+	// exporter returns it to the OS.
+	debug.FreeOSMemory()
+	if opts.Metrics.ContainerLabels {
+		opts.Metrics.Container = container.NewAttributor().Lookup
+	}
+
+	exp := metrics.New(sess, opts.Metrics)
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(
+		exp,
+		metrics.NewHostCollector(sys.Take),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		collectors.NewGoCollector(),
+		buildInfo(opts.Version),
+	)
+	health := &health{interval: opts.SyncInterval, hooks: sess.Hooks(), lastOK: time.Now()}
+
+	// Every event must be read, or the ring buffers fill; huge-page ones
+	// are counted here, the others are in the exact aggregates.
+	consumed := make(chan struct{})
+	go func() {
+		defer close(consumed)
+		for ev := range sess.Events() {
+			if ev.Hugetlb != nil {
+				exp.HandleEvent(&ev)
+			}
+		}
+	}()
+
+	srv := &http.Server{
+		Handler:           newMux(reg, health),
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       10 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(escapeMessages{slog.Default().Handler()}, slog.LevelWarn),
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	if opts.OnReady != nil {
+		opts.OnReady(ln.Addr(), sess)
+	}
+
+	ticker := time.NewTicker(opts.SyncInterval)
+	defer ticker.Stop()
+	var serveErr error
+loop:
+	for {
+		select {
+		case <-ctx.Done():
+			break loop
+		case err := <-served:
+			serveErr = fmt.Errorf("serving metrics: %w", err)
+			break loop
+		case <-ticker.C:
+			if err := exp.Sync(); err != nil {
+				slog.Warn("memtrace: reading in-kernel aggregates", "err", err)
+			} else {
+				health.ok(time.Now())
+			}
+		}
+	}
+
+	shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdown); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		slog.Warn("memtrace: stopping the HTTP server", "err", err)
+	}
+	// Detach, drain what the ring buffers hold, then free everything.
+	stopErr := sess.Stop()
+	<-consumed
+	return errors.Join(serveErr, stopErr, sess.Close())
+}
+
+func buildInfo(version string) prometheus.Collector {
+	if version == "" {
+		version = "dev"
+	}
+	return prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Namespace:   "memtrace",
+		Name:        "build_info",
+		Help:        "Always 1; the version label is memtrace's version.",
+		ConstLabels: prometheus.Labels{"version": version},
+	}, func() float64 { return 1 })
+}
+
+// health is what /healthz reports: the probes are attached and the
+// in-kernel aggregates were read recently.
+type health struct {
+	interval time.Duration
+	hooks    []event.HookStatus
+
+	mu     sync.Mutex
+	lastOK time.Time
+}
+
+func (h *health) ok(t time.Time) {
+	h.mu.Lock()
+	h.lastOK = t
+	h.mu.Unlock()
+}
+
+// check returns an error when the last good read is older than three
+// sync intervals.
+func (h *health) check(now time.Time) error {
+	h.mu.Lock()
+	last := h.lastOK
+	h.mu.Unlock()
+	if age := now.Sub(last); age > 3*h.interval {
+		return fmt.Errorf("in-kernel aggregates not read for %s", age.Round(time.Second))
+	}
+	return nil
+}

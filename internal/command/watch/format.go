@@ -1,0 +1,78 @@
+package watch
+
+import (
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/memtrace/memtrace/internal/event"
+)
+
+// Result says what a huge-page call returned, as an operator reads it.
+func Result(h *event.Hugetlb) string {
+	if !h.OK {
+		if h.Errno != "" {
+			return h.Errno
+		}
+		return "errno " + strconv.FormatInt(-h.Result, 10)
+	}
+	if h.Call == event.CallShmget {
+		return "shmid " + strconv.FormatInt(h.Result, 10)
+	}
+	return "0x" + strconv.FormatUint(uint64(h.Result), 16)
+}
+
+// Bytes formats a size in binary units, like free(1) -h.
+func Bytes(n uint64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := uint64(unit), 0
+	for m := n / unit; m >= unit && exp < 5; m /= unit {
+		div *= unit
+		exp++
+	}
+	v := float64(n) / float64(div)
+	if v >= 100 {
+		return fmt.Sprintf("%.0f %ciB", v, "KMGTPE"[exp])
+	}
+	return fmt.Sprintf("%.1f %ciB", v, "KMGTPE"[exp])
+}
+
+// joinOrders writes orders as "0,1,3".
+func joinOrders[T ~uint32 | ~int32](orders []T) string {
+	parts := make([]string, len(orders))
+	for i, o := range orders {
+		parts[i] = strconv.FormatInt(int64(o), 10)
+	}
+	return strings.Join(parts, ",")
+}
+
+// contexts writes "softirq 12, process 3", largest first.
+func contexts(c map[event.Context]uint64) string {
+	type kv struct {
+		k event.Context
+		v uint64
+	}
+	var list []kv
+	for k, v := range c {
+		list = append(list, kv{k, v})
+	}
+	sort.Slice(list, func(i, j int) bool {
+		if list[i].v != list[j].v {
+			return list[i].v > list[j].v
+		}
+		return list[i].k < list[j].k
+	})
+	parts := make([]string, len(list))
+	for i, e := range list {
+		if len(list) == 1 {
+			parts[i] = e.k.String()
+		} else {
+			parts[i] = fmt.Sprintf("%s %d", e.k, e.v)
+		}
+	}
+	return strings.Join(parts, ", ")
+}

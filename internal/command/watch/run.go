@@ -1,0 +1,257 @@
+package watch
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/memtrace/memtrace/internal/decode/container"
+	"github.com/memtrace/memtrace/internal/event"
+	"github.com/memtrace/memtrace/internal/host/sysstate"
+	"github.com/memtrace/memtrace/internal/present/text"
+	"github.com/memtrace/memtrace/internal/present/tty"
+	"github.com/memtrace/memtrace/internal/probe/loader"
+)
+
+// Options configure a watch.
+type Options struct {
+	Interval time.Duration
+	Loader   loader.Config
+	Stacks   int // failing stacks to show; 0 hides them
+	JSON     bool
+	Out      *os.File
+	In       *os.File // keys ('q') when it is a terminal
+	AgeOut   time.Duration
+	// OnReady runs once every probe is attached.
+	OnReady func(*loader.Session)
+	Title   string
+}
+
+// Terminal control: the alternate screen keeps the operator's scrollback
+// intact, like top; the final summary is printed after leaving it.
+const (
+	enterAltScreen = "\x1b[?1049h\x1b[?25l"
+	leaveAltScreen = "\x1b[?25h\x1b[?1049l"
+	homeClear      = "\x1b[H\x1b[2J"
+)
+
+// Run shows the live view until ctx is done or 'q' is pressed, then
+// prints a final summary and removes every probe.
+func Run(ctx context.Context, opts Options) error {
+	if opts.Interval <= 0 {
+		opts.Interval = time.Second
+	}
+	sys, err := sysstate.NewReader("/proc", "/sys")
+	if err != nil {
+		return fmt.Errorf("reading system state: %w", err)
+	}
+	sess, err := loader.Start(opts.Loader, loader.Naming{
+		// Symbols cost ~4 MB and ~80 ms: only when stacks are shown.
+		Stacks: true, Symbols: opts.Stacks > 0, Tasks: container.TaskNamer(),
+	})
+	if err != nil {
+		return err
+	}
+	defer sess.Close()
+	if opts.OnReady != nil {
+		opts.OnReady(sess)
+	}
+	// The session has dropped the parsed kernel BTF: return it to the OS.
+	debug.FreeOSMemory()
+	warnings := sess.Decoding().Warnings
+
+	terminal := !opts.JSON && tty.IsTerminal(opts.Out)
+	color := terminal && tty.UseColor(opts.Out)
+	out := bufio.NewWriterSize(opts.Out, 64<<10)
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	// werr is the first failed write (a full disk, a closed pipe): nobody
+	// sees the output any more, so the run ends there. bufio keeps the
+	// error, so writes in between (events) need no check of their own.
+	var werr error
+	flush := func() {
+		if werr == nil {
+			if werr = out.Flush(); werr != nil {
+				cancel()
+			}
+		}
+	}
+	if terminal && opts.In != nil && tty.IsTerminal(opts.In) {
+		if restore, err := tty.Cbreak(opts.In); err == nil {
+			defer restore()
+			go readKeys(opts.In, cancel)
+		}
+	}
+	resize := make(chan os.Signal, 1)
+	if terminal {
+		signal.Notify(resize, syscall.SIGWINCH)
+		defer signal.Stop(resize)
+		fmt.Fprint(out, enterAltScreen)
+		flush()
+	}
+	leave := sync.OnceFunc(func() {
+		if terminal {
+			fmt.Fprint(out, leaveAltScreen)
+			flush()
+		}
+	})
+	defer leave()
+
+	// Events: huge-page ones feed the table; with --json every event is
+	// streamed. Allocation and extfrag tables come from exact aggregates.
+	var mu sync.Mutex
+	var pending []event.Event
+	enc := json.NewEncoder(out)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for ev := range sess.Events() {
+			mu.Lock()
+			if opts.JSON {
+				_ = enc.Encode(&ev)
+			}
+			if ev.Kind == event.KindHugetlb {
+				pending = append(pending, ev)
+			}
+			mu.Unlock()
+		}
+	}()
+
+	model := NewModel(time.Now())
+	if opts.AgeOut > 0 {
+		model.AgeOut = opts.AgeOut
+	}
+	hostname, _ := os.Hostname()
+
+	tick := func() {
+		t := Tick{Now: time.Now(), System: sys.Take()}
+		if al, err := sess.AllocAggregates(); err == nil {
+			t.Alloc = al
+		}
+		if xf, err := sess.ExtfragAggregates(); err == nil {
+			t.Extfrag = xf
+		}
+		t.Stats, _ = sess.Stats()
+		mu.Lock()
+		t.Hugetlb, pending = pending, nil
+		mu.Unlock()
+		model.Update(t)
+		_ = sess.ForgetPids(model.Aged)
+	}
+	view := func(final bool) View {
+		v := View{Color: color, Stacks: opts.Stacks, Hooks: sess.Hooks(), Context: sess.ContextSource(), DecodeErrors: sess.DecodeErrors(), Final: final}
+		title := opts.Title
+		if title == "" {
+			title = "memtrace watch"
+		}
+		v.Title = fmt.Sprintf("%s — %s — %s — every %s — up %s", title, text.Escape(hostname),
+			model.Last.Format("15:04:05"), opts.Interval, Since(model.Start, model.Last))
+		if final {
+			v.Title = fmt.Sprintf("memtrace watch summary — %s — %s to %s (%s)", text.Escape(hostname),
+				model.Start.Format("15:04:05"), model.Last.Format("15:04:05"), Since(model.Start, model.Last))
+		}
+		for _, w := range warnings {
+			v.Title += "\n" + w
+		}
+		if terminal {
+			cols, rows := tty.Size(opts.Out)
+			v.Width = cols
+			// Three tables share what is left after ~22 fixed lines.
+			v.MaxRows = max(3, (rows-22-stackLines(opts.Stacks))/3)
+		}
+		return v
+	}
+	draw := func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if opts.JSON {
+			_ = enc.Encode(Summarize(model, sess.Hooks(), false))
+			flush()
+			return
+		}
+		var frame bytes.Buffer
+		if !terminal {
+			fmt.Fprintf(&frame, "===== %s =====\n", model.Last.Format(time.RFC3339))
+		}
+		Render(&frame, model, view(false))
+		if terminal {
+			cols, rows := tty.Size(opts.Out)
+			out.WriteString(homeClear + fitScreen(frame.String(), cols, rows))
+		} else {
+			out.Write(frame.Bytes())
+		}
+		flush()
+	}
+
+	// The first screen comes at once, not after the first interval.
+	tick()
+	draw()
+	ticker := time.NewTicker(opts.Interval)
+	defer ticker.Stop()
+loop:
+	for {
+		select {
+		case <-ctx.Done():
+			break loop
+		case <-ticker.C:
+			tick()
+			draw()
+		case <-resize:
+			draw()
+		}
+	}
+
+	// Detach, read what is left, and print the summary on the normal screen.
+	_ = sess.Stop()
+	<-done
+	tick()
+	leave()
+	mu.Lock()
+	defer mu.Unlock()
+	if werr == nil {
+		if opts.JSON {
+			_ = enc.Encode(Summarize(model, sess.Hooks(), true))
+		} else {
+			Render(out, model, view(true))
+		}
+		flush()
+	}
+	if werr != nil {
+		return fmt.Errorf("writing the output: %w", werr)
+	}
+	return nil
+}
+
+func stackLines(n int) int {
+	if n == 0 {
+		return 0
+	}
+	return 2 + n*8
+}
+
+// readKeys cancels on 'q' (or Ctrl-D); other keys are ignored.
+func readKeys(in io.Reader, cancel func()) {
+	buf := make([]byte, 16)
+	for {
+		n, err := in.Read(buf)
+		if err != nil {
+			return
+		}
+		for _, c := range buf[:n] {
+			if c == 'q' || c == 'Q' || c == 4 {
+				cancel()
+				return
+			}
+		}
+	}
+}

@@ -1,0 +1,176 @@
+// Package decode adds human names to events for the kernel they came from:
+// GFP flags and migratetypes as this kernel defines them, syscall flags,
+// errno names and symbolized kernel stacks.
+package decode
+
+import (
+	"strconv"
+	"strings"
+
+	"github.com/memtrace/memtrace/internal/decode/ksym"
+	"github.com/memtrace/memtrace/internal/decode/migratetype"
+	"github.com/memtrace/memtrace/internal/decode/mman"
+	"github.com/memtrace/memtrace/internal/event"
+	"github.com/memtrace/memtrace/pkg/gfp"
+)
+
+// StackFunc returns the addresses of a captured kernel stack.
+type StackFunc func(id int32) ([]uint64, error)
+
+// Decoder names events. Any of its tables may be nil: the numbers stay,
+// the names are left empty.
+type Decoder struct {
+	GFP          *gfp.Table
+	Migratetypes *migratetype.Names
+	Symbols      *ksym.Table
+	Stacks       StackFunc
+	// HugePageSize is the default huge page size in bytes, for requests
+	// that do not name one.
+	HugePageSize uint64
+	// Tasks adds what the host knows of a task: its cgroup path and
+	// container (container.TaskNamer); nil leaves them out.
+	Tasks func(*event.Task)
+
+	stackCache map[int32][]string
+}
+
+// Task names the cgroup and container of a task in place.
+func (d *Decoder) Task(t *event.Task) {
+	if d.Tasks != nil {
+		d.Tasks(t)
+	}
+}
+
+// Event fills in the names of one event in place.
+func (d *Decoder) Event(ev *event.Event) {
+	d.Task(&ev.Task)
+	switch {
+	case ev.AllocFailure != nil:
+		a := ev.AllocFailure
+		a.GFP, a.GFPClass, a.Atomic = d.gfp(uint64(a.GFPFlags))
+		a.MigratetypeName = d.migratetype(a.Migratetype)
+		a.Stack = d.Stack(a.StackID)
+	case ev.Extfrag != nil:
+		x := ev.Extfrag
+		x.AllocMigratetypeName = d.migratetype(x.AllocMigratetype)
+		x.FallbackMigratetypeName = d.migratetype(x.FallbackMigratetype)
+	case ev.Hugetlb != nil:
+		d.hugetlb(ev.Hugetlb)
+	case ev.WarnAlloc != nil:
+		w := ev.WarnAlloc
+		w.GFP, _, _ = d.gfp(uint64(w.GFPFlags))
+		w.Stack = d.Stack(w.StackID)
+	}
+}
+
+// AllocAggregate fills in the names of an aggregate row.
+func (d *Decoder) AllocAggregate(a *event.AllocAggregate) {
+	d.Task(&a.Task)
+	a.GFP, a.GFPClass, a.Atomic = d.gfp(uint64(a.GFPFlags))
+	a.MigratetypeName = d.migratetype(a.Migratetype)
+	a.Stack = d.Stack(a.StackID)
+}
+
+// ExtfragAggregate fills in the migratetype names of an aggregate row.
+func (d *Decoder) ExtfragAggregate(x *event.ExtfragAggregate) {
+	d.Task(&x.Task)
+	x.AllocMigratetypeName = d.migratetype(x.AllocMigratetype)
+	x.FallbackMigratetypeName = d.migratetype(x.FallbackMigratetype)
+}
+
+func (d *Decoder) gfp(flags uint64) (names, class string, atomic bool) {
+	if d.GFP == nil {
+		return "", "", false
+	}
+	return d.GFP.String(flags), d.GFP.Class(flags), d.GFP.Atomic(flags)
+}
+
+func (d *Decoder) migratetype(mt int32) string {
+	if mt < 0 {
+		return ""
+	}
+	if d.Migratetypes == nil {
+		return ""
+	}
+	return d.Migratetypes.Name(int(mt))
+}
+
+func (d *Decoder) hugetlb(h *event.Hugetlb) {
+	switch h.Call {
+	case event.CallMmap:
+		h.FlagNames = mman.MapFlags(uint64(h.Flags))
+		h.Prot = mman.ProtFlags(uint64(h.ProtBits))
+		if h.HugeRequest {
+			h.HugePageSize = d.pageSize(mman.HugePageSize(uint64(h.Flags)))
+		}
+	case event.CallShmget, event.CallShmat:
+		h.FlagNames = mman.ShmFlags(uint64(h.Flags))
+		if h.HugeRequest {
+			h.HugePageSize = d.pageSize(mman.HugePageSize(uint64(h.Flags)))
+		}
+	}
+	if !h.OK {
+		h.Errno = mman.ErrnoName(int(-h.Result))
+	}
+}
+
+func (d *Decoder) pageSize(named uint64) uint64 {
+	if named != 0 {
+		return named
+	}
+	return d.HugePageSize
+}
+
+// Stack symbolizes a captured stack, innermost frame first, without the
+// tracing frames (BPF program, trampoline, tracepoint glue) on top.
+func (d *Decoder) Stack(id int32) []string {
+	if id < 0 || d.Stacks == nil {
+		return nil
+	}
+	if s, ok := d.stackCache[id]; ok {
+		return s
+	}
+	addrs, err := d.Stacks(id)
+	if err != nil {
+		return nil
+	}
+	frames := make([]string, 0, len(addrs))
+	for _, a := range addrs {
+		if d.Symbols == nil {
+			frames = append(frames, "0x"+strconv.FormatUint(a, 16))
+			continue
+		}
+		frames = append(frames, d.Symbols.FormatAddr(a))
+	}
+	frames = TrimTracingFrames(frames)
+	if d.stackCache == nil {
+		d.stackCache = map[int32][]string{}
+	}
+	d.stackCache[id] = frames
+	return frames
+}
+
+// tracingPrefixes are the frames the tracer itself adds above the
+// function that hit the tracepoint.
+var tracingPrefixes = []string{"bpf_prog_", "kprobe_", "opt_pre_handler", "optimized_callback", "aggr_pre_handler", "pre_handler_kretprobe", "kprobe_ftrace_handler", "arch_ftrace_ops_list_func", "ftrace_", "bpf_trace_run", "__bpf_trace_", "bpf_trampoline_", "__traceiter_", "perf_trace_", "trace_event_raw_event_", "perf_tp_event", "trace_call_bpf", "__probestub_", "trace_mm_page_alloc"}
+
+// TrimTracingFrames drops the leading frames that belong to the tracer.
+func TrimTracingFrames(frames []string) []string {
+	i := 0
+	for i < len(frames) && isTracingFrame(frames[i]) {
+		i++
+	}
+	if i == len(frames) {
+		return frames
+	}
+	return frames[i:]
+}
+
+func isTracingFrame(f string) bool {
+	for _, p := range tracingPrefixes {
+		if strings.HasPrefix(f, p) {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,100 @@
+package metrics
+
+import (
+	"log/slog"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/memtrace/memtrace/internal/host/sysstate"
+)
+
+// HostCollector reports the host's memory state at scrape time: huge-page
+// pools, free blocks per order and the sysctls of the seed incidents. It
+// reads procfs and sysfs only.
+type HostCollector struct {
+	take func() sysstate.Snapshot
+
+	mu      sync.Mutex
+	lastErr string // logged once, not at every scrape
+}
+
+// NewHostCollector reads snapshots with take, e.g. (*sysstate.Reader).Take.
+func NewHostCollector(take func() sysstate.Snapshot) *HostCollector {
+	return &HostCollector{take: take}
+}
+
+var (
+	poolDesc = prometheus.NewDesc(namespace+"_hugepage_pool_pages",
+		"Huge-page pool per page size (bytes): state total (nr_hugepages, surplus included), free (reserved included), reserved (promised to a mapping, not yet faulted in), surplus.",
+		[]string{"page_size", "state"}, nil)
+	neverUsedDesc = prometheus.NewDesc(namespace+"_hugepage_pool_never_used_bytes",
+		"Huge-page memory neither in use nor reserved (free - reserved): lost to everything else until the pool shrinks.",
+		[]string{"page_size"}, nil)
+	buddyDesc = prometheus.NewDesc(namespace+"_buddy_free_blocks",
+		"Free blocks of 2^order pages per zone (/proc/buddyinfo): few blocks above order 0 is fragmentation.",
+		[]string{"node", "zone", "order"}, nil)
+	minFreeDesc = prometheus.NewDesc(namespace+"_vm_min_free_bytes",
+		"vm.min_free_kbytes in bytes: the reserve below which only atomic allocations may dip.", nil, nil)
+	reclaimDesc = prometheus.NewDesc(namespace+"_vm_zone_reclaim_mode",
+		"vm.zone_reclaim_mode bits: 1 reclaim in the local zone, 2 write dirty pages, 4 swap.", nil, nil)
+	hostErrDesc = prometheus.NewDesc(namespace+"_host_state_read_errors",
+		"Parts of the host's memory state that could not be read at this scrape.", nil, nil)
+)
+
+// Describe implements prometheus.Collector.
+func (c *HostCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{poolDesc, neverUsedDesc, buddyDesc, minFreeDesc, reclaimDesc, hostErrDesc} {
+		ch <- d
+	}
+}
+
+// Collect implements prometheus.Collector. A part that could not be read
+// is left out (and counted), not reported as zero.
+func (c *HostCollector) Collect(ch chan<- prometheus.Metric) {
+	s := c.take()
+	if msg := strings.Join(s.Errors, "; "); msg != "" {
+		c.mu.Lock()
+		if msg != c.lastErr {
+			slog.Warn("memtrace: reading host memory state", "errors", msg)
+		}
+		c.lastErr = msg
+		c.mu.Unlock()
+	}
+	ch <- prometheus.MustNewConstMetric(hostErrDesc, prometheus.GaugeValue, float64(len(s.Errors)))
+	for _, p := range s.HugePools {
+		size := strconv.FormatUint(p.PageSizeKB*1024, 10)
+		for _, st := range []struct {
+			name string
+			v    uint64
+		}{{"total", p.Total}, {"free", p.Free}, {"reserved", p.Reserved}, {"surplus", p.Surplus}} {
+			ch <- prometheus.MustNewConstMetric(poolDesc, prometheus.GaugeValue, float64(st.v), size, st.name)
+		}
+		ch <- prometheus.MustNewConstMetric(neverUsedDesc, prometheus.GaugeValue, float64(p.NeverUsedBytes()), size)
+	}
+	for _, z := range s.Buddy {
+		node := strconv.Itoa(z.Node)
+		for order, n := range z.FreeBlocks {
+			ch <- prometheus.MustNewConstMetric(buddyDesc, prometheus.GaugeValue, float64(n), node, z.Zone, strconv.Itoa(order))
+		}
+	}
+	if !sysctlFailed(s.Errors, "min_free_kbytes") {
+		ch <- prometheus.MustNewConstMetric(minFreeDesc, prometheus.GaugeValue, float64(s.Sysctl.MinFreeKbytes)*1024)
+	}
+	if !sysctlFailed(s.Errors, "zone_reclaim_mode") {
+		ch <- prometheus.MustNewConstMetric(reclaimDesc, prometheus.GaugeValue, float64(s.Sysctl.ZoneReclaimMode))
+	}
+}
+
+// sysctlFailed tells whether a sysctl is among the snapshot's errors
+// (they name the file).
+func sysctlFailed(errs []string, name string) bool {
+	for _, e := range errs {
+		if strings.Contains(e, name) {
+			return true
+		}
+	}
+	return false
+}

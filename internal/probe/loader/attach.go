@@ -1,0 +1,150 @@
+package loader
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/link"
+	"github.com/cilium/ebpf/ringbuf"
+	"golang.org/x/sys/unix"
+
+	"github.com/memtrace/memtrace/internal/event"
+)
+
+// attach tries the family's candidates in order of preference, on the
+// family's parsed and configured object. It returns the family attached,
+// nil if no candidate could be.
+func (s *Session) attach(f plan, base *ebpf.CollectionSpec) (*attached, event.HookStatus) {
+	st := event.HookStatus{Signal: f.signal}
+	for _, c := range f.cands {
+		if s.cfg.disabled(c.name) {
+			st.Rejected = append(st.Rejected, event.Attempt{Hook: c.name, Reason: "disabled by configuration"})
+			continue
+		}
+		if c.needsTracefs {
+			if err := s.ensureTracefs(); err != nil {
+				st.Rejected = append(st.Rejected, event.Attempt{Hook: c.name, Reason: err.Error()})
+				continue
+			}
+		}
+		coll, links, hook, err := s.loadCandidate(base, c, nil)
+		if err != nil {
+			st.Rejected = append(st.Rejected, event.Attempt{Hook: c.name, Reason: shortError(err)})
+			continue
+		}
+		rd, err := ringbuf.NewReader(coll.Maps[f.ringbuf])
+		if err != nil {
+			closeLinks(links)
+			coll.Close()
+			st.Rejected = append(st.Rejected, event.Attempt{Hook: c.name, Reason: fmt.Sprintf("opening ring buffer: %v", err)})
+			continue
+		}
+		st.Hook = hook
+		st.Attached = true
+		st.Note = c.note
+		a := &attached{family: f.family, coll: coll, links: links, reader: rd}
+		for _, comp := range f.companions {
+			st.Companions = append(st.Companions, s.attachCompanion(base, a, comp))
+		}
+		return a, st
+	}
+	return nil, st
+}
+
+// attachCompanion loads a companion program into the maps of the attached
+// family, so its records arrive in the same ring buffer.
+func (s *Session) attachCompanion(base *ebpf.CollectionSpec, a *attached, c candidate) event.Companion {
+	st := event.Companion{Hook: c.name, Note: c.note}
+	if s.cfg.disabled(c.name) {
+		st.Reason = "disabled by configuration"
+		return st
+	}
+	if c.tracefsFallback {
+		// Best effort: without tracefs the fallback fails, not the hook.
+		_ = s.ensureTracefs()
+	}
+	coll, links, _, err := s.loadCandidate(base, c, a.coll.Maps)
+	if err != nil {
+		st.Reason = shortError(err)
+		return st
+	}
+	a.companions = append(a.companions, coll)
+	a.links = append(a.links, links...)
+	st.Attached = true
+	return st
+}
+
+// loadCandidate loads and attaches one candidate and returns the hook's
+// name as attached (with the resolved target for fexit). Maps named in
+// shared are used instead of new ones.
+func (s *Session) loadCandidate(base *ebpf.CollectionSpec, c candidate, shared map[string]*ebpf.Map) (*ebpf.Collection, []link.Link, string, error) {
+	spec := base.Copy()
+	keep := map[string]bool{}
+	for _, p := range c.programs {
+		if spec.Programs[p] == nil {
+			return nil, nil, "", fmt.Errorf("the BPF object has no program %s", p)
+		}
+		keep[p] = true
+	}
+	// Prune the programs of other hooks: they would be loaded (and may be
+	// refused) for nothing.
+	for name := range spec.Programs {
+		if !keep[name] {
+			delete(spec.Programs, name)
+		}
+	}
+	hook := c.name
+	if c.prepare != nil {
+		h, err := c.prepare(spec, s.kernel)
+		if err != nil {
+			return nil, nil, "", err
+		}
+		hook = h
+	}
+	replace := map[string]*ebpf.Map{}
+	for name := range spec.Maps {
+		if m, ok := shared[name]; ok {
+			replace[name] = m
+		}
+	}
+	coll, err := ebpf.NewCollectionWithOptions(spec, ebpf.CollectionOptions{
+		MapReplacements: replace,
+		Cache:           s.btfCache,
+		Programs:        ebpf.ProgramOptions{KernelTypes: s.kernel},
+	})
+	if err != nil {
+		return nil, nil, "", fmt.Errorf("loading %s: %w", hook, explainLoadError(err))
+	}
+	links, err := c.attach(coll)
+	if err != nil {
+		coll.Close()
+		return nil, nil, "", explainLoadError(err)
+	}
+	return coll, links, hook, nil
+}
+
+// shortError keeps the first line of an error (verifier logs are long),
+// without cilium/ebpf's RLIMIT_MEMLOCK hint: Start has already lifted it.
+func shortError(err error) string {
+	msg := strings.ReplaceAll(err.Error(), " (MEMLOCK may be too low, consider rlimit.RemoveMemlock)", "")
+	if i := strings.IndexByte(msg, '\n'); i >= 0 {
+		msg = msg[:i]
+	}
+	if len(msg) > 300 {
+		msg = msg[:300] + "…"
+	}
+	return msg
+}
+
+// explainLoadError adds what a user can do about common refusals.
+func explainLoadError(err error) error {
+	switch {
+	case errors.Is(err, unix.EPERM):
+		return fmt.Errorf("%w (the kernel refused this program type: lockdown, a security module, or missing capabilities)", err)
+	case errors.Is(err, ebpf.ErrNotSupported):
+		return fmt.Errorf("%w (not supported by this kernel)", err)
+	}
+	return err
+}

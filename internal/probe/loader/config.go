@@ -1,0 +1,151 @@
+package loader
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/memtrace/memtrace/internal/event"
+)
+
+// Config selects what to attach and how to filter in the kernel.
+type Config struct {
+	Signals []event.Signal
+	// AllocHook forces a hook for allocation failures: "auto" (fexit on
+	// the allocator where permitted, then tp_btf, then the classic
+	// tracepoint), or exactly one of "fexit", "tp_btf", "tracepoint".
+	AllocHook string
+
+	// DisableHooks lists hook types not to use ("tp_btf", "tracepoint",
+	// "fexit"), to force a fallback on a kernel where the better hook
+	// exists (tests, or a hook that misbehaves on some kernel).
+	DisableHooks []string
+
+	// Filters, applied in the kernel (zero: no filter).
+	Pid      uint32
+	Comm     string
+	CgroupID uint64
+
+	// SampleFirst is how many events per aggregation key are sent before
+	// sampling (powers of two only); 0 sends every event.
+	SampleFirst uint32
+	// LargeSharedMin records shared anonymous mappings of at least this
+	// size even when no huge-page request failed before.
+	LargeSharedMin uint64
+	// FallbackMin records shared mappings of at least this size made after
+	// a failed huge-page request.
+	FallbackMin uint64
+	// PageblockOrder overrides the running kernel's, which Start finds
+	// (0: the host's; 9 if it cannot be found).
+	PageblockOrder int
+}
+
+// DefaultConfig returns a configuration with every signal and auto hooks.
+func DefaultConfig() Config {
+	return Config{
+		Signals:        event.AllSignals,
+		AllocHook:      "auto",
+		SampleFirst:    64,
+		LargeSharedMin: 64 << 20,
+		FallbackMin:    2 << 20,
+	}
+}
+
+// validate refuses what the kernel programs cannot express.
+func (c Config) validate() error {
+	if len(c.Comm) > 15 {
+		return fmt.Errorf("comm filter %q is longer than the kernel's 15 characters", c.Comm)
+	}
+	return nil
+}
+
+func (c Config) has(s event.Signal) bool {
+	for _, x := range c.Signals {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// HookTypes are the kinds of hook a candidate can use.
+var HookTypes = []string{"tp_btf", "tracepoint", "fexit"}
+
+// ParseHookTypes parses a comma-separated list of hook types.
+func ParseHookTypes(s string) ([]string, error) {
+	var out []string
+	for _, f := range strings.Split(s, ",") {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			continue
+		}
+		ok := false
+		for _, h := range HookTypes {
+			ok = ok || h == f
+		}
+		if !ok {
+			return nil, fmt.Errorf("unknown hook type %q (want %s)", f, strings.Join(HookTypes, ", "))
+		}
+		out = append(out, f)
+	}
+	return out, nil
+}
+
+// SignalHookTypes returns the hook types sig can attach with (allocHook
+// as in Config.AllocHook), read from the loader's own candidates, so a
+// command can tell before loading anything that --disable-hooks leaves a
+// signal nothing to attach with.
+func SignalHookTypes(sig event.Signal, allocHook string) ([]string, error) {
+	var cands []candidate
+	switch sig {
+	case event.SignalAlloc:
+		c, err := allocCandidates(allocHook)
+		if err != nil {
+			return nil, err
+		}
+		cands = c
+	case event.SignalExtfrag:
+		cands = extfragCandidates()
+	case event.SignalHugetlb:
+		cands = hugetlbCandidates()
+	default:
+		return nil, fmt.Errorf("unknown signal %q", sig)
+	}
+	var out []string
+	for _, c := range cands {
+		kind, _, _ := strings.Cut(c.name, "/")
+		if !slices.Contains(out, kind) {
+			out = append(out, kind)
+		}
+	}
+	return out, nil
+}
+
+// TaskCommLen is the kernel's TASK_COMM_LEN less its terminating NUL: the
+// longest command name a task can have.
+const TaskCommLen = 15
+
+// CheckComm reports why comm can never match a task's command name: the
+// one rule for every --comm filter.
+func CheckComm(comm string) error {
+	switch {
+	case comm == "":
+		return errors.New("empty command name")
+	case len(comm) > TaskCommLen:
+		return fmt.Errorf("%q is longer than the kernel's %d-character command names", comm, TaskCommLen)
+	case strings.IndexByte(comm, 0) >= 0:
+		return fmt.Errorf("%q holds a NUL byte, which ends a kernel command name", comm)
+	}
+	return nil
+}
+
+func (c Config) disabled(hook string) bool {
+	kind, _, _ := strings.Cut(hook, "/")
+	for _, d := range c.DisableHooks {
+		if d == kind {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,56 @@
+package loader
+
+import (
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/memtrace/memtrace/internal/event"
+)
+
+func TestSignalHookTypes(t *testing.T) {
+	for _, c := range []struct {
+		sig       event.Signal
+		allocHook string
+		want      []string
+	}{
+		{event.SignalAlloc, "auto", []string{"fexit", "tp_btf", "tracepoint"}},
+		{event.SignalAlloc, "fexit", []string{"fexit"}},
+		{event.SignalAlloc, "tp_btf", []string{"tp_btf"}},
+		{event.SignalAlloc, "tracepoint", []string{"tracepoint"}},
+		{event.SignalExtfrag, "fexit", []string{"tracepoint", "tp_btf"}},
+		{event.SignalHugetlb, "auto", []string{"tracepoint", "tp_btf"}},
+	} {
+		got, err := SignalHookTypes(c.sig, c.allocHook)
+		if err != nil || !slices.Equal(got, c.want) {
+			t.Errorf("SignalHookTypes(%s, %s) = %v, %v; want %v", c.sig, c.allocHook, got, err, c.want)
+		}
+		for _, h := range got {
+			if !slices.Contains(HookTypes, h) {
+				t.Errorf("%s: hook type %q is not in HookTypes %v", c.sig, h, HookTypes)
+			}
+		}
+	}
+	if _, err := SignalHookTypes(event.SignalAlloc, "kprobe"); err == nil {
+		t.Error("unknown alloc hook accepted")
+	}
+	if _, err := SignalHookTypes("bogus", "auto"); err == nil {
+		t.Error("unknown signal accepted")
+	}
+}
+
+func TestCheckComm(t *testing.T) {
+	for comm, want := range map[string]string{
+		"postgres":         "",
+		"exactly15chars!":  "",
+		"\xff\xfe":         "", // a kernel name is bytes, not UTF-8
+		"":                 "empty",
+		"sixteen-chars-16": "longer than the kernel's 15-character",
+		"nul\x00":          "NUL",
+	} {
+		err := CheckComm(comm)
+		if (want == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), want)) {
+			t.Errorf("CheckComm(%q) = %v, want %q", comm, err, want)
+		}
+	}
+}

@@ -1,0 +1,13 @@
+package loader
+
+// The BPF objects and their Go bindings are generated and committed, so
+// that `go build` needs no clang. `make generate` re-runs this with the
+// pinned compiler; CI fails when the result differs from what is committed.
+//
+// Every struct and enum the Go side reads is named with -type, so Go uses
+// bpf2go's types and constants, never hand-written copies. The types of
+// bpf/common.h are generated once, with the alloc bindings.
+
+//go:generate go tool bpf2go -cc ${BPF_CLANG} -cflags ${BPF_CFLAGS} -target amd64 -type event_hdr -type event_kind -type exec_ctx -type stat_index -type preempt_source -type alloc_event -type alloc_key -type alloc_val -type warn_event -type warn_what alloc ../../../bpf/alloc.c -- -I../../../bpf/include -I../../../bpf
+//go:generate go tool bpf2go -cc ${BPF_CLANG} -cflags ${BPF_CFLAGS} -target amd64 -type extfrag_event -type extfrag_key -type extfrag_val extfrag ../../../bpf/extfrag.c -- -I../../../bpf/include -I../../../bpf
+//go:generate go tool bpf2go -cc ${BPF_CLANG} -cflags ${BPF_CFLAGS} -target amd64 -type hugetlb_event -type inflight -type hugetlb_call -type hugetlb_note hugetlb ../../../bpf/hugetlb.c -- -I../../../bpf/include -I../../../bpf
