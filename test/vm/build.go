@@ -17,7 +17,7 @@ var defaultPackages = []string{
 }
 
 // guestPrograms are built into the initramfs next to the test binaries.
-var guestPrograms = []string{"./cmd/memtrace", "./cmd/provoke", "./test/vm/e2e", "./test/vm/guest"}
+var guestPrograms = []string{"./cmd/memtrace", "./test/provoke", "./test/vm/e2e", "./test/vm/guest"}
 
 // build compiles the test binaries of pkgs and the guest programs into
 // dir, static (CGO_ENABLED=0: the guest has no libc) and without symbol

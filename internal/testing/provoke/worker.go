@@ -12,7 +12,7 @@ import (
 )
 
 // init turns the process into a provoke child when childEnv is set. It runs
-// in any binary that imports this package (cmd/provoke, test binaries),
+// in any binary that imports this package (test/provoke, test binaries),
 // so the parent can simply re-exec itself.
 func init() {
 	comm, ok := os.LookupEnv(childEnv)

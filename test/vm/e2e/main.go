@@ -3,7 +3,7 @@
 // `memtrace capture` per variant (default hooks, each allocation hook
 // forced, classic tracepoints disabled) all at once, so every variant sees the same events;
 // provokes allocation failures, a warn_alloc report, extfrag events and
-// huge-page requests with cmd/provoke (whose private tracefs counters are
+// huge-page requests with test/provoke (whose private tracefs counters are
 // the independent reference); stops the captures with SIGINT as Ctrl-C
 // would; and checks what each capture counted.
 //
@@ -42,7 +42,7 @@ func (l *listFlag) Set(s string) error { *l = append(*l, s); return nil }
 
 func main() {
 	memtrace := flag.String("memtrace", "memtrace", "memtrace binary")
-	provokeBin := flag.String("provoke", "provoke", "cmd/provoke binary")
+	provokeBin := flag.String("provoke", "provoke", "test/provoke binary")
 	out := flag.String("out", "e2e-out", "directory for captures and summaries")
 	timeout := flag.Duration("timeout", 2*time.Minute, "bound of each provoke run and of each capture's start and stop")
 	var variants listFlag
