@@ -1,13 +1,22 @@
-// Package gfp names kernel GFP (get free pages) allocation flags the way the
-// running kernel does.
+// Package gfp names kernel GFP (get free pages) allocation flags the way a
+// given kernel does. It is a public library API of memtrace, for any
+// program that decodes GFP masks: from tracepoints, kernel logs or BPF.
 //
 // The bit values behind the names changed many times: GFP_ATOMIC is 0x20 on
 // 2.6.32 and 3.10, 0x480020 on 4.18, 0xa20 on 5.x and 0x820 since 6.3. A
-// Table therefore comes from the kernel itself when possible (the
-// mm_page_alloc tracepoint format in tracefs, or the ___GFP_*_BIT enum in
-// kernel BTF) and from built-in tables, keyed by release, for logs of other
-// hosts. Decoding reproduces the kernel's __print_flags / %pGg algorithm, so
-// the names match what dmesg and ftrace print.
+// Table therefore comes from the kernel itself when possible, and from
+// built-in tables, keyed by release, for logs of other hosts:
+//
+//   - FromFormat: the print fmt of the mm_page_alloc tracepoint (tracefs),
+//     exactly what the kernel prints;
+//   - FromEnum: the members of the ___GFP_*_BIT enum (kernel BTF, 6.10
+//     and later), which the caller reads with its own BTF reader;
+//   - ForRelease: the built-in table for a kernel release;
+//   - Load: the first of these that works for the running kernel.
+//
+// The package reads no BTF itself and has no dependency outside the
+// standard library. Decoding reproduces the kernel's __print_flags / %pGg
+// algorithm, so the names match what dmesg and ftrace print.
 package gfp
 
 import (

@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-
-	"github.com/cilium/ebpf/btf"
 )
 
 // FormatPath is the tracepoint format file, relative to the tracefs mount,
@@ -18,28 +16,15 @@ const FormatPath = "events/kmem/mm_page_alloc/format"
 //
 //  1. the mm_page_alloc format file under tracefsDir (exactly what the
 //     kernel prints; enum names left in it by 6.10-6.13 are resolved with
-//     kernelBTF),
-//  2. the ___GFP_*_BIT enum in kernelBTF,
+//     enum),
+//  2. enum, the members of the kernel's ___GFP_*_BIT enum (FromEnum),
 //  3. the built-in table for release.
 //
-// Empty tracefsDir, nil kernelBTF or empty release skip that step. The
-// error lists why each step failed.
-func Load(tracefsDir string, kernelBTF *btf.Spec, release string) (*Table, error) {
-	var enum btf.TypeID
-	if kernelBTF != nil {
-		enum = kernelGFPEnum()
-	}
-	return LoadKernel(tracefsDir, kernelBTF, enum, release)
-}
-
-// LoadKernel is Load with the type ID of the kernel's GFP bit enum
-// already found (KernelEnum; 0: look it up in kernelBTF).
-func LoadKernel(tracefsDir string, kernelBTF *btf.Spec, enum btf.TypeID, release string) (*Table, error) {
+// Empty tracefsDir, nil enum or empty release skip that step. The error
+// lists why each step failed.
+func Load(tracefsDir string, enum []EnumMember, release string) (*Table, error) {
 	var errs []error
-	var env map[string]uint64
-	if kernelBTF != nil {
-		_, env, _ = gfpEnum(kernelBTF, enum)
-	}
+	_, env, _ := enumBits(enum)
 	if tracefsDir != "" {
 		path := filepath.Join(tracefsDir, FormatPath)
 		data, err := os.ReadFile(path)
@@ -57,12 +42,12 @@ func LoadKernel(tracefsDir string, kernelBTF *btf.Spec, enum btf.TypeID, release
 			errs = append(errs, fmt.Errorf("reading tracepoint format: %w", err))
 		}
 	}
-	if kernelBTF != nil {
+	if enum != nil {
 		var rel kver
 		if release != "" {
 			rel, _ = parseRelease(release)
 		}
-		t, err := fromBTF(kernelBTF, enum, rel)
+		t, err := fromEnum(enum, rel)
 		if err == nil {
 			return t, nil
 		}

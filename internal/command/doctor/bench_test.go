@@ -16,3 +16,15 @@ func BenchmarkThisHost(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkLiveGFP is naming this host's GFP flags, as doctor does once:
+// the tracepoint format if tracefs is mounted, and the kernel's GFP bit
+// enum read in place from its BTF.
+func BenchmarkLiveGFP(b *testing.B) {
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := LiveGFP(""); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

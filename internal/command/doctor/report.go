@@ -6,6 +6,7 @@ import (
 	"runtime"
 	"time"
 
+	"github.com/memtrace/memtrace/internal/probe/rawbtf"
 	"github.com/memtrace/memtrace/pkg/gfp"
 )
 
@@ -120,6 +121,5 @@ func LiveGFP(release string) (*gfp.Table, error) {
 			break
 		}
 	}
-	spec := loadKernelBTF()
-	return gfp.Load(dir, spec, release)
+	return gfp.Load(dir, kernelGFPEnum(rawbtf.KernelPath), release)
 }

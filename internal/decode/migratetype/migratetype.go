@@ -3,7 +3,8 @@
 // /proc/pagetypeinfo. Their order and presence depend on version and
 // config (MIGRATE_CMA needs CONFIG_CMA, MIGRATE_ISOLATE needs
 // CONFIG_MEMORY_ISOLATION, 4.4 swapped Movable and Reclaimable), so the
-// names come from kernel BTF when it is there.
+// names come from the kernel's enum migratetype when its BTF is there.
+// The probe layer reads the enum; this package only names its members.
 package migratetype
 
 import (
@@ -11,9 +12,16 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-
-	"github.com/cilium/ebpf/btf"
 )
+
+// EnumName is the name of the kernel's enum of migrate types in BTF.
+const EnumName = "migratetype"
+
+// EnumMember is one member of enum migratetype as kernel BTF records it.
+type EnumMember struct {
+	Name  string
+	Value uint64
+}
 
 // Names maps migrate type values to the names the kernel prints in
 // /proc/pagetypeinfo ("Unmovable", "HighAtomic", ...).
@@ -34,10 +42,11 @@ var kernelNames = map[string]string{
 	"MIGRATE_ISOLATE":     "Isolate",
 }
 
-// FromBTF reads enum migratetype from kernel BTF, falling back to Default
-// when spec is nil or lacks the enum; Source then says why.
-func FromBTF(spec *btf.Spec) *Names {
-	t, err := fromBTF(spec)
+// FromEnum names migrate types from the members of the kernel's enum
+// migratetype, falling back to Default when there are none (no kernel
+// BTF, or no such enum in it); Source then says why.
+func FromEnum(members []EnumMember) *Names {
+	t, err := fromEnum(members)
 	if err != nil {
 		d := Default()
 		d.source += ": " + err.Error()
@@ -46,22 +55,18 @@ func FromBTF(spec *btf.Spec) *Names {
 	return t
 }
 
-func fromBTF(spec *btf.Spec) (*Names, error) {
-	if spec == nil {
-		return nil, errors.New("reading migrate types: no kernel BTF")
-	}
-	var e *btf.Enum
-	if err := spec.TypeByName("migratetype", &e); err != nil {
-		return nil, fmt.Errorf("reading migrate types from kernel BTF: %w", err)
+func fromEnum(members []EnumMember) (*Names, error) {
+	if members == nil {
+		return nil, errors.New("reading migrate types: no enum migratetype in kernel BTF")
 	}
 	limit := uint64(1 << 16) // a sane bound if MIGRATE_TYPES is missing
-	for _, v := range e.Values {
+	for _, v := range members {
 		if v.Name == "MIGRATE_TYPES" {
 			limit = v.Value
 		}
 	}
 	t := &Names{source: "kernel BTF"}
-	for _, v := range e.Values {
+	for _, v := range members {
 		// MIGRATE_PCPTYPES aliases the first non-pcp type and
 		// MIGRATE_TYPES counts them: neither is a type of its own.
 		if v.Name == "MIGRATE_PCPTYPES" || v.Name == "MIGRATE_TYPES" || v.Value >= limit {
@@ -145,11 +150,11 @@ func majorMinor(release string) (int, int, error) {
 	return ma, mi, nil
 }
 
-// Load returns the BTF names when spec has them, else the layout for
-// release, else Default. It never fails: an approximate name is better than
-// none in a report, and Source says which was used.
-func Load(spec *btf.Spec, release string) *Names {
-	if t, err := fromBTF(spec); err == nil {
+// Load returns the names of the enum's members when there are any, else
+// the layout for release, else Default. It never fails: an approximate
+// name is better than none in a report, and Source says which was used.
+func Load(members []EnumMember, release string) *Names {
+	if t, err := fromEnum(members); err == nil {
 		return t
 	}
 	if t, err := ForRelease(release); err == nil {

@@ -7,31 +7,18 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/cilium/ebpf/btf"
+	"github.com/memtrace/memtrace/internal/probe/rawbtf"
 )
 
-func enumSpec(t *testing.T, name string, values []btf.EnumValue) *btf.Spec {
-	t.Helper()
-	b, err := btf.NewBuilder([]btf.Type{&btf.Enum{Name: name, Size: 4, Values: values}}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	spec, err := b.Spec()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return spec
-}
-
-func TestFromBTF(t *testing.T) {
+func TestFromEnum(t *testing.T) {
 	tests := []struct {
 		name   string
-		values []btf.EnumValue
+		values []EnumMember
 		want   []string
 	}{
 		{
 			name: "6.18 without CMA",
-			values: []btf.EnumValue{
+			values: []EnumMember{
 				{Name: "MIGRATE_UNMOVABLE", Value: 0}, {Name: "MIGRATE_MOVABLE", Value: 1},
 				{Name: "MIGRATE_RECLAIMABLE", Value: 2}, {Name: "MIGRATE_PCPTYPES", Value: 3},
 				{Name: "MIGRATE_HIGHATOMIC", Value: 3}, {Name: "MIGRATE_ISOLATE", Value: 4},
@@ -41,7 +28,7 @@ func TestFromBTF(t *testing.T) {
 		},
 		{
 			name: "with CMA",
-			values: []btf.EnumValue{
+			values: []EnumMember{
 				{Name: "MIGRATE_UNMOVABLE", Value: 0}, {Name: "MIGRATE_MOVABLE", Value: 1},
 				{Name: "MIGRATE_RECLAIMABLE", Value: 2}, {Name: "MIGRATE_PCPTYPES", Value: 3},
 				{Name: "MIGRATE_HIGHATOMIC", Value: 3}, {Name: "MIGRATE_CMA", Value: 4},
@@ -51,7 +38,7 @@ func TestFromBTF(t *testing.T) {
 		},
 		{
 			name: "unknown member",
-			values: []btf.EnumValue{
+			values: []EnumMember{
 				{Name: "MIGRATE_UNMOVABLE", Value: 0}, {Name: "MIGRATE_FUTURE_THING", Value: 1},
 				{Name: "MIGRATE_TYPES", Value: 2},
 			},
@@ -60,7 +47,7 @@ func TestFromBTF(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			tb := FromBTF(enumSpec(t, "migratetype", tc.values))
+			tb := FromEnum(tc.values)
 			if tb.Len() != len(tc.want) {
 				t.Errorf("Len() = %d, want %d", tb.Len(), len(tc.want))
 			}
@@ -79,13 +66,13 @@ func TestFromBTF(t *testing.T) {
 	}
 }
 
-func TestFromBTFFallback(t *testing.T) {
-	for name, spec := range map[string]*btf.Spec{
-		"nil":     nil,
-		"no enum": enumSpec(t, "migrate_mode", []btf.EnumValue{{Name: "MIGRATE_ASYNC"}}),
-		"empty":   enumSpec(t, "migratetype", []btf.EnumValue{{Name: "MIGRATE_TYPES", Value: 0}}),
+func TestFromEnumFallback(t *testing.T) {
+	for name, members := range map[string][]EnumMember{
+		"no enum":       nil,
+		"empty":         {},
+		"only counters": {{Name: "MIGRATE_PCPTYPES", Value: 0}, {Name: "MIGRATE_TYPES", Value: 0}},
 	} {
-		tb := FromBTF(spec)
+		tb := FromEnum(members)
 		if !strings.HasPrefix(tb.Source(), Default().Source()+": ") {
 			t.Errorf("%s: Source() = %q, want the default and a reason", name, tb.Source())
 		}
@@ -147,11 +134,20 @@ func TestDefaultAndForRelease(t *testing.T) {
 // TestRunningKernel checks the BTF names against /proc/pagetypeinfo, which
 // prints one "type <Name>" row per migrate type in value order.
 func TestRunningKernel(t *testing.T) {
-	spec, err := btf.LoadKernelSpec()
+	raw, err := rawbtf.Open(rawbtf.KernelPath)
 	if err != nil {
 		t.Skipf("no kernel BTF: %v", err)
 	}
-	tb, err := fromBTF(spec)
+	defer raw.Close()
+	rawMembers, err := raw.EnumMembers(raw.EnumNamed(EnumName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var members []EnumMember
+	for _, m := range rawMembers {
+		members = append(members, EnumMember(m))
+	}
+	tb, err := fromEnum(members)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,13 +2,17 @@ package loader
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
+
+	"github.com/cilium/ebpf/btf"
 
 	"github.com/memtrace/memtrace/internal/decode/decode"
 	"github.com/memtrace/memtrace/internal/decode/ksym"
 	"github.com/memtrace/memtrace/internal/decode/migratetype"
 	"github.com/memtrace/memtrace/internal/event"
+	"github.com/memtrace/memtrace/internal/probe/rawbtf"
 	"github.com/memtrace/memtrace/pkg/gfp"
 )
 
@@ -52,11 +56,12 @@ type names struct {
 	decoding Decoding
 }
 
-// buildGFP builds the GFP table from the kernel BTF and tracefs found at
-// start; the __GFP_NOWARN bit of the configuration comes from it.
-func (s *Session) buildGFP(release string) {
+// buildGFP builds the GFP table from tracefs and the kernel's GFP bit
+// enum found at start; the __GFP_NOWARN bit of the configuration comes
+// from it.
+func (s *Session) buildGFP(release string, enum []gfp.EnumMember) {
 	n := &s.names
-	t, err := gfp.LoadKernel(s.tracefsDir, s.kernel, s.gfpEnum, release)
+	t, err := gfp.Load(s.tracefsDir, enum, release)
 	if err != nil {
 		n.decoding.Warnings = append(n.decoding.Warnings, fmt.Sprintf("GFP flag names unavailable: %v", err))
 		return
@@ -66,11 +71,61 @@ func (s *Session) buildGFP(release string) {
 	s.gfpNowarn, _ = t.Bit("__GFP_NOWARN")
 }
 
-// buildMigratetypes names migratetypes from the kernel BTF.
+// buildMigratetypes names migratetypes from the enum in the parsed
+// kernel BTF, found by name through its index.
 func (s *Session) buildMigratetypes() {
-	mt := migratetype.FromBTF(s.kernel)
+	var members []migratetype.EnumMember
+	var e *btf.Enum
+	if s.kernel.TypeByName(migratetype.EnumName, &e) == nil {
+		members = enumMembers[migratetype.EnumMember](e.Values)
+	}
+	mt := migratetype.FromEnum(members)
 	s.names.dec.Migratetypes = mt
 	s.names.decoding.MigratetypeSource = mt.Source()
+}
+
+// rawGFPEnum reads the members of the kernel's GFP bit enum from the raw
+// BTF, nil when it has none (before 6.10).
+func rawGFPEnum(raw *rawbtf.File) []gfp.EnumMember {
+	members, err := raw.EnumMembers(raw.EnumWithValue(gfp.EnumMarker))
+	if err != nil {
+		return nil
+	}
+	return enumMembers[gfp.EnumMember](members)
+}
+
+// parsedGFPEnum finds the kernel's GFP bit enum in the parsed kernel BTF
+// where the raw BTF could not be mapped (before 6.16). The enum is
+// anonymous: only inflating every type finds it (~10 ms).
+func parsedGFPEnum(kernel *btf.Spec) []gfp.EnumMember {
+	for typ, err := range kernel.All() {
+		if err != nil {
+			return nil
+		}
+		if e, ok := typ.(*btf.Enum); ok && slices.ContainsFunc(e.Values, func(v btf.EnumValue) bool { return v.Name == gfp.EnumMarker }) {
+			return enumMembers[gfp.EnumMember](e.Values)
+		}
+	}
+	return nil
+}
+
+// member is the shape of an enum member in every package here: a BTF
+// reader's (rawbtf.EnumMember, btf.EnumValue) and a decoder's
+// (gfp.EnumMember, migratetype.EnumMember).
+type member interface {
+	~struct {
+		Name  string
+		Value uint64
+	}
+}
+
+// enumMembers converts a BTF reader's enum members to a decoder's.
+func enumMembers[To, From member](in []From) []To {
+	out := make([]To, len(in))
+	for i, m := range in {
+		out[i] = To(m)
+	}
+	return out
 }
 
 // finishNames sets what the decoder needs once the probes are attached,

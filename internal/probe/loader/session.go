@@ -43,8 +43,6 @@ type Session struct {
 	kernel   *btf.Spec
 	btfCache *btf.Cache
 	preempt  preemptLocation
-	// gfpEnum is the type ID of the GFP bit enum in kernel BTF (0: unknown).
-	gfpEnum btf.TypeID
 	// gfpNowarn is __GFP_NOWARN on this kernel (0: unknown).
 	gfpNowarn uint64
 	// pageblockOrder is the host's (0: unknown, the programs use 9).
@@ -116,6 +114,8 @@ func Start(cfg Config, n Naming) (*Session, error) {
 	// The raw kernel BTF is mapped and indexed once (~5 ms) for both of
 	// its look-ups: preempt_count, and the GFP bit enum for the GFP names.
 	var rawPreemptErr error
+	var gfpEnum []gfp.EnumMember
+	rawMapped := false
 	prep.Go(func() {
 		raw, err := rawbtf.Map(rawbtf.KernelPath)
 		if err != nil {
@@ -123,8 +123,9 @@ func Start(cfg Config, n Naming) (*Session, error) {
 			return
 		}
 		defer raw.Close()
+		rawMapped = true
 		s.preempt, rawPreemptErr = preemptFromRaw(raw)
-		s.gfpEnum = gfp.KernelEnum(raw)
+		gfpEnum = rawGFPEnum(raw)
 	})
 	// The host's memory geometry: pageblock order for the programs, the
 	// default huge page size for the names.
@@ -152,7 +153,10 @@ func Start(cfg Config, n Naming) (*Session, error) {
 	s.preempt = resolvePreempt(s.preempt, rawPreemptErr, kernel, kallsymsPath)
 	s.pageblockOrder = cmp.Or(cfg.PageblockOrder, geo.PageblockOrder)
 	// The GFP table names flags and gives the programs __GFP_NOWARN.
-	s.buildGFP(kernelRelease())
+	if !rawMapped {
+		gfpEnum = parsedGFPEnum(kernel)
+	}
+	s.buildGFP(kernelRelease(), gfpEnum)
 	// The embedded objects do not depend on the kernel: one that cannot be
 	// parsed or lacks what the Go side expects is a build error.
 	kcfg := s.config()

@@ -23,12 +23,19 @@ func FuzzParse(f *testing.F) {
 	}
 	f.Add(raw)
 	f.Add(raw[:len(raw)/2])
+	_, enums, _ := enumFixture(f)
+	f.Add(enums)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		r, err := Parse(data)
 		if err != nil {
 			return
 		}
 		r.EnumWithValue("___GFP_NOWARN_BIT")
+		// Every type ID, so member records of any enum are read.
+		for id := uint32(0); id <= uint32(len(r.offsets)); id++ {
+			r.EnumMembers(id)
+		}
+		r.EnumNamed("zone_type")
 		vars, err := r.SectionVars(".data..percpu")
 		if err != nil {
 			return

@@ -56,7 +56,8 @@ const KernelPath = "/sys/kernel/btf/vmlinux"
 // Map maps the BTF file at path read-only and parses it. The kernel maps
 // its own copy of vmlinux BTF (since 6.16), which costs no memory of
 // ours; before 6.16, and for files that cannot be mapped, it fails, and
-// callers use cilium/ebpf. Close unmaps it.
+// callers that parse the BTF with cilium/ebpf anyway use that, others
+// Open. Close unmaps it.
 func Map(path string) (*File, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -77,6 +78,24 @@ func Map(path string) (*File, error) {
 		return nil, fmt.Errorf("reading %s: %w", path, err)
 	}
 	r.mapped = b
+	return r, nil
+}
+
+// Open is Map, or where the file cannot be mapped (kernels before 6.16),
+// a copy of it read into memory (vmlinux BTF is a few MB): for callers
+// that need a few answers and have no parsed BTF to fall back on.
+func Open(path string) (*File, error) {
+	if r, err := Map(path); err == nil {
+		return r, nil
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	r, err := Parse(b)
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", path, err)
+	}
 	return r, nil
 }
 
@@ -266,37 +285,4 @@ func (r *File) MemberOffset(typeID uint32, member string) (uint64, bool, error) 
 		return 0, false, nil
 	}
 	return 0, false, err
-}
-
-// EnumWithValue returns the ID of the first enum (32- or 64-bit) that
-// has a value called name, 0 if none has. Enums may be anonymous, as the
-// kernel's ___GFP_*_BIT one is: cilium/ebpf can only find it by
-// inflating every type before it.
-func (r *File) EnumWithValue(name string) uint32 {
-	for id := 1; id < len(r.offsets); id++ {
-		off := int(r.offsets[id])
-		info := r.bo.Uint32(r.types[off+4:])
-		stride := 0
-		switch (info >> 24) & 0x1f {
-		case btfKindEnum:
-			stride = 8 // name_off, val
-		case btfKindEnum64:
-			stride = 12 // name_off, val_lo32, val_hi32
-		default:
-			continue
-		}
-		vals := r.types[off+btfTypeLen:]
-		for i := 0; i < int(info&0xffff); i++ {
-			if r.nameIs(r.bo.Uint32(vals[i*stride:]), name) {
-				return uint32(id)
-			}
-		}
-	}
-	return 0
-}
-
-// nameIs compares a string of the string section without copying it.
-func (r *File) nameIs(off uint32, name string) bool {
-	end := int(off) + len(name)
-	return end < len(r.strs) && r.strs[end] == 0 && string(r.strs[off:end]) == name
 }

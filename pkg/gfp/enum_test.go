@@ -8,31 +8,22 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/cilium/ebpf/btf"
+	"github.com/memtrace/memtrace/internal/probe/rawbtf"
 )
 
-// specWithEnum builds a BTF spec holding one anonymous enum, like the
-// kernel's ___GFP_*_BIT enum.
-func specWithEnum(t testing.TB, values map[string]uint64) *btf.Spec {
-	t.Helper()
-	e := &btf.Enum{Size: 4}
+// members lists an enum's members in the order a map gives them: any
+// order, as FromEnum must accept.
+func members(values map[string]uint64) []EnumMember {
+	var out []EnumMember
 	for name, v := range values {
-		e.Values = append(e.Values, btf.EnumValue{Name: name, Value: v})
+		out = append(out, EnumMember{name, v})
 	}
-	b, err := btf.NewBuilder([]btf.Type{&btf.Int{Name: "int", Size: 4, Encoding: btf.Signed}, e}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	spec, err := b.Spec()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return spec
+	return out
 }
 
-func TestFromBTFSynthetic(t *testing.T) {
-	spec := specWithEnum(t, enums612)
-	bt, err := FromBTF(spec)
+func TestFromEnumSynthetic(t *testing.T) {
+	enum := members(enums612)
+	bt, err := FromEnum(enum)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -43,10 +34,10 @@ func TestFromBTFSynthetic(t *testing.T) {
 	// the name array of the real 6.18 format file.
 	ft := loadFormatFile(t, "testdata/6.18-mm_page_alloc.format")
 	if got, want := bt.Entries(), ft.Entries(); !equalEntries(got, want) {
-		t.Errorf("FromBTF entries differ from the 6.18 format file:\ngot  %v\nwant %v", got, want)
+		t.Errorf("FromEnum entries differ from the 6.18 format file:\ngot  %v\nwant %v", got, want)
 	}
 	// For an older release GFP_NOWAIT lacks __GFP_NOWARN.
-	old, err := fromBTF(spec, 0, kver{6, 12, 0})
+	old, err := fromEnum(enum, kver{6, 12, 0})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,31 +58,46 @@ func equalEntries(a, b []Entry) bool {
 	return true
 }
 
-func TestFromBTFErrors(t *testing.T) {
-	if _, err := FromBTF(nil); err == nil {
-		t.Error("FromBTF(nil) succeeded")
+func TestFromEnumErrors(t *testing.T) {
+	if _, err := FromEnum(nil); !errors.Is(err, errNoGFPEnum) {
+		t.Errorf("FromEnum(nil): %v, want errNoGFPEnum", err)
 	}
-	_, err := FromBTF(specWithEnum(t, map[string]uint64{"MIGRATE_MOVABLE": 1}))
+	_, err := FromEnum(members(map[string]uint64{"MIGRATE_MOVABLE": 1}))
 	if !errors.Is(err, errNoGFPEnum) {
-		t.Errorf("FromBTF without the enum: %v, want errNoGFPEnum", err)
+		t.Errorf("FromEnum of another enum: %v, want errNoGFPEnum", err)
 	}
-	_, err = FromBTF(specWithEnum(t, map[string]uint64{"___GFP_DMA_BIT": 0, "___GFP_LAST_BIT": 1}))
+	// The bits without the marker are not taken for the GFP enum.
+	_, err = FromEnum(members(map[string]uint64{"___GFP_HIGHMEM_BIT": 1, "___GFP_NOWARN_BIT": 13}))
+	if !errors.Is(err, errNoGFPEnum) {
+		t.Errorf("FromEnum without %s: %v, want errNoGFPEnum", EnumMarker, err)
+	}
+	_, err = FromEnum(members(map[string]uint64{"___GFP_DMA_BIT": 0, "___GFP_LAST_BIT": 1}))
 	if err == nil || !strings.Contains(err.Error(), "lacks") {
-		t.Errorf("FromBTF with a truncated enum: %v", err)
+		t.Errorf("FromEnum with a truncated enum: %v", err)
 	}
 }
 
-// TestFromBTFRunningKernel compares the BTF-derived table with the running
-// kernel's own format file.
-func TestFromBTFRunningKernel(t *testing.T) {
-	spec, err := btf.LoadKernelSpec()
+// TestFromEnumRunningKernel compares the table built from the running
+// kernel's GFP bit enum with the kernel's own format file.
+func TestFromEnumRunningKernel(t *testing.T) {
+	raw, err := rawbtf.Open(rawbtf.KernelPath)
 	if err != nil {
 		t.Skipf("no kernel BTF: %v", err)
 	}
-	bt, err := FromBTF(spec)
-	if errors.Is(err, errNoGFPEnum) {
-		t.Skipf("kernel older than 6.10: %v", err)
+	defer raw.Close()
+	id := raw.EnumWithValue(EnumMarker)
+	if id == 0 {
+		t.Skip("kernel older than 6.10: no ___GFP_*_BIT enum")
 	}
+	rawMembers, err := raw.EnumMembers(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var enum []EnumMember
+	for _, m := range rawMembers {
+		enum = append(enum, EnumMember(m))
+	}
+	bt, err := FromEnum(enum)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -140,29 +146,29 @@ func TestLoad(t *testing.T) {
 		}
 		return dir
 	}
-	enumSpec := specWithEnum(t, enums612)
-	noEnumSpec := specWithEnum(t, map[string]uint64{"MIGRATE_MOVABLE": 1})
+	gfpEnum := members(enums612)
+	otherEnum := members(map[string]uint64{"MIGRATE_MOVABLE": 1})
 
 	tests := []struct {
 		name       string
 		dir        string
-		spec       *btf.Spec
+		enum       []EnumMember
 		release    string
 		wantSource string
 		wantErr    string
 	}{
 		{"format", tracefs(t, "6.18-mm_page_alloc.format"), nil, "6.18.0", "tracefs format", ""},
-		{"format with enums", tracefs(t, "6.12-unresolved-enums-mm_page_alloc.format"), enumSpec, "6.12.0", "tracefs format with kernel BTF enums", ""},
+		{"format with enums", tracefs(t, "6.12-unresolved-enums-mm_page_alloc.format"), gfpEnum, "6.12.0", "tracefs format with kernel BTF enums", ""},
 		{"unresolved enums fall back to BTF", tracefs(t, "6.12-unresolved-enums-mm_page_alloc.format"), nil, "6.12.0", "built-in table for 6.12", ""},
-		{"missing format uses BTF", t.TempDir(), enumSpec, "6.12.1", "kernel BTF", ""},
-		{"old kernel BTF uses built-in", t.TempDir(), noEnumSpec, "5.10.0-28-amd64", "built-in table for 5.4", ""},
+		{"missing format uses BTF", t.TempDir(), gfpEnum, "6.12.1", "kernel BTF", ""},
+		{"old kernel BTF uses built-in", t.TempDir(), otherEnum, "5.10.0-28-amd64", "built-in table for 5.4", ""},
 		{"release only", "", nil, "3.10.0-1160.el7.x86_64", "built-in table for 3.10", ""},
 		{"nothing", "", nil, "", "", "no tracefs, kernel BTF or release"},
-		{"all fail", t.TempDir(), noEnumSpec, "4.9.0", "", "no built-in GFP table for kernel 4.9"},
+		{"all fail", t.TempDir(), otherEnum, "4.9.0", "", "no built-in GFP table for kernel 4.9"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			tb, err := Load(tc.dir, tc.spec, tc.release)
+			tb, err := Load(tc.dir, tc.enum, tc.release)
 			if tc.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
 					t.Fatalf("Load error = %v, want %q", err, tc.wantErr)
