@@ -6,7 +6,6 @@ import (
 
 	"github.com/spf13/pflag"
 
-	"github.com/memtrace/memtrace/internal/decode/cgroup"
 	"github.com/memtrace/memtrace/internal/event"
 	"github.com/memtrace/memtrace/internal/probe/loader"
 )
@@ -68,9 +67,9 @@ func (f *traceFlags) loaderConfig() (loader.Config, error) {
 	}
 	cfg.DisableHooks = disabled
 	if f.cgroup != "" {
-		id, err := cgroup.ID(f.cgroup)
+		id, err := checkCgroup(f.cgroup)
 		if err != nil {
-			return cfg, usagef("--cgroup: %v", err)
+			return cfg, err
 		}
 		cfg.CgroupID = id
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/memtrace/memtrace/internal/decode/cgroup"
 	"github.com/memtrace/memtrace/internal/probe/loader"
 )
 
@@ -80,6 +81,17 @@ func checkPid(pid int64) error {
 	return nil
 }
 
+// checkCgroup checks that path names a cgroup (v2, or v1 memory) and
+// returns its id: a filter on a cgroup that does not exist would trace
+// nothing, silently.
+func checkCgroup(path string) (uint64, error) {
+	id, err := cgroup.ID(path)
+	if err != nil {
+		return 0, usagef("--cgroup: %v", err)
+	}
+	return id, nil
+}
+
 // checkCommand checks that the command to start can be: "" or a name not
 // in $PATH would otherwise fail only after the probes are attached.
 func checkCommand(argv []string) error {
@@ -112,6 +124,3 @@ func checkListen(addr string) error {
 	}
 	return nil
 }
-
-// pidMaxLimit is the most processes Linux can have (PID_MAX_LIMIT on 64-bit).
-const pidMaxLimit = 4 << 20

@@ -15,8 +15,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/memtrace/memtrace/internal/command/hugepages"
 	"github.com/memtrace/memtrace/internal/command/verify"
+	"github.com/memtrace/memtrace/internal/present/text"
 	"github.com/memtrace/memtrace/internal/testing/privtest"
 )
 
@@ -74,7 +74,7 @@ func TestVerifyPostgres(t *testing.T) {
 		if !repl.OK || repl.Huge || repl.Call != "mmap" || !repl.AfterHugeFailure || repl.Size*2 < failed.Size {
 			t.Errorf("the replacement: %+v", repl)
 		}
-		want := fmt.Sprintf("fell back: %s requested with MAP_HUGETLB (2 MiB pages) failed with ENOMEM, then mapped with 4 KiB pages", hugepages.FormatBytes(failed.Size))
+		want := fmt.Sprintf("fell back: %s requested with MAP_HUGETLB (2 MiB pages) failed with ENOMEM, then mapped with 4 KiB pages", text.Bytes(failed.Size, text.TrimZero))
 		if res.Fallbacks[0].Summary != want {
 			t.Errorf("summary %q\nwant     %q", res.Fallbacks[0].Summary, want)
 		}

@@ -32,7 +32,7 @@ func checkHugePools(in *Inputs) Finding {
 		neverBytes += p.NeverUsedBytes()
 		t.Rows = append(t.Rows, []string{
 			kb(p.PageSizeKB), u(p.Total), u(p.Free), u(p.Reserved), u(p.Surplus), u(p.InUse()), u(p.InUseOrPromised()),
-			fmt.Sprintf("%d (%s)", p.NeverUsed(), bytesStr(float64(p.NeverUsedBytes()))),
+			fmt.Sprintf("%d (%s)", p.NeverUsed(), size(p.NeverUsedBytes())),
 		})
 		if p.Surplus > 0 {
 			f.note("%d surplus %s pages beyond nr_hugepages (nr_overcommit_hugepages %d): taken from the buddy allocator on demand, they may fail to appear under fragmentation", p.Surplus, kb(p.PageSizeKB), p.Overcommit)
@@ -58,7 +58,7 @@ func checkHugePools(in *Inputs) Finding {
 		if i < maxSegmentRows && s.Size >= 1<<20 {
 			st.Rows = append(st.Rows, []string{
 				strconv.FormatInt(s.ShmID, 10), fmt.Sprintf("0x%08x", uint32(s.Key)), in.user(uint64(s.UID)),
-				bytesStr(float64(s.Size)), u(s.Nattch), strconv.Itoa(s.Cpid),
+				size(s.Size), u(s.Nattch), strconv.Itoa(s.Cpid),
 			})
 		}
 	}
@@ -68,9 +68,9 @@ func checkHugePools(in *Inputs) Finding {
 	if len(st.Rows) > 0 {
 		f.Tables = append(f.Tables, st)
 	}
-	f.add("SysV segments", "%d, %s in all", len(segs), bytesStr(float64(segBytes)))
+	f.add("SysV segments", "%d, %s in all", len(segs), size(segBytes))
 	if needBytes > 0 {
-		f.add("huge pages the segments need", "%d of %s (as memtrace hugepages and hugepages_settings.sh count: each segment's whole pages plus one, plus one)", needPages, bytesStr(float64(hp)))
+		f.add("huge pages the segments need", "%d of %s (as memtrace hugepages and hugepages_settings.sh count: each segment's whole pages plus one, plus one)", needPages, size(hp))
 	}
 	f.note("in use = total − free; in use or promised = total − free + reserved; never used = free − reserved (free counts reserved pages too)")
 
@@ -83,18 +83,18 @@ func checkHugePools(in *Inputs) Finding {
 	case notHuge > 0 && totalPages > 0:
 		f.Severity = Problem
 		f.Summary = fmt.Sprintf("at least %s of SysV shared memory is on 4 KiB pages: the segments need %d huge pages, only %s is in use or promised",
-			bytesStr(float64(notHuge)), needPages, bytesStr(float64(promisedBytes)))
+			size(notHuge), needPages, size(promisedBytes))
 		f.Why = "A segment larger than the pool falls back to 4 KiB pages without a word (Oracle before 11.2.0.3 did so silently), and then every process that maps it pays page tables while the pool's pages serve nobody."
 	case notHuge > 0:
 		f.Severity = Warn
-		f.Summary = fmt.Sprintf("%s of SysV shared memory on 4 KiB pages and no huge page pool", bytesStr(float64(notHuge)))
+		f.Summary = fmt.Sprintf("%s of SysV shared memory on 4 KiB pages and no huge page pool", size(notHuge))
 		f.Why = "With 4 KiB pages every process mapping a segment pays 8 bytes of page table per 4 KiB of it (the seed: a 100 GiB SGA and 1000 processes cost 200 GiB); huge pages shrink that 512 times and cannot be swapped."
 	case neverBytes >= wasteLimit && neverBytes > 0:
 		f.Severity = Warn
-		f.Summary = fmt.Sprintf("%s of huge pages are neither used nor promised", bytesStr(float64(neverBytes)))
+		f.Summary = fmt.Sprintf("%s of huge pages are neither used nor promised", size(neverBytes))
 		f.Why = "Pool pages serve only hugetlb mappings: pages nobody uses or reserved are memory lost to the page cache and everything else (unless the database that uses them is stopped right now)."
 	case totalPages > 0:
-		f.Summary = fmt.Sprintf("%d huge page%s, %s in use or promised", totalPages, plural(totalPages), bytesStr(float64(promisedBytes)))
+		f.Summary = fmt.Sprintf("%d huge page%s, %s in use or promised", totalPages, plural(totalPages), size(promisedBytes))
 	default:
 		f.Summary = "no huge page pool, and no SysV segment that would need one"
 	}
@@ -110,7 +110,7 @@ func checkHugePools(in *Inputs) Finding {
 		for _, p := range pools {
 			if p.PageSizeKB*1024 == hp && p.NeverUsed() > 0 {
 				f.Fix = append(f.Fix, fmt.Sprintf("sysctl -w vm.nr_hugepages=%d   # what is used or promised now; frees %s",
-					p.InUseOrPromised(), bytesStr(float64(p.NeverUsedBytes()))))
+					p.InUseOrPromised(), size(p.NeverUsedBytes())))
 			}
 		}
 	}

@@ -27,13 +27,13 @@ func checkPageTables(in *Inputs, top int) Finding {
 	for _, p := range in.Procs.List {
 		sum += p.PTE
 	}
-	f.add("VmPTE of all processes", "%s (%d processes)", bytesStr(float64(sum)), len(in.Procs.List))
+	f.add("VmPTE of all processes", "%s (%d processes)", size(sum), len(in.Procs.List))
 
 	if n := min(top, len(in.Procs.List)); n > 0 {
 		t := Table{Title: fmt.Sprintf("top %d processes by page tables (VmPTE)", n),
 			Header: []string{"pid", "process", "page tables", "shared resident", "hugetlb"}}
 		for _, p := range in.Procs.List[:n] {
-			t.Rows = append(t.Rows, []string{strconv.Itoa(p.PID), p.Comm, bytesStr(float64(p.PTE)), bytesStr(float64(p.RSSShmem)), bytesStr(float64(p.HugetlbPages))})
+			t.Rows = append(t.Rows, []string{strconv.Itoa(p.PID), p.Comm, size(p.PTE), size(p.RSSShmem), size(p.HugetlbPages)})
 		}
 		f.Tables = append(f.Tables, t)
 	}
@@ -44,7 +44,7 @@ func checkPageTables(in *Inputs, top int) Finding {
 	}
 	if shmPTE > 0 {
 		f.note("of that, about %s map shared memory with 4 KiB pages (8 bytes per 4 KiB per process); with 2 MiB huge pages it would be about %s",
-			bytesStr(float64(shmPTE)), bytesStr(float64(shmPTE/512)))
+			size(shmPTE), size(shmPTE/512))
 	}
 	f.Summary = fmt.Sprintf("%s, %s of memory", kb(mem.PageTablesKB), pct(float64(mem.PageTablesKB), float64(mem.MemTotalKB)))
 	switch {

@@ -43,9 +43,9 @@ func checkSharedMemory(in *Inputs) Finding {
 			g.memlock, g.haveLock = p.Memlock, true
 		}
 	}
-	f.add("threshold", "processes with at least %s of shared memory resident or of hugetlb mapped", bytesStr(float64(threshold)))
+	f.add("threshold", "processes with at least %s of shared memory resident or of hugetlb mapped", size(threshold))
 	if len(names) == 0 {
-		f.Summary = "no process maps " + bytesStr(float64(threshold)) + " of shared memory or more"
+		f.Summary = "no process maps " + size(threshold) + " of shared memory or more"
 		return f
 	}
 	slices.SortFunc(names, func(a, b string) int { return cmpDesc(byName[a].shm+byName[a].huge, byName[b].shm+byName[b].huge) })
@@ -65,15 +65,15 @@ func checkSharedMemory(in *Inputs) Finding {
 		if g.haveLock {
 			lock = limitStr(g.memlock)
 		}
-		t.Rows = append(t.Rows, []string{g.comm, in.user(g.uid), strconv.Itoa(g.procs), bytesStr(float64(g.shm)),
-			bytesStr(float64(g.huge)), bytesStr(float64(g.pte)), lock})
+		t.Rows = append(t.Rows, []string{g.comm, in.user(g.uid), strconv.Itoa(g.procs), size(g.shm),
+			size(g.huge), size(g.pte), lock})
 		if g.shm >= threshold && g.huge < g.shm {
 			onSmall = append(onSmall, g.comm)
 		}
 		area := max(g.shm, g.huge)
 		if g.haveLock && g.memlock != Unlimited && g.memlock < area {
 			f.note("%s runs with a memlock limit of %s, below its shared area of %s: huge pages for an area that large need RLIMIT_MEMLOCK above it (or, for SysV segments, the group vm.hugetlb_shm_group)",
-				g.comm, limitStr(g.memlock), bytesStr(float64(area)))
+				g.comm, limitStr(g.memlock), size(area))
 			user := in.user(g.uid)
 			l := locks[user]
 			if l == nil {
@@ -134,5 +134,5 @@ func limitStr(v uint64) string {
 	if v == Unlimited {
 		return "unlimited"
 	}
-	return bytesStr(float64(v))
+	return size(v)
 }

@@ -63,5 +63,5 @@ func (p hugePlan) line() string {
 	for _, u := range users {
 		parts = append(parts, fmt.Sprintf("%s's shared memory %d", u, p.others[u]))
 	}
-	return fmt.Sprintf("sysctl -w vm.nr_hugepages=%d   # %s pages: %s", p.total, bytesStr(float64(p.pageBytes)), strings.Join(parts, " + "))
+	return fmt.Sprintf("sysctl -w vm.nr_hugepages=%d   # %s pages: %s", p.total, size(p.pageBytes), strings.Join(parts, " + "))
 }

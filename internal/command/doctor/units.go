@@ -4,26 +4,16 @@ import (
 	"fmt"
 	"math"
 	"time"
+
+	"github.com/memtrace/memtrace/internal/present/text"
 )
 
-// kb formats a size given in kB ("512 kB", "35.7 MiB", "16.5 GiB").
-func kb(v uint64) string { return bytesStr(float64(v) * 1024) }
+// kb formats a size given in kB ("512 KiB", "35.7 MiB", "1.0 MiB" for
+// 1.04 MiB): doctor's reports keep a decimal that rounds to zero.
+func kb(v uint64) string { return size(v << 10) }
 
-// bytesStr formats a byte count with binary units.
-func bytesStr(b float64) string {
-	const unit = 1024
-	switch {
-	case b < unit:
-		return fmt.Sprintf("%.0f B", b)
-	case b < unit*unit:
-		return trim(b/unit) + " KiB"
-	case b < unit*unit*unit:
-		return trim(b/(unit*unit)) + " MiB"
-	case b < unit*unit*unit*unit:
-		return trim(b/(unit*unit*unit)) + " GiB"
-	}
-	return trim(b/(unit*unit*unit*unit)) + " TiB"
-}
+// size formats a byte count in doctor's style (text.TrimWhole).
+func size(b uint64) string { return text.Bytes(b, text.TrimWhole) }
 
 // trim prints at most one decimal, none when it is .0 or the number is
 // large.

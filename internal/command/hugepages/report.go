@@ -1,6 +1,7 @@
 package hugepages
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -22,6 +23,25 @@ type Options struct {
 	// with PlanProcesses processes.
 	PlanBytes     uint64
 	PlanProcesses int
+}
+
+// MaxProcesses is the most processes Linux can have (PID_MAX_LIMIT on
+// 64-bit): a plan for more is a typing error.
+const MaxProcesses = 4 << 20
+
+// Validate checks the options before anything is read: the one place of
+// the hugepages command's rules, which name the flags that set them.
+func (o Options) Validate() error {
+	switch {
+	case o.PlanProcesses < 0:
+		return errors.New("--processes must not be negative")
+	case o.PlanProcesses > MaxProcesses:
+		return fmt.Errorf("--processes %d: Linux runs at most %d processes", o.PlanProcesses, MaxProcesses)
+	}
+	if err := CheckPlan(o.PlanBytes, o.PlanProcesses); err != nil {
+		return fmt.Errorf("--plan: %w", err)
+	}
+	return nil
 }
 
 // Report is the huge-page state of a host.
@@ -100,6 +120,9 @@ type ProcessPageTables struct {
 // Collect reads the pools, the processes and the System V segments.
 // Parts that cannot be read are named in Errors.
 func Collect(opts Options) (*Report, error) {
+	if err := opts.Validate(); err != nil {
+		return nil, err
+	}
 	if opts.ProcRoot == "" {
 		opts.ProcRoot = "/proc"
 	}

@@ -3,6 +3,8 @@ package hugepages
 import (
 	"fmt"
 	"math/bits"
+
+	"github.com/memtrace/memtrace/internal/present/text"
 )
 
 // Sizing is a recommended hugetlb pool for some shared memory, with the
@@ -144,7 +146,7 @@ func CheckPlan(bytes uint64, processes int) error {
 	hi2, perProcess := bits.Mul64(ceilDiv(bytes, BasePageKB<<10), PageTableEntryBytes)
 	hi3, _ := bits.Mul64(perProcess, n)
 	if hi != 0 || carry != 0 || hi2 != 0 || hi3 != 0 {
-		return fmt.Errorf("%s of shared memory in %d processes needs more than 16 EiB of pool or page tables", FormatBytes(bytes), processes)
+		return fmt.Errorf("%s of shared memory in %d processes needs more than 16 EiB of pool or page tables", text.Bytes(bytes, text.TrimZero), processes)
 	}
 	return nil
 }

@@ -2,7 +2,10 @@ package hugepages
 
 import (
 	"math"
+	"strings"
 	"testing"
+
+	"github.com/memtrace/memtrace/internal/present/text"
 )
 
 // TestSeedPoolArithmetic pins the worked example of the seed's Oracle
@@ -38,7 +41,7 @@ func TestSeedPoolArithmetic(t *testing.T) {
 		if got := p.NeverUsed(); got != 8441 { // not the article's 8841
 			t.Errorf("never used %d, want 8441", got)
 		}
-		if got := FormatBytes(p.NeverUsedBytes()); got != "16.5 GiB" {
+		if got := text.Bytes(p.NeverUsedBytes(), text.TrimZero); got != "16.5 GiB" {
 			t.Errorf("never used %s, want 16.5 GiB", got)
 		}
 	}
@@ -114,17 +117,6 @@ func TestCostOfPageTables(t *testing.T) {
 	}
 }
 
-func TestFormatBytes(t *testing.T) {
-	for n, want := range map[uint64]string{
-		0: "0 B", 56: "56 B", 4096: "4 KiB", 2 << 20: "2 MiB", 1100 << 20: "1.1 GiB",
-		144 << 20: "144 MiB", 1 << 30: "1 GiB", 17702060032: "16.5 GiB", 1536: "1.5 KiB",
-	} {
-		if got := FormatBytes(n); got != want {
-			t.Errorf("FormatBytes(%d) = %q, want %q", n, got, want)
-		}
-	}
-}
-
 func TestParseSize(t *testing.T) {
 	for in, want := range map[string]uint64{
 		"64G": 64 << 30, "64GiB": 64 << 30, "64gb": 64 << 30, "512M": 512 << 20, "1.5T": 3 << 39,
@@ -166,5 +158,32 @@ func TestCheckPlan(t *testing.T) {
 func TestCeilDivDoesNotWrap(t *testing.T) {
 	if got := ceilDiv(math.MaxUint64, 4096); got != math.MaxUint64/4096+1 {
 		t.Errorf("ceilDiv(MaxUint64, 4096) = %d", got)
+	}
+}
+
+// TestValidate pins the hugepages command's rules, which live only in
+// Options.Validate (cmd/memtrace and Collect both call it).
+func TestValidate(t *testing.T) {
+	for _, c := range []struct {
+		o    Options
+		want string // "" for valid
+	}{
+		{Options{}, ""},
+		{Options{PlanBytes: 64 << 30, PlanProcesses: 1000}, ""},
+		{Options{PlanBytes: 1 << 50, PlanProcesses: MaxProcesses}, ""},
+		{Options{PlanProcesses: -1}, "--processes must not be negative"},
+		{Options{PlanBytes: 1 << 30, PlanProcesses: MaxProcesses + 1}, "--processes 4194305"},
+		{Options{PlanBytes: 16000 << 50, PlanProcesses: 4000000}, "--plan: "},
+	} {
+		err := c.o.Validate()
+		switch {
+		case c.want == "" && err != nil:
+			t.Errorf("%+v: %v, want valid", c.o, err)
+		case c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)):
+			t.Errorf("%+v: %v, want an error with %q", c.o, err, c.want)
+		}
+	}
+	if _, err := Collect(Options{PlanProcesses: -1}); err == nil {
+		t.Error("Collect accepted -1 processes")
 	}
 }

@@ -7,27 +7,6 @@ import (
 	"strings"
 )
 
-// FormatBytes writes a size the way operators read them: "4 KiB",
-// "144 MiB", "1.1 GiB", "16.5 GiB". Below 100 units one decimal is kept
-// unless it is zero.
-func FormatBytes(n uint64) string {
-	units := []string{"B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"}
-	v := float64(n)
-	i := 0
-	for v >= 1024 && i < len(units)-1 {
-		v /= 1024
-		i++
-	}
-	if i == 0 || v >= 100 {
-		return fmt.Sprintf("%.0f %s", math.Round(v), units[i])
-	}
-	s := strings.TrimSuffix(fmt.Sprintf("%.1f", v), ".0")
-	return s + " " + units[i]
-}
-
-// FormatPageSize names a page size in kB: "4 KiB", "2 MiB", "1 GiB".
-func FormatPageSize(kb uint64) string { return FormatBytes(kb << 10) }
-
 // ParseSize parses "64G", "512MiB", "1.5T", "2048k" or plain bytes. Units
 // are binary (K = 1024) as in vm and limits settings.
 func ParseSize(s string) (uint64, error) {

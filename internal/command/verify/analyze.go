@@ -6,7 +6,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/memtrace/memtrace/internal/command/hugepages"
 	"github.com/memtrace/memtrace/internal/event"
 )
 
@@ -211,7 +210,7 @@ func (a *Analyzer) describe(f Fallback) string {
 	}
 	if len(f.Failed) == 0 {
 		return fmt.Sprintf("fell back: %s %s with %s pages after a failed huge-page request memtrace did not see",
-			hugepages.FormatBytes(r.Size), how, hugepages.FormatBytes(r.PageSize))
+			size(r.Size), how, size(r.PageSize))
 	}
 	s := "fell back: "
 	for i, seq := range f.Failed {
@@ -220,9 +219,9 @@ func (a *Analyzer) describe(f Fallback) string {
 			s += ", then "
 		}
 		s += fmt.Sprintf("%s requested with %s (%s pages) failed with %s",
-			hugepages.FormatBytes(c.Size), hugeFlag(c), hugepages.FormatBytes(c.PageSize), c.Errno)
+			size(c.Size), hugeFlag(c), size(c.PageSize), c.Errno)
 	}
-	return s + fmt.Sprintf(", then %s with %s pages", how, hugepages.FormatBytes(r.PageSize))
+	return s + fmt.Sprintf(", then %s with %s pages", how, size(r.PageSize))
 }
 
 func hugeFlag(c Call) string {
@@ -285,17 +284,17 @@ func (a *Analyzer) Outcome() Outcome {
 		who := fmt.Sprintf("%s[%d]", c.Comm, c.Pid)
 		switch {
 		case c.Huge && c.OK:
-			line := fmt.Sprintf("%s: %s %s with %s (%s pages)", who, hugepages.FormatBytes(c.Size), verb(c), hugeFlag(c), hugepages.FormatBytes(c.PageSize))
+			line := fmt.Sprintf("%s: %s %s with %s (%s pages)", who, size(c.Size), verb(c), hugeFlag(c), size(c.PageSize))
 			for _, f := range a.calls {
 				if s, ok := a.recovered[f.Seq]; ok && s == c.Seq {
-					line += fmt.Sprintf(", after %s pages failed with %s", hugepages.FormatBytes(f.PageSize), f.Errno)
+					line += fmt.Sprintf(", after %s pages failed with %s", size(f.PageSize), f.Errno)
 				}
 			}
 			huge = append(huge, line)
 		case c.Huge && !replaced[c.Seq] && !a.isRecovered(c.Seq):
-			failed = append(failed, fmt.Sprintf("%s: %s requested with %s (%s pages) failed with %s and nothing replaced it", who, hugepages.FormatBytes(c.Size), hugeFlag(c), hugepages.FormatBytes(c.PageSize), c.Errno))
+			failed = append(failed, fmt.Sprintf("%s: %s requested with %s (%s pages) failed with %s and nothing replaced it", who, size(c.Size), hugeFlag(c), size(c.PageSize), c.Errno))
 		case !c.Huge && c.OK && !inFallback[c.Seq]:
-			plain = append(plain, fmt.Sprintf("%s: %s %s with %s pages without asking for huge pages", who, hugepages.FormatBytes(c.Size), verb(c), hugepages.FormatBytes(c.PageSize)))
+			plain = append(plain, fmt.Sprintf("%s: %s %s with %s pages without asking for huge pages", who, size(c.Size), verb(c), size(c.PageSize)))
 		}
 	}
 	o := Outcome{Findings: []string{}}
@@ -318,7 +317,7 @@ func (a *Analyzer) Outcome() Outcome {
 		o.Summary = "large shared memory is on huge pages"
 	default:
 		o.Verdict = NothingSeen
-		o.Summary = fmt.Sprintf("no shared memory of %s or more was mapped while memtrace watched", hugepages.FormatBytes(a.MinSize))
+		o.Summary = fmt.Sprintf("no shared memory of %s or more was mapped while memtrace watched", size(a.MinSize))
 	}
 	if o.Verdict != OnHugePages && len(huge) > 0 {
 		o.Summary += fmt.Sprintf(" (%d other mapping(s) did get huge pages)", len(huge))

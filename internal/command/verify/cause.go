@@ -78,7 +78,7 @@ func (st FailureState) pool(sizeKB uint64) *sysstate.HugePool {
 func (st FailureState) poolSizes() string {
 	var s []string
 	for _, p := range st.Pools {
-		s = append(s, hugepages.FormatPageSize(p.PageSizeKB))
+		s = append(s, kib(p.PageSizeKB))
 	}
 	if len(s) == 0 {
 		return "none"
@@ -108,13 +108,13 @@ func Explain(c Call, st FailureState, defaultPageKB uint64) *Cause {
 	case "EINVAL":
 		if pool == nil {
 			cause.Kind = "no_pool_for_size"
-			cause.Text = fmt.Sprintf("this kernel has no pool of %s pages (pools: %s)", hugepages.FormatPageSize(kb), st.poolSizes())
+			cause.Text = fmt.Sprintf("this kernel has no pool of %s pages (pools: %s)", kib(kb), st.poolSizes())
 			cause.Advice = "ask for a page size the kernel has, or boot with hugepagesz= for this size"
 			break
 		}
 		if c.Call == event.CallShmget && st.ShmMax > 0 && c.Size > st.ShmMax {
 			cause.Kind = "segment_limits"
-			cause.Text = fmt.Sprintf("the %s segment is larger than kernel.shmmax (%s)", hugepages.FormatBytes(c.Size), hugepages.FormatBytes(st.ShmMax))
+			cause.Text = fmt.Sprintf("the %s segment is larger than kernel.shmmax (%s)", size(c.Size), size(st.ShmMax))
 			cause.Advice = fmt.Sprintf("sysctl -w kernel.shmmax=%d", c.Size)
 			break
 		}
@@ -134,7 +134,7 @@ func Explain(c Call, st FailureState, defaultPageKB uint64) *Cause {
 func explainNoMem(cause *Cause, pool *sysstate.HugePool, defaultPageKB uint64) {
 	kb := cause.PageSizeKB
 	if pool == nil {
-		cause.Text = fmt.Sprintf("ENOMEM and no pool of %s pages", hugepages.FormatPageSize(kb))
+		cause.Text = fmt.Sprintf("ENOMEM and no pool of %s pages", kib(kb))
 		return
 	}
 	avail := pool.NeverUsed()
@@ -145,7 +145,7 @@ func explainNoMem(cause *Cause, pool *sysstate.HugePool, defaultPageKB uint64) {
 		pool.Total, pool.Free, pool.Reserved, avail)
 	if avail < cause.NeededPages {
 		cause.Kind = "pool_too_small"
-		cause.Text = fmt.Sprintf("pool too small: needed %d pages of %s, %s", cause.NeededPages, hugepages.FormatPageSize(kb), state)
+		cause.Text = fmt.Sprintf("pool too small: needed %d pages of %s, %s", cause.NeededPages, kib(kb), state)
 		want := pool.Total + (cause.NeededPages - avail)
 		if kb == defaultPageKB {
 			cause.Advice = fmt.Sprintf("raise vm.nr_hugepages to at least %d (sysctl -w vm.nr_hugepages=%d, and in /etc/sysctl.conf)", want, want)
@@ -167,7 +167,7 @@ func explainPerm(cause *Cause, c Call, st FailureState) {
 		cause.Text = "not permitted (a security module or seccomp policy refused the mapping)"
 		return
 	}
-	need := fmt.Sprintf("SHM_HUGETLB needs CAP_IPC_LOCK, membership of vm.hugetlb_shm_group (%d), or a memlock limit covering the %s segment", group, hugepages.FormatBytes(c.Size))
+	need := fmt.Sprintf("SHM_HUGETLB needs CAP_IPC_LOCK, membership of vm.hugetlb_shm_group (%d), or a memlock limit covering the %s segment", group, size(c.Size))
 	if st.Status == nil {
 		cause.Text = "not permitted: " + need + " (the process exited before memtrace could read its credentials)"
 		cause.Advice = advicePerm(group, c.Size)
@@ -181,7 +181,7 @@ func explainPerm(cause *Cause, c Call, st FailureState) {
 		why = append(why, fmt.Sprintf("uid %d (gid %d, groups %s) is not in vm.hugetlb_shm_group (%d)", s.UID, s.GID, groupList(s.Groups), group))
 	}
 	if st.MemlockBytes != nil && *st.MemlockBytes != hugepages.Unlimited && *st.MemlockBytes < c.Size {
-		why = append(why, fmt.Sprintf("RLIMIT_MEMLOCK (%s) is below the %s segment", hugepages.FormatBytes(*st.MemlockBytes), hugepages.FormatBytes(c.Size)))
+		why = append(why, fmt.Sprintf("RLIMIT_MEMLOCK (%s) is below the %s segment", size(*st.MemlockBytes), size(c.Size)))
 	}
 	if len(why) == 0 {
 		cause.Text = "not permitted: " + need

@@ -18,8 +18,8 @@ import (
 type Options struct {
 	// Command is started and followed with all its children.
 	Command []string
-	// Pid follows a running process and the children it starts.
-	Pid int
+	// Pid, if set, follows a running process and the children it starts.
+	Pid *int
 	// Comm follows every process with this name (up to 15 characters).
 	Comm string
 	// Cgroup follows every process of a cgroup (path, v2 or v1 memory).
@@ -90,7 +90,7 @@ const DefaultMinSize = 64 << 20
 // Run watches until the verdict can be given and returns it. Errors are
 // failures to watch at all (no privileges, no hook, command not found).
 func Run(ctx context.Context, opts Options) (*Result, error) {
-	if err := opts.validate(); err != nil {
+	if err := opts.Validate(); err != nil {
 		return nil, err
 	}
 	if opts.ProcRoot == "" {
@@ -174,23 +174,28 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 	return res, nil
 }
 
-func (o Options) validate() error {
+// Validate checks the options before anything is attached or started:
+// the one place of verify's own rules (one target, a command name the
+// kernel can match, no negative time). Whether the target exists is for
+// Run to find out. The errors name the flags of `memtrace verify`, which
+// set these fields.
+func (o Options) Validate() error {
 	n := 0
-	for _, set := range []bool{len(o.Command) > 0, o.Pid != 0, o.Comm != "", o.Cgroup != ""} {
+	for _, set := range []bool{len(o.Command) > 0, o.Pid != nil, o.Comm != "", o.Cgroup != ""} {
 		if set {
 			n++
 		}
 	}
 	switch {
 	case n == 0:
-		return errors.New("nothing to follow: give a command, a pid, a comm or a cgroup")
+		return errors.New("give a command after --, or one of --comm, --pid, --cgroup")
 	case n > 1:
-		return errors.New("give only one of a command, a pid, a comm or a cgroup")
-	case o.Pid < 0:
-		return fmt.Errorf("pid %d is not a process id", o.Pid)
+		return errors.New("give only one of a command, --comm, --pid and --cgroup")
+	case o.Timeout < 0 || o.Settle < 0:
+		return errors.New("--timeout and --settle must not be negative")
 	case o.Comm != "":
 		if err := loader.CheckComm(o.Comm); err != nil {
-			return fmt.Errorf("comm: %w", err)
+			return fmt.Errorf("--comm: %w", err)
 		}
 	}
 	return nil
@@ -236,13 +241,14 @@ func (w *watch) follow() (loader.Config, error) {
 		w.res.Warnings = append(w.res.Warnings, fmt.Sprintf("no cgroup for the command (%v): following its process tree instead", err))
 		w.res.Follow = "process tree (PPid links in /proc), filtered by memtrace"
 		w.subreaper = setSubreaper(true) == nil
-	case o.Pid != 0:
-		if _, err := os.Stat(fmt.Sprintf("%s/%d", o.ProcRoot, o.Pid)); err != nil {
-			return cfg, fmt.Errorf("no process %d", o.Pid)
+	case o.Pid != nil:
+		pid := *o.Pid
+		if _, err := os.Stat(fmt.Sprintf("%s/%d", o.ProcRoot, pid)); err != nil {
+			return cfg, fmt.Errorf("no process %d", pid)
 		}
-		w.res.Target = fmt.Sprintf("process %d and its children", o.Pid)
+		w.res.Target = fmt.Sprintf("process %d and its children", pid)
 		w.res.Follow = "process tree (PPid links in /proc), filtered by memtrace"
-		w.tree = newProcessTree(o.ProcRoot, o.Pid)
+		w.tree = newProcessTree(o.ProcRoot, pid)
 	case o.Comm != "":
 		w.res.Target = fmt.Sprintf("processes named %q", o.Comm)
 		w.res.Follow = "command name, filtered in the kernel"

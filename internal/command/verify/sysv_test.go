@@ -280,7 +280,7 @@ func TestFollowRunningProcess(t *testing.T) {
 			opts := Options{MinSize: 1 << 20, Settle: 300 * time.Millisecond, Timeout: 30 * time.Second,
 				OnReady: func([]event.HookStatus) { os.WriteFile(spec.Start, nil, 0o644) }}
 			if mode == "pid" {
-				opts.Pid = cmd.Process.Pid
+				opts.Pid = &cmd.Process.Pid
 			} else {
 				opts.Comm = filepath.Base(os.Args[0])
 				if len(opts.Comm) > 15 {

@@ -23,24 +23,6 @@ func Result(h *event.Hugetlb) string {
 	return "0x" + strconv.FormatUint(uint64(h.Result), 16)
 }
 
-// Bytes formats a size in binary units, like free(1) -h.
-func Bytes(n uint64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := uint64(unit), 0
-	for m := n / unit; m >= unit && exp < 5; m /= unit {
-		div *= unit
-		exp++
-	}
-	v := float64(n) / float64(div)
-	if v >= 100 {
-		return fmt.Sprintf("%.0f %ciB", v, "KMGTPE"[exp])
-	}
-	return fmt.Sprintf("%.1f %ciB", v, "KMGTPE"[exp])
-}
-
 // joinOrders writes orders as "0,1,3".
 func joinOrders[T ~uint32 | ~int32](orders []T) string {
 	parts := make([]string, len(orders))

@@ -119,14 +119,6 @@ func TestRenderEscapesAndMarks(t *testing.T) {
 	}
 }
 
-func TestBytes(t *testing.T) {
-	for in, want := range map[uint64]string{0: "0 B", 1023: "1023 B", 2 << 20: "2.0 MiB", 17702060032: "16.5 GiB", 200 << 30: "200 GiB", 1536: "1.5 KiB"} {
-		if got := Bytes(in); got != want {
-			t.Errorf("Bytes(%d) = %q, want %q", in, got, want)
-		}
-	}
-}
-
 func TestWhere(t *testing.T) {
 	cases := []struct {
 		task event.Task

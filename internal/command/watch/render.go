@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/memtrace/memtrace/internal/event"
-	"github.com/memtrace/memtrace/internal/present/table"
 	"github.com/memtrace/memtrace/internal/present/text"
 )
 
@@ -65,7 +64,7 @@ func (v View) heading(w io.Writer, s string) {
 }
 
 func (v View) table(w io.Writer, header []string, rows [][]string) {
-	t := table.New(w, 0, header...)
+	t := text.Table(w, 0, header...)
 	for _, r := range rows {
 		_ = t.Append(r)
 	}
@@ -152,7 +151,7 @@ func (v View) hugeTable(w io.Writer, m *Model) {
 			}
 			return []string{
 				r.Time.Local().Format("15:04:05.000"), strconv.FormatUint(uint64(r.Pid), 10), text.Escape(r.Comm),
-				string(r.Call), Bytes(r.Size), r.Result, mark, r.Flags,
+				string(r.Call), text.Bytes(r.Size, text.Fixed), r.Result, mark, r.Flags,
 			}
 		})
 }
@@ -162,7 +161,7 @@ func (v View) system(w io.Writer, m *Model) {
 	v.heading(w, "System")
 	mem := s.Memory
 	fmt.Fprintf(w, "  memory   free %s  available %s  page tables %s\n",
-		Bytes(mem.MemFreeKB*1024), Bytes(mem.MemAvailableKB*1024), Bytes(mem.PageTablesKB*1024))
+		text.Bytes(mem.MemFreeKB*1024, text.Fixed), text.Bytes(mem.MemAvailableKB*1024, text.Fixed), text.Bytes(mem.PageTablesKB*1024, text.Fixed))
 	fmt.Fprintf(w, "  vm       min_free_kbytes %d  zone_reclaim_mode %d  watermark_scale_factor %d\n",
 		s.Sysctl.MinFreeKbytes, s.Sysctl.ZoneReclaimMode, s.Sysctl.WatermarkScaleFactor)
 	for _, p := range s.HugePools {
@@ -170,7 +169,7 @@ func (v View) system(w io.Writer, m *Model) {
 			continue
 		}
 		line := fmt.Sprintf("  huge %-6s total %d  free %d  rsvd %d  surp %d   in use or promised %d  never used %d (%s)",
-			Bytes(p.PageSizeKB*1024), p.Total, p.Free, p.Reserved, p.Surplus, p.InUseOrPromised(), p.NeverUsed(), Bytes(p.NeverUsedBytes()))
+			text.Bytes(p.PageSizeKB*1024, text.Fixed), p.Total, p.Free, p.Reserved, p.Surplus, p.InUseOrPromised(), p.NeverUsed(), text.Bytes(p.NeverUsedBytes(), text.Fixed))
 		if p.NeverUsed() > 0 {
 			line = v.paint(yellow, line)
 		}

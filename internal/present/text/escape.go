@@ -1,6 +1,3 @@
-// Package text holds how memtrace writes untrusted text for people to read:
-// process names, cgroup paths and kernel log lines, which whoever runs a
-// process on the host chooses.
 package text
 
 import (

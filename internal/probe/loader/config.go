@@ -54,8 +54,10 @@ func DefaultConfig() Config {
 
 // validate refuses what the kernel programs cannot express.
 func (c Config) validate() error {
-	if len(c.Comm) > 15 {
-		return fmt.Errorf("comm filter %q is longer than the kernel's 15 characters", c.Comm)
+	if c.Comm != "" {
+		if err := CheckComm(c.Comm); err != nil {
+			return fmt.Errorf("comm filter: %w", err)
+		}
 	}
 	return nil
 }

@@ -54,3 +54,16 @@ func TestCheckComm(t *testing.T) {
 		}
 	}
 }
+
+// TestConfigValidateChecksComm: loading refuses every comm CheckComm
+// refuses, the one --comm rule, a NUL byte included (a length check of its
+// own let it through).
+func TestConfigValidateChecksComm(t *testing.T) {
+	for comm, ok := range map[string]bool{"": true, "postgres": true, "sixteen-chars-16": false, "nul\x00": false} {
+		c := DefaultConfig()
+		c.Comm = comm
+		if err := c.validate(); (err == nil) != ok {
+			t.Errorf("Config{Comm: %q}.validate() = %v, want ok %v", comm, err, ok)
+		}
+	}
+}

@@ -131,7 +131,7 @@ func TestStartRefusesLongComm(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.Comm = "sixteen-chars-xx"
 	_, err := Start(cfg, Naming{})
-	if err == nil || !strings.Contains(err.Error(), "15 characters") {
+	if err == nil || !strings.Contains(err.Error(), "15-character") {
 		t.Fatalf("error %v, want the 15-character limit", err)
 	}
 }

@@ -1,19 +1,20 @@
-// Package table draws memtrace's terminal tables: borderless, one header
-// line, left aligned, in the style of ps and top, with tablewriter.
-package table
+package text
 
 import (
+	"io"
+
 	"github.com/olekukonko/tablewriter"
 	"github.com/olekukonko/tablewriter/renderer"
 	"github.com/olekukonko/tablewriter/tw"
-	"io"
 )
 
-// New returns a table with the header set. Headers keep their case
-// (tablewriter would upper-case and reformat them), cells are not trimmed,
-// and with maxWidth > 0 cells are truncated to fit a terminal that wide.
-// Callers escape untrusted cell text (text.Escape) before appending.
-func New(w io.Writer, maxWidth int, header ...string) *tablewriter.Table {
+// Table returns one of memtrace's terminal tables with the header set:
+// borderless, one header line, left aligned, in the style of ps and top.
+// Headers keep their case (tablewriter would upper-case and reformat
+// them), cells are not trimmed, and with maxWidth > 0 cells are truncated
+// to fit a terminal that wide. Callers escape untrusted cell text (Escape)
+// before appending: the table writes cells as they are.
+func Table(w io.Writer, maxWidth int, header ...string) *tablewriter.Table {
 	opts := []tablewriter.Option{
 		tablewriter.WithRenderer(renderer.NewBlueprint(tw.Rendition{
 			Borders: tw.BorderNone,
