@@ -10,7 +10,7 @@ import (
 
 	"github.com/spf13/pflag"
 
-	"github.com/memtrace/memtrace/internal/probe/loader"
+	"github.com/memtrace/memtrace/internal/event"
 )
 
 // The rules for flag values that more than one command shares live here,
@@ -49,9 +49,9 @@ func checkNotEmpty(fs *pflag.FlagSet) error {
 	return err
 }
 
-// checkComm is the --comm rule of every command (loader.CheckComm).
+// checkComm is the --comm rule of every command (event.CheckComm).
 func checkComm(comm string) error {
-	if err := loader.CheckComm(comm); err != nil {
+	if err := event.CheckComm(comm); err != nil {
 		return usagef("--comm: %v", err)
 	}
 	return nil

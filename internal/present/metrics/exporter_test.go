@@ -62,6 +62,16 @@ func (f *fakeSource) ExtfragAggregates() ([]event.ExtfragAggregate, error) {
 	return out, nil
 }
 
+func (f *fakeSource) Aggregates(sig event.Signal) (any, error) {
+	switch sig {
+	case event.SignalAlloc:
+		return f.AllocAggregates()
+	case event.SignalExtfrag:
+		return f.ExtfragAggregates()
+	}
+	return nil, nil
+}
+
 func (f *fakeSource) Stats() (map[event.Signal]event.Stats, error) { return f.stats, nil }
 
 func (f *fakeSource) Hooks() []event.HookStatus {

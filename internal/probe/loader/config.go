@@ -1,7 +1,6 @@
 package loader
 
 import (
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -54,8 +53,8 @@ func DefaultConfig() Config {
 
 // validate refuses what the kernel programs cannot express.
 func (c Config) validate() error {
-	if len(c.Comm) > 15 {
-		return fmt.Errorf("comm filter %q is longer than the kernel's 15 characters", c.Comm)
+	if len(c.Comm) > event.TaskCommLen {
+		return fmt.Errorf("comm filter %q is longer than the kernel's %d characters", c.Comm, event.TaskCommLen)
 	}
 	return nil
 }
@@ -120,24 +119,6 @@ func SignalHookTypes(sig event.Signal, allocHook string) ([]string, error) {
 		}
 	}
 	return out, nil
-}
-
-// TaskCommLen is the kernel's TASK_COMM_LEN less its terminating NUL: the
-// longest command name a task can have.
-const TaskCommLen = 15
-
-// CheckComm reports why comm can never match a task's command name: the
-// one rule for every --comm filter.
-func CheckComm(comm string) error {
-	switch {
-	case comm == "":
-		return errors.New("empty command name")
-	case len(comm) > TaskCommLen:
-		return fmt.Errorf("%q is longer than the kernel's %d-character command names", comm, TaskCommLen)
-	case strings.IndexByte(comm, 0) >= 0:
-		return fmt.Errorf("%q holds a NUL byte, which ends a kernel command name", comm)
-	}
-	return nil
 }
 
 func (c Config) disabled(hook string) bool {
