@@ -96,20 +96,13 @@ func ParseHookTypes(s string) ([]string, error) {
 // command can tell before loading anything that --disable-hooks leaves a
 // signal nothing to attach with.
 func SignalHookTypes(sig event.Signal, allocHook string) ([]string, error) {
-	var cands []candidate
-	switch sig {
-	case event.SignalAlloc:
-		c, err := allocCandidates(allocHook)
-		if err != nil {
-			return nil, err
-		}
-		cands = c
-	case event.SignalExtfrag:
-		cands = extfragCandidates()
-	case event.SignalHugetlb:
-		cands = hugetlbCandidates()
-	default:
+	f, ok := registry[sig]
+	if !ok {
 		return nil, fmt.Errorf("unknown signal %q", sig)
+	}
+	cands, err := f.candidates(Config{AllocHook: allocHook})
+	if err != nil {
+		return nil, err
 	}
 	var out []string
 	for _, c := range cands {
