@@ -2,6 +2,7 @@ package capture
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -36,6 +37,9 @@ type Options struct {
 // Cancelling ctx ends the window early (Ctrl-C): the document is complete
 // up to that point, with StopReason "signal".
 func Run(ctx context.Context, opts Options) (*Document, error) {
+	if opts.Start == nil {
+		return nil, errors.New("capture: no start function for the probes")
+	}
 	if opts.ProcRoot == "" {
 		opts.ProcRoot = "/proc"
 	}

@@ -57,6 +57,9 @@ type Session interface {
 // Run serves until ctx is done, then stops serving, detaches every probe
 // and removes them from the kernel.
 func Run(ctx context.Context, opts Options) error {
+	if opts.Start == nil {
+		return errors.New("serve: no start function for the probes")
+	}
 	if opts.Listen == "" {
 		opts.Listen = DefaultListen
 	}

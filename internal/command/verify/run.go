@@ -105,6 +105,9 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 	if err := opts.validate(); err != nil {
 		return nil, err
 	}
+	if opts.Start == nil {
+		return nil, errors.New("verify: no start function for the probes")
+	}
 	if opts.ProcRoot == "" {
 		opts.ProcRoot = "/proc"
 	}
@@ -198,8 +201,6 @@ func (o Options) validate() error {
 		return errors.New("nothing to follow: give a command, a pid, a comm or a cgroup")
 	case n > 1:
 		return errors.New("give only one of a command, a pid, a comm or a cgroup")
-	case o.Start == nil:
-		return errors.New("no start function for the probes")
 	case o.Pid < 0:
 		return fmt.Errorf("pid %d is not a process id", o.Pid)
 	case o.Comm != "":

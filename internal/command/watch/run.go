@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -49,6 +50,9 @@ const (
 // Run shows the live view until ctx is done or 'q' is pressed, then
 // prints a final summary and removes every probe.
 func Run(ctx context.Context, opts Options) error {
+	if opts.Start == nil {
+		return errors.New("watch: no start function for the probes")
+	}
 	if opts.Interval <= 0 {
 		opts.Interval = time.Second
 	}

@@ -2,6 +2,8 @@ package metrics
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -43,31 +45,15 @@ func (f *fakeSource) fail(pid uint32, comm string, order uint32, gfp uint64, n u
 	f.stats[event.SignalAlloc] = st
 }
 
-func (f *fakeSource) AllocAggregates() ([]event.AllocAggregate, error) {
-	if f.failing {
-		return nil, fmt.Errorf("reading alloc_agg: boom")
-	}
-	var out []event.AllocAggregate
-	for _, a := range f.alloc {
-		out = append(out, a)
-	}
-	return out, nil
-}
-
-func (f *fakeSource) ExtfragAggregates() ([]event.ExtfragAggregate, error) {
-	var out []event.ExtfragAggregate
-	for _, x := range f.frag {
-		out = append(out, x)
-	}
-	return out, nil
-}
-
 func (f *fakeSource) Aggregates(sig event.Signal) (any, error) {
 	switch sig {
 	case event.SignalAlloc:
-		return f.AllocAggregates()
+		if f.failing {
+			return nil, fmt.Errorf("reading alloc_agg: boom")
+		}
+		return slices.Collect(maps.Values(f.alloc)), nil
 	case event.SignalExtfrag:
-		return f.ExtfragAggregates()
+		return slices.Collect(maps.Values(f.frag)), nil
 	}
 	return nil, nil
 }
