@@ -8,7 +8,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/memtrace/memtrace/internal/command/capture"
-	"github.com/memtrace/memtrace/internal/probe/loader"
+	"github.com/memtrace/memtrace/internal/event"
 )
 
 func init() { register(captureCommand) }
@@ -70,9 +70,9 @@ func captureCommand() *command {
 				defer stop()
 				var readyErr error
 				doc, err := capture.Run(ctx, capture.Options{
-					Duration: duration, MaxEvents: maxEvents, Loader: cfg,
-					CgroupPath: tf.cgroup, Version: version,
-					OnReady: func(s *loader.Session) {
+					Duration: duration, MaxEvents: maxEvents, Version: version,
+					Config: captureConfig(cfg, tf.cgroup), Start: startProbes(cfg),
+					OnReady: func(s event.Source) {
 						for _, h := range s.Hooks() {
 							if h.Attached {
 								fmt.Fprintf(stderr, "memtrace: %s: %s\n", h.Signal, h.Hook)

@@ -9,7 +9,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/memtrace/memtrace/internal/command/serve"
-	"github.com/memtrace/memtrace/internal/probe/loader"
+	"github.com/memtrace/memtrace/internal/event"
 )
 
 func init() { register(serveCommand) }
@@ -78,8 +78,8 @@ func serveCommand() *command {
 				ctx, stop := runContext()
 				defer stop()
 				opts := serve.Options{
-					Listen: listen, Loader: cfg, SyncInterval: interval, Version: version,
-					OnReady: func(addr net.Addr, s *loader.Session) {
+					Listen: listen, Start: startServe(cfg), SyncInterval: interval, Version: version,
+					OnReady: func(addr net.Addr, s event.Source) {
 						for _, h := range s.Hooks() {
 							if h.Attached {
 								fmt.Fprintf(stderr, "memtrace: %s: %s\n", h.Signal, h.Hook)

@@ -29,7 +29,7 @@ func (f *traceFlags) register(fs *pflag.FlagSet) {
 	f.signals = event.AllSignals
 	f.allocHook = "auto"
 	f.sampleFirst = 64
-	fs.Var(signalsValue{&f.signals}, "signals", "signals to trace: alloc, extfrag, hugetlb (comma-separated)")
+	fs.Var(signalsValue{&f.signals}, "signals", "signals to trace: "+joinSignals(event.AllSignals)+" (comma-separated)")
 	fs.Var(choiceValue{&f.allocHook, []string{"auto", "tp_btf", "tracepoint", "fexit"}}, "alloc-hook", "hook for allocation failures: auto (fexit where permitted, else tp_btf, else tracepoint), or only fexit, tp_btf or tracepoint")
 	fs.Uint32Var(&f.pid, "pid", 0, "only this process (tgid)")
 	fs.StringVar(&f.comm, "comm", "", "only tasks with this command name (exact, up to 15 characters)")
@@ -37,6 +37,14 @@ func (f *traceFlags) register(fs *pflag.FlagSet) {
 	fs.Uint32Var(&f.sampleFirst, "sample-first", 64, "events sent per (process, order, flags, stack) before sampling; 0 sends all (counts are always exact)")
 	fs.StringVar(&f.readyFile, "ready-file", "", "create this file once every probe is attached, and remove it at exit (it must not exist: never overwritten)")
 	fs.StringVar(&f.disable, "disable-hooks", "", "hook types not to use, to force a fallback: tp_btf, tracepoint, fexit (comma-separated)")
+}
+
+func joinSignals(sigs []event.Signal) string {
+	names := make([]string, len(sigs))
+	for i, s := range sigs {
+		names[i] = string(s)
+	}
+	return strings.Join(names, ", ")
 }
 
 // loaderConfig checks the flags and turns them into a loader.Config. It is

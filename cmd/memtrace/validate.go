@@ -11,7 +11,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/memtrace/memtrace/internal/decode/cgroup"
-	"github.com/memtrace/memtrace/internal/probe/loader"
+	"github.com/memtrace/memtrace/internal/event"
 )
 
 // The rules for flag values that more than one command shares live here,
@@ -50,9 +50,9 @@ func checkNotEmpty(fs *pflag.FlagSet) error {
 	return err
 }
 
-// checkComm is the --comm rule of every command (loader.CheckComm).
+// checkComm is the --comm rule of every command (event.CheckComm).
 func checkComm(comm string) error {
-	if err := loader.CheckComm(comm); err != nil {
+	if err := event.CheckComm(comm); err != nil {
 		return usagef("--comm: %v", err)
 	}
 	return nil

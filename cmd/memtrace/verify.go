@@ -89,6 +89,7 @@ func verifyCommand() *command {
 					}
 				}
 				o.Stdin = os.Stdin
+				o.Start = verifyProbes
 				// On any of them verify kills the command and all it started.
 				ctx, stop := runContext()
 				defer stop()

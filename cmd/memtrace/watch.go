@@ -10,7 +10,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/memtrace/memtrace/internal/command/watch"
-	"github.com/memtrace/memtrace/internal/probe/loader"
+	"github.com/memtrace/memtrace/internal/event"
 )
 
 func init() { register(watchCommand) }
@@ -80,8 +80,8 @@ func watchCommand() *command {
 				ctx, stop := runContext()
 				defer stop()
 				opts := watch.Options{
-					Interval: interval, Loader: cfg, JSON: asJSON, Out: out, In: os.Stdin, AgeOut: ageOut,
-					OnReady: func(*loader.Session) {
+					Interval: interval, Start: startProbes(cfg), JSON: asJSON, Out: out, In: os.Stdin, AgeOut: ageOut,
+					OnReady: func(event.Source) {
 						if err := ready.create(); err != nil {
 							fmt.Fprintf(stderr, "memtrace watch: %v\n", err)
 						}

@@ -4,6 +4,7 @@
 package capture
 
 import (
+	"encoding/json"
 	"time"
 
 	"github.com/memtrace/memtrace/internal/event"
@@ -39,9 +40,16 @@ type Document struct {
 	// EventsLeftOut counts events received beyond --max-events.
 	EventsLeftOut uint64 `json:"events_left_out"`
 
+	// The aggregates of each family with a view (internal/present/view):
+	// the families of schema version 1 have a field, the others are in
+	// Sections under their view's key.
 	AllocFailures []event.AllocAggregate   `json:"alloc_failures"`
 	Extfrag       []event.ExtfragAggregate `json:"extfrag"`
-	Processes     []Process                `json:"processes"`
+	// Sections holds, by key, the aggregates of the families added since
+	// version 1 (fields added within the version); they are written
+	// after the other fields, in the order of the views.
+	Sections  map[string]json.RawMessage `json:"-"`
+	Processes []Process                  `json:"processes"`
 
 	// Stats per signal: seen, lost (ring buffer full), sampled, map_full.
 	Stats        map[event.Signal]event.Stats `json:"stats"`

@@ -12,6 +12,17 @@ import (
 	"github.com/memtrace/memtrace/internal/testing/provoke"
 )
 
+// probes starts real probes for the tests, as cmd/memtrace does.
+func probes(cfg loader.Config) func(event.Naming) (event.Source, error) {
+	return func(n event.Naming) (event.Source, error) {
+		s, err := loader.Start(cfg, n)
+		if err != nil {
+			return nil, err
+		}
+		return s, nil
+	}
+}
+
 // startCapture runs a capture until the returned stop function is called.
 func startCapture(t *testing.T, cfg loader.Config) (stop func() *Document) {
 	t.Helper()
@@ -23,7 +34,7 @@ func startCapture(t *testing.T, cfg loader.Config) (stop func() *Document) {
 	}
 	res := make(chan result, 1)
 	go func() {
-		doc, err := Run(ctx, Options{Loader: cfg, MaxEvents: 100000, Version: "test", OnReady: func(*loader.Session) { close(ready) }})
+		doc, err := Run(ctx, Options{Start: probes(cfg), MaxEvents: 100000, Version: "test", OnReady: func(event.Source) { close(ready) }})
 		res <- result{doc, err}
 	}()
 	select {

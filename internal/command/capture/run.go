@@ -2,13 +2,13 @@ package capture
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
 	"github.com/memtrace/memtrace/internal/decode/container"
 	"github.com/memtrace/memtrace/internal/event"
 	"github.com/memtrace/memtrace/internal/host/sysstate"
-	"github.com/memtrace/memtrace/internal/probe/loader"
 )
 
 // Options configure one capture.
@@ -18,12 +18,16 @@ type Options struct {
 	// MaxEvents bounds the events kept in the document; later ones are
 	// counted in EventsLeftOut (aggregates still count them).
 	MaxEvents int
-	Loader    loader.Config
-	// CgroupPath is recorded with the filter (the loader gets its id).
-	CgroupPath string
-	Version    string
+	// Config records how the capture was asked for (signals, hook,
+	// filters); Run fills in Duration and MaxEvents.
+	Config Config
+	// Start starts the probes (cmd/memtrace passes loader.Start with the
+	// flags' configuration). Run calls it once the "before" snapshot is
+	// taken, asking for symbolized stacks and container names.
+	Start   func(event.Naming) (event.Source, error)
+	Version string
 	// OnReady runs once every probe is attached (e.g. --ready-file).
-	OnReady func(*loader.Session)
+	OnReady func(event.Source)
 	// ProcRoot and SysRoot locate /proc and /sys for the state snapshots.
 	ProcRoot, SysRoot string
 }
@@ -33,6 +37,9 @@ type Options struct {
 // Cancelling ctx ends the window early (Ctrl-C): the document is complete
 // up to that point, with StopReason "signal".
 func Run(ctx context.Context, opts Options) (*Document, error) {
+	if opts.Start == nil {
+		return nil, errors.New("capture: no start function for the probes")
+	}
 	if opts.ProcRoot == "" {
 		opts.ProcRoot = "/proc"
 	}
@@ -41,22 +48,16 @@ func Run(ctx context.Context, opts Options) (*Document, error) {
 	}
 	doc := &Document{
 		Schema: Schema, SchemaVersion: SchemaVersion,
-		Tool: Tool{Name: "memtrace", Version: opts.Version},
-		Host: ThisHost(),
-		Config: Config{
-			Duration: opts.Duration.String(), AllocHook: opts.Loader.AllocHook,
-			Pid: opts.Loader.Pid, Comm: opts.Loader.Comm, Cgroup: opts.CgroupPath,
-			MaxEvents: opts.MaxEvents, SampleFirst: opts.Loader.SampleFirst,
-		},
+		Tool:   Tool{Name: "memtrace", Version: opts.Version},
+		Host:   ThisHost(),
+		Config: opts.Config,
 		Events: []event.Event{},
 	}
-	for _, s := range opts.Loader.Signals {
-		doc.Config.Signals = append(doc.Config.Signals, string(s))
-	}
+	doc.Config.Duration, doc.Config.MaxEvents = opts.Duration.String(), opts.MaxEvents
 
 	doc.Before = sysstate.Take(opts.ProcRoot, opts.SysRoot)
 
-	sess, err := loader.Start(opts.Loader, loader.Naming{Stacks: true, Symbols: true, Tasks: container.TaskNamer()})
+	sess, err := opts.Start(event.Naming{Stacks: true, Symbols: true, Tasks: container.TaskNamer()})
 	if err != nil {
 		return nil, err
 	}
@@ -106,24 +107,20 @@ func Run(ctx context.Context, opts Options) (*Document, error) {
 	}
 	doc.End = time.Now().UTC()
 
-	if doc.AllocFailures, err = sess.AllocAggregates(); err != nil {
-		doc.Warnings = append(doc.Warnings, err.Error())
-	}
-	if doc.Extfrag, err = sess.ExtfragAggregates(); err != nil {
-		doc.Warnings = append(doc.Warnings, err.Error())
-	}
+	doc.Warnings = append(doc.Warnings, doc.readAggregates(sess)...)
 	if doc.Stats, err = sess.Stats(); err != nil {
 		doc.Warnings = append(doc.Warnings, err.Error())
 	}
 	doc.DecodeErrors = sess.DecodeErrors()
 
+	// Without a view (a build that lost one), the fields of version 1
+	// are still empty lists, never null.
 	if doc.AllocFailures == nil {
 		doc.AllocFailures = []event.AllocAggregate{}
 	}
 	if doc.Extfrag == nil {
 		doc.Extfrag = []event.ExtfragAggregate{}
 	}
-	sortAggregates(doc)
 	doc.Processes = Summarize(doc.AllocFailures, doc.Extfrag, unsampled)
 
 	if err := sess.Close(); err != nil {
@@ -134,7 +131,7 @@ func Run(ctx context.Context, opts Options) (*Document, error) {
 }
 
 // collect receives events until the window ends and says why it ended.
-func collect(ctx context.Context, sess *loader.Session, timer <-chan time.Time, keep func(event.Event)) string {
+func collect(ctx context.Context, sess event.Source, timer <-chan time.Time, keep func(event.Event)) string {
 	for {
 		select {
 		case ev, ok := <-sess.Events():

@@ -1,7 +1,7 @@
 package doctor
 
 import (
-	"github.com/memtrace/memtrace/internal/probe/rawbtf"
+	"github.com/memtrace/memtrace/internal/host/rawbtf"
 	"github.com/memtrace/memtrace/pkg/gfp"
 )
 

@@ -5,7 +5,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/memtrace/memtrace/internal/probe/rawbtf"
+	"github.com/memtrace/memtrace/internal/host/rawbtf"
 	"github.com/memtrace/memtrace/pkg/gfp"
 )
 

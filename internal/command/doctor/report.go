@@ -6,7 +6,7 @@ import (
 	"runtime"
 	"time"
 
-	"github.com/memtrace/memtrace/internal/probe/rawbtf"
+	"github.com/memtrace/memtrace/internal/host/rawbtf"
 	"github.com/memtrace/memtrace/pkg/gfp"
 )
 

@@ -17,6 +17,17 @@ import (
 	"github.com/memtrace/memtrace/internal/testing/provoke"
 )
 
+// probes starts real probes for the tests, as cmd/memtrace does.
+func probes(cfg loader.Config) func(event.Naming) (Session, error) {
+	return func(n event.Naming) (Session, error) {
+		s, err := loader.Start(cfg, n)
+		if err != nil {
+			return nil, err
+		}
+		return s, nil
+	}
+}
+
 // startServe runs serve on a loopback port of its own until the test ends.
 func startServe(t *testing.T) string {
 	t.Helper()
@@ -27,9 +38,9 @@ func startServe(t *testing.T) string {
 	errc := make(chan error, 1)
 	go func() {
 		errc <- Run(ctx, Options{
-			Listen: "127.0.0.1:0", Loader: cfg, SyncInterval: time.Second, Version: "test",
+			Listen: "127.0.0.1:0", Start: probes(cfg), SyncInterval: time.Second, Version: "test",
 			Metrics: metrics.Options{CommLabel: true, ContainerLabels: true, MaxSeries: 2000, AgeOut: 10 * time.Minute},
-			OnReady: func(addr net.Addr, s *loader.Session) {
+			OnReady: func(addr net.Addr, s event.Source) {
 				privtest.RequireAttached(t, s.Hooks(), event.SignalAlloc, event.SignalHugetlb)
 				ready <- addr
 			},

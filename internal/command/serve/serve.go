@@ -17,10 +17,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/memtrace/memtrace/internal/decode/container"
+	"github.com/memtrace/memtrace/internal/decode/migratetype"
 	"github.com/memtrace/memtrace/internal/event"
 	"github.com/memtrace/memtrace/internal/host/sysstate"
 	"github.com/memtrace/memtrace/internal/present/metrics"
-	"github.com/memtrace/memtrace/internal/probe/loader"
+	"github.com/memtrace/memtrace/pkg/gfp"
 )
 
 // DefaultListen is loopback: metrics name processes and containers, so
@@ -30,7 +31,9 @@ const DefaultListen = "127.0.0.1:9479"
 // Options configure Run.
 type Options struct {
 	Listen string
-	Loader loader.Config
+	// Start starts the probes (cmd/memtrace passes loader.Start with the
+	// flags' configuration). Run calls it once it listens.
+	Start func(event.Naming) (Session, error)
 	// Metrics options; Metrics.GFPClass, Migratetype and Container are
 	// filled in by Run.
 	Metrics metrics.Options
@@ -39,12 +42,24 @@ type Options struct {
 	SyncInterval time.Duration
 	Version      string
 	// OnReady runs once the probes are attached and the server listens.
-	OnReady func(addr net.Addr, s *loader.Session)
+	OnReady func(addr net.Addr, s event.Source)
+}
+
+// Session is what serve uses of the probes: an event.Source, and the
+// names of the running kernel's GFP flags and migratetypes for the
+// counters' labels.
+type Session interface {
+	event.Source
+	GFP() *gfp.Table
+	Migratetypes() *migratetype.Names
 }
 
 // Run serves until ctx is done, then stops serving, detaches every probe
 // and removes them from the kernel.
 func Run(ctx context.Context, opts Options) error {
+	if opts.Start == nil {
+		return errors.New("serve: no start function for the probes")
+	}
 	if opts.Listen == "" {
 		opts.Listen = DefaultListen
 	}
@@ -65,7 +80,7 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	defer ln.Close()
 
-	sess, err := loader.Start(opts.Loader, loader.Naming{})
+	sess, err := opts.Start(event.Naming{})
 	if err != nil {
 		return err
 	}
@@ -101,15 +116,14 @@ func Run(ctx context.Context, opts Options) error {
 	)
 	health := &health{interval: opts.SyncInterval, hooks: sess.Hooks(), lastOK: time.Now()}
 
-	// Every event must be read, or the ring buffers fill; huge-page ones
-	// are counted here, the others are in the exact aggregates.
+	// Every event must be read, or the ring buffers fill; huge-page ones,
+	// and those a view counts, are counted here, the others are in the
+	// exact aggregates.
 	consumed := make(chan struct{})
 	go func() {
 		defer close(consumed)
 		for ev := range sess.Events() {
-			if ev.Hugetlb != nil {
-				exp.HandleEvent(&ev)
-			}
+			exp.HandleEvent(&ev)
 		}
 	}()
 

@@ -73,7 +73,7 @@ func TestCommandLeavesShortLivedChildren(t *testing.T) {
 			t.Run(name, func(t *testing.T) {
 				ctx, cancel := context.WithTimeout(context.Background(), guard)
 				defer cancel()
-				res, err := Run(ctx, Options{Command: []string{"sh", "-c", script}, Timeout: noTimeout, Settle: time.Second})
+				res, err := Run(ctx, Options{Start: probes, Command: []string{"sh", "-c", script}, Timeout: noTimeout, Settle: time.Second})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -107,7 +107,7 @@ func TestOrphanDecidesVerdict(t *testing.T) {
 		t.Setenv(clientEnv, string(b))
 		ctx, cancel := context.WithTimeout(context.Background(), guard)
 		defer cancel()
-		res, err := Run(ctx, Options{
+		res, err := Run(ctx, Options{Start: probes,
 			Command: []string{"sh", "-c", `"$0" -test.run='^$' & exit 0`, os.Args[0]},
 			MinSize: 1 << 20, Timeout: noTimeout, Settle: noTimeout,
 			Logf: func(format string, args ...any) {
@@ -137,7 +137,7 @@ func TestInterruptBeforeStart(t *testing.T) {
 		killAtCleanup(t, pidFile)
 		ctx, cancel := context.WithTimeout(context.Background(), guard)
 		defer cancel()
-		res, err := Run(ctx, Options{
+		res, err := Run(ctx, Options{Start: probes,
 			Command: []string{"sh", "-c", `echo $$ >> "$0"; exec sleep 1000`, pidFile},
 			Timeout: noTimeout,
 			OnReady: func([]event.HookStatus) { cancel() },
@@ -186,7 +186,7 @@ func TestInterruptKillsTree(t *testing.T) {
 				t.Cleanup(func() { os.WriteFile(pidFile+".stop", nil, 0o644) })
 				ctx, cancel := context.WithTimeout(context.Background(), guard)
 				defer cancel()
-				res, err := Run(ctx, Options{
+				res, err := Run(ctx, Options{Start: probes,
 					Command: []string{"sh", "-c", tc.script, pidFile},
 					Timeout: noTimeout,
 					Logf: func(format string, args ...any) {

@@ -10,7 +10,6 @@ import (
 	"github.com/memtrace/memtrace/internal/decode/cgroup"
 	"github.com/memtrace/memtrace/internal/event"
 	"github.com/memtrace/memtrace/internal/host/sysstate"
-	"github.com/memtrace/memtrace/internal/probe/loader"
 )
 
 // Options select what to follow and when to conclude. Exactly one of
@@ -34,6 +33,9 @@ type Options struct {
 	Settle time.Duration
 
 	ProcRoot, SysRoot string
+	// Start starts the probes for what Run follows (cmd/memtrace passes
+	// loader.Start: huge-page calls only, see Filter).
+	Start func(Filter) (event.Source, error)
 	// Stdin and Output are the command's standard input (nil: /dev/null)
 	// and its standard output and error (nil: os.Stderr, so that a
 	// verdict on standard output stays machine-readable).
@@ -43,6 +45,16 @@ type Options struct {
 	OnReady func(hooks []event.HookStatus)
 	OnCall  func(Call)
 	Logf    func(format string, args ...any)
+}
+
+// Filter is what verify asks of the probes: huge-page calls only, shared
+// mappings from MinSize on (and from MinSize, or the probes' default if
+// smaller, after a failed huge-page request), made by the processes of
+// Comm or CgroupID when set, filtered in the kernel.
+type Filter struct {
+	Comm     string
+	CgroupID uint64
+	MinSize  uint64
 }
 
 // Result is a verify run: what was seen, the kernel's confirmation, and
@@ -93,6 +105,9 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 	if err := opts.Validate(); err != nil {
 		return nil, err
 	}
+	if opts.Start == nil {
+		return nil, errors.New("verify: no start function for the probes")
+	}
 	if opts.ProcRoot == "" {
 		opts.ProcRoot = "/proc"
 	}
@@ -114,17 +129,17 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 	w := &watch{opts: opts, res: res, an: NewAnalyzer(opts.MinSize), self: os.Getpid()}
 	defer w.cleanup()
 
-	cfg, err := w.follow()
+	filter, err := w.follow()
 	if err != nil {
 		return nil, err
 	}
-	sess, err := loader.Start(cfg, loader.Naming{})
+	sess, err := opts.Start(filter)
 	if err != nil {
 		return nil, err
 	}
 	defer sess.Close()
 	res.Hooks = sess.Hooks()
-	if !sess.Attached(event.SignalHugetlb) {
+	if !event.Attached(res.Hooks, event.SignalHugetlb) {
 		return nil, fmt.Errorf("no hook for huge-page calls on this kernel: %s", rejections(res.Hooks))
 	}
 	if opts.OnReady != nil {
@@ -194,7 +209,7 @@ func (o Options) Validate() error {
 	case o.Timeout < 0 || o.Settle < 0:
 		return errors.New("--timeout and --settle must not be negative")
 	case o.Comm != "":
-		if err := loader.CheckComm(o.Comm); err != nil {
+		if err := event.CheckComm(o.Comm); err != nil {
 			return fmt.Errorf("--comm: %w", err)
 		}
 	}
@@ -218,11 +233,8 @@ type watch struct {
 
 // follow decides how the target is followed and returns the kernel
 // filter for it.
-func (w *watch) follow() (loader.Config, error) {
-	cfg := loader.DefaultConfig()
-	cfg.Signals = []event.Signal{event.SignalHugetlb}
-	cfg.LargeSharedMin = w.opts.MinSize
-	cfg.FallbackMin = min(cfg.FallbackMin, w.opts.MinSize)
+func (w *watch) follow() (Filter, error) {
+	cfg := Filter{MinSize: w.opts.MinSize}
 	o := w.opts
 	switch {
 	case len(o.Command) > 0:
@@ -266,7 +278,7 @@ func (w *watch) follow() (loader.Config, error) {
 }
 
 // loop receives events until the verdict can be given.
-func (w *watch) loop(ctx context.Context, sess *loader.Session) string {
+func (w *watch) loop(ctx context.Context, sess event.Source) string {
 	var timeout <-chan time.Time
 	if w.opts.Timeout > 0 {
 		t := time.NewTimer(w.opts.Timeout)

@@ -120,7 +120,7 @@ func runClientVerify(t *testing.T, spec clientSpec) *Result {
 	spec.Release = filepath.Join(dir, "release")
 	b, _ := json.Marshal(spec)
 	t.Setenv(clientEnv, string(b))
-	res, err := Run(context.Background(), Options{
+	res, err := Run(context.Background(), Options{Start: probes,
 		Command: []string{os.Args[0], "-test.run=^$"},
 		MinSize: 1 << 20, Settle: 500 * time.Millisecond, Timeout: 30 * time.Second,
 	})
@@ -277,7 +277,7 @@ func TestFollowRunningProcess(t *testing.T) {
 				os.WriteFile(spec.Start, nil, 0o644)
 				cmd.Wait()
 			})
-			opts := Options{MinSize: 1 << 20, Settle: 300 * time.Millisecond, Timeout: 30 * time.Second,
+			opts := Options{Start: probes, MinSize: 1 << 20, Settle: 300 * time.Millisecond, Timeout: 30 * time.Second,
 				OnReady: func([]event.HookStatus) { os.WriteFile(spec.Start, nil, 0o644) }}
 			if mode == "pid" {
 				opts.Pid = &cmd.Process.Pid

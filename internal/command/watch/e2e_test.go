@@ -18,6 +18,17 @@ import (
 	"github.com/memtrace/memtrace/internal/testing/provoke"
 )
 
+// probes starts real probes for the tests, as cmd/memtrace does.
+func probes(cfg loader.Config) func(event.Naming) (event.Source, error) {
+	return func(n event.Naming) (event.Source, error) {
+		s, err := loader.Start(cfg, n)
+		if err != nil {
+			return nil, err
+		}
+		return s, nil
+	}
+}
+
 // runWatch runs watch with its output in a pipe (not a terminal) until
 // stop is called, and returns everything it printed.
 func runWatch(t *testing.T, asJSON bool) (stop func() string) {
@@ -34,8 +45,8 @@ func runWatch(t *testing.T, asJSON bool) (stop func() string) {
 	errc := make(chan error, 1)
 	go func() {
 		errc <- Run(ctx, Options{
-			Interval: 200 * time.Millisecond, Loader: loader.DefaultConfig(), JSON: asJSON, Out: w, Stacks: 2,
-			OnReady: func(*loader.Session) { close(ready) },
+			Interval: 200 * time.Millisecond, Start: probes(loader.DefaultConfig()), JSON: asJSON, Out: w, Stacks: 2,
+			OnReady: func(event.Source) { close(ready) },
 		})
 		w.Close()
 	}()

@@ -10,17 +10,20 @@ import (
 // Summary is the periodic NDJSON line of `watch --json`, between event
 // lines (which are event.Event objects, as in a capture's "events").
 type Summary struct {
-	Kind          string                       `json:"kind"` // "summary"
-	Time          time.Time                    `json:"time"`
-	IntervalS     float64                      `json:"interval_s"`
-	Final         bool                         `json:"final,omitempty"`
-	AllocFailures []SummaryAlloc               `json:"alloc_failures"`
-	Extfrag       []SummaryFrag                `json:"extfrag"`
-	Hugetlb       SummaryHuge                  `json:"hugetlb"`
-	Stats         map[event.Signal]event.Stats `json:"stats"`
-	EventsPerSec  float64                      `json:"events_per_sec"`
-	Hooks         []event.HookStatus           `json:"hooks"`
-	System        sysstate.Snapshot            `json:"system"`
+	Kind          string         `json:"kind"` // "summary"
+	Time          time.Time      `json:"time"`
+	IntervalS     float64        `json:"interval_s"`
+	Final         bool           `json:"final,omitempty"`
+	AllocFailures []SummaryAlloc `json:"alloc_failures"`
+	Extfrag       []SummaryFrag  `json:"extfrag"`
+	Hugetlb       SummaryHuge    `json:"hugetlb"`
+	// Families holds the rows of the families drawn from their views
+	// (internal/present/view), by signal; omitted when there are none.
+	Families     map[event.Signal][]SummaryCount `json:"families,omitempty"`
+	Stats        map[event.Signal]event.Stats    `json:"stats"`
+	EventsPerSec float64                         `json:"events_per_sec"`
+	Hooks        []event.HookStatus              `json:"hooks"`
+	System       sysstate.Snapshot               `json:"system"`
 }
 
 // SummaryAlloc is one process's allocation failures.
@@ -61,6 +64,7 @@ func Summarize(m *Model, hooks []event.HookStatus, final bool) Summary {
 		AllocFailures: []SummaryAlloc{}, Extfrag: []SummaryFrag{},
 		Hugetlb: SummaryHuge{m.TotalHuge, m.TotalHugeFailed, m.TotalFallbacks},
 		Stats:   m.Stats, EventsPerSec: m.EventsPerSec, Hooks: hooks, System: m.System,
+		Families: summarizeCounted(m),
 	}
 	for _, p := range m.AllocRows() {
 		ctx := map[string]uint64{}

@@ -23,8 +23,14 @@ type Tick struct {
 	Alloc   []event.AllocAggregate
 	Extfrag []event.ExtfragAggregate
 	Hugetlb []event.Event // new huge-page events, names filled in
-	Stats   map[event.Signal]event.Stats
-	System  sysstate.Snapshot
+	// Rows are complete reads of the aggregates of the other families
+	// with a view, by signal (what event.Source.Aggregates returned); a
+	// family missing is a failed read. Events are the new events the
+	// views count.
+	Rows   map[event.Signal]any
+	Events []event.Event
+	Stats  map[event.Signal]event.Stats
+	System sysstate.Snapshot
 }
 
 // AllocProc is one row of the allocation-failure table.
@@ -114,6 +120,8 @@ type Model struct {
 	pids        *tracker.Tracker[uint32]
 	allocCounts *tracker.Table[allocKey, tracker.Count, uint32]
 	fragCounts  *tracker.Table[fragKey, tracker.Pair, uint32]
+	// counted are the tables of the families whose views have one.
+	counted []*countTable
 
 	// Totals since start, including aged-out processes.
 	TotalFailures, TotalExtfrag, TotalHuge, TotalHugeFailed, TotalFallbacks uint64
@@ -141,6 +149,7 @@ func NewModel(start time.Time) *Model {
 	}
 	m.allocCounts = tracker.NewTable[tracker.Count](m.pids, allocKey.owner)
 	m.fragCounts = tracker.NewTable[tracker.Pair](m.pids, fragKey.owner)
+	m.counted = newCounted(m.pids)
 	return m
 }
 
@@ -158,6 +167,9 @@ func (m *Model) Update(t Tick) {
 	m.updateAlloc(t)
 	m.updateFrag(t)
 	m.updateHuge(t.Hugetlb)
+	for _, c := range m.counted {
+		c.update(t)
+	}
 	m.updateStats(t.Stats)
 	m.prevSystem, m.System = m.System, t.System
 	if m.firstSystem.Vmstat == nil {
@@ -306,6 +318,9 @@ func (m *Model) age(now time.Time) {
 	for _, pid := range m.Aged {
 		delete(m.alloc, pid)
 		delete(m.frag, pid)
+	}
+	for _, c := range m.counted {
+		c.age(now, m.Aged, m.AgeOut)
 	}
 	slices.Sort(m.Aged)
 }

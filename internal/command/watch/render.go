@@ -45,13 +45,15 @@ func (v View) paint(color, s string) string {
 	return color + s + reset
 }
 
-// Render draws one frame of the five parts (and stacks when asked).
+// Render draws one frame: the tables of the families, the system and
+// the health of the probes (and stacks when asked).
 func Render(w io.Writer, m *Model, v View) {
 	fmt.Fprintln(w, v.paint(bold, v.Title))
 	fmt.Fprintln(w)
 	v.allocTable(w, m)
 	v.fragTable(w, m)
 	v.hugeTable(w, m)
+	v.countedTables(w, m)
 	v.system(w, m)
 	v.health(w, m)
 	if v.Stacks > 0 {

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -19,20 +20,22 @@ import (
 	"github.com/memtrace/memtrace/internal/host/sysstate"
 	"github.com/memtrace/memtrace/internal/present/text"
 	"github.com/memtrace/memtrace/internal/present/tty"
-	"github.com/memtrace/memtrace/internal/probe/loader"
+	"github.com/memtrace/memtrace/internal/present/view"
 )
 
 // Options configure a watch.
 type Options struct {
 	Interval time.Duration
-	Loader   loader.Config
-	Stacks   int // failing stacks to show; 0 hides them
-	JSON     bool
-	Out      *os.File
-	In       *os.File // keys ('q') when it is a terminal
-	AgeOut   time.Duration
+	// Start starts the probes (cmd/memtrace passes loader.Start with the
+	// flags' configuration); Run asks for the names it shows.
+	Start  func(event.Naming) (event.Source, error)
+	Stacks int // failing stacks to show; 0 hides them
+	JSON   bool
+	Out    *os.File
+	In     *os.File // keys ('q') when it is a terminal
+	AgeOut time.Duration
 	// OnReady runs once every probe is attached.
-	OnReady func(*loader.Session)
+	OnReady func(event.Source)
 	Title   string
 }
 
@@ -47,6 +50,9 @@ const (
 // Run shows the live view until ctx is done or 'q' is pressed, then
 // prints a final summary and removes every probe.
 func Run(ctx context.Context, opts Options) error {
+	if opts.Start == nil {
+		return errors.New("watch: no start function for the probes")
+	}
 	if opts.Interval <= 0 {
 		opts.Interval = time.Second
 	}
@@ -54,7 +60,7 @@ func Run(ctx context.Context, opts Options) error {
 	if err != nil {
 		return fmt.Errorf("reading system state: %w", err)
 	}
-	sess, err := loader.Start(opts.Loader, loader.Naming{
+	sess, err := opts.Start(event.Naming{
 		// Symbols cost ~4 MB and ~80 ms: only when stacks are shown.
 		Stacks: true, Symbols: opts.Stacks > 0, Tasks: container.TaskNamer(),
 	})
@@ -67,7 +73,8 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	// The session has dropped the parsed kernel BTF: return it to the OS.
 	debug.FreeOSMemory()
-	warnings := sess.Decoding().Warnings
+	decoding := sess.Decoding()
+	warnings := decoding.Warnings
 
 	terminal := !opts.JSON && tty.IsTerminal(opts.Out)
 	color := terminal && tty.UseColor(opts.Out)
@@ -107,12 +114,17 @@ func Run(ctx context.Context, opts Options) error {
 	})
 	defer leave()
 
-	// Events: huge-page ones feed the table; with --json every event is
-	// streamed. Allocation and extfrag tables come from exact aggregates.
+	// Events: huge-page ones feed their table, and those a view counts
+	// its table; with --json every event is streamed. The other tables
+	// come from exact aggregates.
 	var mu sync.Mutex
 	var pending []event.Event
 	enc := json.NewEncoder(out)
 	done := make(chan struct{})
+	model := NewModel(time.Now())
+	if opts.AgeOut > 0 {
+		model.AgeOut = opts.AgeOut
+	}
 	go func() {
 		defer close(done)
 		for ev := range sess.Events() {
@@ -120,36 +132,34 @@ func Run(ctx context.Context, opts Options) error {
 			if opts.JSON {
 				_ = enc.Encode(&ev)
 			}
-			if ev.Kind == event.KindHugetlb {
+			if ev.Kind == event.KindHugetlb || countedEvents(model, &ev) {
 				pending = append(pending, ev)
 			}
 			mu.Unlock()
 		}
 	}()
 
-	model := NewModel(time.Now())
-	if opts.AgeOut > 0 {
-		model.AgeOut = opts.AgeOut
-	}
 	hostname, _ := os.Hostname()
 
 	tick := func() {
 		t := Tick{Now: time.Now(), System: sys.Take()}
-		if al, err := sess.AllocAggregates(); err == nil {
-			t.Alloc = al
-		}
-		if xf, err := sess.ExtfragAggregates(); err == nil {
-			t.Extfrag = xf
-		}
+		readAggregates(sess, &t)
 		t.Stats, _ = sess.Stats()
 		mu.Lock()
-		t.Hugetlb, pending = pending, nil
+		for _, ev := range pending {
+			if ev.Kind == event.KindHugetlb {
+				t.Hugetlb = append(t.Hugetlb, ev)
+			} else {
+				t.Events = append(t.Events, ev)
+			}
+		}
+		pending = nil
 		mu.Unlock()
 		model.Update(t)
 		_ = sess.ForgetPids(model.Aged)
 	}
 	view := func(final bool) View {
-		v := View{Color: color, Stacks: opts.Stacks, Hooks: sess.Hooks(), Context: sess.ContextSource(), DecodeErrors: sess.DecodeErrors(), Final: final}
+		v := View{Color: color, Stacks: opts.Stacks, Hooks: sess.Hooks(), Context: decoding.ContextSource, DecodeErrors: sess.DecodeErrors(), Final: final}
 		title := opts.Title
 		if title == "" {
 			title = "memtrace watch"
@@ -166,8 +176,8 @@ func Run(ctx context.Context, opts Options) error {
 		if terminal {
 			cols, rows := tty.Size(opts.Out)
 			v.Width = cols
-			// Three tables share what is left after ~22 fixed lines.
-			v.MaxRows = max(3, (rows-22-stackLines(opts.Stacks))/3)
+			// The tables share what is left after ~22 fixed lines.
+			v.MaxRows = max(3, (rows-22-stackLines(opts.Stacks))/(3+len(model.counted)))
 		}
 		return v
 	}
@@ -230,6 +240,30 @@ loop:
 		return fmt.Errorf("writing the output: %w", werr)
 	}
 	return nil
+}
+
+// readAggregates reads every family's aggregates through its view: the
+// families drawn by hand into their fields, the others into Rows. A read
+// that fails is left out, so no key is forgotten.
+func readAggregates(src event.Source, t *Tick) {
+	t.Rows = map[event.Signal]any{}
+	for _, f := range view.Families() {
+		if f.Rows == nil {
+			continue
+		}
+		rows, err := src.Aggregates(f.Signal)
+		if err != nil {
+			continue
+		}
+		switch r := rows.(type) {
+		case []event.AllocAggregate:
+			t.Alloc = r
+		case []event.ExtfragAggregate:
+			t.Extfrag = r
+		default:
+			t.Rows[f.Signal] = rows
+		}
+	}
 }
 
 func stackLines(n int) int {

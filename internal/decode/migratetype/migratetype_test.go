@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/memtrace/memtrace/internal/probe/rawbtf"
+	"github.com/memtrace/memtrace/internal/host/rawbtf"
 )
 
 func TestFromEnum(t *testing.T) {

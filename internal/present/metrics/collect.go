@@ -5,6 +5,7 @@ import (
 	"sort"
 
 	"github.com/memtrace/memtrace/internal/event"
+	"github.com/memtrace/memtrace/internal/present/view"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -109,8 +110,11 @@ func (e *Exporter) collectStats(ch chan<- prometheus.Metric) {
 		e.rate[sig] = w
 		ch <- prometheus.MustNewConstMetric(rateDesc, prometheus.GaugeValue, w.rate, s)
 	}
-	for _, src := range []string{"alloc", "extfrag", "stats"} {
-		ch <- prometheus.MustNewConstMetric(readErrDesc, prometheus.CounterValue, e.readErrs[src], src)
+	for _, f := range view.Families() {
+		if f.Rows != nil {
+			ch <- prometheus.MustNewConstMetric(readErrDesc, prometheus.CounterValue, e.readErrs[string(f.Signal)], string(f.Signal))
+		}
 	}
+	ch <- prometheus.MustNewConstMetric(readErrDesc, prometheus.CounterValue, e.readErrs["stats"], "stats")
 	ch <- prometheus.MustNewConstMetric(forgottenDesc, prometheus.CounterValue, e.forgotten)
 }

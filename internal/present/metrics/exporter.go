@@ -2,6 +2,7 @@ package metrics
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -9,12 +10,14 @@ import (
 	"github.com/memtrace/memtrace/internal/aggregate/tracker"
 	"github.com/memtrace/memtrace/internal/event"
 	"github.com/memtrace/memtrace/internal/present/text"
+	"github.com/memtrace/memtrace/internal/present/view"
 )
 
-// Source is what the exporter reads: a *loader.Session, or a fake in tests.
+// Source is what the exporter reads of an event.Source (a loader
+// session, or a fake in tests): every family's aggregates, through its
+// view (internal/present/view).
 type Source interface {
-	AllocAggregates() ([]event.AllocAggregate, error)
-	ExtfragAggregates() ([]event.ExtfragAggregate, error)
+	Aggregates(sig event.Signal) (any, error)
 	Stats() (map[event.Signal]event.Stats, error)
 	Hooks() []event.HookStatus
 	DecodeErrors() uint64
@@ -55,9 +58,11 @@ type Exporter struct {
 	pids        *tracker.Tracker[uint32]
 	allocCounts *tracker.Table[allocKey, tracker.Count, uint32]
 	fragCounts  *tracker.Table[fragKey, tracker.Pair, uint32]
-	rate        map[event.Signal]rateWindow
-	readErrs    map[string]float64
-	forgotten   float64
+	// counted are the counters of the families whose views have one.
+	counted   []*countFamily
+	rate      map[event.Signal]rateWindow
+	readErrs  map[string]float64
+	forgotten float64
 }
 
 type allocKey struct {
@@ -120,11 +125,16 @@ func New(src Source, opts Options) *Exporter {
 	e.hugeFallback = newFamily("hugetlb_fallbacks", namespace+"_hugetlb_fallbacks_total",
 		"Shared mappings made without huge pages by a process whose previous huge-page request failed: a silent fallback to 4 KiB pages.",
 		nil, high, opts.MaxSeries)
+	e.counted = newCounted(e.pids, high, opts.MaxSeries)
 	return e
 }
 
 func (e *Exporter) families() []*family {
-	return []*family{e.alloc, e.extfrag, e.hugeReq, e.hugeFallback}
+	out := []*family{e.alloc, e.extfrag, e.hugeReq, e.hugeFallback}
+	for _, c := range e.counted {
+		out = append(out, c.family)
+	}
+	return out
 }
 
 // highValues are the values of the high-cardinality labels for a task.
@@ -152,11 +162,18 @@ func (e *Exporter) Sync() error {
 	defer e.mu.Unlock()
 	now := e.opts.Now()
 	var errs []error
-	if err := e.syncAlloc(now); err != nil {
-		errs = append(errs, err)
-	}
-	if err := e.syncExtfrag(now); err != nil {
-		errs = append(errs, err)
+	for _, f := range view.Families() {
+		if f.Rows == nil {
+			continue
+		}
+		rows, err := e.src.Aggregates(f.Signal)
+		if err == nil {
+			err = e.syncRows(now, f, rows)
+		}
+		if err != nil {
+			e.readErrs[string(f.Signal)]++
+			errs = append(errs, err)
+		}
 	}
 	if err := e.ageOut(now); err != nil {
 		errs = append(errs, err)
@@ -167,12 +184,25 @@ func (e *Exporter) Sync() error {
 	return nil
 }
 
-func (e *Exporter) syncAlloc(now time.Time) error {
-	aggs, err := e.src.AllocAggregates()
-	if err != nil {
-		e.readErrs["alloc"]++
-		return err
+// syncRows adds the growth of one family's aggregates: the families
+// counted by hand through their own code, the others through their view.
+func (e *Exporter) syncRows(now time.Time, f view.Family, rows any) error {
+	switch r := rows.(type) {
+	case []event.AllocAggregate:
+		e.syncAlloc(now, r)
+	case []event.ExtfragAggregate:
+		e.syncExtfrag(now, r)
+	default:
+		for _, c := range e.counted {
+			if c.fam.Signal == f.Signal && c.counts != nil {
+				return c.sync(now, rows, e.highValues)
+			}
+		}
 	}
+	return nil
+}
+
+func (e *Exporter) syncAlloc(now time.Time, aggs []event.AllocAggregate) {
 	defer e.allocCounts.Sweep()
 	for _, a := range aggs {
 		k := allocKey{a.Pid, a.Context, a.Order, a.GFPFlags, a.StackID}
@@ -187,15 +217,9 @@ func (e *Exporter) syncAlloc(now time.Time) error {
 		low := []string{strconv.FormatUint(uint64(a.Order), 10), class, a.Context.String()}
 		e.alloc.add(append(low, e.highValues(a.Task)...), float64(d))
 	}
-	return nil
 }
 
-func (e *Exporter) syncExtfrag(now time.Time) error {
-	aggs, err := e.src.ExtfragAggregates()
-	if err != nil {
-		e.readErrs["extfrag"]++
-		return err
-	}
+func (e *Exporter) syncExtfrag(now time.Time, aggs []event.ExtfragAggregate) {
 	defer e.fragCounts.Sweep()
 	for _, x := range aggs {
 		k := fragKey{x.Pid, x.AllocOrder, x.FallbackOrder, x.AllocMigratetype, x.FallbackMigratetype}
@@ -211,7 +235,6 @@ func (e *Exporter) syncExtfrag(now time.Time) error {
 		e.extfrag.add([]string{"true", alloc, fallback}, float64(df))
 		e.extfrag.add([]string{"false", alloc, fallback}, float64(d-df))
 	}
-	return nil
 }
 
 // growth is how much a cumulative in-kernel count grew. A smaller count
@@ -248,10 +271,17 @@ func (e *Exporter) ageOut(now time.Time) error {
 	return nil
 }
 
-// HandleEvent counts a huge-page event; it must have been decoded (page
-// size, errno name). Other events are ignored: their counts come from the
-// exact aggregates.
+// HandleEvent counts a huge-page event, or an event a view counts; it
+// must have been decoded (page size, errno name). Other events are
+// ignored: their counts come from the exact aggregates.
 func (e *Exporter) HandleEvent(ev *event.Event) {
+	for _, c := range e.counted {
+		if c.counts == nil {
+			if n, ok := c.fam.Event(ev); ok {
+				c.family.add(append(slices.Clone(n.Labels), e.highValues(n.Task)...), float64(n.N))
+			}
+		}
+	}
 	h := ev.Hugetlb
 	if h == nil {
 		return

@@ -2,6 +2,8 @@ package metrics
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -43,23 +45,17 @@ func (f *fakeSource) fail(pid uint32, comm string, order uint32, gfp uint64, n u
 	f.stats[event.SignalAlloc] = st
 }
 
-func (f *fakeSource) AllocAggregates() ([]event.AllocAggregate, error) {
-	if f.failing {
-		return nil, fmt.Errorf("reading alloc_agg: boom")
+func (f *fakeSource) Aggregates(sig event.Signal) (any, error) {
+	switch sig {
+	case event.SignalAlloc:
+		if f.failing {
+			return nil, fmt.Errorf("reading alloc_agg: boom")
+		}
+		return slices.Collect(maps.Values(f.alloc)), nil
+	case event.SignalExtfrag:
+		return slices.Collect(maps.Values(f.frag)), nil
 	}
-	var out []event.AllocAggregate
-	for _, a := range f.alloc {
-		out = append(out, a)
-	}
-	return out, nil
-}
-
-func (f *fakeSource) ExtfragAggregates() ([]event.ExtfragAggregate, error) {
-	var out []event.ExtfragAggregate
-	for _, x := range f.frag {
-		out = append(out, x)
-	}
-	return out, nil
+	return nil, nil
 }
 
 func (f *fakeSource) Stats() (map[event.Signal]event.Stats, error) { return f.stats, nil }

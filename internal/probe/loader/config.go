@@ -1,7 +1,6 @@
 package loader
 
 import (
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -55,7 +54,7 @@ func DefaultConfig() Config {
 // validate refuses what the kernel programs cannot express.
 func (c Config) validate() error {
 	if c.Comm != "" {
-		if err := CheckComm(c.Comm); err != nil {
+		if err := event.CheckComm(c.Comm); err != nil {
 			return fmt.Errorf("comm filter: %w", err)
 		}
 	}
@@ -99,20 +98,13 @@ func ParseHookTypes(s string) ([]string, error) {
 // command can tell before loading anything that --disable-hooks leaves a
 // signal nothing to attach with.
 func SignalHookTypes(sig event.Signal, allocHook string) ([]string, error) {
-	var cands []candidate
-	switch sig {
-	case event.SignalAlloc:
-		c, err := allocCandidates(allocHook)
-		if err != nil {
-			return nil, err
-		}
-		cands = c
-	case event.SignalExtfrag:
-		cands = extfragCandidates()
-	case event.SignalHugetlb:
-		cands = hugetlbCandidates()
-	default:
+	f, ok := registry[sig]
+	if !ok {
 		return nil, fmt.Errorf("unknown signal %q", sig)
+	}
+	cands, err := f.candidates(Config{AllocHook: allocHook})
+	if err != nil {
+		return nil, err
 	}
 	var out []string
 	for _, c := range cands {
@@ -122,24 +114,6 @@ func SignalHookTypes(sig event.Signal, allocHook string) ([]string, error) {
 		}
 	}
 	return out, nil
-}
-
-// TaskCommLen is the kernel's TASK_COMM_LEN less its terminating NUL: the
-// longest command name a task can have.
-const TaskCommLen = 15
-
-// CheckComm reports why comm can never match a task's command name: the
-// one rule for every --comm filter.
-func CheckComm(comm string) error {
-	switch {
-	case comm == "":
-		return errors.New("empty command name")
-	case len(comm) > TaskCommLen:
-		return fmt.Errorf("%q is longer than the kernel's %d-character command names", comm, TaskCommLen)
-	case strings.IndexByte(comm, 0) >= 0:
-		return fmt.Errorf("%q holds a NUL byte, which ends a kernel command name", comm)
-	}
-	return nil
 }
 
 func (c Config) disabled(hook string) bool {

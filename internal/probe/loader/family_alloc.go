@@ -25,6 +25,7 @@ func init() {
 		candidates: func(cfg Config) ([]candidate, error) { return allocCandidates(cfg.AllocHook) },
 		companions: []candidate{warnAllocCompanion()},
 		decode:     decodeAlloc,
+		aggregates: func(s *Session) (any, error) { return s.AllocAggregates() },
 		forget: func(coll *ebpf.Collection, drop func(uint32) bool) error {
 			return deleteWhere[allocAllocKey, allocAllocVal](coll.Maps[allocMapAllocAgg], func(k allocAllocKey) bool { return drop(k.Pid) })
 		},

@@ -19,6 +19,7 @@ func init() {
 		stats:      extfragMapExtfragStats,
 		candidates: func(Config) ([]candidate, error) { return extfragCandidates(), nil },
 		decode:     decodeExtfrag,
+		aggregates: func(s *Session) (any, error) { return s.ExtfragAggregates() },
 		forget: func(coll *ebpf.Collection, drop func(uint32) bool) error {
 			return deleteWhere[extfragExtfragKey, extfragExtfragVal](coll.Maps[extfragMapExtfragAgg], func(k extfragExtfragKey) bool { return drop(k.Pid) })
 		},

@@ -12,36 +12,17 @@ import (
 	"github.com/memtrace/memtrace/internal/decode/ksym"
 	"github.com/memtrace/memtrace/internal/decode/migratetype"
 	"github.com/memtrace/memtrace/internal/event"
-	"github.com/memtrace/memtrace/internal/probe/rawbtf"
+	"github.com/memtrace/memtrace/internal/host/rawbtf"
 	"github.com/memtrace/memtrace/pkg/gfp"
 )
 
-// Naming selects what the session names beyond the tables of the running
-// kernel (GFP flags, migratetypes, errno and syscall flags), which it
-// always builds.
-type Naming struct {
-	// Stacks reads the frames of captured kernel stacks; Symbols also
-	// symbolizes them with /proc/kallsyms (about 4 MB and 80 ms, loaded
-	// in the background once the probes are attached). Without Symbols
-	// frames are hex addresses.
-	Stacks, Symbols bool
-	// Tasks adds what the host knows of a task (cgroup path, container);
-	// nil leaves them empty. container.TaskNamer is this host's.
-	Tasks func(*event.Task)
-}
-
-// Decoding says where the session's names came from, and what could not
-// be named.
-type Decoding struct {
-	GFPSource         string
-	MigratetypeSource string
-	// Symbols is where stacks are symbolized from, "unavailable" when
-	// /proc/kallsyms could not be read, "" when not asked for.
-	Symbols string
-	// ContextSource is Session.ContextSource.
-	ContextSource string
-	Warnings      []string
-}
+// Naming selects what the session names; Decoding says where its names
+// came from. Both are event-model vocabulary, so that commands choose
+// and read them without importing the loader.
+type (
+	Naming   = event.Naming
+	Decoding = event.Decoding
+)
 
 // names applies the decoder to what the session reports. Readers of every
 // ring buffer and callers of the aggregate readers share it: mu

@@ -8,7 +8,7 @@ import (
 	"github.com/cilium/ebpf/btf"
 
 	"github.com/memtrace/memtrace/internal/decode/migratetype"
-	"github.com/memtrace/memtrace/internal/probe/rawbtf"
+	"github.com/memtrace/memtrace/internal/host/rawbtf"
 	"github.com/memtrace/memtrace/pkg/gfp"
 )
 

@@ -7,7 +7,7 @@ import (
 	"github.com/cilium/ebpf/btf"
 
 	"github.com/memtrace/memtrace/internal/decode/ksym"
-	"github.com/memtrace/memtrace/internal/probe/rawbtf"
+	"github.com/memtrace/memtrace/internal/host/rawbtf"
 )
 
 // preemptLocation says where the programs find preempt_count, which tells

@@ -9,7 +9,7 @@ import (
 
 	"github.com/cilium/ebpf/btf"
 
-	"github.com/memtrace/memtrace/internal/probe/rawbtf"
+	"github.com/memtrace/memtrace/internal/host/rawbtf"
 )
 
 // The raw reader must find what cilium/ebpf's parsed BTF finds.

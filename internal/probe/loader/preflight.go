@@ -8,7 +8,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/memtrace/memtrace/internal/probe/rawbtf"
+	"github.com/memtrace/memtrace/internal/host/rawbtf"
 )
 
 // Capability numbers from linux/capability.h. CAP_BPF and CAP_PERFMON

@@ -75,6 +75,17 @@ func counters(st *event.Stats) map[allocStatIndex]*uint64 {
 	}
 }
 
+// Aggregates returns a complete read of a family's in-kernel aggregates,
+// named, as a slice of its row type; nil when the family keeps none or is
+// not attached. The outputs read every family through it.
+func (s *Session) Aggregates(sig event.Signal) (any, error) {
+	a := s.families[sig]
+	if a == nil || a.aggregates == nil {
+		return nil, nil
+	}
+	return a.aggregates(s)
+}
+
 // Attached reports whether a signal is attached.
 func (s *Session) Attached(sig event.Signal) bool { return s.families[sig] != nil }
 
@@ -145,3 +156,6 @@ func (s *Session) ProgramIDs() ([]ebpf.ProgramID, error) {
 	}
 	return ids, nil
 }
+
+// The commands and outputs use a session through event.Source.
+var _ event.Source = (*Session)(nil)

@@ -40,6 +40,11 @@ type family struct {
 	// decode turns one ring-buffer record into an event with numbers,
 	// no names.
 	decode func(s *Session, raw []byte) (event.Event, error)
+	// aggregates reads the family's in-kernel aggregates, named, as a
+	// slice of its row type (nil: the family keeps none); it is what
+	// Session.Aggregates returns, and what the family's view in
+	// internal/present/view reads.
+	aggregates func(s *Session) (any, error)
 	// forget deletes the in-kernel aggregates of the processes drop
 	// matches (nil: the family keeps none).
 	forget func(coll *ebpf.Collection, drop func(pid uint32) bool) error

@@ -22,8 +22,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/memtrace/memtrace/internal/event"
+	"github.com/memtrace/memtrace/internal/host/rawbtf"
 	"github.com/memtrace/memtrace/internal/host/sysstate"
-	"github.com/memtrace/memtrace/internal/probe/rawbtf"
 	"github.com/memtrace/memtrace/internal/probe/tracefs"
 	"github.com/memtrace/memtrace/pkg/gfp"
 )
