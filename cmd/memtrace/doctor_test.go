@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/memtrace/memtrace/pkg/doctor"
+	"github.com/memtrace/memtrace/pkg/kmsg"
 	"github.com/memtrace/memtrace/pkg/privtest"
 	"github.com/memtrace/memtrace/pkg/provoke"
 )
@@ -174,4 +175,27 @@ func containsInt(s []int, v int) bool {
 		}
 	}
 	return false
+}
+
+// TestDoctorEndlessInput: a device that never ends is read up to
+// --kmsg-max, and the report says so.
+func TestDoctorEndlessInput(t *testing.T) {
+	code, out, stderr := runCLI(doctorArgs("--json", "--kmsg-file", "/dev/zero", "--kmsg-max", "1MiB")...)
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	r := decodeReport(t, out)
+	if r.Log == nil || !r.Log.Truncated || r.Log.Bytes != 1<<20 || r.Log.MaxBytes != 1<<20 {
+		t.Errorf("log %+v", r.Log)
+	}
+	for _, bad := range []string{"banana", "-1", "1Q", ""} {
+		code, _, stderr := runCLI(doctorArgs("--kmsg-max", bad)...)
+		if code != exitUsage || !strings.Contains(stderr, "--kmsg-max") || !strings.Contains(stderr, "Usage:") {
+			t.Errorf("--kmsg-max %q: exit %d, stderr %q", bad, code, stderr)
+		}
+	}
+	_, help, _ := runCLI("help", "doctor")
+	if !strings.Contains(help, fmt.Sprintf("the %d most frequent groups", kmsg.MaxGroups)) {
+		t.Errorf("help doctor does not state the bound of %d groups", kmsg.MaxGroups)
+	}
 }

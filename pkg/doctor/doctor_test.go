@@ -24,18 +24,24 @@ var testTime = time.Date(2024, 6, 1, 12, 0, 0, 0, time.UTC)
 
 // run gathers a test tree and checks it, deterministically: fixed time,
 // no live log, this host's GFP table replaced by the built-in 6.18 one.
-func run(t testing.TB, tree, log string, cfg Config) (*Inputs, *Report) {
+// A log outside testdata/logs is named by its path.
+func run(t testing.TB, tree, log string, cfg Config, mod ...func(*Options)) (*Inputs, *Report) {
 	t.Helper()
 	opt := Options{
 		ProcRoot: filepath.Join(tree, "proc"), SysRoot: filepath.Join(tree, "sys"),
-		PasswdFile: "testdata/passwd", NoLog: log == "",
+		PasswdFile: "testdata/passwd", NoLog: log == "", Now: testTime,
 		LogText: kmsg.TextOptions{Now: testTime, Location: time.UTC},
 	}
 	if log != "" {
 		opt.LogFile = filepath.Join("testdata/logs", log)
+		if strings.Contains(log, "/") {
+			opt.LogFile = log
+		}
+	}
+	for _, m := range mod {
+		m(&opt)
 	}
 	in := Gather(context.Background(), opt)
-	in.Time = testTime
 	if cfg.HostGFP == nil {
 		cfg.HostGFP = func(string) (*gfp.Table, error) { return gfp.ForRelease("6.18") }
 	}
@@ -207,18 +213,19 @@ func TestDatabaseHost(t *testing.T) {
 // TestSince leaves out failures older than the window, and counts those
 // a copied log dates only relative to boot.
 func TestSince(t *testing.T) {
-	_, r := run(t, "testdata/db", "5.15-journal.log", Config{Since: 24 * time.Hour})
+	since := func(d time.Duration) func(*Options) { return func(o *Options) { o.Since = d } }
+	_, r := run(t, "testdata/db", "5.15-journal.log", Config{}, since(24*time.Hour))
 	if len(r.Failures) != 0 || r.Log.Total != 2 {
 		t.Errorf("24h window: %d groups of %d failures", len(r.Failures), r.Log.Total)
 	}
 	if f := find(t, r, "alloc-failures"); f.Severity != OK {
 		t.Errorf("severity %v", f.Severity)
 	}
-	_, r = run(t, "testdata/db", "5.15-journal.log", Config{Since: 31 * 24 * time.Hour})
+	_, r = run(t, "testdata/db", "5.15-journal.log", Config{}, since(31*24*time.Hour))
 	if len(r.Failures) != 2 {
 		t.Errorf("31 day window: %d groups", len(r.Failures))
 	}
-	_, r = run(t, "testdata/db", "3.10-dmesg.log", Config{Since: time.Hour})
+	_, r = run(t, "testdata/db", "3.10-dmesg.log", Config{}, since(time.Hour))
 	if r.Log.Undated != 3 || len(r.Failures) != 2 {
 		t.Errorf("undated %d, groups %d", r.Log.Undated, len(r.Failures))
 	}

@@ -31,6 +31,14 @@ type Options struct {
 	// LogText dates the lines of LogFile (zero: the file's time, local
 	// time zone).
 	LogText kmsg.TextOptions
+	// LogMaxBytes bounds what is read of a LogFile that is not a regular
+	// file (see kmsg.FileOptions.MaxBytes).
+	LogMaxBytes int64
+	// Since keeps failures logged this long before Now or later out of
+	// the groups (zero: the whole log).
+	Since time.Duration
+	// Now is when the doctor runs (zero: time.Now()); tests fix it.
+	Now time.Time
 	// Live says where the live log is; ignored with LogFile.
 	Live kmsg.LiveOptions
 	// NoLog skips the kernel log (tests of the other checks).
@@ -67,6 +75,8 @@ type Inputs struct {
 	Users       map[uint64]string
 	Log         *kmsg.Log
 	LogErr      error
+	// LogSince is the --since window applied to the log.
+	LogSince time.Duration
 	// Errors are files that could not be read, as "reading PATH: why".
 	Errors []string
 	// Skipped are checks, or parts, that could not run.
@@ -101,7 +111,10 @@ func (o *Options) defaults() {
 // Errors or Skipped, and the checks say what they could not do.
 func Gather(ctx context.Context, opt Options) *Inputs {
 	opt.defaults()
-	in := &Inputs{Time: time.Now(), Interval: opt.Interval, SampleEvery: opt.SampleEvery}
+	if opt.Now.IsZero() {
+		opt.Now = time.Now()
+	}
+	in := &Inputs{Time: opt.Now, Interval: opt.Interval, SampleEvery: opt.SampleEvery, LogSince: opt.Since}
 	fail := func(err error) {
 		if err != nil {
 			in.Errors = append(in.Errors, err.Error())
@@ -158,10 +171,16 @@ func Gather(ctx context.Context, opt Options) *Inputs {
 }
 
 func readLog(ctx context.Context, opt Options) (*kmsg.Log, error) {
-	if opt.LogFile != "" {
-		return kmsg.ReadFile(ctx, opt.LogFile, opt.Stdin, opt.LogText)
+	var since time.Time
+	if opt.Since > 0 {
+		since = opt.Now.Add(-opt.Since)
 	}
-	return kmsg.ReadLive(ctx, opt.Live)
+	if opt.LogFile != "" {
+		return kmsg.ReadFile(ctx, opt.LogFile, opt.Stdin, kmsg.FileOptions{Text: opt.LogText, MaxBytes: opt.LogMaxBytes, Since: since})
+	}
+	live := opt.Live
+	live.Since = since
+	return kmsg.ReadLive(ctx, live)
 }
 
 func readMeminfo(fs procfs.FS) Meminfo {

@@ -11,9 +11,6 @@ import (
 
 // Config tunes the checks.
 type Config struct {
-	// Since limits the log check to failures logged this long before
-	// Inputs.Time; zero takes the whole log.
-	Since time.Duration
 	// Kernel is the release whose GFP layout decodes the log's modes;
 	// empty means the release the log names, else this host's kernel.
 	Kernel string
