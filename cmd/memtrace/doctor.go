@@ -41,8 +41,8 @@ func doctorCommand() *command {
 			"read, the 256 most frequent groups keep their details and the rest are only\n" +
 			"counted. A regular file is read up to the size it had when opened; a pipe,\n" +
 			"FIFO or device (which may never end) up to --kmsg-max, 256 MiB unless set,\n" +
-			"and the report says when it stopped there. Ctrl-C stops reading early: the\n" +
-			"report covers what was read, and says so.\n\n" +
+			"and the report says when it stopped there. Ctrl-C stops reading, or an\n" +
+			"--interval, early: the report covers what was read and measured, and says so.\n\n" +
 			"Exit status: 0 when no finding is a problem (warnings included), 1 when at\n" +
 			"least one is (or as --fail-on says), 2 for a usage error.",
 		usage: "doctor [--json] [--since 24h] [--kmsg-file FILE [--kernel RELEASE] [--kmsg-max 1G]] [--interval 10s]",
@@ -95,7 +95,7 @@ func doctorCommand() *command {
 				if err != nil {
 					return usagef("--kmsg-max: %v", err)
 				}
-				ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+				ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 				defer stop()
 				start := time.Now()
 				in := doctor.Gather(ctx, doctor.Options{

@@ -1,13 +1,18 @@
 package doctor
 
 import (
+	"context"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
+	"github.com/memtrace/memtrace/pkg/gfp"
 	"github.com/memtrace/memtrace/pkg/kmsg"
 	"github.com/memtrace/memtrace/pkg/kmsg/synthlog"
 )
@@ -76,5 +81,70 @@ func TestTruncatedLog(t *testing.T) {
 	f := find(t, r, "alloc-failures")
 	if f.Severity != Warn || f.Summary != "none in the first 1 MiB read" || !r.Log.Truncated || r.Log.MaxBytes != 1<<20 {
 		t.Errorf("%v %q, log %+v", f.Severity, f.Summary, r.Log)
+	}
+}
+
+// cancelOnDone cancels itself the after-th time something waits on it:
+// an interruption that comes while the interval is being sampled (with
+// no log to read, sampling is what waits on the context).
+type cancelOnDone struct {
+	context.Context
+	cancel func()
+	calls  atomic.Int32
+	after  int32
+}
+
+func (c *cancelOnDone) Done() <-chan struct{} {
+	if c.calls.Add(1) == c.after {
+		c.cancel()
+	}
+	return c.Context.Done()
+}
+
+// TestIntervalInterrupted: `--interval 1h` stopped early reports rates
+// over the time measured, and says it was interrupted.
+func TestIntervalInterrupted(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	in := Gather(&cancelOnDone{Context: ctx, cancel: cancel, after: 3}, Options{
+		ProcRoot: "testdata/db/proc", SysRoot: "testdata/db/sys", NoLog: true,
+		Interval: time.Hour, SampleEvery: 50 * time.Millisecond,
+	})
+	if !in.Interrupted || in.Later == nil || in.Interval <= 0 || in.Interval >= time.Hour || in.IntervalAsked != time.Hour {
+		t.Fatalf("interrupted %v, later %v, interval %v of %v", in.Interrupted, in.Later != nil, in.Interval, in.IntervalAsked)
+	}
+	cfg := Config{HostGFP: func(string) (*gfp.Table, error) { return gfp.ForRelease("6.18") }}
+	r := Check(in, cfg)
+	want := duration(in.Interval) + " (interrupted; --interval was 1h0m)"
+	if h := find(t, r, "pressure").Tables[0].Header; h[len(h)-1] != want {
+		t.Errorf("header %q, want %q", h[len(h)-1], want)
+	}
+	if r.Interval == nil || !r.Interval.Interrupted || r.Interval.Measured != in.Interval {
+		t.Errorf("report interval %+v", r.Interval)
+	}
+
+	// The rates divide by the time measured: 10 stalls in 2 s.
+	later := *in.Later
+	later.Vmstat = maps.Clone(in.Snap.Vmstat)
+	later.Vmstat["allocstall_normal"] += 10
+	later.Time = in.Snap.Time.Add(2 * time.Second)
+	in.Later, in.Interval = &later, 2*time.Second
+	pr := find(t, Check(in, cfg), "pressure")
+	for _, row := range pr.Tables[0].Rows {
+		if strings.HasPrefix(row[0], "allocstall ") && row[len(row)-1] != "5/s" {
+			t.Errorf("row %q, want 5/s", row)
+		}
+	}
+	if !strings.Contains(pr.Summary, "10 times in 2s (interrupted; --interval was 1h0m)") {
+		t.Errorf("summary %q", pr.Summary)
+	}
+
+	// Interrupted before the interval began: no rates, and a note.
+	ctx2, cancel2 := context.WithCancel(context.Background())
+	cancel2()
+	in = Gather(ctx2, Options{ProcRoot: "testdata/db/proc", SysRoot: "testdata/db/sys", NoLog: true, Interval: time.Hour})
+	pr = find(t, Check(in, cfg), "pressure")
+	if in.Later != nil || !strings.Contains(strings.Join(pr.Notes, " "), "interrupted before the --interval 1h0m began") {
+		t.Errorf("later %v, notes %q", in.Later != nil, pr.Notes)
 	}
 }

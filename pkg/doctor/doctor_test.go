@@ -410,8 +410,8 @@ func TestInterval(t *testing.T) {
 	}
 	r := Check(in, Config{HostGFP: func(string) (*gfp.Table, error) { return gfp.ForRelease("6.18") }})
 	pr := find(t, r, "pressure")
-	if h := pr.Tables[0].Header; h[len(h)-1] != "last 300ms" {
-		t.Errorf("header %q", h)
+	if h := pr.Tables[0].Header; in.Interval < 300*time.Millisecond || h[len(h)-1] != "last "+duration(in.Interval) || in.Interrupted {
+		t.Errorf("header %q, interval %v", h, in.Interval)
 	}
 	var sawKswapd bool
 	for _, e := range pr.Evidence {

@@ -57,11 +57,15 @@ type Inputs struct {
 	Release  string    `json:"release"` // running kernel (uname -r)
 	Hostname string    `json:"hostname"`
 	Uptime   time.Duration
-	// Snap is the memory state; Later is the second snapshot after
-	// Interval (nil without one).
-	Snap     sysstate.Snapshot
-	Later    *sysstate.Snapshot
-	Interval time.Duration
+	// Snap is the memory state; Later is the second snapshot, taken
+	// Interval after it (nil without one). Interval is the time measured
+	// between the two; IntervalAsked what --interval asked for, which is
+	// longer when Interrupted (Ctrl-C) ended the wait.
+	Snap          sysstate.Snapshot
+	Later         *sysstate.Snapshot
+	Interval      time.Duration
+	IntervalAsked time.Duration
+	Interrupted   bool
 	// MaxDropKB is the largest fall of free memory between two samples
 	// SampleEvery apart during Interval: a lower bound on one burst.
 	MaxDropKB   uint64
@@ -114,11 +118,16 @@ func Gather(ctx context.Context, opt Options) *Inputs {
 	if opt.Now.IsZero() {
 		opt.Now = time.Now()
 	}
-	in := &Inputs{Time: opt.Now, Interval: opt.Interval, SampleEvery: opt.SampleEvery, LogSince: opt.Since}
+	in := &Inputs{Time: opt.Now, IntervalAsked: opt.Interval, SampleEvery: opt.SampleEvery, LogSince: opt.Since}
 	fail := func(err error) {
 		if err != nil {
 			in.Errors = append(in.Errors, err.Error())
 		}
+	}
+	// The log first: a large copy takes seconds to read, which must not
+	// fall between the two snapshots of an interval.
+	if !opt.NoLog {
+		in.Log, in.LogErr = readLog(ctx, opt)
 	}
 	in.Release = readSysKernel(opt.ProcRoot, "osrelease")
 	in.Hostname = readSysKernel(opt.ProcRoot, "hostname")
@@ -154,20 +163,34 @@ func Gather(ctx context.Context, opt Options) *Inputs {
 	}
 	in.Users = readUsers(opt.PasswdFile, uids(in))
 
-	if !opt.NoLog {
-		in.Log, in.LogErr = readLog(ctx, opt)
-	}
 	if opt.Interval > 0 && reader != nil {
-		in.MaxDropKB = sampleFree(ctx, opt.ProcRoot, opt.Interval, opt.SampleEvery)
-		later := reader.Take()
-		in.Later = &later
-		if fs, err := procfs.NewFS(opt.ProcRoot); err == nil {
-			if p, err := scanKswapd(fs); err == nil {
-				in.KswapdLater = p
-			}
-		}
+		measureInterval(ctx, in, reader, opt)
 	}
 	return in
+}
+
+// measureInterval takes the second snapshot for rates. Ctrl-C ends the
+// wait early: the rates are then over the time actually measured, and
+// the report says so. Interrupted before the wait began, there is no
+// second snapshot.
+func measureInterval(ctx context.Context, in *Inputs, reader *sysstate.Reader, opt Options) {
+	if ctx.Err() != nil {
+		in.Interrupted = true
+		return
+	}
+	in.MaxDropKB = sampleFree(ctx, opt.ProcRoot, opt.Interval, opt.SampleEvery)
+	in.Interrupted = ctx.Err() != nil
+	later := reader.Take()
+	in.Interval = later.Time.Sub(in.Snap.Time)
+	if in.Interval <= 0 {
+		return
+	}
+	in.Later = &later
+	if fs, err := procfs.NewFS(opt.ProcRoot); err == nil {
+		if p, err := scanKswapd(fs); err == nil {
+			in.KswapdLater = p
+		}
+	}
 }
 
 func readLog(ctx context.Context, opt Options) (*kmsg.Log, error) {

@@ -27,6 +27,7 @@ type Report struct {
 	Time     time.Time      `json:"time"`
 	Host     Host           `json:"host"`
 	Log      *LogSummary    `json:"log,omitempty"`
+	Interval *Interval      `json:"interval,omitempty"`
 	Failures []FailureGroup `json:"failures"`
 	Findings []Finding      `json:"findings"`
 	Skipped  []Skip         `json:"skipped,omitempty"`
@@ -34,6 +35,14 @@ type Report struct {
 	Errors []string `json:"errors,omitempty"`
 	// Elapsed is how long gathering and checking took.
 	Elapsed time.Duration `json:"elapsed_ns"`
+}
+
+// Interval is the time the rates were measured over: less than asked
+// when Ctrl-C ended the wait (Interrupted).
+type Interval struct {
+	Asked       time.Duration `json:"asked_ns"`
+	Measured    time.Duration `json:"measured_ns"`
+	Interrupted bool          `json:"interrupted"`
 }
 
 // Host describes the machine checked.
@@ -87,6 +96,12 @@ func Check(in *Inputs, cfg Config) *Report {
 	}
 	if r.Host.Hostname == "" {
 		r.Host.Hostname = in.Hostname
+	}
+	if in.IntervalAsked > 0 {
+		r.Interval = &Interval{Asked: in.IntervalAsked, Interrupted: in.Interrupted}
+		if in.Later != nil {
+			r.Interval.Measured = in.Interval
+		}
 	}
 	lc := checkLog(in, cfg, r)
 	r.Findings = append(r.Findings,
