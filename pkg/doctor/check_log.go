@@ -170,6 +170,9 @@ func checkLog(in *Inputs, cfg Config, r *Report) Finding {
 	}
 	if len(r.Failures) > maxGroupRows {
 		t.Title = fmt.Sprintf("the %d most frequent of %d groups (--json lists them all)", maxGroupRows, len(r.Failures))
+		if log.Other.Reports > 0 {
+			t.Title = fmt.Sprintf("the %d most frequent groups (--json lists the %d kept)", maxGroupRows, len(r.Failures))
+		}
 	}
 	f.Tables = append(f.Tables, t)
 	f.Notes = append(f.Notes, groupNotes(r.Failures)...)
