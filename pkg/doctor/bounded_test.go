@@ -60,6 +60,16 @@ func TestOtherGroupsReported(t *testing.T) {
 	if !strings.Contains(fmt.Sprint(f.Evidence), "50 failures in 50 other groups") {
 		t.Errorf("evidence %+v", f.Evidence)
 	}
+	// One note for the 256 groups the same interrupt explains, not 256.
+	merged := 0
+	for _, n := range f.Notes {
+		if strings.Contains(n, "and 253 more: the task only happened to be running when the interrupt came") {
+			merged++
+		}
+	}
+	if merged != 1 || len(f.Notes) > maxGroupRows+1 {
+		t.Errorf("notes %q", f.Notes)
+	}
 }
 
 // endless never ends, and never holds a failure.

@@ -256,7 +256,8 @@ func partialShort(l *kmsg.Log) string {
 const maxGroupRows = 12
 
 // groupNotes merges the groups' notes: many groups (one per task of a
-// test, say) often have the same explanation.
+// test, say) often have the same explanation. The text shows as many as
+// the table has rows.
 func groupNotes(groups []FailureGroup) []string {
 	var order []string
 	who := map[string][]string{}
@@ -268,8 +269,12 @@ func groupNotes(groups []FailureGroup) []string {
 			who[n] = append(who[n], g.Comm)
 		}
 	}
-	out := make([]string, 0, len(order))
-	for _, n := range order {
+	out := make([]string, 0, min(len(order), maxGroupRows+1))
+	for i, n := range order {
+		if i == maxGroupRows {
+			out = append(out, fmt.Sprintf("%d more notes: --json has each group's", len(order)-i))
+			break
+		}
 		names := who[n]
 		list := strings.Join(names[:min(len(names), 3)], ", ")
 		if len(names) > 3 {

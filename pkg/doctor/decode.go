@@ -113,7 +113,9 @@ func interpret(g FailureGroup) []string {
 	case irq && strings.HasPrefix(g.Comm, "swapper"):
 		notes = append(notes, "the interrupt hit an idle CPU (swapper is the idle task): the allocation was the kernel's own "+g.Path.Activity+" work, not a process's")
 	case irq:
-		notes = append(notes, g.Comm+" only happened to be running when the interrupt came: the allocation was the kernel's "+orWord(g.Path.Activity, "interrupt")+" work, not the process's")
+		// The note names no task: groupNotes merges it across groups
+		// and lists their tasks in front.
+		notes = append(notes, "the task only happened to be running when the interrupt came: the allocation was the kernel's "+orWord(g.Path.Activity, "interrupt")+" work, not the process's")
 	}
 	ex := g.Example
 	if len(ex.Zones) == 0 {
