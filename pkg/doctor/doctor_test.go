@@ -3,7 +3,6 @@ package doctor
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"io/fs"
@@ -338,42 +337,6 @@ func copyTree(t *testing.T, src string) string {
 		t.Fatal(err)
 	}
 	return dst
-}
-
-// TestEscapedNames: a process named with an escape sequence reaches the
-// text report escaped, the JSON report as a JSON string.
-func TestEscapedNames(t *testing.T) {
-	_, r := run(t, "testdata/db", "", Config{Top: 20})
-	var text, js bytes.Buffer
-	if err := WriteText(&text, r); err != nil {
-		t.Fatal(err)
-	}
-	if bytes.ContainsRune(text.Bytes(), 0x1b) || !strings.Contains(text.String(), `evil\x1b[31mred`) {
-		t.Error("escape character reached the text report unescaped")
-	}
-	if err := WriteJSON(&js, r); err != nil {
-		t.Fatal(err)
-	}
-	var back Report
-	if err := json.Unmarshal(js.Bytes(), &back); err != nil {
-		t.Fatalf("JSON does not read back: %v", err)
-	}
-}
-
-func TestEscape(t *testing.T) {
-	for in, want := range map[string]string{
-		"postgres":         "postgres",
-		"a\x1b[2Jb":        `a\x1b[2Jb`,
-		"tab\there":        `tab\x09here`,
-		"bad\xffutf8":      `bad\xffutf8`,
-		"rtl\u202eevil":    `rtl\u{202e}evil`,
-		`back\slash`:       `back\\slash`,
-		"ünïcode → arrows": "ünïcode → arrows",
-	} {
-		if got := Escape(in); got != want {
-			t.Errorf("Escape(%q) = %q, want %q", in, got, want)
-		}
-	}
 }
 
 func TestSuggestMinFree(t *testing.T) {
