@@ -4,12 +4,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"time"
 
 	"github.com/spf13/pflag"
 
 	"github.com/memtrace/memtrace/internal/command/doctor"
+	"github.com/memtrace/memtrace/internal/command/hugepages"
 	"github.com/memtrace/memtrace/pkg/gfp"
 )
 
@@ -32,13 +34,20 @@ func doctorCommand() *command {
 			"/var/log/messages), with modes decoded for the kernel the log names or\n" +
 			"--kernel. Without root the log is usually closed (kernel.dmesg_restrict): the\n" +
 			"report says what it skipped.\n\n" +
+			"Memory stays bounded whatever the log holds: failures are grouped as they are\n" +
+			"read, the 256 most frequent groups keep their details and the rest are only\n" +
+			"counted. A regular file is read up to the size it had when opened; a pipe,\n" +
+			"FIFO or device (which may never end) up to --kmsg-max, 256 MiB unless set,\n" +
+			"and the report says when it stopped there. Ctrl-C stops reading, or an\n" +
+			"--interval, early: the report covers what was read and measured, and says so.\n\n" +
 			"Exit status: 0 when no finding is a problem (warnings included), 1 when at\n" +
 			"least one is (or as --fail-on says), 2 for a usage error.",
-		usage: "doctor [--json] [--since 24h] [--kmsg-file FILE [--kernel RELEASE]] [--interval 10s]",
+		usage: "doctor [--json] [--since 24h] [--kmsg-file FILE [--kernel RELEASE] [--kmsg-max 1G]] [--interval 10s]",
 		examples: []string{
 			"memtrace doctor",
 			"memtrace doctor --since 24h --interval 10s",
 			"memtrace doctor --kmsg-file messages-db1.txt --kernel 2.6.32-358.el6.x86_64",
+			"journalctl -k -b -1 | memtrace doctor --kmsg-file - --kmsg-max 1G",
 			"memtrace doctor --json | jq '.failures[] | {comm, count, mode_decoded, path}'",
 		},
 		bind: func(fs *pflag.FlagSet) func([]string, io.Writer, io.Writer) error {
@@ -46,6 +55,7 @@ func doctorCommand() *command {
 				asJSON           bool
 				since, interval  time.Duration
 				kmsgFile, kernel string
+				kmsgMax          = "256MiB"
 				top              int
 				failOn           = "problem"
 				procRoot         = "/proc"
@@ -54,6 +64,7 @@ func doctorCommand() *command {
 			fs.BoolVar(&asJSON, "json", false, "print the report as JSON")
 			fs.DurationVar(&since, "since", 0, "only failures logged this long ago or later (0: the whole log)")
 			fs.StringVar(&kmsgFile, "kmsg-file", "", "read this copy of a kernel log instead of /dev/kmsg (- for standard input)")
+			fs.StringVar(&kmsgMax, "kmsg-max", kmsgMax, "read at most this much of a --kmsg-file that is a pipe, FIFO or device (0: no limit; a regular file is read whole)")
 			fs.StringVar(&kernel, "kernel", "", "decode GFP modes for this kernel release (default: the release the log names, else this kernel)")
 			fs.DurationVar(&interval, "interval", 0, "measure reclaim/compaction rates and free-memory bursts over this long (0: counters since boot only)")
 			fs.IntVar(&top, "top", 5, "processes listed by page table size")
@@ -77,6 +88,10 @@ func doctorCommand() *command {
 						return usagef("--kernel: %v", err)
 					}
 				}
+				maxBytes, err := parseKmsgMax(kmsgMax)
+				if err != nil {
+					return usagef("--kmsg-max: %v", err)
+				}
 				if err := beforeWork(); err != nil {
 					return err
 				}
@@ -85,13 +100,13 @@ func doctorCommand() *command {
 				start := time.Now()
 				in := doctor.Gather(ctx, doctor.Options{
 					ProcRoot: procRoot, SysRoot: sysRoot, LogFile: kmsgFile, Stdin: os.Stdin, Interval: interval,
+					Since: since, LogMaxBytes: maxBytes,
 				})
 				if kmsgFile != "" && in.LogErr != nil {
 					return fmt.Errorf("--kmsg-file: %w", in.LogErr)
 				}
-				rep := doctor.Check(in, doctor.Config{Since: since, Kernel: kernel, Top: top})
+				rep := doctor.Check(in, doctor.Config{Kernel: kernel, Top: top})
 				rep.Elapsed = time.Since(start)
-				var err error
 				if asJSON {
 					err = doctor.WriteJSON(stdout, rep)
 				} else {
@@ -104,6 +119,22 @@ func doctorCommand() *command {
 			}
 		},
 	}
+}
+
+// parseKmsgMax reads --kmsg-max: a size ("256MiB", "1G"), 0 for no
+// bound (kmsg.FileOptions.MaxBytes takes a negative value for that).
+func parseKmsgMax(s string) (int64, error) {
+	n, err := hugepages.ParseSize(s)
+	if err != nil {
+		return 0, err
+	}
+	switch {
+	case n == 0:
+		return -1, nil
+	case n > math.MaxInt64:
+		return 0, fmt.Errorf("size %q is too large", s)
+	}
+	return int64(n), nil
 }
 
 // doctorExit turns the worst finding into the exit status --fail-on asks

@@ -5,13 +5,18 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/memtrace/memtrace/internal/command/doctor"
 	"github.com/memtrace/memtrace/internal/testing/privtest"
 	"github.com/memtrace/memtrace/internal/testing/provoke"
+	"github.com/memtrace/memtrace/pkg/kmsg"
 )
 
 // doctorTree is internal/command/doctor's copy of this machine's procfs and sysfs, so
@@ -174,4 +179,91 @@ func containsInt(s []int, v int) bool {
 		}
 	}
 	return false
+}
+
+// TestDoctorEndlessInput: a device that never ends is read up to
+// --kmsg-max, and the report says so.
+func TestDoctorEndlessInput(t *testing.T) {
+	code, out, stderr := runCLI(doctorArgs("--json", "--kmsg-file", "/dev/zero", "--kmsg-max", "1MiB")...)
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	r := decodeReport(t, out)
+	if r.Log == nil || !r.Log.Truncated || r.Log.Bytes != 1<<20 || r.Log.MaxBytes != 1<<20 {
+		t.Errorf("log %+v", r.Log)
+	}
+	for _, bad := range []string{"banana", "-1", "1Q", ""} {
+		code, _, stderr := runCLI(doctorArgs("--kmsg-max", bad)...)
+		if code != exitUsage || !strings.Contains(stderr, "--kmsg-max") || !strings.Contains(stderr, "Usage:") {
+			t.Errorf("--kmsg-max %q: exit %d, stderr %q", bad, code, stderr)
+		}
+	}
+	_, help, _ := runCLI("help", "doctor")
+	if !strings.Contains(help, fmt.Sprintf("the %d most frequent groups", kmsg.MaxGroups)) {
+		t.Errorf("help doctor does not state the bound of %d groups", kmsg.MaxGroups)
+	}
+}
+
+// TestDoctorIntervalInterrupted is Ctrl-C during `doctor --interval 1h`:
+// the command ends with a report whose rates are over the time measured,
+// and says it was interrupted. The log comes through a FIFO, so the
+// signal handler is installed (doctor waits on the FIFO) before the test
+// sends SIGINT to its own process, as Ctrl-C would.
+func TestDoctorIntervalInterrupted(t *testing.T) {
+	fifo := filepath.Join(t.TempDir(), "kern.log")
+	if err := unix.Mkfifo(fifo, 0o600); err != nil {
+		t.Skipf("mkfifo: %v", err)
+	}
+	done := make(chan struct {
+		code     int
+		out, err string
+	}, 1)
+	go func() {
+		code, out, stderr := runCLI(doctorArgs("--json", "--interval", "1h", "--kmsg-file", fifo)...)
+		done <- struct {
+			code     int
+			out, err string
+		}{code, out, stderr}
+	}()
+	w, err := os.OpenFile(fifo, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seed, _ := os.ReadFile("../../pkg/kmsg/testdata/seed-000.log")
+	w.Write(seed)
+	w.Close()
+	// The interval starts a few milliseconds after the log is read.
+	time.Sleep(500 * time.Millisecond)
+	if err := syscall.Kill(os.Getpid(), syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	var res struct {
+		code     int
+		out, err string
+	}
+	select {
+	case res = <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("doctor --interval 1h did not stop on SIGINT")
+	}
+	if res.code != exitFail { // the seed's atomic failures
+		t.Fatalf("exit %d: %s", res.code, res.err)
+	}
+	r := decodeReport(t, res.out)
+	if r.Interval == nil || !r.Interval.Interrupted || r.Interval.Asked != time.Hour {
+		t.Fatalf("interval %+v", r.Interval)
+	}
+	if r.Interval.Measured == 0 {
+		t.Skip("the signal came before the interval began (a busy machine)")
+	}
+	var header string
+	for _, f := range r.Findings {
+		if f.ID == "pressure" {
+			h := f.Tables[0].Header
+			header = h[len(h)-1]
+		}
+	}
+	if r.Interval.Measured >= time.Hour || !strings.HasSuffix(header, " (interrupted; --interval was 1h0m)") {
+		t.Errorf("measured %v, rate column %q", r.Interval.Measured, header)
+	}
 }

@@ -42,7 +42,8 @@ func TestReadRecords(t *testing.T) {
 	}
 	boot := time.Date(2025, 11, 20, 21, 54, 0, 0, time.UTC)
 	var lines []Record
-	var p Parser
+	var r parsed
+	p := Parser{Each: func(f Failure) { r.Reports = append(r.Reports, f) }}
 	err = readRecords(context.Background(), read, boot, func(r Record) {
 		lines = append(lines, r)
 		p.Feed(r)
@@ -50,7 +51,8 @@ func TestReadRecords(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := failures(t, p.Result(), 1)[0]
+	r.Result = p.Result()
+	f := failures(t, r, 1)[0]
 	if want := boot.Add(1176181446 * time.Microsecond); !f.Stamp.Wall.Equal(want) {
 		t.Errorf("wall %v, want %v", f.Stamp.Wall, want)
 	}

@@ -12,6 +12,12 @@
 // iso, journalctl -k, /var/log/messages or raw /dev/kmsg records; the
 // format is recognised line by line, so concatenated files work too.
 //
-// Parsing is a streaming state machine (Parser): a multi-gigabyte
-// /var/log/messages costs memory for the failures only.
+// Parsing is a streaming state machine (Parser) that groups failures as
+// they come (Grouper): memory is bounded whatever the log holds, a
+// multi-gigabyte /var/log/messages of a million distinct reports
+// included. Lines are cut at 64 KiB, a group keeps one example and a few
+// task names, at most MaxGroups groups keep their details (the others are
+// counted), and a copy that is not a regular file is read up to
+// FileOptions.MaxBytes, so /dev/urandom or a FIFO cannot keep a reader
+// going forever.
 package kmsg

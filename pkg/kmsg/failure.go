@@ -2,6 +2,8 @@ package kmsg
 
 import (
 	"strings"
+	"time"
+	"unicode/utf8"
 )
 
 // Failure is one allocation failure report from the kernel log.
@@ -39,15 +41,33 @@ type Failure struct {
 	Stamp  Stamp  `json:"stamp"`
 	Caller string `json:"caller,omitempty"`
 	// Line is the report's first line as logged.
-	Line  string      `json:"line"`
-	Trace []Frame     `json:"trace,omitempty"`
-	Zones []ZoneState `json:"zones,omitempty"`
-	Path  Path        `json:"path"`
+	Line  string  `json:"line"`
+	Trace []Frame `json:"trace,omitempty"`
+	// TraceCut is the number of frames left out of a group's example.
+	TraceCut int         `json:"trace_cut,omitempty"`
+	Zones    []ZoneState `json:"zones,omitempty"`
+	Path     Path        `json:"path"`
 }
 
-// Parser finds allocation failure reports in a stream of log records.
+// Parser finds allocation failure reports in a stream of log records
+// and groups them as they come: its memory does not grow with the
+// number of reports.
 type Parser struct {
-	failures   []Failure
+	// Since, when not zero, leaves failures logged before it out of the
+	// groups (they are only counted); failures without a wall time are
+	// grouped and counted as undated.
+	Since time.Time
+	// Each, when set, is called with every failure found (tests).
+	Each func(Failure)
+
+	grouper    Grouper
+	total      int
+	before     int
+	undated    int
+	unparsed   int
+	unparsedEx []string
+	reportRel  string
+	relMixed   bool
 	cur        *Failure
 	state      int
 	section    string
@@ -74,7 +94,14 @@ const (
 	maxReportLines = 800
 	maxGap         = 40
 	maxFrames      = 256
-	maxFailures    = 1 << 20
+	// maxField bounds a string kept from a report (a mode's names, a
+	// cpuset, a release), maxLine its first line: corrupt input may
+	// hold lines of any length.
+	maxField = 256
+	maxLine  = 1024
+	// maxUnparsedExamples is how many unparseable headers are kept to
+	// show.
+	maxUnparsedExamples = 3
 )
 
 // Feed adds the next record.
@@ -89,7 +116,7 @@ func (p *Parser) Feed(r Record) {
 	text := strings.TrimSpace(r.Text)
 	if m := linuxVersionRE().FindStringSubmatch(text); m != nil {
 		p.finish()
-		p.release = m[1]
+		p.release = clip(m[1], maxField)
 		p.boot++
 		return
 	}
@@ -104,13 +131,19 @@ func (p *Parser) Feed(r Record) {
 			p.lines <= 2 && h.kind == KindPage && h.hasComm {
 			c.Comm, c.Order, c.Mode, c.ModeKnown, c.ModeText = h.comm, h.order, h.mode, true, h.modeText
 			c.Nodemask, c.Cpuset, c.MemsAllowed = h.nodemask, h.cpuset, h.mems
-			c.Line += " / " + text
+			c.Line = clip(c.Line+" / "+text, maxLine)
 			p.lines++
 			return
 		}
 		p.finish()
 		p.start(h, r, text)
 		return
+	}
+	if looksLikeFailure(text) {
+		p.unparsed++
+		if len(p.unparsedEx) < maxUnparsedExamples {
+			p.unparsedEx = append(p.unparsedEx, clip(text, maxField))
+		}
 	}
 	c := p.cur
 	if c == nil {
@@ -159,12 +192,12 @@ func (p *Parser) related(text string) bool {
 			c.Comm = t.comm
 		}
 		if t.release != "" {
-			c.Release = t.release
+			c.Release = clip(t.release, maxField)
 		}
 		return true
 	}
 	if m := cpusetLineRE().FindStringSubmatch(text); m != nil && c.Cpuset == "" && p.state == stHeader {
-		c.Cpuset, c.MemsAllowed = m[1], m[2]
+		c.Cpuset, c.MemsAllowed = clip(m[1], maxField), clip(m[2], maxField)
 		return true
 	}
 	if p.state != stMem {
@@ -207,11 +240,11 @@ var (
 func (p *Parser) start(h header, r Record, text string) {
 	c := &Failure{
 		Kind: h.kind, Comm: h.comm, CPU: -1, Order: h.order,
-		Mode: h.mode, ModeKnown: h.modeKnown, ModeText: h.modeText,
-		Size: h.size, Reason: h.reason, StallMs: h.stallMs,
-		Nodemask: h.nodemask, Cpuset: h.cpuset, MemsAllowed: h.mems,
+		Mode: h.mode, ModeKnown: h.modeKnown, ModeText: clip(h.modeText, maxField),
+		Size: h.size, Reason: clip(h.reason, maxField), StallMs: h.stallMs,
+		Nodemask: clip(h.nodemask, maxField), Cpuset: clip(h.cpuset, maxField), MemsAllowed: clip(h.mems, maxField),
 		Release: p.release, Boot: p.boot,
-		Seq: r.Seq, Stamp: r.Stamp, Caller: r.Caller, Line: text,
+		Seq: r.Seq, Stamp: r.Stamp, Caller: clip(r.Caller, maxField), Line: clip(text, maxLine),
 	}
 	p.cur, p.state, p.section, p.lines, p.gap, p.taskSeen = c, stHeader, "", 0, 0, false
 }
@@ -223,20 +256,55 @@ func (p *Parser) finish() {
 	}
 	p.cur = nil
 	c.Path = Summarize(c.Trace, c.Comm)
-	if len(p.failures) < maxFailures {
-		p.failures = append(p.failures, *c)
+	p.total++
+	switch {
+	case c.Release == "" || c.Release == p.reportRel:
+	case p.reportRel == "":
+		p.reportRel = c.Release
+	default:
+		p.relMixed = true
 	}
+	if p.Each != nil {
+		p.Each(*c)
+	}
+	if !p.Since.IsZero() {
+		if c.Stamp.Wall.IsZero() {
+			p.undated++
+		} else if c.Stamp.Wall.Before(p.Since) {
+			p.before++
+			return
+		}
+	}
+	p.grouper.Add(*c)
 }
 
 // Result is what a log held.
 type Result struct {
-	Failures []Failure `json:"failures"`
+	// Groups are the failures grouped, most frequent first: at most
+	// MaxGroups; Other counts the reports of the groups beyond.
+	Groups []Group  `json:"groups"`
+	Other  Overflow `json:"other"`
+	// Failures is the number of reports found; Before of them were
+	// logged before Since and are in no group. Undated is the number
+	// grouped although Since could not be applied to them (a time since
+	// boot only).
+	Failures int `json:"failures"`
+	Before   int `json:"before_since,omitempty"`
+	Undated  int `json:"undated,omitempty"`
+	// Unparsed counts lines that name an allocation failure but are not
+	// in any form known ("page allocation failure: order:x"); a few are
+	// in UnparsedExamples.
+	Unparsed         int      `json:"unparsed"`
+	UnparsedExamples []string `json:"unparsed_examples,omitempty"`
 	// Suppressed is the number of warnings the kernel's rate limit left
 	// out ("warn_alloc: N callbacks suppressed"): failures happened that
 	// are not in Failures (warn_alloc prints at most one per 10 s).
 	Suppressed uint64 `json:"suppressed"`
 	// Release is from the last "Linux version" line, "" if none.
 	Release string `json:"release,omitempty"`
+	// ReportRelease is the one release the reports' task lines name, ""
+	// if none or several.
+	ReportRelease string `json:"report_release,omitempty"`
 	// Boots is the number of "Linux version" lines.
 	Boots   int    `json:"boots"`
 	Records uint64 `json:"records"`
@@ -247,10 +315,41 @@ type Result struct {
 // Result ends the stream and returns what was found.
 func (p *Parser) Result() Result {
 	p.finish()
-	return Result{
-		Failures: p.failures, Suppressed: p.suppressed, Release: p.release,
-		Boots: p.boot, Records: p.records, First: p.first, Last: p.last,
+	groups, other := p.grouper.Groups()
+	r := Result{
+		Groups: groups, Other: other, Failures: p.total, Before: p.before, Undated: p.undated,
+		Unparsed: p.unparsed, UnparsedExamples: p.unparsedEx,
+		Suppressed: p.suppressed, Release: p.release, Boots: p.boot,
+		Records: p.records, First: p.first, Last: p.last,
 	}
+	if !p.relMixed {
+		r.ReportRelease = p.reportRel
+	}
+	return r
+}
+
+// looksLikeFailure reports whether a line that is no report's header
+// still names an allocation failure: a form this parser does not know, or
+// a corrupt one, to be counted rather than ignored.
+func looksLikeFailure(text string) bool {
+	return strings.Contains(text, "page allocation failure") ||
+		strings.Contains(text, "page allocation stalls") ||
+		strings.Contains(text, "vmalloc error") ||
+		strings.Contains(text, "vmalloc: allocation failure") ||
+		strings.Contains(text, "vmalloc size") && strings.Contains(text, "allocation failure")
+}
+
+// clip cuts s to at most n bytes, at a character boundary, marking the
+// cut with "…".
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	cut := max(n-len("…"), 0)
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
 }
 
 func atou(s string) uint64 {

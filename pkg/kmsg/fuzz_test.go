@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 )
 
 // addLogSeeds seeds a fuzzer with the test logs in pieces of n lines:
@@ -27,9 +28,15 @@ func addLogSeeds(f *testing.F, n int) {
 	}
 }
 
+// collect is a Parser that also keeps every failure, for checkResult.
+func collect() (*Parser, *[]Failure) {
+	var all []Failure
+	return &Parser{Each: func(f Failure) { all = append(all, f) }}, &all
+}
+
 // checkResult holds the invariants every parse must keep.
-func checkResult(t *testing.T, r Result) {
-	for _, x := range r.Failures {
+func checkResult(t *testing.T, r Result, all []Failure) {
+	for _, x := range all {
 		if x.Order < -1 || x.Order > 999 {
 			t.Errorf("order %d", x.Order)
 		}
@@ -39,24 +46,33 @@ func checkResult(t *testing.T, r Result) {
 		if x.Path.String() == "" {
 			t.Error("empty path")
 		}
+		if len(x.Line) > maxLine || len(x.ModeText) > maxField || len(x.Release) > maxField {
+			t.Errorf("line %d, mode text %d, release %d bytes", len(x.Line), len(x.ModeText), len(x.Release))
+		}
 	}
-	n := 0
-	for _, g := range GroupFailures(r.Failures) {
+	n := r.Other.Reports
+	for _, g := range r.Groups {
 		n += g.Count
+		if len(g.Example.Trace) > maxExampleFrames || len(g.Comms) > maxListed {
+			t.Errorf("group example with %d frames, %d comms", len(g.Example.Trace), len(g.Comms))
+		}
 	}
-	if n != len(r.Failures) {
-		t.Errorf("groups hold %d failures, want %d", n, len(r.Failures))
+	if n != len(all) || r.Failures != len(all) || len(r.Groups) > MaxGroups {
+		t.Errorf("%d groups hold %d failures, counted %d, want %d", len(r.Groups), n, r.Failures, len(all))
+	}
+	if len(r.UnparsedExamples) > r.Unparsed || len(r.UnparsedExamples) > maxUnparsedExamples {
+		t.Errorf("%d unparsed examples of %d", len(r.UnparsedExamples), r.Unparsed)
 	}
 }
 
 func FuzzReadText(f *testing.F) {
 	addLogSeeds(f, 24)
 	f.Fuzz(func(t *testing.T, s string) {
-		var p Parser
+		p, all := collect()
 		if err := ReadText(strings.NewReader(s), TextOptions{Now: fileNow}, p.Feed); err != nil {
 			t.Fatal(err)
 		}
-		checkResult(t, p.Result())
+		checkResult(t, p.Result(), *all)
 	})
 }
 
@@ -69,9 +85,9 @@ func FuzzLineParser(f *testing.F) {
 		if ok && len(r.Text) > len(line)*4+16 {
 			t.Errorf("text %d bytes from a %d-byte line", len(r.Text), len(line))
 		}
-		var p Parser
+		p, all := collect()
 		p.Feed(r)
-		checkResult(t, p.Result())
+		checkResult(t, p.Result(), *all)
 	})
 }
 
@@ -160,5 +176,61 @@ func FuzzTraceLine(f *testing.F) {
 			}
 		}
 		_ = Summarize(frames, "x").String()
+	})
+}
+
+// FuzzGrouper adds failures of a few keys in any order to a Grouper with
+// small bounds: every report is counted once, the counts kept are exact,
+// and no group counted apart is more frequent than one kept.
+func FuzzGrouper(f *testing.F) {
+	f.Add([]byte("abbcccdddd"), uint8(2), uint8(3))
+	f.Add([]byte("abcdefabcdefaaaaaa"), uint8(3), uint8(1))
+	f.Fuzz(func(t *testing.T, keys []byte, maxGroups, maxOther uint8) {
+		g := Grouper{maxGroups: int(maxGroups%8) + 1, maxOther: int(maxOther % 8)}
+		want := map[string]int{}
+		for i, k := range keys {
+			comm := string(rune('a' + k%16))
+			want[comm]++
+			g.Add(Failure{Kind: KindPage, Comm: comm, Stamp: Stamp{Uptime: time.Duration(i), HasUptime: true}})
+		}
+		groups, other := g.Groups()
+		n, least := other.Reports, len(keys)
+		for _, x := range groups {
+			n += x.Count
+			least = min(least, x.Count)
+			if x.Count != want[x.Comm] {
+				t.Errorf("group %s counted %d, want %d", x.Comm, x.Count, want[x.Comm])
+			}
+			delete(want, x.Comm)
+		}
+		if n != len(keys) || len(groups) > g.maxGroups {
+			t.Errorf("%d groups hold %d reports, want %d", len(groups), n, len(keys))
+		}
+		if other.GroupsExact {
+			for c, k := range want {
+				if k > least {
+					t.Errorf("%s (%d reports) not kept, the least kept has %d", c, k, least)
+				}
+			}
+		}
+	})
+}
+
+func FuzzClip(f *testing.F) {
+	f.Add("ünïcode → arrows", uint8(5))
+	f.Add("short", uint8(100))
+	f.Fuzz(func(t *testing.T, s string, n uint8) {
+		max := len("…") + int(n)
+		c := clip(s, max)
+		switch {
+		case len(s) <= max && c != s:
+			t.Errorf("clip(%q, %d) = %q: changed a short string", s, max, c)
+		case len(c) > max:
+			t.Errorf("clip(%q, %d) = %q: too long", s, max, c)
+		case utf8.ValidString(s) && !utf8.ValidString(c):
+			t.Errorf("clip(%q, %d) = %q: cut a character", s, max, c)
+		case !strings.HasPrefix(s, strings.TrimSuffix(c, "…")):
+			t.Errorf("clip(%q, %d) = %q: not a prefix", s, max, c)
+		}
 	})
 }

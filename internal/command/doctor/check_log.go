@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/memtrace/memtrace/internal/present/text"
 	"github.com/memtrace/memtrace/pkg/gfp"
 	"github.com/memtrace/memtrace/pkg/kmsg"
 )
@@ -17,6 +18,14 @@ type LogSummary struct {
 	Source  string `json:"source"`
 	Live    bool   `json:"live"`
 	Records uint64 `json:"records"`
+	// Bytes is how much of a copy was read; Truncated says reading
+	// stopped with more to come, at MaxBytes (--kmsg-max, for what is
+	// not a regular file) or at the size a regular file had when opened;
+	// Interrupted that Ctrl-C stopped it.
+	Bytes       int64 `json:"bytes,omitempty"`
+	MaxBytes    int64 `json:"max_bytes,omitempty"`
+	Truncated   bool  `json:"truncated,omitempty"`
+	Interrupted bool  `json:"interrupted,omitempty"`
 	// Release is the kernel the log says it is from, "" if it does not.
 	Release    string     `json:"release,omitempty"`
 	First      kmsg.Stamp `json:"first"`
@@ -26,9 +35,15 @@ type LogSummary struct {
 	// apply to (a copied log with times since boot only).
 	Since   time.Duration `json:"since_ns,omitempty"`
 	Undated int           `json:"undated,omitempty"`
-	// Total is the failures in the log; in the window are in Failures.
-	Total int      `json:"total"`
-	Tried []string `json:"tried,omitempty"`
+	// Total is the failures in the log; those in the window are in
+	// Failures, or in Other when their groups did not fit.
+	Total int           `json:"total"`
+	Other kmsg.Overflow `json:"other"`
+	// Unparsed counts lines that name an allocation failure in a form
+	// that could not be read; a few are in UnparsedExamples.
+	Unparsed         int      `json:"unparsed"`
+	UnparsedExamples []string `json:"unparsed_examples,omitempty"`
+	Tried            []string `json:"tried,omitempty"`
 }
 
 // FailureGroup is a group of identical failures with the mode decoded.
@@ -75,36 +90,31 @@ func checkLog(in *Inputs, cfg Config, r *Report) Finding {
 	log := in.Log
 	sum := &LogSummary{
 		Source: log.Source, Live: log.Live, Records: log.Records, Release: log.Release,
-		First: log.First, Last: log.Last, Suppressed: log.Suppressed, Since: cfg.Since,
-		Total: len(log.Failures), Tried: log.Tried,
+		Bytes: log.Bytes, Truncated: log.Truncated, Interrupted: log.Interrupted,
+		First: log.First, Last: log.Last, Suppressed: log.Suppressed, Since: in.LogSince,
+		Undated: log.Undated, Total: log.Failures, Other: log.Other,
+		Unparsed: log.Unparsed, UnparsedExamples: log.UnparsedExamples, Tried: log.Tried,
+	}
+	if !log.Regular {
+		sum.MaxBytes = log.MaxBytes
 	}
 	r.Log = sum
-	failures := log.Failures
-	if cfg.Since > 0 {
-		cutoff := in.Time.Add(-cfg.Since)
-		var kept []kmsg.Failure
-		for _, x := range failures {
-			switch {
-			case x.Stamp.Wall.IsZero():
-				sum.Undated++
-				kept = append(kept, x)
-			case !x.Stamp.Wall.Before(cutoff):
-				kept = append(kept, x)
-			}
-		}
-		failures = kept
-	}
 	tables := gfpTables{cfg: cfg, log: log, hostRelease: in.Release, logRelease: logRelease(log)}
-	for _, g := range kmsg.GroupFailures(failures) {
+	for _, g := range log.Groups {
 		r.Failures = append(r.Failures, decodeGroup(g, &tables))
 	}
+	inWindow := log.Failures - log.Before
 
 	f.add("source", "%s", logSource(log))
 	if len(log.Tried) > 0 {
 		f.add("not readable", "%s", strings.Join(log.Tried, "; "))
 	}
-	if cfg.Since > 0 {
-		f.add("window", "last %s (%d of %d failures in the log)", duration(cfg.Since), len(failures), len(log.Failures))
+	partial := readPartial(log)
+	if partial != "" {
+		f.add("read", "%s", partial)
+	}
+	if in.LogSince > 0 {
+		f.add("window", "last %s (%d of %d failures in the log)", duration(in.LogSince), inWindow, log.Failures)
 	}
 	if sum.Undated > 0 {
 		f.note("%d failures carry only a time since boot, so --since could not place them; they are counted", sum.Undated)
@@ -112,18 +122,21 @@ func checkLog(in *Inputs, cfg Config, r *Report) Finding {
 	if log.Suppressed > 0 {
 		f.add("suppressed", "%d more warnings were dropped by the kernel's rate limit (one report per 10 s): the counts below are a lower bound", log.Suppressed)
 	}
+	if o := log.Other; o.Reports > 0 {
+		groups := fmt.Sprintf("%d other groups", o.Groups)
+		if !o.GroupsExact {
+			groups = fmt.Sprintf("more than %d other groups", o.Groups)
+		}
+		f.add("not grouped", "%d failures in %s: only the %d most frequent groups are kept, so memory stays bounded", o.Reports, groups, kmsg.MaxGroups)
+	}
+	if log.Unparsed > 0 {
+		f.add("unreadable reports", "%d line%s name an allocation failure in a form that could not be read, e.g. %q", log.Unparsed, plural(uint64(log.Unparsed)), log.UnparsedExamples[0])
+	}
 	for _, n := range tables.notes {
 		f.note("%s", n)
 	}
-	if len(r.Failures) == 0 {
-		f.Summary = "none logged"
-		if cfg.Since > 0 {
-			f.Summary = "none logged in the last " + duration(cfg.Since)
-		} else if log.Live {
-			f.Summary = "none logged since boot (as far back as the log buffer goes)"
-		}
-		f.Why = "The kernel warns for every allocation it fails without __GFP_NOWARN; no warning means no such failure while these records were kept."
-		return f
+	if len(r.Failures) == 0 && log.Other.Reports == 0 {
+		return noFailures(f, in, log, partial)
 	}
 
 	t := Table{Header: []string{"count", "first", "last", "task", "order", "mode", "class", "call path"}}
@@ -156,12 +169,23 @@ func checkLog(in *Inputs, cfg Config, r *Report) Finding {
 		})
 	}
 	if len(r.Failures) > maxGroupRows {
-		t.Title = fmt.Sprintf("the %d most frequent of %d groups (--json lists all)", maxGroupRows, len(r.Failures))
+		t.Title = fmt.Sprintf("the %d most frequent of %d groups (--json lists them all)", maxGroupRows, len(r.Failures))
+		if log.Other.Reports > 0 {
+			t.Title = fmt.Sprintf("the %d most frequent groups (--json lists the %d kept)", maxGroupRows, len(r.Failures))
+		}
 	}
 	f.Tables = append(f.Tables, t)
 	f.Notes = append(f.Notes, groupNotes(r.Failures)...)
-	total := atomic + sleeping
-	f.Summary = fmt.Sprintf("%d failure%s in %d group%s", total, plural(uint64(total)), len(r.Failures), plural(uint64(len(r.Failures))))
+	other := log.Other.Reports
+	total := atomic + sleeping + other
+	groups := len(r.Failures) + log.Other.Groups
+	f.Summary = fmt.Sprintf("%d failure%s in %d group%s", total, plural(uint64(total)), groups, plural(uint64(groups)))
+	if !log.Other.GroupsExact {
+		f.Summary = fmt.Sprintf("%d failure%s in more than %d groups", total, plural(uint64(total)), groups)
+	}
+	if partial != "" {
+		f.Summary += " in " + partialShort(log)
+	}
 	if atomic > 0 {
 		f.Severity = Problem
 		f.Summary += fmt.Sprintf(", %d of them atomic (could not sleep)", atomic)
@@ -172,14 +196,68 @@ func checkLog(in *Inputs, cfg Config, r *Report) Finding {
 		f.Why = "These requests could sleep, so the kernel reclaimed and compacted before giving up: a memory cgroup limit, a cpuset, or a large high-order or vmalloc request that fragmentation left no room for."
 		f.Fix = []string{"check the memory cgroup limits of the tasks named (memory.max / memory.limit_in_bytes) and the size of their requests"}
 	}
+	if other > 0 {
+		f.Why += fmt.Sprintf(" The %d failures of the groups not kept are not decoded: they may be atomic too.", other)
+	}
 	return f
+}
+
+// noFailures is the finding for a log without a failure report in the
+// window: "none logged", unless lines that could not be read, or the
+// part of the log not read, may hold some.
+func noFailures(f Finding, in *Inputs, log *kmsg.Log, partial string) Finding {
+	f.Why = "The kernel warns for every allocation it fails without __GFP_NOWARN; no warning means no such failure while these records were kept."
+	switch {
+	case log.Unparsed > 0:
+		f.Severity = Warn
+		f.Summary = fmt.Sprintf("none read, but %d line%s name an allocation failure in a form that could not be read", log.Unparsed, plural(uint64(log.Unparsed)))
+		f.Why = "The log reports allocation failures this version cannot read (a kernel with another format, or a corrupt copy): their count is all that is known."
+		f.Fix = []string{"read the lines themselves: grep -E 'page allocation (failure|stalls)|vmalloc' on the log"}
+		return f
+	case partial != "":
+		f.Severity = Warn
+		f.Summary = "none in " + partialShort(log)
+		f.Fix = []string{"read all of it: pass --kmsg-max with a larger size, or a regular file"}
+		if log.Interrupted {
+			f.Fix = nil
+		}
+		return f
+	}
+	f.Summary = "none logged"
+	if in.LogSince > 0 {
+		f.Summary = "none logged in the last " + duration(in.LogSince)
+	} else if log.Live {
+		f.Summary = "none logged since boot (as far back as the log buffer goes)"
+	}
+	return f
+}
+
+// readPartial says how much of a log was read when not all of it was.
+func readPartial(l *kmsg.Log) string {
+	switch {
+	case l.Interrupted:
+		return fmt.Sprintf("interrupted after %s: the counts are of that part", text.Bytes(uint64(l.Bytes), text.TrimZero))
+	case l.Truncated && l.Regular:
+		return fmt.Sprintf("the first %s, the size the file had when opened; it has grown since", text.Bytes(uint64(l.Bytes), text.TrimZero))
+	case l.Truncated:
+		return fmt.Sprintf("the first %s of %s and no more (--kmsg-max): a pipe or device may never end", text.Bytes(uint64(l.Bytes), text.TrimZero), l.Source)
+	}
+	return ""
+}
+
+func partialShort(l *kmsg.Log) string {
+	if l.Interrupted {
+		return "the " + text.Bytes(uint64(l.Bytes), text.TrimZero) + " read before the interruption"
+	}
+	return "the first " + text.Bytes(uint64(l.Bytes), text.TrimZero) + " read"
 }
 
 // maxGroupRows bounds the failure table of the text report.
 const maxGroupRows = 12
 
 // groupNotes merges the groups' notes: many groups (one per task of a
-// test, say) often have the same explanation.
+// test, say) often have the same explanation. The text shows as many as
+// the table has rows.
 func groupNotes(groups []FailureGroup) []string {
 	var order []string
 	who := map[string][]string{}
@@ -191,8 +269,12 @@ func groupNotes(groups []FailureGroup) []string {
 			who[n] = append(who[n], g.Comm)
 		}
 	}
-	out := make([]string, 0, len(order))
-	for _, n := range order {
+	out := make([]string, 0, min(len(order), maxGroupRows+1))
+	for i, n := range order {
+		if i == maxGroupRows {
+			out = append(out, fmt.Sprintf("%d more notes: --json has each group's", len(order)-i))
+			break
+		}
 		names := who[n]
 		list := strings.Join(names[:min(len(names), 3)], ", ")
 		if len(names) > 3 {
@@ -216,169 +298,14 @@ func logSource(l *kmsg.Log) string {
 		s += " (a copy: its dates are its own)"
 	}
 	s += fmt.Sprintf(", %d records", l.Records)
+	if l.Bytes > 0 {
+		s += ", " + text.Bytes(uint64(l.Bytes), text.TrimZero)
+	}
 	if l.First.Known() {
 		s += ", " + l.First.String() + " to " + l.Last.String()
 	}
 	if l.Release != "" {
 		s += ", kernel " + l.Release
-	}
-	return s
-}
-
-// gfpTables picks and caches the GFP table for each kernel release a log
-// names.
-type gfpTables struct {
-	cfg         Config
-	log         *kmsg.Log
-	hostRelease string
-	logRelease  string
-	cache       map[string]*gfp.Table
-	notes       []string
-	noted       map[string]bool
-}
-
-func (t *gfpTables) noteOnce(s string) {
-	if t.noted == nil {
-		t.noted = map[string]bool{}
-	}
-	if !t.noted[s] {
-		t.noted[s] = true
-		t.notes = append(t.notes, s)
-	}
-}
-
-// forRelease returns the table for a failure logged by release ("" if
-// unknown): --kernel wins; the running kernel's own tables (tracefs, BTF)
-// serve the live log and copies from the same release; other releases
-// get the built-in layout.
-func (t *gfpTables) forRelease(release string) (*gfp.Table, error) {
-	key := release
-	switch {
-	case t.cfg.Kernel != "":
-		key = "kernel=" + t.cfg.Kernel
-	case t.log.Live || release == "" || release == t.hostRelease:
-		key = "host"
-		if release == "" && !t.log.Live {
-			t.noteOnce("the log does not name its kernel, so modes are decoded for this host's kernel " + t.hostRelease + "; pass --kernel RELEASE for a log from another kernel")
-		}
-	}
-	if tb, ok := t.cache[key]; ok {
-		return tb, nil
-	}
-	var tb *gfp.Table
-	var err error
-	switch {
-	case t.cfg.Kernel != "":
-		tb, err = gfp.ForRelease(t.cfg.Kernel)
-	case key == "host":
-		tb, err = t.cfg.HostGFP(t.hostRelease)
-	default:
-		tb, err = gfp.ForRelease(release)
-	}
-	if err != nil {
-		t.noteOnce("decoding modes: " + err.Error())
-		return nil, err
-	}
-	if t.cache == nil {
-		t.cache = map[string]*gfp.Table{}
-	}
-	t.cache[key] = tb
-	return tb, nil
-}
-
-// logRelease is the kernel a log is from: its "Linux version" line, or
-// else the one release its failure reports name, if they agree.
-func logRelease(l *kmsg.Log) string {
-	if l.Release != "" {
-		return l.Release
-	}
-	rel := ""
-	for _, f := range l.Failures {
-		switch {
-		case f.Release == "" || f.Release == rel:
-		case rel == "":
-			rel = f.Release
-		default:
-			return "" // two kernels, no way to tell which the rest are from
-		}
-	}
-	return rel
-}
-
-func decodeGroup(g kmsg.Group, tables *gfpTables) FailureGroup {
-	fg := FailureGroup{Group: g, ModeHex: "?"}
-	if g.ModeKnown {
-		fg.ModeHex = "0x" + strconv.FormatUint(g.Mode, 16)
-	}
-	release := g.Example.Release
-	if release == "" {
-		release = tables.logRelease
-	}
-	if tb, err := tables.forRelease(release); err == nil && g.ModeKnown {
-		fg.Decoded = tb.String(g.Mode)
-		fg.Class = tb.Class(g.Mode)
-		fg.CanSleep = !tb.Atomic(g.Mode)
-		fg.DecodedWith = tb.Source()
-		if g.ModeText != "" && g.ModeText != fg.Decoded {
-			fg.Notes = append(fg.Notes, fmt.Sprintf("the kernel printed %s; %s decodes it as %s (the kernel's own names are right for its build)", g.ModeText, tb.Source(), fg.Decoded))
-		}
-	} else if g.ModeText != "" {
-		fg.Decoded = g.ModeText
-	}
-	fg.Notes = append(fg.Notes, interpret(fg)...)
-	return fg
-}
-
-// interpret explains a group: who the named task really is, and whether
-// the zones at the time were short of memory or of contiguous blocks.
-func interpret(g FailureGroup) []string {
-	var notes []string
-	ctx := g.Path.Context
-	irq := ctx == "softirq" || ctx == "hardirq" || ctx == "nmi"
-	switch {
-	case irq && strings.HasPrefix(g.Comm, "swapper"):
-		notes = append(notes, "the interrupt hit an idle CPU (swapper is the idle task): the allocation was the kernel's own "+g.Path.Activity+" work, not a process's")
-	case irq:
-		notes = append(notes, g.Comm+" only happened to be running when the interrupt came: the allocation was the kernel's "+orWord(g.Path.Activity, "interrupt")+" work, not the process's")
-	}
-	ex := g.Example
-	if len(ex.Zones) == 0 {
-		return notes
-	}
-	order := ex.Order
-	var short, frag []string
-	for _, z := range ex.Zones {
-		if z.Zone == "DMA" || !z.HasWatermarks && !z.HasBlocks {
-			continue
-		}
-		name := fmt.Sprintf("node %d %s", z.Node, z.Zone)
-		if z.BelowMin() {
-			short = append(short, fmt.Sprintf("%s free %s <= min %s", name, kb(z.FreeKB), kb(z.MinKB)))
-			continue
-		}
-		if n, ok := z.BlocksAtLeast(order); ok && order >= 1 && n == 0 {
-			frag = append(frag, fmt.Sprintf("%s free %s but no block of order >= %d", name, kb(z.FreeKB), order))
-		}
-	}
-	if len(short) > 0 {
-		notes = append(notes, "when it failed the reserve was used up: "+strings.Join(short, ", "))
-	}
-	if len(frag) > 0 {
-		notes = append(notes, "when it failed memory was free but fragmented: "+strings.Join(frag, ", "))
-	}
-	if len(short) == 0 && len(frag) == 0 && (ex.Cpuset != "" && ex.Cpuset != "/" || g.CanSleep) {
-		where := "its memory cgroup"
-		if ex.Cpuset != "" && ex.Cpuset != "/" {
-			where += " or cpuset " + ex.Cpuset
-		}
-		notes = append(notes, "when it failed the zones had free blocks of its order above min: the limit was "+where)
-	}
-	return notes
-}
-
-func orWord(s, alt string) string {
-	if s == "" {
-		return alt
 	}
 	return s
 }

@@ -56,7 +56,7 @@ func checkPressure(in *Inputs) Finding {
 	up := in.Uptime
 	t := Table{Header: []string{"counter", "since boot", "average"}}
 	if in.Later != nil {
-		t.Header = append(t.Header, "last "+duration(in.Interval))
+		t.Header = append(t.Header, strings.TrimPrefix(intervalSpan(in), "the "))
 	}
 	delta := func(name string) (uint64, bool) {
 		if in.Later == nil {
@@ -109,7 +109,7 @@ func checkPressure(in *Inputs) Finding {
 			for _, k := range in.Procs.Kswapd {
 				if k.PID == later.PID && later.CPUSeconds >= k.CPUSeconds {
 					busy := (later.CPUSeconds - k.CPUSeconds) / in.Interval.Seconds()
-					f.add(later.Comm+" CPU", "%s of a CPU over the last %s", pct(busy, 1), duration(in.Interval))
+					f.add(later.Comm+" CPU", "%s of a CPU over %s", pct(busy, 1), intervalSpan(in))
 					if busy > kswapdBusy {
 						flag(Problem, fmt.Sprintf("%s is busy %s of a CPU (the seed's incident: kswapd burning a core)", later.Comm, pct(busy, 1)))
 					}
@@ -117,16 +117,18 @@ func checkPressure(in *Inputs) Finding {
 			}
 		}
 		if d, _ := delta("oom_kill"); d > 0 {
-			flag(Problem, fmt.Sprintf("%d OOM kills in the last %s", d, duration(in.Interval)))
+			flag(Problem, fmt.Sprintf("%d OOM kills in %s", d, intervalSpan(in)))
 		}
 		if d, _ := delta("allocstall"); d > 0 {
-			flag(Warn, fmt.Sprintf("tasks stalled in direct reclaim %d times in the last %s", d, duration(in.Interval)))
+			flag(Warn, fmt.Sprintf("tasks stalled in direct reclaim %d times in %s", d, intervalSpan(in)))
 		}
 		if s, _ := delta("compact_stall"); s > 0 {
 			if fl, _ := delta("compact_fail"); float64(fl) > compactFailShare*float64(s) {
-				flag(Warn, fmt.Sprintf("%d of %d direct compactions failed in the last %s", fl, s, duration(in.Interval)))
+				flag(Warn, fmt.Sprintf("%d of %d direct compactions failed in %s", fl, s, intervalSpan(in)))
 			}
 		}
+	} else if in.Interrupted {
+		f.note("interrupted before the --interval %s began: no rates measured", duration(in.IntervalAsked))
 	} else {
 		f.note("run with --interval 10s to see rates now: totals since boot do not say when they happened")
 	}
@@ -155,4 +157,14 @@ func checkPressure(in *Inputs) Finding {
 	f.Why = "Direct reclaim and compaction run in the task that asked for memory, so each stall is latency for it; kswapd busy all the time means free memory keeps falling below the low watermark faster than it can be refilled."
 	f.Fix = []string{"sysctl -w vm.watermark_scale_factor=200   # kswapd starts earlier, so fewer tasks reclaim themselves"}
 	return f
+}
+
+// intervalSpan names the time the rates are over: the time measured
+// between the two snapshots, which an interrupted run says is shorter
+// than asked ("the last 10.1s", "2s (interrupted; --interval was 1h0m)").
+func intervalSpan(in *Inputs) string {
+	if in.Interrupted {
+		return fmt.Sprintf("%s (interrupted; --interval was %s)", duration(in.Interval), duration(in.IntervalAsked))
+	}
+	return "the last " + duration(in.Interval)
 }

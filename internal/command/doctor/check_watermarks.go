@@ -32,8 +32,8 @@ func checkWatermarks(in *Inputs, groups []FailureGroup) Finding {
 	f.add("vm.min_free_kbytes", "%d (%s)", sc.MinFreeKbytes, kb(uint64(max(sc.MinFreeKbytes, 0))))
 	f.add("vm.watermark_scale_factor", "%d (low and high sit %s of memory above min)", sc.WatermarkScaleFactor, pct(float64(sc.WatermarkScaleFactor), 10000))
 	f.add("vm.watermark_boost_factor", "%d", sc.WatermarkBoostFactor)
-	if in.Interval > 0 {
-		f.add("largest fall of free memory", "%s within %v, over %v (a lower bound on one allocation burst)", kb(in.MaxDropKB), in.SampleEvery, in.Interval)
+	if in.Later != nil {
+		f.add("largest fall of free memory", "%s within %v, over %s (a lower bound on one allocation burst)", kb(in.MaxDropKB), in.SampleEvery, intervalSpan(in))
 	}
 
 	failed := failedOrders(groups)

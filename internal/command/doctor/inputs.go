@@ -31,6 +31,14 @@ type Options struct {
 	// LogText dates the lines of LogFile (zero: the file's time, local
 	// time zone).
 	LogText kmsg.TextOptions
+	// LogMaxBytes bounds what is read of a LogFile that is not a regular
+	// file (see kmsg.FileOptions.MaxBytes).
+	LogMaxBytes int64
+	// Since keeps failures logged this long before Now or later out of
+	// the groups (zero: the whole log).
+	Since time.Duration
+	// Now is when the doctor runs (zero: time.Now()); tests fix it.
+	Now time.Time
 	// Live says where the live log is; ignored with LogFile.
 	Live kmsg.LiveOptions
 	// NoLog skips the kernel log (tests of the other checks).
@@ -49,11 +57,15 @@ type Inputs struct {
 	Release  string    `json:"release"` // running kernel (uname -r)
 	Hostname string    `json:"hostname"`
 	Uptime   time.Duration
-	// Snap is the memory state; Later is the second snapshot after
-	// Interval (nil without one).
-	Snap     sysstate.Snapshot
-	Later    *sysstate.Snapshot
-	Interval time.Duration
+	// Snap is the memory state; Later is the second snapshot, taken
+	// Interval after it (nil without one). Interval is the time measured
+	// between the two; IntervalAsked what --interval asked for, which is
+	// longer when Interrupted (Ctrl-C) ended the wait.
+	Snap          sysstate.Snapshot
+	Later         *sysstate.Snapshot
+	Interval      time.Duration
+	IntervalAsked time.Duration
+	Interrupted   bool
 	// MaxDropKB is the largest fall of free memory between two samples
 	// SampleEvery apart during Interval: a lower bound on one burst.
 	MaxDropKB   uint64
@@ -67,6 +79,8 @@ type Inputs struct {
 	Users       map[uint64]string
 	Log         *kmsg.Log
 	LogErr      error
+	// LogSince is the --since window applied to the log.
+	LogSince time.Duration
 	// Errors are files that could not be read, as "reading PATH: why".
 	Errors []string
 	// Skipped are checks, or parts, that could not run.
@@ -101,11 +115,19 @@ func (o *Options) defaults() {
 // Errors or Skipped, and the checks say what they could not do.
 func Gather(ctx context.Context, opt Options) *Inputs {
 	opt.defaults()
-	in := &Inputs{Time: time.Now(), Interval: opt.Interval, SampleEvery: opt.SampleEvery}
+	if opt.Now.IsZero() {
+		opt.Now = time.Now()
+	}
+	in := &Inputs{Time: opt.Now, IntervalAsked: opt.Interval, SampleEvery: opt.SampleEvery, LogSince: opt.Since}
 	fail := func(err error) {
 		if err != nil {
 			in.Errors = append(in.Errors, err.Error())
 		}
+	}
+	// The log first: a large copy takes seconds to read, which must not
+	// fall between the two snapshots of an interval.
+	if !opt.NoLog {
+		in.Log, in.LogErr = readLog(ctx, opt)
 	}
 	in.Release = readSysKernel(opt.ProcRoot, "osrelease")
 	in.Hostname = readSysKernel(opt.ProcRoot, "hostname")
@@ -141,27 +163,47 @@ func Gather(ctx context.Context, opt Options) *Inputs {
 	}
 	in.Users = readUsers(opt.PasswdFile, uids(in))
 
-	if !opt.NoLog {
-		in.Log, in.LogErr = readLog(ctx, opt)
-	}
 	if opt.Interval > 0 && reader != nil {
-		in.MaxDropKB = sampleFree(ctx, opt.ProcRoot, opt.Interval, opt.SampleEvery)
-		later := reader.Take()
-		in.Later = &later
-		if fs, err := procfs.NewFS(opt.ProcRoot); err == nil {
-			if p, err := scanKswapd(fs); err == nil {
-				in.KswapdLater = p
-			}
-		}
+		measureInterval(ctx, in, reader, opt)
 	}
 	return in
 }
 
-func readLog(ctx context.Context, opt Options) (*kmsg.Log, error) {
-	if opt.LogFile != "" {
-		return kmsg.ReadFile(ctx, opt.LogFile, opt.Stdin, opt.LogText)
+// measureInterval takes the second snapshot for rates. Ctrl-C ends the
+// wait early: the rates are then over the time actually measured, and
+// the report says so. Interrupted before the wait began, there is no
+// second snapshot.
+func measureInterval(ctx context.Context, in *Inputs, reader *sysstate.Reader, opt Options) {
+	if ctx.Err() != nil {
+		in.Interrupted = true
+		return
 	}
-	return kmsg.ReadLive(ctx, opt.Live)
+	in.MaxDropKB = sampleFree(ctx, opt.ProcRoot, opt.Interval, opt.SampleEvery)
+	in.Interrupted = ctx.Err() != nil
+	later := reader.Take()
+	in.Interval = later.Time.Sub(in.Snap.Time)
+	if in.Interval <= 0 {
+		return
+	}
+	in.Later = &later
+	if fs, err := procfs.NewFS(opt.ProcRoot); err == nil {
+		if p, err := scanKswapd(fs); err == nil {
+			in.KswapdLater = p
+		}
+	}
+}
+
+func readLog(ctx context.Context, opt Options) (*kmsg.Log, error) {
+	var since time.Time
+	if opt.Since > 0 {
+		since = opt.Now.Add(-opt.Since)
+	}
+	if opt.LogFile != "" {
+		return kmsg.ReadFile(ctx, opt.LogFile, opt.Stdin, kmsg.FileOptions{Text: opt.LogText, MaxBytes: opt.LogMaxBytes, Since: since})
+	}
+	live := opt.Live
+	live.Since = since
+	return kmsg.ReadLive(ctx, live)
 }
 
 func readMeminfo(fs procfs.FS) Meminfo {

@@ -98,7 +98,7 @@ func suggestMinFree(in minFreeInput) minFreeSuggestion {
 		if 2*in.burstKB > uint64(target) && (atomic > 0 || in.belowMin || in.fragmented) {
 			target = int64(2 * in.burstKB)
 		}
-		why("the largest fall of free memory within %v over the %v interval was %s; min_free_kbytes should be at least twice a burst (%s)", step, in.interval, kb(in.burstKB), kb(2*in.burstKB))
+		why("the largest fall of free memory within %v over the %s measured was %s; min_free_kbytes should be at least twice a burst (%s)", step, duration(in.interval), kb(in.burstKB), kb(2*in.burstKB))
 	}
 	if target == cur {
 		s.value = cur

@@ -12,9 +12,6 @@ import (
 
 // Config tunes the checks.
 type Config struct {
-	// Since limits the log check to failures logged this long before
-	// Inputs.Time; zero takes the whole log.
-	Since time.Duration
 	// Kernel is the release whose GFP layout decodes the log's modes;
 	// empty means the release the log names, else this host's kernel.
 	Kernel string
@@ -31,6 +28,7 @@ type Report struct {
 	Time     time.Time      `json:"time"`
 	Host     Host           `json:"host"`
 	Log      *LogSummary    `json:"log,omitempty"`
+	Interval *Interval      `json:"interval,omitempty"`
 	Failures []FailureGroup `json:"failures"`
 	Findings []Finding      `json:"findings"`
 	Skipped  []Skip         `json:"skipped,omitempty"`
@@ -38,6 +36,14 @@ type Report struct {
 	Errors []string `json:"errors,omitempty"`
 	// Elapsed is how long gathering and checking took.
 	Elapsed time.Duration `json:"elapsed_ns"`
+}
+
+// Interval is the time the rates were measured over: less than asked
+// when Ctrl-C ended the wait (Interrupted).
+type Interval struct {
+	Asked       time.Duration `json:"asked_ns"`
+	Measured    time.Duration `json:"measured_ns"`
+	Interrupted bool          `json:"interrupted"`
 }
 
 // Host describes the machine checked.
@@ -91,6 +97,12 @@ func Check(in *Inputs, cfg Config) *Report {
 	}
 	if r.Host.Hostname == "" {
 		r.Host.Hostname = in.Hostname
+	}
+	if in.IntervalAsked > 0 {
+		r.Interval = &Interval{Asked: in.IntervalAsked, Interrupted: in.Interrupted}
+		if in.Later != nil {
+			r.Interval.Measured = in.Interval
+		}
 	}
 	lc := checkLog(in, cfg, r)
 	r.Findings = append(r.Findings,
