@@ -67,6 +67,8 @@ type Inputs struct {
 	Users       map[uint64]string
 	Log         *kmsg.Log
 	LogErr      error
+	// Measured is what --measure traced (nil without it).
+	Measured *Measurement
 	// Errors are files that could not be read, as "reading PATH: why".
 	Errors []string
 	// Skipped are checks, or parts, that could not run.

@@ -32,7 +32,9 @@ type Report struct {
 	Log      *LogSummary    `json:"log,omitempty"`
 	Failures []FailureGroup `json:"failures"`
 	Findings []Finding      `json:"findings"`
-	Skipped  []Skip         `json:"skipped,omitempty"`
+	// Measured is what --measure traced.
+	Measured *Measurement `json:"measured,omitempty"`
+	Skipped  []Skip       `json:"skipped,omitempty"`
 	// Errors are the files that could not be read.
 	Errors []string `json:"errors,omitempty"`
 	// Elapsed is how long gathering and checking took.
@@ -102,6 +104,10 @@ func Check(in *Inputs, cfg Config) *Report {
 		checkPageTables(in, cfg.Top),
 		checkPressure(in),
 	)
+	if in.Measured != nil {
+		r.Measured = in.Measured
+		r.Findings = append(r.Findings, checkAtomicDemand(in))
+	}
 	r.Findings = append(r.Findings, readErrorFindings(in.Errors)...)
 	return r
 }
