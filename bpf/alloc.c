@@ -169,6 +169,10 @@ static __always_inline void count_atomic(__u32 order, __u64 gfp)
 		sample_atomic(order, high);
 }
 
+#ifndef barrier
+#define barrier() asm volatile("" ::: "memory")
+#endif
+
 // cannot_sleep is the one test every allocation pays for atomic demand.
 // With counting off the verifier removes it (CFG is constant).
 #define cannot_sleep(gfp) (CFG.count_atomic && !((gfp) & CFG.gfp_direct_reclaim))
@@ -234,14 +238,22 @@ static __always_inline int record_failure(void *ctx, __u32 order, __u64 gfp,
 // Preferred: BTF-typed tracepoint, the cheapest hook on mm_page_alloc.
 // Arguments are trace_mm_page_alloc(page, order, gfp_flags, migratetype).
 SEC("tp_btf/mm_page_alloc")
-int BPF_PROG(alloc_fail_btf, struct page *page, unsigned int order, gfp_t gfp_flags, int migratetype)
+int alloc_fail_btf(__u64 *ctx)
 {
+	// Arguments are read as they are needed rather than all at entry
+	// (BPF_PROG), so a successful sleeping allocation loads two. The
+	// 32-bit gfp_t arrives zero-extended in its 64-bit slot: tested as it
+	// is, it needs no extension on the hot path.
+	__u64 gfp_flags = ctx[2];
 	if (cannot_sleep(gfp_flags))
-		count_atomic(order, gfp_flags);
-	if (page)
+		count_atomic((unsigned int)ctx[1], gfp_flags);
+	// Keep clang from loading the failure path's arguments before the
+	// tests: a successful allocation needs only gfp_flags and page.
+	barrier();
+	if (ctx[0])
 		return 0;
 	int pc = read_preempt_count();
-	return record_failure(ctx, order, gfp_flags, migratetype, ctx_from_preempt_count(pc), pc);
+	return record_failure(ctx, (unsigned int)ctx[1], (gfp_t)gfp_flags, (int)ctx[3], ctx_from_preempt_count(pc), pc);
 }
 
 // Local view of the classic record: gfp_flags is 4 bytes up to 5.15 and
@@ -266,6 +278,7 @@ int alloc_fail_tp(struct trace_event_raw_mm_page_alloc___mt *args)
 
 	if (cannot_sleep(gfp))
 		count_atomic(args->order, gfp);
+	barrier();
 	if (args->pfn != (unsigned long)-1)
 		return 0;
 
@@ -288,6 +301,7 @@ int BPF_PROG(alloc_fail_fexit, gfp_t gfp, unsigned int order, int preferred_nid,
 	// a task's scoped NOFS/NOIO, which never adds __GFP_DIRECT_RECLAIM.
 	if (cannot_sleep(gfp))
 		count_atomic(order, gfp);
+	barrier();
 	if (ret)
 		return 0;
 	int pc = read_preempt_count();
