@@ -64,6 +64,9 @@ func nodeReclaimEvidence(*loader.Session) *NodeReclaim { return nil }
 func Measure(ctx context.Context, d, interval time.Duration, procRoot string) (*Measurement, error) {
 	cfg := loader.DefaultConfig()
 	cfg.Signals = []event.Signal{event.SignalAlloc}
+	// A finer sample than the default for the sources: the cost lasts
+	// only as long as the measurement.
+	cfg.AtomicSampleEvery = 64
 	s, err := loader.Start(cfg, loader.Naming{})
 	if err != nil {
 		return nil, fmt.Errorf("starting the measurement: %w", err)

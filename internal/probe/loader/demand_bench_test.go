@@ -17,7 +17,8 @@ import (
 // BenchmarkAllocHookCost is the in-kernel cost per kmem:mm_page_alloc
 // hit of memtrace's tp_btf program with atomic demand counted and without,
 // beside an empty program on the same hook (the floor), from the kernel's
-// own accounting (BPF_ENABLE_STATS). Two workloads: page faults (every
+// own accounting (BPF_ENABLE_STATS). "demand" samples sources 1 in 64
+// (doctor --measure's rate), "demand-unsampled" not at all. Two workloads: page faults (every
 // allocation can sleep: the cost of the one flag test) and loopback
 // traffic (order-3 page fragments without direct reclaim: the counting
 // itself). ns/hit is reported per variant and workload:
@@ -85,6 +86,7 @@ func attachVariant(b *testing.B, v string) (*loader.Session, *ebpf.Program, func
 	cfg.Signals = []event.Signal{event.SignalAlloc}
 	cfg.AllocHook = "tp_btf"
 	cfg.AtomicDemand = v != "no-demand"
+	cfg.AtomicSampleEvery = 64
 	if v == "demand-unsampled" {
 		cfg.AtomicSampleEvery = 0
 	}
