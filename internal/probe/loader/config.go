@@ -65,7 +65,7 @@ func DefaultConfig() Config {
 		LargeSharedMin: 64 << 20,
 		FallbackMin:    2 << 20,
 
-		AtomicDemand:      true,
+		AtomicDemand: true,
 		// Each sample reads preempt_count and updates a hash map, which
 		// measured as several ns per hit on loopback traffic at 1 in 64
 		// (BenchmarkAllocHookCost): rare enough by default to cost nothing
