@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 // Page-allocation failures: every call of the page allocator that returns
-// no page. kmem:mm_page_alloc fires on every page allocation, so each
-// program tests "no page" before anything else.
+// no page, and the atomic demand: pages taken by requests that cannot
+// sleep. kmem:mm_page_alloc fires on every page allocation, so each
+// program tests "cannot sleep" and "no page" before anything else.
 #include "common.h"
 
 struct alloc_event {
@@ -73,11 +74,108 @@ enum warn_what {
 	WARN_VMALLOC = 2,    // "vmalloc error: size %lu, ..."
 };
 
+// Atomic demand: pages allocated by requests that cannot sleep (no
+// __GFP_DIRECT_RECLAIM), successes and failures, per CPU. They live on the
+// free memory above the min watermark, which min_free_kbytes sizes; only
+// those with __GFP_HIGH (GFP_ATOMIC) may go below min, so the two are kept
+// apart. Go reads the sums every 100 ms and keeps the peak.
+struct atomic_demand {
+	__u64 pages[2]; // [0]: without __GFP_HIGH (GFP_NOWAIT, THP), [1]: with
+	__u64 hits;     // atomic allocations, for sampling
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct atomic_demand);
+} atomic_pcpu SEC(".maps");
+
+// Who makes the atomic demand, from a sample of it: in softirq and hardirq
+// context the task is only the one interrupted, so the key has the context.
+struct atomic_top_key {
+	__u32 pid;
+	__u8 ctx;
+	__u8 high;
+	__u8 _pad[2];
+};
+
+struct atomic_top_val {
+	__u64 samples;
+	__u64 pages; // pages of the sampled allocations
+	char comm[TASK_COMM_LEN];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 1024);
+	__type(key, struct atomic_top_key);
+	__type(value, struct atomic_top_val);
+} atomic_top SEC(".maps");
+
 // Force the event types into BTF so bpf2go generates Go types for them.
 const struct alloc_event *unused_alloc_event __attribute__((unused));
 const struct warn_event *unused_warn_event __attribute__((unused));
 const enum warn_what *unused_warn_what __attribute__((unused));
 const struct alloc_key *unused_alloc_key __attribute__((unused));
+const struct atomic_demand *unused_atomic_demand __attribute__((unused));
+const struct atomic_top_key *unused_atomic_top_key __attribute__((unused));
+const struct atomic_top_val *unused_atomic_top_val __attribute__((unused));
+
+// sample_atomic attributes one sampled atomic allocation; it runs on one
+// atomic allocation in CFG.atomic_sample_every, never on the common path.
+static __attribute__((noinline)) int sample_atomic(__u32 order, __u32 high)
+{
+	struct atomic_top_key key = {};
+	struct atomic_top_val *val;
+
+	key.pid = bpf_get_current_pid_tgid() >> 32;
+	key.ctx = ctx_from_preempt_count(read_preempt_count());
+	key.high = high;
+	val = bpf_map_lookup_elem(&atomic_top, &key);
+	if (!val) {
+		struct atomic_top_val init = {};
+		bpf_get_current_comm(init.comm, sizeof(init.comm));
+		bpf_map_update_elem(&atomic_top, &key, &init, BPF_NOEXIST);
+		val = bpf_map_lookup_elem(&atomic_top, &key);
+		if (!val)
+			return 0;
+	}
+	__sync_fetch_and_add(&val->samples, 1);
+	__sync_fetch_and_add(&val->pages, 1ULL << (order & 63));
+	return 0;
+}
+
+// count_atomic adds one atomic allocation to this CPU's demand. Callers
+// test "cannot sleep" first: the sleeping allocation, by far the most
+// common, pays only that one test. The load-time filters apply as to
+// every signal (with none set, the verifier removes their test); a plain
+// add suffices on a per-CPU value, as the program does not run nested on
+// one CPU on kernels that guard tracing programs against recursion.
+static __always_inline void count_atomic(__u32 order, __u64 gfp)
+{
+	__u32 key = 0;
+	struct atomic_demand *d;
+
+	if ((CFG.filter_tgid || CFG.filter_comm_len || CFG.filter_cgroup) &&
+	    !passes_filters(bpf_get_current_pid_tgid()))
+		return;
+	d = bpf_map_lookup_elem(&atomic_pcpu, &key);
+	if (!d)
+		return;
+	__u32 high = (gfp & CFG.gfp_high) != 0;
+	d->pages[high & 1] += 1ULL << (order & 63);
+	if (CFG.atomic_sample_every && (++d->hits & (CFG.atomic_sample_every - 1)) == 0)
+		sample_atomic(order, high);
+}
+
+#ifndef barrier
+#define barrier() asm volatile("" ::: "memory")
+#endif
+
+// cannot_sleep is the one test every allocation pays for atomic demand.
+// With counting off the verifier removes it (CFG is constant).
+#define cannot_sleep(gfp) (CFG.count_atomic && !((gfp) & CFG.gfp_direct_reclaim))
 
 static __always_inline int record_failure(void *ctx, __u32 order, __u64 gfp,
 					  __s32 migratetype, __u8 exec_ctx, int pc)
@@ -140,12 +238,22 @@ static __always_inline int record_failure(void *ctx, __u32 order, __u64 gfp,
 // Preferred: BTF-typed tracepoint, the cheapest hook on mm_page_alloc.
 // Arguments are trace_mm_page_alloc(page, order, gfp_flags, migratetype).
 SEC("tp_btf/mm_page_alloc")
-int BPF_PROG(alloc_fail_btf, struct page *page, unsigned int order, gfp_t gfp_flags, int migratetype)
+int alloc_fail_btf(__u64 *ctx)
 {
-	if (page)
+	// Arguments are read as they are needed rather than all at entry
+	// (BPF_PROG), so a successful sleeping allocation loads two. The
+	// 32-bit gfp_t arrives zero-extended in its 64-bit slot: tested as it
+	// is, it needs no extension on the hot path.
+	__u64 gfp_flags = ctx[2];
+	if (cannot_sleep(gfp_flags))
+		count_atomic((unsigned int)ctx[1], gfp_flags);
+	// Keep clang from loading the failure path's arguments before the
+	// tests: a successful allocation needs only gfp_flags and page.
+	barrier();
+	if (ctx[0])
 		return 0;
 	int pc = read_preempt_count();
-	return record_failure(ctx, order, gfp_flags, migratetype, ctx_from_preempt_count(pc), pc);
+	return record_failure(ctx, (unsigned int)ctx[1], (gfp_t)gfp_flags, (int)ctx[3], ctx_from_preempt_count(pc), pc);
 }
 
 // Local view of the classic record: gfp_flags is 4 bytes up to 5.15 and
@@ -162,14 +270,17 @@ struct trace_event_raw_mm_page_alloc___mt {
 SEC("tracepoint/kmem/mm_page_alloc")
 int alloc_fail_tp(struct trace_event_raw_mm_page_alloc___mt *args)
 {
-	if (args->pfn != (unsigned long)-1)
-		return 0;
-
 	__u64 gfp;
 	if (bpf_core_field_size(args->gfp_flags) == 8)
 		gfp = *(__u64 *)((void *)args + bpf_core_field_offset(args->gfp_flags));
 	else
 		gfp = *(__u32 *)((void *)args + bpf_core_field_offset(args->gfp_flags));
+
+	if (cannot_sleep(gfp))
+		count_atomic(args->order, gfp);
+	barrier();
+	if (args->pfn != (unsigned long)-1)
+		return 0;
 
 	// common_flags would tell the context, but tracepoint programs may not
 	// read the first 8 bytes of the record.
@@ -186,6 +297,11 @@ SEC("fexit/__alloc_pages")
 int BPF_PROG(alloc_fail_fexit, gfp_t gfp, unsigned int order, int preferred_nid,
 	     nodemask_t *nodemask, struct page *ret)
 {
+	// The allocator's own argument: before current_gfp_context() applies
+	// a task's scoped NOFS/NOIO, which never adds __GFP_DIRECT_RECLAIM.
+	if (cannot_sleep(gfp))
+		count_atomic(order, gfp);
+	barrier();
 	if (ret)
 		return 0;
 	int pc = read_preempt_count();

@@ -95,6 +95,15 @@ struct memtrace_config {
 	// hugetlb: after a failed huge request, shared mappings at least this
 	// large are recorded as fallback candidates.
 	__u64 fallback_min;
+	// alloc: atomic demand, the pages taken by requests that cannot sleep.
+	// __GFP_DIRECT_RECLAIM and __GFP_HIGH of the running kernel, from its
+	// GFP table; count_atomic is 0 when off or when the bit is unknown.
+	__u64 gfp_direct_reclaim;
+	__u64 gfp_high;
+	__u32 count_atomic;
+	// Every atomic_sample_every-th atomic allocation of a CPU (a power of
+	// two; 0: none) is attributed to its process and context.
+	__u32 atomic_sample_every;
 };
 
 volatile const struct memtrace_config CFG = {};

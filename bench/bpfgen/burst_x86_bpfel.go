@@ -35,29 +35,54 @@ type burstAllocVal struct {
 	Comm        [16]int8
 }
 
+type burstAtomicDemand struct {
+	_     structs.HostLayout
+	Pages [2]uint64
+	Hits  uint64
+}
+
+type burstAtomicTopKey struct {
+	_    structs.HostLayout
+	Pid  uint32
+	Ctx  uint8
+	High uint8
+	Pad  [2]uint8
+}
+
+type burstAtomicTopVal struct {
+	_       structs.HostLayout
+	Samples uint64
+	Pages   uint64
+	Comm    [16]int8
+}
+
 type burstMemtraceConfig struct {
-	_              structs.HostLayout
-	FilterCgroup   uint64
-	FilterTgid     uint32
-	FilterCommLen  uint8
-	PreemptSrc     uint8
-	Pad0           [2]uint8
-	FilterComm     [16]int8
-	PercpuRqOff    uint64
-	PercpuPcOff    uint64
-	SampleFirst    uint32
-	PageblockOrder int32
-	GfpNowarn      uint64
-	NrShmget       uint32
-	NrMmap         uint32
-	NrShmat        uint32
-	Pad1           uint32
-	MapHugetlb     uint64
-	MapAnonymous   uint64
-	MapTypeMask    uint64
-	ShmHugetlb     uint64
-	LargeSharedMin uint64
-	FallbackMin    uint64
+	_                 structs.HostLayout
+	FilterCgroup      uint64
+	FilterTgid        uint32
+	FilterCommLen     uint8
+	PreemptSrc        uint8
+	Pad0              [2]uint8
+	FilterComm        [16]int8
+	PercpuRqOff       uint64
+	PercpuPcOff       uint64
+	SampleFirst       uint32
+	PageblockOrder    int32
+	GfpNowarn         uint64
+	NrShmget          uint32
+	NrMmap            uint32
+	NrShmat           uint32
+	Pad1              uint32
+	MapHugetlb        uint64
+	MapAnonymous      uint64
+	MapTypeMask       uint64
+	ShmHugetlb        uint64
+	LargeSharedMin    uint64
+	FallbackMin       uint64
+	GfpDirectReclaim  uint64
+	GfpHigh           uint64
+	CountAtomic       uint32
+	AtomicSampleEvery uint32
 }
 
 // Names of all BPF objects in the ELF.
@@ -68,6 +93,8 @@ const (
 	burstMapAllocEvents         = "alloc_events"
 	burstMapAllocStacks         = "alloc_stacks"
 	burstMapAllocStats          = "alloc_stats"
+	burstMapAtomicPcpu          = "atomic_pcpu"
+	burstMapAtomicTop           = "atomic_top"
 	burstMapCalibStacks         = "calib_stacks"
 	burstProgAllocFailBtf       = "alloc_fail_btf"
 	burstProgAllocFailFexit     = "alloc_fail_fexit"
@@ -79,6 +106,9 @@ const (
 	burstVarCFG                 = "CFG"
 	burstVarUnusedAllocEvent    = "unused_alloc_event"
 	burstVarUnusedAllocKey      = "unused_alloc_key"
+	burstVarUnusedAtomicDemand  = "unused_atomic_demand"
+	burstVarUnusedAtomicTopKey  = "unused_atomic_top_key"
+	burstVarUnusedAtomicTopVal  = "unused_atomic_top_val"
 	burstVarUnusedEventKind     = "unused_event_kind"
 	burstVarUnusedExecCtx       = "unused_exec_ctx"
 	burstVarUnusedPreemptSource = "unused_preempt_source"
@@ -146,6 +176,8 @@ type burstMapSpecs struct {
 	AllocEvents *ebpf.MapSpec `ebpf:"alloc_events"`
 	AllocStacks *ebpf.MapSpec `ebpf:"alloc_stacks"`
 	AllocStats  *ebpf.MapSpec `ebpf:"alloc_stats"`
+	AtomicPcpu  *ebpf.MapSpec `ebpf:"atomic_pcpu"`
+	AtomicTop   *ebpf.MapSpec `ebpf:"atomic_top"`
 	CalibStacks *ebpf.MapSpec `ebpf:"calib_stacks"`
 }
 
@@ -156,6 +188,9 @@ type burstVariableSpecs struct {
 	CFG                 *ebpf.VariableSpec `ebpf:"CFG"`
 	UnusedAllocEvent    *ebpf.VariableSpec `ebpf:"unused_alloc_event"`
 	UnusedAllocKey      *ebpf.VariableSpec `ebpf:"unused_alloc_key"`
+	UnusedAtomicDemand  *ebpf.VariableSpec `ebpf:"unused_atomic_demand"`
+	UnusedAtomicTopKey  *ebpf.VariableSpec `ebpf:"unused_atomic_top_key"`
+	UnusedAtomicTopVal  *ebpf.VariableSpec `ebpf:"unused_atomic_top_val"`
 	UnusedEventKind     *ebpf.VariableSpec `ebpf:"unused_event_kind"`
 	UnusedExecCtx       *ebpf.VariableSpec `ebpf:"unused_exec_ctx"`
 	UnusedPreemptSource *ebpf.VariableSpec `ebpf:"unused_preempt_source"`
@@ -188,6 +223,8 @@ type burstMaps struct {
 	AllocEvents *ebpf.Map `ebpf:"alloc_events"`
 	AllocStacks *ebpf.Map `ebpf:"alloc_stacks"`
 	AllocStats  *ebpf.Map `ebpf:"alloc_stats"`
+	AtomicPcpu  *ebpf.Map `ebpf:"atomic_pcpu"`
+	AtomicTop   *ebpf.Map `ebpf:"atomic_top"`
 	CalibStacks *ebpf.Map `ebpf:"calib_stacks"`
 }
 
@@ -197,6 +234,8 @@ func (m *burstMaps) Close() error {
 		m.AllocEvents,
 		m.AllocStacks,
 		m.AllocStats,
+		m.AtomicPcpu,
+		m.AtomicTop,
 		m.CalibStacks,
 	)
 }
@@ -208,6 +247,9 @@ type burstVariables struct {
 	CFG                 *ebpf.Variable `ebpf:"CFG"`
 	UnusedAllocEvent    *ebpf.Variable `ebpf:"unused_alloc_event"`
 	UnusedAllocKey      *ebpf.Variable `ebpf:"unused_alloc_key"`
+	UnusedAtomicDemand  *ebpf.Variable `ebpf:"unused_atomic_demand"`
+	UnusedAtomicTopKey  *ebpf.Variable `ebpf:"unused_atomic_top_key"`
+	UnusedAtomicTopVal  *ebpf.Variable `ebpf:"unused_atomic_top_val"`
 	UnusedEventKind     *ebpf.Variable `ebpf:"unused_event_kind"`
 	UnusedExecCtx       *ebpf.Variable `ebpf:"unused_exec_ctx"`
 	UnusedPreemptSource *ebpf.Variable `ebpf:"unused_preempt_source"`

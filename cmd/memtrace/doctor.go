@@ -42,24 +42,25 @@ func doctorCommand() *command {
 			"--interval, early: the report covers what was read and measured, and says so.\n\n" +
 			"Exit status: 0 when no finding is a problem (warnings included), 1 when at\n" +
 			"least one is (or as --fail-on says), 2 for a usage error.",
-		usage: "doctor [--json] [--since 24h] [--kmsg-file FILE [--kernel RELEASE] [--kmsg-max 1G]] [--interval 10s]",
+		usage: "doctor [--json] [--since 24h] [--kmsg-file FILE [--kernel RELEASE] [--kmsg-max 1G]] [--interval 10s] [--measure 60s]",
 		examples: []string{
 			"memtrace doctor",
 			"memtrace doctor --since 24h --interval 10s",
+			"sudo memtrace doctor --measure 60s   # size vm.min_free_kbytes from the measured atomic demand",
 			"memtrace doctor --kmsg-file messages-db1.txt --kernel 2.6.32-358.el6.x86_64",
 			"journalctl -k -b -1 | memtrace doctor --kmsg-file - --kmsg-max 1G",
 			"memtrace doctor --json | jq '.failures[] | {comm, count, mode_decoded, path}'",
 		},
 		bind: func(fs *pflag.FlagSet) func([]string, io.Writer, io.Writer) error {
 			var (
-				asJSON           bool
-				since, interval  time.Duration
-				kmsgFile, kernel string
-				kmsgMax          = "256MiB"
-				top              int
-				failOn           = "problem"
-				procRoot         = "/proc"
-				sysRoot          = "/sys"
+				asJSON                   bool
+				since, interval, measure time.Duration
+				kmsgFile, kernel         string
+				kmsgMax                  = "256MiB"
+				top                      int
+				failOn                   = "problem"
+				procRoot                 = "/proc"
+				sysRoot                  = "/sys"
 			)
 			fs.BoolVar(&asJSON, "json", false, "print the report as JSON")
 			fs.DurationVar(&since, "since", 0, "only failures logged this long ago or later (0: the whole log)")
@@ -67,6 +68,7 @@ func doctorCommand() *command {
 			fs.StringVar(&kmsgMax, "kmsg-max", kmsgMax, "read at most this much of a --kmsg-file that is a pipe, FIFO or device (0: no limit; a regular file is read whole)")
 			fs.StringVar(&kernel, "kernel", "", "decode GFP modes for this kernel release (default: the release the log names, else this kernel)")
 			fs.DurationVar(&interval, "interval", 0, "measure reclaim/compaction rates and free-memory bursts over this long (0: counters since boot only)")
+			fs.DurationVar(&measure, "measure", 0, "trace atomic demand this long (root) and recommend vm.min_free_kbytes from its peak (0: no tracing)")
 			fs.IntVar(&top, "top", 5, "processes listed by page table size")
 			fs.Var(choiceValue{&failOn, []string{"problem", "warn", "never"}}, "fail-on", "exit 1 when a finding is at least this severe: problem, warn, never")
 			fs.StringVar(&procRoot, "proc-root", procRoot, "procfs mount point (for a copied tree)")
@@ -77,8 +79,8 @@ func doctorCommand() *command {
 				if len(args) > 0 {
 					return usagef("unexpected argument %q", args[0])
 				}
-				if since < 0 || interval < 0 {
-					return usagef("--since and --interval must not be negative")
+				if since < 0 || interval < 0 || measure < 0 {
+					return usagef("--since, --interval and --measure must not be negative")
 				}
 				if top < 0 {
 					return usagef("--top must not be negative")
@@ -104,6 +106,16 @@ func doctorCommand() *command {
 				})
 				if kmsgFile != "" && in.LogErr != nil {
 					return fmt.Errorf("--kmsg-file: %w", in.LogErr)
+				}
+				if measure > 0 {
+					// After the rest: the snapshot is of the host before
+					// tracing, and a signal during the measurement still
+					// ends with a report of what was measured.
+					m, err := doctor.Measure(ctx, measureProbes, measure, 0, procRoot)
+					if err != nil {
+						return fmt.Errorf("--measure: %w", err)
+					}
+					in.Measured = m
 				}
 				rep := doctor.Check(in, doctor.Config{Kernel: kernel, Top: top})
 				rep.Elapsed = time.Since(start)

@@ -82,6 +82,8 @@ func TestDoctorUsage(t *testing.T) {
 		{"doctor", "--interval", "soon"},
 		{"doctor", "--fail-on", "sometimes"},
 		{"doctor", "--top", "-1"},
+		{"doctor", "--measure", "-1s"},
+		{"doctor", "--measure", "a minute"},
 	} {
 		code, _, stderr := runCLI(args...)
 		if code != exitUsage || !strings.Contains(stderr, "Usage:") {
@@ -265,5 +267,66 @@ func TestDoctorIntervalInterrupted(t *testing.T) {
 	}
 	if r.Interval.Measured >= time.Hour || !strings.HasSuffix(header, " (interrupted; --interval was 1h0m)") {
 		t.Errorf("measured %v, rate column %q", r.Interval.Measured, header)
+	}
+}
+
+// TestDoctorMeasure: `doctor --measure` on this host, while a child sends
+// traffic over loopback, measures atomic demand and turns it into a
+// recommended vm.min_free_kbytes with its reasoning.
+func TestDoctorMeasure(t *testing.T) {
+	privtest.RequireRoot(t)
+	stop := make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		for {
+			select {
+			case <-stop:
+				done <- nil
+				return
+			default:
+			}
+			// The filter records nothing: only the traffic matters here.
+			if _, err := provoke.LoopbackTraffic(32<<20, "order > 64", func() {}, provoke.WithComm("mt-measure")); err != nil {
+				done <- err
+				return
+			}
+		}
+	}()
+	code, out, stderr := runCLI("doctor", "--json", "--measure", "3s")
+	close(stop)
+	if err := <-done; err != nil {
+		t.Fatalf("loopback traffic: %v", err)
+	}
+	if code != exitOK && code != exitFail {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	r := decodeReport(t, out)
+	m := r.Measured
+	if m == nil || m.Demand.Readings < 10 || m.Demand.Total.Total() == 0 || m.Hook == "" {
+		t.Fatalf("measurement %+v", m)
+	}
+	var f *doctor.Finding
+	for i := range r.Findings {
+		if r.Findings[i].ID == "atomic-demand" {
+			f = &r.Findings[i]
+		}
+	}
+	if f == nil {
+		t.Fatal("no atomic-demand finding")
+	}
+	rec := ""
+	for _, e := range f.Evidence {
+		if e.Label == "recommended vm.min_free_kbytes" {
+			rec = e.Value
+		}
+	}
+	if rec == "" || len(f.Notes) < 4 {
+		t.Errorf("no recommendation with reasoning: %+v", f)
+	}
+	t.Logf("measured %v on %s: total %+v, peak per %v %+v; %s: %s", m.Demand.Measured, m.Hook, m.Demand.Total, m.Demand.Interval,
+		m.Demand.PerInterval.Total, f.Summary, rec)
+	code, text, _ := runCLI("doctor", "--measure", "1s")
+	if (code != exitOK && code != exitFail) || !strings.Contains(text, "Measured atomic demand") {
+		t.Errorf("text report: exit %d\n%s", code, text)
 	}
 }

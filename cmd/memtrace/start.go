@@ -2,6 +2,7 @@ package main
 
 import (
 	"github.com/memtrace/memtrace/internal/command/capture"
+	"github.com/memtrace/memtrace/internal/command/doctor"
 	"github.com/memtrace/memtrace/internal/command/serve"
 	"github.com/memtrace/memtrace/internal/command/verify"
 	"github.com/memtrace/memtrace/internal/event"
@@ -45,6 +46,20 @@ func verifyProbes(f verify.Filter) (event.Source, error) {
 	cfg.FallbackMin = min(cfg.FallbackMin, f.MinSize)
 	cfg.Comm, cfg.CgroupID = f.Comm, f.CgroupID
 	return startProbes(cfg)(event.Naming{})
+}
+
+// measureProbes starts what `doctor --measure` reads: the allocation
+// family alone, with atomic demand sampled finer than by default for its
+// sources (the cost lasts only as long as the measurement).
+func measureProbes() (doctor.MeasureSession, error) {
+	cfg := loader.DefaultConfig()
+	cfg.Signals = []event.Signal{event.SignalAlloc}
+	cfg.AtomicSampleEvery = 64
+	s, err := loader.Start(cfg, event.Naming{})
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
 }
 
 // captureConfig records in the document how the capture was asked for.

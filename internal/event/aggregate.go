@@ -19,6 +19,8 @@ type AllocAggregate struct {
 	Count           uint64    `json:"count"`
 	FirstSeen       time.Time `json:"first_seen"`
 	LastSeen        time.Time `json:"last_seen"`
+	// THPFallback: see AllocFailure.
+	THPFallback bool `json:"thp_fallback"`
 }
 
 // ExtfragAggregate is the exact in-kernel count of fallbacks for one

@@ -141,6 +141,13 @@ type AllocFailure struct {
 	// context, stack) when the event was sent: events are sampled, counts
 	// are exact.
 	Count uint64 `json:"count"`
+	// THPFallback marks a transparent-huge-page fault's attempt at a huge
+	// page (a THP GFP mask at the PMD order): expected and frequent, the
+	// fault falls back to small pages. Outputs keep these apart.
+	THPFallback bool `json:"thp_fallback"`
+	// ZoneState is the zones read just after the failure, and the
+	// verdict for this request; nil when they could not be read.
+	ZoneState *ZoneState `json:"zone_state,omitempty"`
 }
 
 // Extfrag is one fallback of the allocator to another migratetype.

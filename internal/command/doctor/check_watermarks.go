@@ -36,6 +36,10 @@ func checkWatermarks(in *Inputs, groups []FailureGroup) Finding {
 		f.add("largest fall of free memory", "%s within %v, over %s (a lower bound on one allocation burst)", kb(in.MaxDropKB), in.SampleEvery, intervalSpan(in))
 	}
 
+	if m := in.Measured; m != nil {
+		f.add("measured atomic demand", "peak %s GFP_ATOMIC, %s all atomic per %v (the atomic-demand finding sizes min_free_kbytes from it)",
+			kb(m.Demand.PerInterval.High.Pages*pk), kb(m.Demand.PerInterval.Total.Pages*pk), m.Demand.Interval)
+	}
 	failed := failedOrders(groups)
 	orders := slices.Clone(networkOrders)
 	for _, o := range failed {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Bits of vm.zone_reclaim_mode (Documentation/admin-guide/sysctl/vm.rst).
@@ -42,6 +43,14 @@ func checkZoneReclaim(in *Inputs, groups []FailureGroup) Finding {
 	}
 	if v, ok := in.Snap.Vmstat["zone_reclaim_failed"]; ok {
 		f.add("zone_reclaim_failed", "%d since boot", v)
+	}
+	if m := in.Measured; m != nil {
+		if nr := m.NodeReclaim; nr != nil {
+			f.add("node reclaim stalls measured", "%d over %v, %v in all, longest %v", nr.Stalls, m.Demand.Measured.Round(time.Millisecond),
+				time.Duration(nr.TotalNs), time.Duration(nr.MaxNs))
+		} else {
+			f.note("node reclaim stalls were not measured: this build does not trace them")
+		}
 	}
 	tradeoff := "The trade-off (the kernel's documentation, quoted by the seed): 1 keeps memory node-local by reclaiming the local page cache first, which suits workloads partitioned per node; 0 uses the other node's free memory first, which suits file servers and databases whose cache matters more than locality."
 	f.Why = tradeoff

@@ -81,6 +81,8 @@ type Inputs struct {
 	LogErr      error
 	// LogSince is the --since window applied to the log.
 	LogSince time.Duration
+	// Measured is what --measure traced (nil without it).
+	Measured *Measurement
 	// Errors are files that could not be read, as "reading PATH: why".
 	Errors []string
 	// Skipped are checks, or parts, that could not run.

@@ -31,7 +31,9 @@ type Report struct {
 	Interval *Interval      `json:"interval,omitempty"`
 	Failures []FailureGroup `json:"failures"`
 	Findings []Finding      `json:"findings"`
-	Skipped  []Skip         `json:"skipped,omitempty"`
+	// Measured is what --measure traced.
+	Measured *Measurement `json:"measured,omitempty"`
+	Skipped  []Skip       `json:"skipped,omitempty"`
 	// Errors are the files that could not be read.
 	Errors []string `json:"errors,omitempty"`
 	// Elapsed is how long gathering and checking took.
@@ -115,6 +117,10 @@ func Check(in *Inputs, cfg Config) *Report {
 		checkPageTables(in, cfg.Top),
 		checkPressure(in),
 	)
+	if in.Measured != nil {
+		r.Measured = in.Measured
+		r.Findings = append(r.Findings, checkAtomicDemand(in))
+	}
 	r.Findings = append(r.Findings, readErrorFindings(in.Errors)...)
 	return r
 }

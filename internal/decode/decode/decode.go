@@ -27,6 +27,9 @@ type Decoder struct {
 	// HugePageSize is the default huge page size in bytes, for requests
 	// that do not name one.
 	HugePageSize uint64
+	// THPOrder is the order of a PMD-sized transparent huge page (the
+	// pageblock order; 0: THP fallbacks are not told apart).
+	THPOrder uint32
 	// Tasks adds what the host knows of a task: its cgroup path and
 	// container (container.TaskNamer); nil leaves them out.
 	Tasks func(*event.Task)
@@ -50,6 +53,7 @@ func (d *Decoder) Event(ev *event.Event) {
 		a.GFP, a.GFPClass, a.Atomic = d.gfp(uint64(a.GFPFlags))
 		a.MigratetypeName = d.migratetype(a.Migratetype)
 		a.Stack = d.Stack(a.StackID)
+		a.THPFallback = d.THPFallback(a.Order, uint64(a.GFPFlags))
 	case ev.Extfrag != nil:
 		x := ev.Extfrag
 		x.AllocMigratetypeName = d.migratetype(x.AllocMigratetype)
@@ -69,6 +73,13 @@ func (d *Decoder) AllocAggregate(a *event.AllocAggregate) {
 	a.GFP, a.GFPClass, a.Atomic = d.gfp(uint64(a.GFPFlags))
 	a.MigratetypeName = d.migratetype(a.Migratetype)
 	a.Stack = d.Stack(a.StackID)
+	a.THPFallback = d.THPFallback(a.Order, uint64(a.GFPFlags))
+}
+
+// THPFallback reports whether a failed request of this order and mask was
+// a transparent huge page fault, which falls back to small pages.
+func (d *Decoder) THPFallback(order uint32, flags uint64) bool {
+	return d.GFP != nil && d.THPOrder > 0 && order == d.THPOrder && d.GFP.THPFault(flags)
 }
 
 // ExtfragAggregate fills in the migratetype names of an aggregate row.

@@ -76,3 +76,41 @@ func TestNilTablesLeaveNamesEmpty(t *testing.T) {
 		t.Errorf("%+v", ev.AllocFailure)
 	}
 }
+
+// TestTHPFallback: a THP fault's mask at the PMD order is a fallback; the
+// same mask at another order, or another mask at that order, is not.
+func TestTHPFallback(t *testing.T) {
+	tb := table(t)
+	masks := map[string]uint64{}
+	for _, e := range tb.Entries() {
+		masks[e.Name] = e.Mask
+	}
+	light, full := masks["GFP_TRANSHUGE_LIGHT"], masks["GFP_TRANSHUGE"]
+	if light == 0 || full == 0 {
+		t.Fatal("the 6.18 table has no THP masks")
+	}
+	d := &Decoder{GFP: tb, THPOrder: 9}
+	for _, tc := range []struct {
+		order uint32
+		flags uint64
+		want  bool
+	}{
+		{9, light, true},
+		{9, full, true},
+		{9, full | masks["__GFP_NORETRY"], true},
+		{4, light, false}, // an mTHP order: not the PMD order
+		{9, masks["GFP_KERNEL"] | masks["__GFP_COMP"], false},
+		{9, masks["GFP_HIGHUSER_MOVABLE"] | masks["__GFP_COMP"] | masks["__GFP_RETRY_MAYFAIL"], false}, // hugetlb pool growth
+	} {
+		ev := event.Event{Kind: event.KindAllocFailure, AllocFailure: &event.AllocFailure{Order: tc.order, GFPFlags: event.Hex(tc.flags)}}
+		d.Event(&ev)
+		agg := event.AllocAggregate{Order: tc.order, GFPFlags: event.Hex(tc.flags)}
+		d.AllocAggregate(&agg)
+		if ev.AllocFailure.THPFallback != tc.want || agg.THPFallback != tc.want {
+			t.Errorf("order %d %s: event %v, aggregate %v, want %v", tc.order, tb.String(tc.flags), ev.AllocFailure.THPFallback, agg.THPFallback, tc.want)
+		}
+	}
+	if (&Decoder{GFP: tb}).THPFallback(9, light) {
+		t.Error("without a THP order nothing is a THP fallback")
+	}
+}

@@ -46,6 +46,27 @@ type allocAllocVal struct {
 	Comm        [16]int8
 }
 
+type allocAtomicDemand struct {
+	_     structs.HostLayout
+	Pages [2]uint64
+	Hits  uint64
+}
+
+type allocAtomicTopKey struct {
+	_    structs.HostLayout
+	Pid  uint32
+	Ctx  uint8
+	High uint8
+	Pad  [2]uint8
+}
+
+type allocAtomicTopVal struct {
+	_       structs.HostLayout
+	Samples uint64
+	Pages   uint64
+	Comm    [16]int8
+}
+
 type allocEventHdr struct {
 	_        structs.HostLayout
 	TsNs     uint64
@@ -80,28 +101,32 @@ const (
 )
 
 type allocMemtraceConfig struct {
-	_              structs.HostLayout
-	FilterCgroup   uint64
-	FilterTgid     uint32
-	FilterCommLen  uint8
-	PreemptSrc     uint8
-	Pad0           [2]uint8
-	FilterComm     [16]int8
-	PercpuRqOff    uint64
-	PercpuPcOff    uint64
-	SampleFirst    uint32
-	PageblockOrder int32
-	GfpNowarn      uint64
-	NrShmget       uint32
-	NrMmap         uint32
-	NrShmat        uint32
-	Pad1           uint32
-	MapHugetlb     uint64
-	MapAnonymous   uint64
-	MapTypeMask    uint64
-	ShmHugetlb     uint64
-	LargeSharedMin uint64
-	FallbackMin    uint64
+	_                 structs.HostLayout
+	FilterCgroup      uint64
+	FilterTgid        uint32
+	FilterCommLen     uint8
+	PreemptSrc        uint8
+	Pad0              [2]uint8
+	FilterComm        [16]int8
+	PercpuRqOff       uint64
+	PercpuPcOff       uint64
+	SampleFirst       uint32
+	PageblockOrder    int32
+	GfpNowarn         uint64
+	NrShmget          uint32
+	NrMmap            uint32
+	NrShmat           uint32
+	Pad1              uint32
+	MapHugetlb        uint64
+	MapAnonymous      uint64
+	MapTypeMask       uint64
+	ShmHugetlb        uint64
+	LargeSharedMin    uint64
+	FallbackMin       uint64
+	GfpDirectReclaim  uint64
+	GfpHigh           uint64
+	CountAtomic       uint32
+	AtomicSampleEvery uint32
 }
 
 type allocPreemptSource uint32
@@ -150,6 +175,8 @@ const (
 	allocMapAllocEvents         = "alloc_events"
 	allocMapAllocStacks         = "alloc_stacks"
 	allocMapAllocStats          = "alloc_stats"
+	allocMapAtomicPcpu          = "atomic_pcpu"
+	allocMapAtomicTop           = "atomic_top"
 	allocProgAllocFailBtf       = "alloc_fail_btf"
 	allocProgAllocFailFexit     = "alloc_fail_fexit"
 	allocProgAllocFailTp        = "alloc_fail_tp"
@@ -157,6 +184,9 @@ const (
 	allocVarCFG                 = "CFG"
 	allocVarUnusedAllocEvent    = "unused_alloc_event"
 	allocVarUnusedAllocKey      = "unused_alloc_key"
+	allocVarUnusedAtomicDemand  = "unused_atomic_demand"
+	allocVarUnusedAtomicTopKey  = "unused_atomic_top_key"
+	allocVarUnusedAtomicTopVal  = "unused_atomic_top_val"
 	allocVarUnusedEventKind     = "unused_event_kind"
 	allocVarUnusedExecCtx       = "unused_exec_ctx"
 	allocVarUnusedPreemptSource = "unused_preempt_source"
@@ -221,6 +251,8 @@ type allocMapSpecs struct {
 	AllocEvents *ebpf.MapSpec `ebpf:"alloc_events"`
 	AllocStacks *ebpf.MapSpec `ebpf:"alloc_stacks"`
 	AllocStats  *ebpf.MapSpec `ebpf:"alloc_stats"`
+	AtomicPcpu  *ebpf.MapSpec `ebpf:"atomic_pcpu"`
+	AtomicTop   *ebpf.MapSpec `ebpf:"atomic_top"`
 }
 
 // allocVariableSpecs contains global variables before they are loaded into the kernel.
@@ -230,6 +262,9 @@ type allocVariableSpecs struct {
 	CFG                 *ebpf.VariableSpec `ebpf:"CFG"`
 	UnusedAllocEvent    *ebpf.VariableSpec `ebpf:"unused_alloc_event"`
 	UnusedAllocKey      *ebpf.VariableSpec `ebpf:"unused_alloc_key"`
+	UnusedAtomicDemand  *ebpf.VariableSpec `ebpf:"unused_atomic_demand"`
+	UnusedAtomicTopKey  *ebpf.VariableSpec `ebpf:"unused_atomic_top_key"`
+	UnusedAtomicTopVal  *ebpf.VariableSpec `ebpf:"unused_atomic_top_val"`
 	UnusedEventKind     *ebpf.VariableSpec `ebpf:"unused_event_kind"`
 	UnusedExecCtx       *ebpf.VariableSpec `ebpf:"unused_exec_ctx"`
 	UnusedPreemptSource *ebpf.VariableSpec `ebpf:"unused_preempt_source"`
@@ -262,6 +297,8 @@ type allocMaps struct {
 	AllocEvents *ebpf.Map `ebpf:"alloc_events"`
 	AllocStacks *ebpf.Map `ebpf:"alloc_stacks"`
 	AllocStats  *ebpf.Map `ebpf:"alloc_stats"`
+	AtomicPcpu  *ebpf.Map `ebpf:"atomic_pcpu"`
+	AtomicTop   *ebpf.Map `ebpf:"atomic_top"`
 }
 
 func (m *allocMaps) Close() error {
@@ -270,6 +307,8 @@ func (m *allocMaps) Close() error {
 		m.AllocEvents,
 		m.AllocStacks,
 		m.AllocStats,
+		m.AtomicPcpu,
+		m.AtomicTop,
 	)
 }
 
@@ -280,6 +319,9 @@ type allocVariables struct {
 	CFG                 *ebpf.Variable `ebpf:"CFG"`
 	UnusedAllocEvent    *ebpf.Variable `ebpf:"unused_alloc_event"`
 	UnusedAllocKey      *ebpf.Variable `ebpf:"unused_alloc_key"`
+	UnusedAtomicDemand  *ebpf.Variable `ebpf:"unused_atomic_demand"`
+	UnusedAtomicTopKey  *ebpf.Variable `ebpf:"unused_atomic_top_key"`
+	UnusedAtomicTopVal  *ebpf.Variable `ebpf:"unused_atomic_top_val"`
 	UnusedEventKind     *ebpf.Variable `ebpf:"unused_event_kind"`
 	UnusedExecCtx       *ebpf.Variable `ebpf:"unused_exec_ctx"`
 	UnusedPreemptSource *ebpf.Variable `ebpf:"unused_preempt_source"`

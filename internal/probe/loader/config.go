@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/memtrace/memtrace/internal/event"
 )
@@ -38,6 +39,20 @@ type Config struct {
 	// PageblockOrder overrides the running kernel's, which Start finds
 	// (0: the host's; 9 if it cannot be found).
 	PageblockOrder int
+
+	// AtomicDemand counts, in the alloc family's program, the pages of
+	// every allocation that cannot sleep (Session.AtomicDemand). It costs
+	// the common sleeping allocation one flag test.
+	AtomicDemand bool
+	// AtomicSampleEvery attributes one atomic allocation in this many per
+	// CPU to its process and context (Session.AtomicSources); a power of
+	// two, 0 for none.
+	AtomicSampleEvery uint32
+	// ZoneStateEvery: the first allocation failure after this long without
+	// one reads the zones (/proc/zoneinfo, /proc/buddyinfo) and judges
+	// the failure against them; the failures that follow within it are
+	// judged against the same reading. 0: no zone state.
+	ZoneStateEvery time.Duration
 }
 
 // DefaultConfig returns a configuration with every signal and auto hooks.
@@ -48,6 +63,14 @@ func DefaultConfig() Config {
 		SampleFirst:    64,
 		LargeSharedMin: 64 << 20,
 		FallbackMin:    2 << 20,
+
+		AtomicDemand: true,
+		// Each sample reads preempt_count and updates a hash map, which
+		// measured as several ns per hit on loopback traffic at 1 in 64
+		// (BenchmarkAllocHookCost): rare enough by default to cost nothing
+		// measurable; doctor --measure samples more.
+		AtomicSampleEvery: 1024,
+		ZoneStateEvery:    100 * time.Millisecond,
 	}
 }
 
@@ -57,6 +80,12 @@ func (c Config) validate() error {
 		if err := event.CheckComm(c.Comm); err != nil {
 			return fmt.Errorf("comm filter: %w", err)
 		}
+	}
+	if n := c.AtomicSampleEvery; n&(n-1) != 0 {
+		return fmt.Errorf("atomic demand sampling: every %d allocations, want a power of two", n)
+	}
+	if c.ZoneStateEvery < 0 {
+		return fmt.Errorf("zone state interval %v is negative", c.ZoneStateEvery)
 	}
 	return nil
 }

@@ -87,6 +87,15 @@ func (s *Session) config() memtraceConfig {
 		ShmHugetlb:     shmHugetlb,
 		LargeSharedMin: s.cfg.LargeSharedMin,
 		FallbackMin:    s.cfg.FallbackMin,
+
+		GfpDirectReclaim:  s.gfpDirectReclaim,
+		GfpHigh:           s.gfpHigh,
+		AtomicSampleEvery: s.cfg.AtomicSampleEvery,
+	}
+	// Without the running kernel's __GFP_DIRECT_RECLAIM every request
+	// would look atomic: count nothing rather than everything.
+	if s.cfg.AtomicDemand && s.gfpDirectReclaim != 0 {
+		c.CountAtomic = 1
 	}
 	for i := 0; i < len(s.cfg.Comm) && i < len(c.FilterComm); i++ {
 		c.FilterComm[i] = int8(s.cfg.Comm[i])

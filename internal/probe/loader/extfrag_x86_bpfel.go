@@ -61,28 +61,32 @@ type extfragExtfragVal struct {
 }
 
 type extfragMemtraceConfig struct {
-	_              structs.HostLayout
-	FilterCgroup   uint64
-	FilterTgid     uint32
-	FilterCommLen  uint8
-	PreemptSrc     uint8
-	Pad0           [2]uint8
-	FilterComm     [16]int8
-	PercpuRqOff    uint64
-	PercpuPcOff    uint64
-	SampleFirst    uint32
-	PageblockOrder int32
-	GfpNowarn      uint64
-	NrShmget       uint32
-	NrMmap         uint32
-	NrShmat        uint32
-	Pad1           uint32
-	MapHugetlb     uint64
-	MapAnonymous   uint64
-	MapTypeMask    uint64
-	ShmHugetlb     uint64
-	LargeSharedMin uint64
-	FallbackMin    uint64
+	_                 structs.HostLayout
+	FilterCgroup      uint64
+	FilterTgid        uint32
+	FilterCommLen     uint8
+	PreemptSrc        uint8
+	Pad0              [2]uint8
+	FilterComm        [16]int8
+	PercpuRqOff       uint64
+	PercpuPcOff       uint64
+	SampleFirst       uint32
+	PageblockOrder    int32
+	GfpNowarn         uint64
+	NrShmget          uint32
+	NrMmap            uint32
+	NrShmat           uint32
+	Pad1              uint32
+	MapHugetlb        uint64
+	MapAnonymous      uint64
+	MapTypeMask       uint64
+	ShmHugetlb        uint64
+	LargeSharedMin    uint64
+	FallbackMin       uint64
+	GfpDirectReclaim  uint64
+	GfpHigh           uint64
+	CountAtomic       uint32
+	AtomicSampleEvery uint32
 }
 
 // Names of all BPF objects in the ELF.

@@ -129,6 +129,7 @@ func (s *Session) allocEvent(r allocAllocEvent) event.Event {
 		af.PreemptCount = &pc
 	}
 	ev.AllocFailure = af
+	s.judgeZones(&ev)
 	return ev
 }
 

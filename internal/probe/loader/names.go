@@ -50,6 +50,8 @@ func (s *Session) buildGFP(release string, enum []gfp.EnumMember) {
 	n.dec.GFP = t
 	n.decoding.GFPSource = t.Source()
 	s.gfpNowarn, _ = t.Bit("__GFP_NOWARN")
+	s.gfpDirectReclaim, _ = t.Bit("__GFP_DIRECT_RECLAIM")
+	s.gfpHigh, _ = t.Bit("__GFP_HIGH")
 }
 
 // buildMigratetypes names migratetypes from the enum in the parsed
@@ -114,6 +116,13 @@ func enumMembers[To, From member](in []From) []To {
 func (s *Session) finishNames(n Naming, hugePageSize uint64) {
 	nm := &s.names
 	nm.dec.HugePageSize = hugePageSize
+	// A PMD-sized THP is a pageblock on every architecture memtrace runs
+	// on (pageblock_order = HPAGE_PMD_ORDER with huge pages configured).
+	// Unknown, it is taken as 9, as the programs do.
+	nm.dec.THPOrder = 9
+	if s.pageblockOrder > 0 {
+		nm.dec.THPOrder = uint32(s.pageblockOrder)
+	}
 	nm.dec.Tasks = n.Tasks
 	if n.Stacks || n.Symbols {
 		nm.dec.Stacks = s.StackAddrs
@@ -135,6 +144,13 @@ func (s *Session) finishNames(n Naming, hugePageSize uint64) {
 		}
 		nm.dec.Symbols = syms
 	}()
+}
+
+// warn adds a warning found while the session runs.
+func (n *names) warn(msg string) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.decoding.Warnings = append(n.decoding.Warnings, msg)
 }
 
 // waitSymbols waits for kernel symbols if they were asked for; it is
@@ -201,5 +217,14 @@ func (n *names) extfragAggregates(rows []event.ExtfragAggregate) {
 	defer n.mu.Unlock()
 	for i := range rows {
 		n.dec.ExtfragAggregate(&rows[i])
+	}
+}
+
+// atomicSources names the tasks of atomic-demand rows in place.
+func (n *names) atomicSources(rows []event.AtomicSource) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for i := range rows {
+		n.dec.Task(&rows[i].Task)
 	}
 }

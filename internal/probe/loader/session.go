@@ -43,8 +43,11 @@ type Session struct {
 	kernel   *btf.Spec
 	btfCache *btf.Cache
 	preempt  preemptLocation
-	// gfpNowarn is __GFP_NOWARN on this kernel (0: unknown).
-	gfpNowarn uint64
+	// gfpNowarn is __GFP_NOWARN on this kernel (0: unknown); likewise
+	// __GFP_DIRECT_RECLAIM and __GFP_HIGH, for atomic demand.
+	gfpNowarn, gfpDirectReclaim, gfpHigh uint64
+	// zones judges allocation failures against the zones (nil: off).
+	zones *zoneWatch
 	// pageblockOrder is the host's (0: unknown, the programs use 9).
 	pageblockOrder int
 	names          names
@@ -204,6 +207,7 @@ func Start(cfg Config, n Naming) (*Session, error) {
 		return nil, fmt.Errorf("no signal could be attached on this kernel:\n  %s", strings.Join(reasons, "\n  "))
 	}
 	s.finishNames(n, geo.HugepageSizeKB*1024)
+	s.zones = s.newZoneWatch()
 	for _, a := range s.families {
 		s.wg.Add(1)
 		go s.read(a)

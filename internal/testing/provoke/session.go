@@ -46,6 +46,11 @@ func (s *session) count(system, event, filter string) error {
 	if filter != "" {
 		f = filter + " && " + f
 	}
+	return s.countFilter(system, event, f)
+}
+
+// countFilter starts counting system:event hits that match f.
+func (s *session) countFilter(system, event, f string) error {
 	c, err := tracefs.NewCounter(s.tfsDir, system, event, f)
 	if err != nil {
 		return err

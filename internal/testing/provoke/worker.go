@@ -37,6 +37,7 @@ func ops() map[string]op {
 		"fill":     opFill,
 		"release":  opRelease,
 		"huge":     opHuge,
+		"loopback": opLoopback,
 	}
 }
 

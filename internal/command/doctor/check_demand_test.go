@@ -1,0 +1,98 @@
+package doctor
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/memtrace/memtrace/internal/aggregate/demand"
+	"github.com/memtrace/memtrace/internal/event"
+	"github.com/memtrace/memtrace/internal/host/sysstate"
+)
+
+// hostZones are the zones of the design note's worked example (§3.3):
+// min_free_kbytes 67584 (khugepaged's), watermark_scale_factor 10.
+var hostZones = []sysstate.ZoneFree{
+	{Node: 0, Zone: "DMA", Managed: 3840, MinPages: 18, LowPages: 22, HighPages: 26},
+	{Node: 0, Zone: "DMA32", Managed: 772848, MinPages: 3806, LowPages: 4757, HighPages: 5708},
+	{Node: 0, Zone: "Normal", Managed: 2654208, MinPages: 13071, LowPages: 16338, HighPages: 19605},
+	{Node: 0, Zone: "Movable"},
+}
+
+// TestRecommendMinFreeWorkedExample: B = 10000 pages per 100 ms, L/M =
+// 3430896/2654208: at least 1.6·B·4·L/M = 82728.07, 82729 kB, twice a burst 103410
+// kB, rounded up to 101 MiB; the burst is wider than low−min (3267
+// pages), so watermark_scale_factor ≥ ceil(10000·10000/M) = 38.
+func TestRecommendMinFreeWorkedExample(t *testing.T) {
+	r, ok := recommendMinFree(demandInput{
+		high: 10000, total: 10000, window: 100 * time.Millisecond, cur: 67584, wsf: 10,
+		zones: hostZones, memTotalKB: 13723584, pageKB: 4, pageblock: 9,
+	})
+	if !ok {
+		t.Fatal("no recommendation")
+	}
+	if r.required != 82729 || r.value != 103424 || r.wsf != 38 || r.zone.Zone != "Normal" {
+		t.Errorf("required %d, value %d, wsf %d, zone %s", r.required, r.value, r.wsf, r.zone.Zone)
+	}
+	text := strings.Join(r.reasons, "\n")
+	for _, want := range []string{"khugepaged's own value", "3/8 of min", "1.6·B = 16000 pages", "≥ 10000·10000/M = 38"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("reasoning lacks %q:\n%s", want, text)
+		}
+	}
+}
+
+func TestRecommendMinFreeBounds(t *testing.T) {
+	in := demandInput{window: 100 * time.Millisecond, cur: 67584, wsf: 10, zones: hostZones, memTotalKB: 13723584, pageKB: 4}
+	// No GFP_ATOMIC demand: keep the value.
+	if r, _ := recommendMinFree(in); r.value != 67584 || r.wsf != 0 {
+		t.Errorf("no demand: %+v", r)
+	}
+	// A huge burst: capped at 5% of memory.
+	in.high, in.total = 200000, 200000
+	if r, _ := recommendMinFree(in); r.value != 686080 || r.wsf != 754 {
+		t.Errorf("capped: value %d wsf %d", r.value, r.wsf)
+	}
+	// Never below the current value.
+	in.high, in.total, in.cur = 100, 100, 500000
+	if r, _ := recommendMinFree(in); r.value != 500000 {
+		t.Errorf("lowered the reserve: %d", r.value)
+	}
+	if _, ok := recommendMinFree(demandInput{pageKB: 4}); ok {
+		t.Error("a recommendation without zones")
+	}
+}
+
+func TestCheckAtomicDemand(t *testing.T) {
+	in := &Inputs{Snap: sysstate.Snapshot{Buddy: hostZones, PageblockOrder: 9,
+		Sysctl: sysstate.Sysctl{MinFreeKbytes: 67584, WatermarkScaleFactor: 10}, Memory: sysstate.Memory{MemTotalKB: 13723584}}}
+	in.Measured = &Measurement{Asked: time.Second, Hook: "tp_btf/mm_page_alloc", Demand: demand.Summary{
+		Interval: 100 * time.Millisecond, Readings: 10, Measured: time.Second,
+		Total:       event.AtomicDemand{HighPages: 20000, OtherPages: 5},
+		PerInterval: demand.Peaks{High: demand.Peak{Pages: 10000}, Total: demand.Peak{Pages: 10000}},
+	}, Sources: []event.AtomicSource{{Task: event.Task{Pid: 7, Comm: "swapper/0"}, Context: event.ContextSoftirq, High: true, Samples: 3, SampledPages: 3, EstimatedPages: 192}}}
+	f := checkAtomicDemand(in)
+	if f.Severity != Warn || !strings.Contains(f.Summary, "raise vm.min_free_kbytes from 67584 to 103424") {
+		t.Errorf("%v: %s", f.Severity, f.Summary)
+	}
+	if len(f.Fix) != 3 || f.Fix[0] != "sysctl -w vm.min_free_kbytes=103424" || f.Fix[2] != "sysctl -w vm.watermark_scale_factor=38" {
+		t.Errorf("fix %q", f.Fix)
+	}
+	found := false
+	for _, e := range f.Evidence {
+		found = found || strings.Contains(e.Value, "softirq, interrupting swapper/0 (pid 7)")
+	}
+	if !found {
+		t.Errorf("no largest source in %+v", f.Evidence)
+	}
+	// Measured failures below min with atomic requests: a problem.
+	in.Measured.Failures = MeasuredFailures{Total: 3, Atomic: 3, Verdicts: map[event.ZoneVerdict]uint64{event.VerdictBelowMin: 2}}
+	if f := checkAtomicDemand(in); f.Severity != Problem {
+		t.Errorf("atomic failures below min: %v", f.Severity)
+	}
+	// Enough reserve: ok.
+	in.Snap.Sysctl.MinFreeKbytes, in.Snap.Sysctl.WatermarkScaleFactor = 204800, 100
+	if f := checkAtomicDemand(in); f.Severity != OK || len(f.Fix) != 0 {
+		t.Errorf("enough reserve: %v %s %q", f.Severity, f.Summary, f.Fix)
+	}
+}
