@@ -68,6 +68,7 @@ var acceptedValues = map[string][]string{
 
 	"doctor --since":    {"0", "1ns", "2562047h"}, // 0: the whole log
 	"doctor --interval": {"0", "1ns", "2562047h"}, // 0: counters since boot
+	"doctor --measure":  {"0", "1ns", "2562047h"}, // 0: no tracing
 	"doctor --top":      {"0", "1", "9223372036854775807"},
 }
 
