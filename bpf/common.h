@@ -17,6 +17,8 @@ enum event_kind {
 	EVENT_EXTFRAG = 2,
 	EVENT_HUGETLB = 3,
 	EVENT_WARN_ALLOC = 4,
+	EVENT_RECLAIM = 5,
+	EVENT_COMPACTION = 6,
 };
 
 // Execution context of the code that made the request. A failure "by
@@ -95,6 +97,9 @@ struct memtrace_config {
 	// hugetlb: after a failed huge request, shared mappings at least this
 	// large are recorded as fallback candidates.
 	__u64 fallback_min;
+	// reclaim, compaction: stalls at least this long are all sent as
+	// events (0: sampled like the other families' events).
+	__u64 stall_min_ns;
 };
 
 volatile const struct memtrace_config CFG = {};

@@ -58,6 +58,7 @@ type burstMemtraceConfig struct {
 	ShmHugetlb     uint64
 	LargeSharedMin uint64
 	FallbackMin    uint64
+	StallMinNs     uint64
 }
 
 // Names of all BPF objects in the ELF.

@@ -67,6 +67,8 @@ const (
 	allocEventKindEVENT_EXTFRAG    allocEventKind = 2
 	allocEventKindEVENT_HUGETLB    allocEventKind = 3
 	allocEventKindEVENT_WARN_ALLOC allocEventKind = 4
+	allocEventKindEVENT_RECLAIM    allocEventKind = 5
+	allocEventKindEVENT_COMPACTION allocEventKind = 6
 )
 
 type allocExecCtx uint32
@@ -102,6 +104,7 @@ type allocMemtraceConfig struct {
 	ShmHugetlb     uint64
 	LargeSharedMin uint64
 	FallbackMin    uint64
+	StallMinNs     uint64
 }
 
 type allocPreemptSource uint32

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/memtrace/memtrace/internal/event"
 )
@@ -39,6 +40,10 @@ type Config struct {
 	// PageblockOrder overrides the running kernel's, which Start finds
 	// (0: the host's; 9 if it cannot be found).
 	PageblockOrder int
+	// StallThreshold: reclaim and compaction stalls at least this long
+	// are all sent as events; 0 sends them sampled like other events
+	// (SampleFirst). The aggregates count every stall either way.
+	StallThreshold time.Duration
 }
 
 // DefaultConfig returns a configuration with every signal and auto hooks.
@@ -56,6 +61,9 @@ func DefaultConfig() Config {
 func (c Config) validate() error {
 	if len(c.Comm) > 15 {
 		return fmt.Errorf("comm filter %q is longer than the kernel's 15 characters", c.Comm)
+	}
+	if c.StallThreshold < 0 {
+		return fmt.Errorf("stall threshold %v is negative", c.StallThreshold)
 	}
 	return nil
 }
@@ -97,20 +105,13 @@ func ParseHookTypes(s string) ([]string, error) {
 // command can tell before loading anything that --disable-hooks leaves a
 // signal nothing to attach with.
 func SignalHookTypes(sig event.Signal, allocHook string) ([]string, error) {
-	var cands []candidate
-	switch sig {
-	case event.SignalAlloc:
-		c, err := allocCandidates(allocHook)
-		if err != nil {
-			return nil, err
-		}
-		cands = c
-	case event.SignalExtfrag:
-		cands = extfragCandidates()
-	case event.SignalHugetlb:
-		cands = hugetlbCandidates()
-	default:
+	f, ok := registry[sig]
+	if !ok {
 		return nil, fmt.Errorf("unknown signal %q", sig)
+	}
+	cands, err := f.candidates(Config{AllocHook: allocHook})
+	if err != nil {
+		return nil, err
 	}
 	var out []string
 	for _, c := range cands {

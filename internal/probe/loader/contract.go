@@ -22,6 +22,8 @@ type memtraceConfig = allocMemtraceConfig
 var (
 	_ = extfragMemtraceConfig(memtraceConfig{})
 	_ = hugetlbMemtraceConfig(memtraceConfig{})
+	_ = reclaimMemtraceConfig(memtraceConfig{})
+	_ = compactionMemtraceConfig(memtraceConfig{})
 )
 
 // cfgVar is the name of the configuration variable in every object.
@@ -87,6 +89,7 @@ func (s *Session) config() memtraceConfig {
 		ShmHugetlb:     shmHugetlb,
 		LargeSharedMin: s.cfg.LargeSharedMin,
 		FallbackMin:    s.cfg.FallbackMin,
+		StallMinNs:     uint64(s.cfg.StallThreshold),
 	}
 	for i := 0; i < len(s.cfg.Comm) && i < len(c.FilterComm); i++ {
 		c.FilterComm[i] = int8(s.cfg.Comm[i])

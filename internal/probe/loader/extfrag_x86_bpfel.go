@@ -83,6 +83,7 @@ type extfragMemtraceConfig struct {
 	ShmHugetlb     uint64
 	LargeSharedMin uint64
 	FallbackMin    uint64
+	StallMinNs     uint64
 }
 
 // Names of all BPF objects in the ELF.

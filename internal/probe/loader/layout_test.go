@@ -21,6 +21,7 @@ import (
 // objects are the embedded program sets, by their bpf2go prefix.
 var objects = map[string]func() (*ebpf.CollectionSpec, error){
 	"alloc": loadAlloc, "extfrag": loadExtfrag, "hugetlb": loadHugetlb,
+	"reclaim": loadReclaim, "compaction": loadCompaction,
 }
 
 // layoutCases are every struct shared by C and Go, in every object that
@@ -45,6 +46,18 @@ var layoutCases = []struct {
 	{"extfrag", "extfrag_val", extfragExtfragVal{}},
 	{"hugetlb", "hugetlb_event", hugetlbHugetlbEvent{}},
 	{"hugetlb", "inflight", hugetlbInflight{}},
+	{"reclaim", "memtrace_config", reclaimMemtraceConfig{}},
+	{"compaction", "memtrace_config", compactionMemtraceConfig{}},
+	{"reclaim", "event_hdr", reclaimReclaimEvent{}.Hdr},
+	{"compaction", "event_hdr", compactionCompactionEvent{}.Hdr},
+	{"reclaim", "stall_key", reclaimStallKey{}},
+	{"compaction", "stall_key", compactionStallKey{}},
+	{"reclaim", "reclaim_event", reclaimReclaimEvent{}},
+	{"reclaim", "reclaim_val", reclaimReclaimVal{}},
+	{"reclaim", "reclaim_inflight", reclaimReclaimInflight{}},
+	{"compaction", "compaction_event", compactionCompactionEvent{}},
+	{"compaction", "compact_val", compactionCompactVal{}},
+	{"compaction", "compact_window", compactionCompactWindow{}},
 }
 
 // TestLayoutMatchesBTF checks every Go struct shared with the programs
