@@ -37,6 +37,8 @@ func ops() map[string]op {
 		"fill":     opFill,
 		"release":  opRelease,
 		"huge":     opHuge,
+		"readfile": opReadFile,
+		"setpool":  opSetPool,
 	}
 }
 
