@@ -28,7 +28,8 @@ const compactionStep = 4
 // The free blocks of the huge page order and above (/proc/buddyinfo) are
 // first taken into the pool, which holds them only for the run: what is
 // left free is fragmented by the machine's own use. It refuses to hold
-// more than half of MemAvailable. The pool is put back as it was
+// more than half of MemAvailable (an error wrapping errors.ErrUnsupported:
+// too little of the free memory is fragmented to provoke safely). The pool is put back as it was
 // (nr_hugepages; its freed pages return to the free lists), also on
 // error, and a run waits for other users of the pool (ReserveHugePages).
 func Compaction(min int, opts ...Option) (rep StallReport, err error) {
@@ -94,7 +95,7 @@ func Compaction(min int, opts ...Option) (rep StallReport, err error) {
 		}
 		rep.PoolAsked = cur + free + compactionStep
 		if rep.PoolAsked-p.nr > limit {
-			return rep, fmt.Errorf("provoking compaction: %d free blocks of order %d or more: taking them would hold more than half of MemAvailable", free, order)
+			return rep, fmt.Errorf("provoking compaction: %w: %d free blocks of order %d or more, taking them would hold more than half of MemAvailable", errors.ErrUnsupported, free, order)
 		}
 		if err := s.child.call("setpool", poolArgs{Path: nrFile, N: rep.PoolAsked}, &rep.PoolGot); err != nil {
 			return rep, err
