@@ -1,23 +1,19 @@
 // SPDX-License-Identifier: GPL-2.0
-// Compaction stalls: direct compaction by an allocating task, with the
-// request (order, GFP flags, priority), the time it took and its outcome,
-// and the wakeups of kcompactd.
+// Compaction stalls: direct compaction by an allocating task (order, GFP
+// flags, priority, time taken, outcome) and the wakeups of kcompactd.
 //
 // No tracepoint marks the return of try_to_compact_pages(), so each call
 // is a window per thread: it opens at mm_compaction_try_to_compact_pages,
-// the thread's compaction events inside it (deferred, suitable, end,
-// defer_reset) update it, and it closes at the thread's next compaction or
-// reclaim, or once the allocation got its page. Its latency runs from the
-// open to the last event inside. The outcome follows the kernel's own
-// rule, rc = max(rc, status) over enum compact_result, whose values come
-// from the running kernel by CO-RE.
-//
-// The aggregate is kept up to date at every event inside a window (the
-// count, outcome and histogram slot of the call move with it), so it never
-// waits for a close that may come late. The window itself stays in
-// compact_windows after it closes: it is the thread's last compaction,
-// which a later allocation failure can be compared with.
+// the thread's deferred, suitable, end and defer_reset events update it,
+// and it closes at the thread's next compaction or reclaim, or once the
+// allocation got its page. Its latency runs from the open to the last
+// event inside; its outcome follows the kernel's rule, rc = max(rc,
+// status) over enum compact_result, read from the running kernel by CO-RE.
+// The aggregate moves with every event of an open window, so it never
+// waits for a close that may come late; the closed window stays in
+// compact_windows as the thread's last compaction.
 #include "stall.h"
+#include "stall_tp.h"
 
 #define OUTCOME_SLOTS 16
 
@@ -36,8 +32,7 @@ struct compact_val {
 	__u64 hist[STALL_HIST_SLOTS];
 };
 
-// One direct compaction call of a thread: in progress while open, then
-// the thread's last one.
+// A thread's direct compaction call: open while running, then its last.
 struct compact_window {
 	struct stall_key key; // the aggregate it counts in
 	__u64 start_ns;
@@ -86,8 +81,7 @@ struct {
 	__type(value, struct compact_window);
 } compact_windows SEC(".maps");
 
-// The first value of a new aggregate key is built here: it is too large
-// for the BPF stack beside the window.
+// Where a new aggregate's first value is built: too large for the stack.
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);
@@ -142,10 +136,8 @@ static __always_inline void close_window(__u64 pid_tgid)
 	fill_hdr(&e->hdr, EVENT_COMPACTION, CTX_PROCESS, pid_tgid);
 	e->start_ns = w->start_ns;
 	e->duration_ns = ns;
-	e->count = 0;
 	struct compact_val *v = bpf_map_lookup_elem(&compact_agg, &w->key);
-	if (v)
-		e->count = v->count;
+	e->count = v ? v->count : 0;
 	e->order = w->key.order;
 	e->gfp = w->key.gfp;
 	e->prio = w->key.detail;
@@ -191,14 +183,15 @@ static __always_inline void open_window(int order, __u32 gfp, int prio)
 
 // update moves the thread's open call to a new outcome, latency and page
 // state, in the window and in its aggregate. It returns the window, or
-// NULL if the thread has none open for this order.
+// NULL if the thread has none open for this order (mm_compaction_end has
+// no order: ANY_ORDER).
+#define ANY_ORDER (-1)
 static __always_inline struct compact_window *update(int order, int status, bool reset)
 {
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
-	__u32 tid = (__u32)pid_tgid;
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
 	struct compact_window *w = bpf_map_lookup_elem(&compact_windows, &tid);
 
-	if (!w || !w->open || w->key.order != order)
+	if (!w || !w->open || (order != ANY_ORDER && w->key.order != order))
 		return NULL;
 	__u64 now = bpf_ktime_get_ns();
 	__u8 rc = w->rc, obtained = w->obtained;
@@ -209,10 +202,9 @@ static __always_inline struct compact_window *update(int order, int status, bool
 			w->saw_success = 1;
 	}
 	if (reset) {
-		// The first reset of a call without a zone's own SUCCESS is the
-		// success path (a captured page, or a zone whose watermark was
-		// met, silent on 6.12+); a reset after a SUCCESS is the
-		// allocation that followed it getting its page.
+		// A first reset without a zone's own SUCCESS is the success
+		// path (captured page; met watermark, silent on 6.12+); a reset
+		// after a SUCCESS is the allocation getting its page.
 		w->resets++;
 		if (w->resets == 1 && !w->saw_success && CR(COMPACT_SUCCESS) > rc)
 			rc = CR(COMPACT_SUCCESS);
@@ -246,8 +238,7 @@ static __always_inline struct compact_window *update(int order, int status, bool
 
 static __always_inline void on_suitable(int order, int ret)
 {
-	// CONTINUE leaves the outcome as it is; NOT_SUITABLE_ZONE is returned
-	// as SKIPPED by compaction_suitable().
+	// CONTINUE changes nothing; compaction_suitable() returns NOT_SUITABLE_ZONE as SKIPPED.
 	if (ret == CR(COMPACT_CONTINUE))
 		ret = -1;
 	else if (ret == CR(COMPACT_NOT_SUITABLE_ZONE))
@@ -262,8 +253,7 @@ static __always_inline void on_defer_reset(int order)
 		close_window(bpf_get_current_pid_tgid());
 }
 
-// A thread that starts reclaiming has left its compaction call; the
-// compaction_suitable events of reclaim must not count in it.
+// Reclaim ends the call: its own compaction_suitable events are not in it.
 static __always_inline void on_reclaim(void)
 {
 	close_window(bpf_get_current_pid_tgid());
@@ -318,12 +308,7 @@ SEC("tp_btf/mm_compaction_end")
 int BPF_PROG(end_btf, struct compact_control *cc, unsigned long zone_start,
 	     unsigned long zone_end, bool sync, int status)
 {
-	struct compact_window *w;
-	__u32 tid = (__u32)bpf_get_current_pid_tgid();
-
-	w = bpf_map_lookup_elem(&compact_windows, &tid);
-	if (w)
-		update(w->key.order, status, false);
+	update(ANY_ORDER, status, false);
 	return 0;
 }
 
@@ -331,12 +316,7 @@ SEC("tp_btf/mm_compaction_end")
 int BPF_PROG(end_btf_v5, unsigned long zone_start, unsigned long migrate_pfn,
 	     unsigned long free_pfn, unsigned long zone_end, bool sync, int status)
 {
-	struct compact_window *w;
-	__u32 tid = (__u32)bpf_get_current_pid_tgid();
-
-	w = bpf_map_lookup_elem(&compact_windows, &tid);
-	if (w)
-		update(w->key.order, status, false);
+	update(ANY_ORDER, status, false);
 	return 0;
 }
 
@@ -368,50 +348,10 @@ int BPF_PROG(wakeup_kcompactd_btf, int nid, int order, int highest_zoneidx)
 	return 0;
 }
 
-// Classic records: gfp_mask is 4 bytes on 5.10 and 8 from 5.16.
-struct trace_event_raw_mm_compaction_try_to_compact_pages___mt {
-	struct trace_entry ent;
-	int order;
-	unsigned long gfp_mask;
-	int prio;
-} __attribute__((preserve_access_index));
-
-struct trace_event_raw_mm_compaction_suitable_template___mt {
-	struct trace_entry ent;
-	int nid;
-	int idx;
-	int order;
-	int ret;
-} __attribute__((preserve_access_index));
-
-struct trace_event_raw_mm_compaction_defer_template___mt {
-	struct trace_entry ent;
-	int nid;
-	int idx;
-	int order;
-} __attribute__((preserve_access_index));
-
-struct trace_event_raw_mm_compaction_end___mt {
-	struct trace_entry ent;
-	int status;
-} __attribute__((preserve_access_index));
-
-struct trace_event_raw_kcompactd_wake_template___mt {
-	struct trace_entry ent;
-	int nid;
-	int order;
-} __attribute__((preserve_access_index));
-
 SEC("tracepoint/compaction/mm_compaction_try_to_compact_pages")
 int try_tp(struct trace_event_raw_mm_compaction_try_to_compact_pages___mt *args)
 {
-	__u32 gfp;
-
-	if (bpf_core_field_size(args->gfp_mask) == 8)
-		gfp = *(__u64 *)((void *)args + bpf_core_field_offset(args->gfp_mask));
-	else
-		gfp = *(__u32 *)((void *)args + bpf_core_field_offset(args->gfp_mask));
-	open_window(args->order, gfp, args->prio);
+	open_window(args->order, READ_GFP(args, gfp_mask), args->prio);
 	return 0;
 }
 
@@ -432,12 +372,7 @@ int suitable_tp(struct trace_event_raw_mm_compaction_suitable_template___mt *arg
 SEC("tracepoint/compaction/mm_compaction_end")
 int end_tp(struct trace_event_raw_mm_compaction_end___mt *args)
 {
-	struct compact_window *w;
-	__u32 tid = (__u32)bpf_get_current_pid_tgid();
-
-	w = bpf_map_lookup_elem(&compact_windows, &tid);
-	if (w)
-		update(w->key.order, args->status, false);
+	update(ANY_ORDER, args->status, false);
 	return 0;
 }
 
@@ -448,15 +383,9 @@ int defer_reset_tp(struct trace_event_raw_mm_compaction_defer_template___mt *arg
 	return 0;
 }
 
+// Attached to mm_vmscan_direct_reclaim_begin and _node_reclaim_begin.
 SEC("tracepoint/vmscan/mm_vmscan_direct_reclaim_begin")
 int reclaim_begin_tp(void *args)
-{
-	on_reclaim();
-	return 0;
-}
-
-SEC("tracepoint/vmscan/mm_vmscan_node_reclaim_begin")
-int node_reclaim_begin_tp(void *args)
 {
 	on_reclaim();
 	return 0;

@@ -9,6 +9,7 @@
 // so one slot per thread holds the stall in progress. The slot is keyed by
 // tid, not CPU: the task sleeps and migrates during reclaim.
 #include "stall.h"
+#include "stall_tp.h"
 
 struct reclaim_val {
 	__u64 count;
@@ -315,58 +316,10 @@ int BPF_PROG(kswapd_sleep_btf, int nid)
 	return 0;
 }
 
-// Classic records: gfp_flags is 4 bytes on 5.10 and 8 from 5.16 (offsets
-// move with it), so these local views are relocated and sized by CO-RE.
-struct trace_event_raw_mm_vmscan_direct_reclaim_begin_template___mt {
-	struct trace_entry ent;
-	int order;
-	unsigned long gfp_flags;
-} __attribute__((preserve_access_index));
-
-struct trace_event_raw_mm_vmscan_direct_reclaim_end_template___mt {
-	struct trace_entry ent;
-	unsigned long nr_reclaimed;
-} __attribute__((preserve_access_index));
-
-struct trace_event_raw_mm_vmscan_node_reclaim_begin___mt {
-	struct trace_entry ent;
-	int nid;
-	int order;
-	unsigned long gfp_flags;
-} __attribute__((preserve_access_index));
-
-struct trace_event_raw_mm_vmscan_throttled___mt {
-	struct trace_entry ent;
-	int nid;
-	int usec_timeout;
-	int usec_delayed;
-	int reason;
-} __attribute__((preserve_access_index));
-
-struct trace_event_raw_mm_vmscan_wakeup_kswapd___mt {
-	struct trace_entry ent;
-	int nid;
-	int zid;
-	int order;
-	unsigned long gfp_flags;
-} __attribute__((preserve_access_index));
-
-struct trace_event_raw_mm_vmscan_kswapd_wake___mt {
-	struct trace_entry ent;
-	int nid;
-	int zid;
-	int order;
-} __attribute__((preserve_access_index));
-
-#define READ_GFP(args)                                                                   \
-	(bpf_core_field_size((args)->gfp_flags) == 8                                    \
-		 ? (__u32)*(__u64 *)((void *)(args) + bpf_core_field_offset((args)->gfp_flags)) \
-		 : *(__u32 *)((void *)(args) + bpf_core_field_offset((args)->gfp_flags)))
-
 SEC("tracepoint/vmscan/mm_vmscan_direct_reclaim_begin")
 int direct_begin_tp(struct trace_event_raw_mm_vmscan_direct_reclaim_begin_template___mt *args)
 {
-	begin(STALL_DIRECT_RECLAIM, -1, args->order, READ_GFP(args));
+	begin(STALL_DIRECT_RECLAIM, -1, args->order, READ_GFP(args, gfp_flags));
 	return 0;
 }
 
@@ -380,7 +333,7 @@ int direct_end_tp(struct trace_event_raw_mm_vmscan_direct_reclaim_end_template__
 SEC("tracepoint/vmscan/mm_vmscan_memcg_reclaim_begin")
 int memcg_begin_tp(struct trace_event_raw_mm_vmscan_direct_reclaim_begin_template___mt *args)
 {
-	begin(STALL_MEMCG_RECLAIM, -1, args->order, READ_GFP(args));
+	begin(STALL_MEMCG_RECLAIM, -1, args->order, READ_GFP(args, gfp_flags));
 	return 0;
 }
 
@@ -394,7 +347,7 @@ int memcg_end_tp(struct trace_event_raw_mm_vmscan_direct_reclaim_end_template___
 SEC("tracepoint/vmscan/mm_vmscan_node_reclaim_begin")
 int node_begin_tp(struct trace_event_raw_mm_vmscan_node_reclaim_begin___mt *args)
 {
-	begin(STALL_NODE_RECLAIM, args->nid, args->order, READ_GFP(args));
+	begin(STALL_NODE_RECLAIM, args->nid, args->order, READ_GFP(args, gfp_flags));
 	return 0;
 }
 
@@ -424,7 +377,7 @@ int throttled_tp(struct trace_event_raw_mm_vmscan_throttled___mt *args)
 SEC("tracepoint/vmscan/mm_vmscan_wakeup_kswapd")
 int wakeup_kswapd_tp(struct trace_event_raw_mm_vmscan_wakeup_kswapd___mt *args)
 {
-	wakeup_kswapd(args->nid, args->order, READ_GFP(args));
+	wakeup_kswapd(args->nid, args->order, READ_GFP(args, gfp_flags));
 	return 0;
 }
 

@@ -138,7 +138,6 @@ const (
 	compactionProgEndBtfV5             = "end_btf_v5"
 	compactionProgEndTp                = "end_tp"
 	compactionProgNodeReclaimBeginBtf  = "node_reclaim_begin_btf"
-	compactionProgNodeReclaimBeginTp   = "node_reclaim_begin_tp"
 	compactionProgReclaimBeginBtf      = "reclaim_begin_btf"
 	compactionProgReclaimBeginTp       = "reclaim_begin_tp"
 	compactionProgSuitableBtf          = "suitable_btf"
@@ -209,7 +208,6 @@ type compactionProgramSpecs struct {
 	EndBtfV5            *ebpf.ProgramSpec `ebpf:"end_btf_v5"`
 	EndTp               *ebpf.ProgramSpec `ebpf:"end_tp"`
 	NodeReclaimBeginBtf *ebpf.ProgramSpec `ebpf:"node_reclaim_begin_btf"`
-	NodeReclaimBeginTp  *ebpf.ProgramSpec `ebpf:"node_reclaim_begin_tp"`
 	ReclaimBeginBtf     *ebpf.ProgramSpec `ebpf:"reclaim_begin_btf"`
 	ReclaimBeginTp      *ebpf.ProgramSpec `ebpf:"reclaim_begin_tp"`
 	SuitableBtf         *ebpf.ProgramSpec `ebpf:"suitable_btf"`
@@ -312,7 +310,6 @@ type compactionPrograms struct {
 	EndBtfV5            *ebpf.Program `ebpf:"end_btf_v5"`
 	EndTp               *ebpf.Program `ebpf:"end_tp"`
 	NodeReclaimBeginBtf *ebpf.Program `ebpf:"node_reclaim_begin_btf"`
-	NodeReclaimBeginTp  *ebpf.Program `ebpf:"node_reclaim_begin_tp"`
 	ReclaimBeginBtf     *ebpf.Program `ebpf:"reclaim_begin_btf"`
 	ReclaimBeginTp      *ebpf.Program `ebpf:"reclaim_begin_tp"`
 	SuitableBtf         *ebpf.Program `ebpf:"suitable_btf"`
@@ -333,7 +330,6 @@ func (p *compactionPrograms) Close() error {
 		p.EndBtfV5,
 		p.EndTp,
 		p.NodeReclaimBeginBtf,
-		p.NodeReclaimBeginTp,
 		p.ReclaimBeginBtf,
 		p.ReclaimBeginTp,
 		p.SuitableBtf,

@@ -54,7 +54,8 @@ var compactionHooks = []struct {
 	{"compaction", "mm_compaction_defer_reset", compactionProgDeferResetBtf, compactionProgDeferResetTp},
 	{"compaction", "mm_compaction_wakeup_kcompactd", compactionProgWakeupKcompactdBtf, compactionProgWakeupKcompactdTp},
 	{"vmscan", "mm_vmscan_direct_reclaim_begin", compactionProgReclaimBeginBtf, compactionProgReclaimBeginTp},
-	{"vmscan", "mm_vmscan_node_reclaim_begin", compactionProgNodeReclaimBeginBtf, compactionProgNodeReclaimBeginTp},
+	// One classic program serves both reclaim begins.
+	{"vmscan", "mm_vmscan_node_reclaim_begin", compactionProgNodeReclaimBeginBtf, compactionProgReclaimBeginTp},
 }
 
 func compactionCandidates() []candidate {
