@@ -58,6 +58,9 @@ func TestMemcgReclaimCounts(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			s := startStalls(t, c.disable, c.prefix, event.SignalReclaim)
 			rep, err := provoke.MemcgReclaim(provoke.WithComm("mt-memcg-" + strconv.Itoa(i)))
+			if errors.Is(err, errors.ErrUnsupported) {
+				t.Skipf("cannot provoke memcg reclaim of page cache here: %v", err)
+			}
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -107,6 +110,54 @@ func TestMemcgReclaimCounts(t *testing.T) {
 			}
 			if events == 0 {
 				t.Error("no stall event sent (the first ones of a key are never sampled out)")
+			}
+			checkStats(t, s)
+		})
+	}
+}
+
+// TestMemcgReclaimOnChargeFailures: charges that fail at the memory
+// cgroup's limit (provoke.AllocFailures) reclaim first, also where no
+// page cache can be reclaimed (a VM without a disk); memtrace counts those
+// stalls as a tracefs counter on the child's comm does.
+func TestMemcgReclaimOnChargeFailures(t *testing.T) {
+	privtest.RequireRoot(t)
+	privtest.RequireBTFKernel(t)
+	for i, c := range stallHookCases {
+		t.Run(c.name, func(t *testing.T) {
+			s := startStalls(t, c.disable, c.prefix, event.SignalReclaim)
+			dir, unmount, err := tracefs.Mount()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer unmount()
+			comm := "mt-mchg-" + strconv.Itoa(i)
+			counter, err := tracefs.NewCounter(dir, "vmscan", "mm_vmscan_memcg_reclaim_begin", `comm == "`+comm+`"`)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer counter.Close()
+			rep, err := provoke.AllocFailures(3, provoke.WithComm(comm))
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, err := counter.Count()
+			if err != nil {
+				t.Fatal(err)
+			}
+			aggs, err := s.ReclaimAggregates()
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got uint64
+			for _, a := range aggs {
+				if int(a.Pid) == rep.Pid && a.Kind == event.StallMemcgReclaim {
+					got += a.Count
+				}
+			}
+			t.Logf("%s: memcg reclaim before %d failed charges (%s) of pid %d: memtrace %d, tracefs %d", c.name, rep.Failed, rep.Syscall, rep.Pid, got, want)
+			if got != want || got == 0 {
+				t.Errorf("memcg reclaim stalls: memtrace %d, tracefs %d", got, want)
 			}
 			checkStats(t, s)
 		})

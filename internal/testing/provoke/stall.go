@@ -35,7 +35,8 @@ const (
 // vmscan:mm_vmscan_memcg_reclaim_begin/_end pairs on the child's worker
 // thread. The file is written beforehand on a disk file system (not
 // tmpfs: its pages could not be reclaimed), dropped from the page cache,
-// and removed afterwards with the cgroup.
+// and removed afterwards with the cgroup. Without a disk file system for
+// it the error wraps errors.ErrUnsupported.
 func MemcgReclaim(opts ...Option) (rep StallReport, err error) {
 	cfg := newConfig("mt-memcgrecl", 60*time.Second, opts)
 	start := time.Now()
@@ -99,7 +100,7 @@ func writeColdFile(size int) (string, error) {
 		}
 	}
 	if dir == "" {
-		return "", errors.New("writing a file to read: no temporary directory on a disk file system (TMPDIR and /var/tmp are in memory)")
+		return "", fmt.Errorf("writing a file to read: %w: no temporary directory on a disk file system (TMPDIR and /var/tmp are in memory, their pages cannot be reclaimed)", errors.ErrUnsupported)
 	}
 	f, err := os.CreateTemp(dir, "memtrace-provoke-*.dat")
 	if err != nil {
