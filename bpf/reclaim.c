@@ -111,8 +111,12 @@ static __always_inline void record(__u64 pid_tgid, struct reclaim_inflight *in, 
 	}
 	if (v) {
 		count = count_one(&v->count);
-		__sync_fetch_and_add(&v->total_ns, ns);
-		__sync_fetch_and_add(&v->hist[slot & (STALL_HIST_SLOTS - 1)], 1);
+		// Wakeups are counts: no time. (An atomic add of a constant 0
+		// compiles to an atomic OR, which kernels before 5.12 refuse.)
+		if (in->kind != STALL_KSWAPD_WAKEUP) {
+			__sync_fetch_and_add(&v->total_ns, ns);
+			__sync_fetch_and_add(&v->hist[slot & (STALL_HIST_SLOTS - 1)], 1);
+		}
 		if (reclaimed)
 			__sync_fetch_and_add(&v->reclaimed, reclaimed);
 		if (in->throttled_ns)

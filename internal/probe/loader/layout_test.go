@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/asm"
 	"github.com/cilium/ebpf/btf"
 
 	"github.com/memtrace/memtrace/internal/event"
@@ -277,5 +278,26 @@ func TestCountersCoverStats(t *testing.T) {
 	if len(c) != int(allocStatIndexSTAT_MAX) || len(fields) != reflect.TypeOf(st).NumField() {
 		t.Errorf("%d counters into %d fields; stat_index has %d, event.Stats %d fields",
 			len(c), len(fields), allocStatIndexSTAT_MAX, reflect.TypeOf(st).NumField())
+	}
+}
+
+// TestAtomicsFor510 checks every program of every object for atomic
+// instructions other than a plain add (BPF_XADD): Debian 11's 5.10
+// refuses the others ("BPF_STX uses reserved fields", 5.12 added them),
+// and clang emits them unasked, e.g. an atomic OR for an atomic add of a
+// constant 0, which the reclaim family's kswapd wakeups once did.
+func TestAtomicsFor510(t *testing.T) {
+	for obj, load := range objects {
+		spec, err := load()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for name, p := range spec.Programs {
+			for _, ins := range p.Instructions {
+				if op := ins.OpCode.AtomicOp(); op != asm.InvalidAtomic && op != asm.AddAtomic {
+					t.Errorf("%s: program %s: %v needs kernel 5.12", obj, name, ins)
+				}
+			}
+		}
 	}
 }
