@@ -17,6 +17,8 @@ enum event_kind {
 	EVENT_EXTFRAG = 2,
 	EVENT_HUGETLB = 3,
 	EVENT_WARN_ALLOC = 4,
+	EVENT_RECLAIM = 5,
+	EVENT_COMPACTION = 6,
 };
 
 // Execution context of the code that made the request. A failure "by
@@ -104,6 +106,9 @@ struct memtrace_config {
 	// Every atomic_sample_every-th atomic allocation of a CPU (a power of
 	// two; 0: none) is attributed to its process and context.
 	__u32 atomic_sample_every;
+	// reclaim, compaction: stalls at least this long are all sent as
+	// events (0: sampled like the other families' events).
+	__u64 stall_min_ns;
 };
 
 volatile const struct memtrace_config CFG = {};

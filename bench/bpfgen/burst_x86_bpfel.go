@@ -83,6 +83,7 @@ type burstMemtraceConfig struct {
 	GfpHigh           uint64
 	CountAtomic       uint32
 	AtomicSampleEvery uint32
+	StallMinNs        uint64
 }
 
 // Names of all BPF objects in the ELF.

@@ -190,6 +190,8 @@ func TestFlagCombinations(t *testing.T) {
 		{[]string{"watch", "--alloc-hook", "tp_btf", "--disable-hooks", "tracepoint,tp_btf"}, "--alloc-hook tp_btf"},
 		{[]string{"capture", "--disable-hooks", "tp_btf,tracepoint,fexit"}, "--disable-hooks"},
 		{[]string{"serve", "--signals", "hugetlb", "--disable-hooks", "tp_btf,tracepoint"}, "hugetlb"},
+		{[]string{"capture", "--signals", "reclaim", "--disable-hooks", "tp_btf,tracepoint"}, "reclaim"},
+		{[]string{"watch", "--signals", "compaction", "--disable-hooks", "tracepoint,tp_btf"}, "compaction"},
 		{[]string{"capture", "--comm", "a-name-longer-than-15"}, "--comm"},
 		{[]string{"capture", "--cgroup", "/no/such/cgroup"}, "--cgroup"},
 		{[]string{"capture", "unexpected"}, `"unexpected"`},

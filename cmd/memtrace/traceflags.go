@@ -26,7 +26,7 @@ type traceFlags struct {
 
 func (f *traceFlags) register(fs *pflag.FlagSet) {
 	f.fs = fs
-	f.signals = event.AllSignals
+	f.signals = event.DefaultSignals
 	f.allocHook = "auto"
 	f.sampleFirst = 64
 	fs.Var(signalsValue{&f.signals}, "signals", "signals to trace: "+joinSignals(event.AllSignals)+" (comma-separated)")

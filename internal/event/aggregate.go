@@ -20,7 +20,7 @@ type AllocAggregate struct {
 	FirstSeen       time.Time `json:"first_seen"`
 	LastSeen        time.Time `json:"last_seen"`
 	// THPFallback: see AllocFailure.
-	THPFallback bool `json:"thp_fallback"`
+	THPFallback bool `json:"thp_fallback,omitempty"`
 }
 
 // ExtfragAggregate is the exact in-kernel count of fallbacks for one

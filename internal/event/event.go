@@ -16,6 +16,11 @@ const (
 	KindExtfrag      Kind = "extfrag"
 	KindHugetlb      Kind = "hugetlb"
 	KindWarnAlloc    Kind = "warn_alloc"
+	// KindReclaimStall is a reclaim stall, a throttling sleep or a kswapd
+	// run (event.Reclaim); KindCompactionStall a direct compaction call
+	// (event.Compaction).
+	KindReclaimStall    Kind = "reclaim_stall"
+	KindCompactionStall Kind = "compaction_stall"
 )
 
 // Context is the execution context in which the kernel made the request.
@@ -99,10 +104,12 @@ type Event struct {
 	Context Context   `json:"context"`
 	Task
 
-	AllocFailure *AllocFailure `json:"alloc_failure,omitempty"`
-	Extfrag      *Extfrag      `json:"extfrag,omitempty"`
-	Hugetlb      *Hugetlb      `json:"hugetlb,omitempty"`
-	WarnAlloc    *WarnAlloc    `json:"warn_alloc,omitempty"`
+	AllocFailure *AllocFailure    `json:"alloc_failure,omitempty"`
+	Extfrag      *Extfrag         `json:"extfrag,omitempty"`
+	Hugetlb      *Hugetlb         `json:"hugetlb,omitempty"`
+	WarnAlloc    *WarnAlloc       `json:"warn_alloc,omitempty"`
+	Reclaim      *ReclaimStall    `json:"reclaim,omitempty"`
+	Compaction   *CompactionStall `json:"compaction,omitempty"`
 }
 
 // WarnAlloc is a call of the kernel's warn_alloc(): the allocation
@@ -144,7 +151,7 @@ type AllocFailure struct {
 	// THPFallback marks a transparent-huge-page fault's attempt at a huge
 	// page (a THP GFP mask at the PMD order): expected and frequent, the
 	// fault falls back to small pages. Outputs keep these apart.
-	THPFallback bool `json:"thp_fallback"`
+	THPFallback bool `json:"thp_fallback,omitempty"`
 	// ZoneState is the zones read just after the failure, and the
 	// verdict for this request; nil when they could not be read.
 	ZoneState *ZoneState `json:"zone_state,omitempty"`

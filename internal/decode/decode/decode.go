@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/memtrace/memtrace/internal/decode/kenum"
 	"github.com/memtrace/memtrace/internal/decode/ksym"
 	"github.com/memtrace/memtrace/internal/decode/migratetype"
 	"github.com/memtrace/memtrace/internal/decode/mman"
@@ -24,6 +25,12 @@ type Decoder struct {
 	Migratetypes *migratetype.Names
 	Symbols      *ksym.Table
 	Stacks       StackFunc
+	// CompactResults, CompactPriorities and ThrottleReasons name the
+	// running kernel's enum compact_result, enum compact_priority and
+	// enum vmscan_throttle_state (read by the session core).
+	CompactResults    *kenum.Names
+	CompactPriorities *kenum.Names
+	ThrottleReasons   *kenum.Names
 	// HugePageSize is the default huge page size in bytes, for requests
 	// that do not name one.
 	HugePageSize uint64
@@ -64,7 +71,46 @@ func (d *Decoder) Event(ev *event.Event) {
 		w := ev.WarnAlloc
 		w.GFP, _, _ = d.gfp(uint64(w.GFPFlags))
 		w.Stack = d.Stack(w.StackID)
+	case ev.Reclaim != nil:
+		r := ev.Reclaim
+		r.GFP, _, _ = d.gfp(uint64(r.GFPFlags))
+		if r.Kind == event.StallThrottled {
+			r.ThrottleReason = d.ThrottleReasons.Name(int64(r.ThrottleReasonValue))
+		}
+	case ev.Compaction != nil:
+		c := ev.Compaction
+		c.GFP, _, _ = d.gfp(uint64(c.GFPFlags))
+		c.Priority = d.CompactPriorities.Name(int64(c.PriorityValue))
+		c.Outcome = d.CompactResults.Name(int64(c.OutcomeValue))
 	}
+}
+
+// ReclaimAggregate fills in the names of a reclaim stall row.
+func (d *Decoder) ReclaimAggregate(r *event.ReclaimAggregate) {
+	d.Task(&r.Task)
+	r.GFP, _, _ = d.gfp(uint64(r.GFPFlags))
+	if r.Kind == event.StallThrottled {
+		r.ThrottleReason = d.ThrottleReasons.Name(int64(r.ThrottleReasonValue))
+	}
+}
+
+// CompactionAggregate fills in the names of a compaction row.
+func (d *Decoder) CompactionAggregate(c *event.CompactionAggregate) {
+	d.Task(&c.Task)
+	if c.Kind != event.StallCompaction {
+		return
+	}
+	c.GFP, _, _ = d.gfp(uint64(c.GFPFlags))
+	c.Priority = d.CompactPriorities.Name(int64(c.PriorityValue))
+	for i := range c.Outcomes {
+		c.Outcomes[i].Name = d.CompactResults.Name(int64(c.Outcomes[i].Value))
+	}
+}
+
+// LastCompaction names a thread's last compaction call.
+func (d *Decoder) LastCompaction(l *event.LastCompaction) {
+	l.Priority = d.CompactPriorities.Name(int64(l.PriorityValue))
+	l.Outcome = d.CompactResults.Name(int64(l.OutcomeValue))
 }
 
 // AllocAggregate fills in the names of an aggregate row.

@@ -88,6 +88,8 @@ const (
 	allocEventKindEVENT_EXTFRAG    allocEventKind = 2
 	allocEventKindEVENT_HUGETLB    allocEventKind = 3
 	allocEventKindEVENT_WARN_ALLOC allocEventKind = 4
+	allocEventKindEVENT_RECLAIM    allocEventKind = 5
+	allocEventKindEVENT_COMPACTION allocEventKind = 6
 )
 
 type allocExecCtx uint32
@@ -127,6 +129,7 @@ type allocMemtraceConfig struct {
 	GfpHigh           uint64
 	CountAtomic       uint32
 	AtomicSampleEvery uint32
+	StallMinNs        uint64
 }
 
 type allocPreemptSource uint32

@@ -53,12 +53,16 @@ type Config struct {
 	// the failure against them; the failures that follow within it are
 	// judged against the same reading. 0: no zone state.
 	ZoneStateEvery time.Duration
+	// StallThreshold: reclaim and compaction stalls at least this long
+	// are all sent as events; 0 sends them sampled like other events
+	// (SampleFirst). The aggregates count every stall either way.
+	StallThreshold time.Duration
 }
 
-// DefaultConfig returns a configuration with every signal and auto hooks.
+// DefaultConfig returns a configuration with the default signals and auto hooks.
 func DefaultConfig() Config {
 	return Config{
-		Signals:        event.AllSignals,
+		Signals:        event.DefaultSignals,
 		AllocHook:      "auto",
 		SampleFirst:    64,
 		LargeSharedMin: 64 << 20,
@@ -86,6 +90,9 @@ func (c Config) validate() error {
 	}
 	if c.ZoneStateEvery < 0 {
 		return fmt.Errorf("zone state interval %v is negative", c.ZoneStateEvery)
+	}
+	if c.StallThreshold < 0 {
+		return fmt.Errorf("stall threshold %v is negative", c.StallThreshold)
 	}
 	return nil
 }

@@ -22,6 +22,8 @@ type memtraceConfig = allocMemtraceConfig
 var (
 	_ = extfragMemtraceConfig(memtraceConfig{})
 	_ = hugetlbMemtraceConfig(memtraceConfig{})
+	_ = reclaimMemtraceConfig(memtraceConfig{})
+	_ = compactionMemtraceConfig(memtraceConfig{})
 )
 
 // cfgVar is the name of the configuration variable in every object.
@@ -87,6 +89,7 @@ func (s *Session) config() memtraceConfig {
 		ShmHugetlb:     shmHugetlb,
 		LargeSharedMin: s.cfg.LargeSharedMin,
 		FallbackMin:    s.cfg.FallbackMin,
+		StallMinNs:     uint64(s.cfg.StallThreshold),
 
 		GfpDirectReclaim:  s.gfpDirectReclaim,
 		GfpHigh:           s.gfpHigh,

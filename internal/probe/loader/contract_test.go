@@ -53,6 +53,7 @@ func TestMissingContractFailsLoad(t *testing.T) {
 	}
 	for name, load := range map[string]func() (*ebpf.CollectionSpec, error){
 		"alloc": loadAllocSpec, "extfrag": loadExtfragSpec, "hugetlb": loadHugetlbSpec,
+		"reclaim": loadReclaimSpec, "compaction": loadCompactionSpec,
 	} {
 		if _, err := load(); err != nil {
 			t.Errorf("embedded %s object: %v", name, err)

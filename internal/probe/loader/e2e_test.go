@@ -29,19 +29,25 @@ func TestEveryHookWithRealEvents(t *testing.T) {
 		want    map[event.Signal][]string // acceptable hook prefixes
 	}{
 		{"preferred", nil, map[event.Signal][]string{
-			event.SignalAlloc:   {"fexit/", "tp_btf/mm_page_alloc"},
-			event.SignalExtfrag: {"tracepoint/kmem/mm_page_alloc_extfrag"},
-			event.SignalHugetlb: {"tracepoint/syscalls/"},
+			event.SignalAlloc:      {"fexit/", "tp_btf/mm_page_alloc"},
+			event.SignalExtfrag:    {"tracepoint/kmem/mm_page_alloc_extfrag"},
+			event.SignalHugetlb:    {"tracepoint/syscalls/"},
+			event.SignalReclaim:    {"tp_btf/mm_vmscan_*"},
+			event.SignalCompaction: {"tp_btf/mm_compaction_*"},
 		}},
 		{"tp_btf", []string{"fexit", "tracepoint"}, map[event.Signal][]string{
-			event.SignalAlloc:   {"tp_btf/mm_page_alloc"},
-			event.SignalExtfrag: {"tp_btf/mm_page_alloc_extfrag"},
-			event.SignalHugetlb: {"tp_btf/sys_enter+sys_exit"},
+			event.SignalAlloc:      {"tp_btf/mm_page_alloc"},
+			event.SignalExtfrag:    {"tp_btf/mm_page_alloc_extfrag"},
+			event.SignalHugetlb:    {"tp_btf/sys_enter+sys_exit"},
+			event.SignalReclaim:    {"tp_btf/mm_vmscan_*"},
+			event.SignalCompaction: {"tp_btf/mm_compaction_*"},
 		}},
 		{"tracepoint", []string{"fexit", "tp_btf"}, map[event.Signal][]string{
-			event.SignalAlloc:   {"tracepoint/kmem/mm_page_alloc"},
-			event.SignalExtfrag: {"tracepoint/kmem/mm_page_alloc_extfrag"},
-			event.SignalHugetlb: {"tracepoint/syscalls/"},
+			event.SignalAlloc:      {"tracepoint/kmem/mm_page_alloc"},
+			event.SignalExtfrag:    {"tracepoint/kmem/mm_page_alloc_extfrag"},
+			event.SignalHugetlb:    {"tracepoint/syscalls/"},
+			event.SignalReclaim:    {"tracepoint/vmscan/mm_vmscan_*"},
+			event.SignalCompaction: {"tracepoint/compaction/mm_compaction_*"},
 		}},
 	}
 	for _, c := range cases {

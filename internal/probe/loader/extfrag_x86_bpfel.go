@@ -87,6 +87,7 @@ type extfragMemtraceConfig struct {
 	GfpHigh           uint64
 	CountAtomic       uint32
 	AtomicSampleEvery uint32
+	StallMinNs        uint64
 }
 
 // Names of all BPF objects in the ELF.

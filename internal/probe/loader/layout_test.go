@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/asm"
 	"github.com/cilium/ebpf/btf"
 
 	"github.com/memtrace/memtrace/internal/event"
@@ -21,6 +22,7 @@ import (
 // objects are the embedded program sets, by their bpf2go prefix.
 var objects = map[string]func() (*ebpf.CollectionSpec, error){
 	"alloc": loadAlloc, "extfrag": loadExtfrag, "hugetlb": loadHugetlb,
+	"reclaim": loadReclaim, "compaction": loadCompaction,
 }
 
 // layoutCases are every struct shared by C and Go, in every object that
@@ -48,6 +50,18 @@ var layoutCases = []struct {
 	{"extfrag", "extfrag_val", extfragExtfragVal{}},
 	{"hugetlb", "hugetlb_event", hugetlbHugetlbEvent{}},
 	{"hugetlb", "inflight", hugetlbInflight{}},
+	{"reclaim", "memtrace_config", reclaimMemtraceConfig{}},
+	{"compaction", "memtrace_config", compactionMemtraceConfig{}},
+	{"reclaim", "event_hdr", reclaimReclaimEvent{}.Hdr},
+	{"compaction", "event_hdr", compactionCompactionEvent{}.Hdr},
+	{"reclaim", "stall_key", reclaimStallKey{}},
+	{"compaction", "stall_key", compactionStallKey{}},
+	{"reclaim", "reclaim_event", reclaimReclaimEvent{}},
+	{"reclaim", "reclaim_val", reclaimReclaimVal{}},
+	{"reclaim", "reclaim_inflight", reclaimReclaimInflight{}},
+	{"compaction", "compaction_event", compactionCompactionEvent{}},
+	{"compaction", "compact_val", compactionCompactVal{}},
+	{"compaction", "compact_window", compactionCompactWindow{}},
 }
 
 // TestLayoutMatchesBTF checks every Go struct shared with the programs
@@ -267,5 +281,26 @@ func TestCountersCoverStats(t *testing.T) {
 	if len(c) != int(allocStatIndexSTAT_MAX) || len(fields) != reflect.TypeOf(st).NumField() {
 		t.Errorf("%d counters into %d fields; stat_index has %d, event.Stats %d fields",
 			len(c), len(fields), allocStatIndexSTAT_MAX, reflect.TypeOf(st).NumField())
+	}
+}
+
+// TestAtomicsFor510 checks every program of every object for atomic
+// instructions other than a plain add (BPF_XADD): Debian 11's 5.10
+// refuses the others ("BPF_STX uses reserved fields", 5.12 added them),
+// and clang emits them unasked, e.g. an atomic OR for an atomic add of a
+// constant 0, which the reclaim family's kswapd wakeups once did.
+func TestAtomicsFor510(t *testing.T) {
+	for obj, load := range objects {
+		spec, err := load()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for name, p := range spec.Programs {
+			for _, ins := range p.Instructions {
+				if op := ins.OpCode.AtomicOp(); op != asm.InvalidAtomic && op != asm.AddAtomic {
+					t.Errorf("%s: program %s: %v needs kernel 5.12", obj, name, ins)
+				}
+			}
+		}
 	}
 }

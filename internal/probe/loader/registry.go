@@ -4,7 +4,9 @@ import (
 	"fmt"
 
 	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/btf"
 
+	"github.com/memtrace/memtrace/internal/decode/decode"
 	"github.com/memtrace/memtrace/internal/event"
 )
 
@@ -48,6 +50,10 @@ type family struct {
 	// forget deletes the in-kernel aggregates of the processes drop
 	// matches (nil: the family keeps none).
 	forget func(coll *ebpf.Collection, drop func(pid uint32) bool) error
+	// kernelNames sets the decoder's tables of the running kernel that
+	// the family's records need (enum names from its BTF), before the
+	// session drops the parsed BTF (nil: it needs none).
+	kernelNames func(kernel *btf.Spec, d *decode.Decoder)
 }
 
 // registry holds every family, by signal.

@@ -186,6 +186,11 @@ func Start(cfg Config, n Naming) (*Session, error) {
 	}
 	load.Go(s.buildMigratetypes)
 	load.Wait()
+	for _, f := range fams {
+		if f.kernelNames != nil {
+			f.kernelNames(kernel, &s.names.dec)
+		}
+	}
 	// Everything that needed the parsed kernel BTF (several MB) is built:
 	// a long-running session should not keep it. InjectAllocFailures
 	// reloads it.

@@ -9,6 +9,11 @@
 //     run the unmovable free lists dry and claim movable pageblocks;
 //   - ReserveHugePages and Huge: hugetlb pools and shmget(SHM_HUGETLB) /
 //     mmap(MAP_HUGETLB) requests that succeed or fail with ENOMEM.
+//   - MemcgReclaim: vmscan:mm_vmscan_memcg_reclaim_begin/_end, from reading
+//     a file larger than the reader's memory cgroup limit;
+//   - Compaction: compaction:mm_compaction_try_to_compact_pages (and the
+//     kswapd wakeup and direct reclaim that come with it), from growing the
+//     huge page pool once no free block of its order is left.
 //
 // The requests come from a child process (a re-exec of the running binary,
 // see the package's init) whose worker thread has a chosen comm, so events

@@ -38,6 +38,8 @@ func ops() map[string]op {
 		"release":  opRelease,
 		"huge":     opHuge,
 		"loopback": opLoopback,
+		"readfile": opReadFile,
+		"setpool":  opSetPool,
 	}
 }
 

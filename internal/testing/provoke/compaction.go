@@ -1,0 +1,146 @@
+package provoke
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"math/bits"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// compactionStep is how many huge pages past the free blocks of their
+// order each round asks for: each one needs a compaction.
+const compactionStep = 4
+
+// Compaction makes a child process grow the default huge page pool
+// (nr_hugepages) while no free block of the huge page order is left, so
+// that every page it adds must be made by direct compaction in the
+// child's context: real compaction:mm_compaction_try_to_compact_pages
+// events (order 9 on x86-64, __GFP_RETRY_MAYFAIL) with their outcomes.
+// Entering the allocator's slow path usually wakes kswapd too, the child
+// being the waker, and a compaction that fails is followed by direct
+// reclaim; StallReport.Counts has each of these for the child.
+//
+// The free blocks of the huge page order and above (/proc/buddyinfo) are
+// first taken into the pool, which holds them only for the run: what is
+// left free is fragmented by the machine's own use. It refuses to hold
+// more than half of MemAvailable (an error wrapping errors.ErrUnsupported:
+// too little of the free memory is fragmented to provoke safely). The pool is put back as it was
+// (nr_hugepages; its freed pages return to the free lists), also on
+// error, and a run waits for other users of the pool (ReserveHugePages).
+func Compaction(min int, opts ...Option) (rep StallReport, err error) {
+	cfg := newConfig("mt-compact", 120*time.Second, opts)
+	if min < 1 {
+		return rep, fmt.Errorf("provoking compaction: min = %d, want at least 1", min)
+	}
+	start := time.Now()
+	dir, sizeKB, err := hugePool()
+	if err != nil {
+		return rep, err
+	}
+	order := bits.Len64(sizeKB*1024/uint64(os.Getpagesize())) - 1
+	reservedMu.Lock()
+	if reserved[sizeKB] {
+		reservedMu.Unlock()
+		return rep, fmt.Errorf("provoking compaction: the %d kB pool is reserved by this process", sizeKB)
+	}
+	reserved[sizeKB] = true
+	reservedMu.Unlock()
+	defer func() {
+		reservedMu.Lock()
+		delete(reserved, sizeKB)
+		reservedMu.Unlock()
+	}()
+	unlock, err := lockFile(fmt.Sprintf("hugepages-%dkB", sizeKB), 2*time.Minute)
+	if err != nil {
+		return rep, fmt.Errorf("provoking compaction: %w", err)
+	}
+	defer unlock()
+	p := pool{dir: dir}
+	if err := p.read(); err != nil {
+		return rep, err
+	}
+	p.touchedNr = true // the child writes it
+	defer func() { err = errors.Join(err, p.restore()) }()
+
+	s, err := newSession(hierarchy{}, cfg, 0, false)
+	if err != nil {
+		return rep, err
+	}
+	defer func() { err = errors.Join(err, s.close()) }()
+	const try = "compaction:mm_compaction_try_to_compact_pages"
+	counters, err := s.counters(try, "vmscan:mm_vmscan_wakeup_kswapd", "vmscan:mm_vmscan_direct_reclaim_begin")
+	if err != nil {
+		return rep, err
+	}
+	defer closeCounters(counters)
+	avail, err := meminfo("MemAvailable")
+	if err != nil {
+		return rep, fmt.Errorf("provoking compaction: %w", err)
+	}
+	limit := int64(avail / 2 / sizeKB)
+	nrFile := filepath.Join(dir, "nr_hugepages")
+	for round := 0; round < 8; round++ {
+		free, err := freeBlocks(order)
+		if err != nil {
+			return rep, err
+		}
+		cur, err := readInt(nrFile)
+		if err != nil {
+			return rep, fmt.Errorf("reading nr_hugepages: %w", err)
+		}
+		rep.PoolAsked = cur + free + compactionStep
+		if rep.PoolAsked-p.nr > limit {
+			return rep, fmt.Errorf("provoking compaction: %w: %d free blocks of order %d or more, taking them would hold more than half of MemAvailable", errors.ErrUnsupported, free, order)
+		}
+		if err := s.child.call("setpool", poolArgs{Path: nrFile, N: rep.PoolAsked}, &rep.PoolGot); err != nil {
+			return rep, err
+		}
+		if rep.Counts, err = readCounters(counters); err != nil {
+			return rep, err
+		}
+		if rep.Counts[try] >= uint64(min) {
+			break
+		}
+	}
+	rep.Pid, rep.Tids, rep.Comm = s.child.Pid, []int{s.child.Tid}, s.child.Comm
+	rep.Syscall = "write(" + nrFile + ")"
+	rep.Events = rep.Counts[try]
+	rep.Duration = time.Since(start)
+	if rep.Events < uint64(min) {
+		return rep, fmt.Errorf("provoking compaction: growing the huge page pool to %d (got %d) gave %d direct compactions, want %d", rep.PoolAsked, rep.PoolGot, rep.Events, min)
+	}
+	return rep, nil
+}
+
+// freeBlocks counts the free blocks of order and above in every zone, in
+// blocks of order (/proc/buddyinfo: "Node 0, zone Normal c0 c1 … c10").
+func freeBlocks(order int) (int64, error) {
+	f, err := os.Open("/proc/buddyinfo")
+	if err != nil {
+		return 0, fmt.Errorf("reading free blocks: %w", err)
+	}
+	defer f.Close()
+	var n int64
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) < 5 || fields[2] != "zone" {
+			continue
+		}
+		for o, c := range fields[4:] {
+			v, err := strconv.ParseInt(c, 10, 64)
+			if err != nil {
+				return 0, fmt.Errorf("parsing /proc/buddyinfo line %q: %w", sc.Text(), err)
+			}
+			if o >= order {
+				n += v << (o - order)
+			}
+		}
+	}
+	return n, sc.Err()
+}

@@ -1,0 +1,68 @@
+package provoke
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// TestMemcgReclaim: the reader's memcg reclaim is seen by an outside
+// counter on its comm, begins and ends pair up, and the file and cgroup
+// are gone afterwards (TestMain checks the cgroup).
+func TestMemcgReclaim(t *testing.T) {
+	requireRoot(t, "creates a memory cgroup")
+	comm := testComm("mr")
+	c := counter(t, "vmscan", "mm_vmscan_memcg_reclaim_begin", `comm == "`+comm+`"`)
+	rep, err := MemcgReclaim(WithComm(comm))
+	if errors.Is(err, errors.ErrUnsupported) {
+		t.Skip(err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	begins, ends := rep.Counts["vmscan:mm_vmscan_memcg_reclaim_begin"], rep.Counts["vmscan:mm_vmscan_memcg_reclaim_end"]
+	if begins == 0 || begins != ends || count(t, c) != begins || rep.Bytes != memcgReclaimFile {
+		t.Errorf("begin %d, end %d, outside counter %d, read %d bytes", begins, ends, count(t, c), rep.Bytes)
+	}
+	checkAttribution(t, rep.Report, hits(t, c))
+	left, _ := filepath.Glob(filepath.Join(os.TempDir(), "memtrace-provoke-*.dat"))
+	if len(left) > 0 {
+		t.Errorf("files left: %v", left)
+	}
+}
+
+// TestCompaction: growing the pool past the free blocks of its order makes
+// the child compact, an outside counter on its comm agrees, and the pool
+// is exactly as it was afterwards.
+func TestCompaction(t *testing.T) {
+	requireRoot(t, "grows the huge page pool")
+	dir, _, err := hugePool()
+	if err != nil {
+		t.Skip(err)
+	}
+	before, err := readInt(filepath.Join(dir, "nr_hugepages"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	comm := testComm("cp")
+	c := counter(t, "compaction", "mm_compaction_try_to_compact_pages", `comm == "`+comm+`"`)
+	rep, err := Compaction(2, WithComm(comm))
+	if errors.Is(err, errors.ErrUnsupported) {
+		t.Skip(err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Events < 2 || count(t, c) != rep.Events {
+		t.Errorf("compactions: report %d, outside counter %d", rep.Events, count(t, c))
+	}
+	checkAttribution(t, rep.Report, hits(t, c))
+	after, err := readInt(filepath.Join(dir, "nr_hugepages"))
+	if err != nil || after != before {
+		t.Errorf("nr_hugepages %d after, %d before (%v)", after, before, err)
+	}
+	if rep.PoolGot <= before {
+		t.Errorf("the pool did not grow: %d", rep.PoolGot)
+	}
+}
