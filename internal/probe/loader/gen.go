@@ -8,6 +8,6 @@ package loader
 // bpf2go's types and constants, never hand-written copies. The types of
 // bpf/common.h are generated once, with the alloc bindings.
 
-//go:generate go tool bpf2go -cc ${BPF_CLANG} -cflags ${BPF_CFLAGS} -target amd64 -type event_hdr -type event_kind -type exec_ctx -type stat_index -type preempt_source -type alloc_event -type alloc_key -type alloc_val -type warn_event -type warn_what alloc ../../../bpf/alloc.c -- -I../../../bpf/include -I../../../bpf
-//go:generate go tool bpf2go -cc ${BPF_CLANG} -cflags ${BPF_CFLAGS} -target amd64 -type extfrag_event -type extfrag_key -type extfrag_val extfrag ../../../bpf/extfrag.c -- -I../../../bpf/include -I../../../bpf
-//go:generate go tool bpf2go -cc ${BPF_CLANG} -cflags ${BPF_CFLAGS} -target amd64 -type hugetlb_event -type inflight -type hugetlb_call -type hugetlb_note hugetlb ../../../bpf/hugetlb.c -- -I../../../bpf/include -I../../../bpf
+//go:generate go tool bpf2go -cc ${BPF_CLANG} -cflags ${BPF_CFLAGS} -target amd64,arm64 -type event_hdr -type event_kind -type exec_ctx -type stat_index -type preempt_source -type alloc_event -type alloc_key -type alloc_val -type warn_event -type warn_what alloc ../../../bpf/alloc.c -- -I../../../bpf/include -I../../../bpf
+//go:generate go tool bpf2go -cc ${BPF_CLANG} -cflags ${BPF_CFLAGS} -target amd64,arm64 -type extfrag_event -type extfrag_key -type extfrag_val extfrag ../../../bpf/extfrag.c -- -I../../../bpf/include -I../../../bpf
+//go:generate go tool bpf2go -cc ${BPF_CLANG} -cflags ${BPF_CFLAGS} -target amd64,arm64 -type hugetlb_event -type inflight -type hugetlb_call -type hugetlb_note hugetlb ../../../bpf/hugetlb.c -- -I../../../bpf/include -I../../../bpf
