@@ -196,7 +196,7 @@ func kernelArchs(entries []kernelEntry) []string {
 func fetchKernels(cache string, host *aptSource, entries []kernelEntry) ([]*runResult, map[string]string, error) {
 	var runs []*runResult
 	apts := map[string]*aptSource{"": host} // by suite and architecture
-	bbSource := map[string]*aptSource{}      // by architecture
+	bbSource := map[string]*aptSource{}     // by architecture
 	releases := map[string]kernelEntry{}
 	var keep []string
 	complete := true
