@@ -11,9 +11,9 @@ import (
 )
 
 // defaultKernels are what make test-kernels boots: Debian 12's 6.1 and
-// Debian 11's 5.10, each the newest kernel of its suite's security
-// updates.
-const defaultKernels = "bookworm:linux-image-amd64,bullseye:linux-image-amd64"
+// Debian 11's 5.10 on amd64, and Debian 12's 6.1 on arm64, each the
+// newest kernel of its suite's security updates.
+const defaultKernels = "bookworm:linux-image-amd64,bullseye:linux-image-amd64,bookworm:linux-image-arm64"
 
 // kernelEntry is one element of -kernel: a kernel image package and the
 // Debian suite it comes from ("" for the host's apt sources).

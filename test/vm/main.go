@@ -1,6 +1,7 @@
 // Command vm runs memtrace's privileged test suite and the memtrace binary
-// end to end on other kernels: Debian 12's 6.1 and Debian 11's 5.10 by
-// default, booted one after the other under qemu. It fetches the kernels
+// end to end on other kernels: Debian 12's 6.1 and Debian 11's 5.10 on
+// amd64 and Debian 12's 6.1 on arm64 by default, booted one after the
+// other under qemu. It fetches the kernels
 // and busybox-static through apt (each Debian suite through a private apt
 // state in -cache; unpacked, never installed), builds static test binaries
 // of the privileged packages and the memtrace, provoke and e2e programs
@@ -47,7 +48,7 @@ type options struct {
 func main() {
 	var o options
 	var pkgs string
-	flag.StringVar(&o.kernel, "kernel", defaultKernels, "kernels to boot, in order: comma-separated SUITE:PACKAGE (a Debian suite, through a private apt state in -cache) or PACKAGE (the host's apt sources); linux-image-amd64 resolves to the suite's newest kernel")
+	flag.StringVar(&o.kernel, "kernel", defaultKernels, "kernels to boot, in order: comma-separated SUITE:PACKAGE (a Debian suite, through a private apt state in -cache) or PACKAGE (the host's apt sources); linux-image-amd64 (linux-image-arm64) resolves to the suite's newest kernel; arm64 kernels run under qemu-system-aarch64")
 	flag.StringVar(&o.cache, "cache", envOr("MEMTRACE_VM_CACHE", "/var/cache/memtrace-vm"), "where packages are kept between runs ($MEMTRACE_VM_CACHE)")
 	flag.StringVar(&o.out, "out", "", "directory for logs, captures and summaries: OUT/RELEASE per kernel, OUT/host for this machine (default: CACHE/results)")
 	flag.StringVar(&o.cgroup, "cgroup", "v1", "guest memory cgroup: v1 (as on the CI host) or v2 (Debian 12's default)")
