@@ -8,7 +8,12 @@ BPF_STRIP   ?= llvm-strip-19
 BPF_CFLAGS  ?= -O2 -g -Wall -Werror
 VERSION     ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS     := -X main.version=$(VERSION)
-BIN         := bin/memtrace
+# `make build GOARCH=arm64` cross-builds (the committed BPF objects cover
+# amd64 and arm64) to bin/memtrace-linux-arm64; the native build stays
+# bin/memtrace.
+HOSTARCH    := $(shell $(GO) env GOHOSTARCH)
+GOARCH      ?= $(HOSTARCH)
+BIN         ?= $(if $(filter $(HOSTARCH),$(GOARCH)),bin/memtrace,bin/memtrace-linux-$(GOARCH))
 
 .PHONY: help build generate check-generated vet test test-deps test-unit bench clean
 
@@ -17,8 +22,8 @@ help: ## list the targets
 
 # Static (no cgo): no dynamic loader or libc to map and relocate at every
 # start (-1.4 MB of RSS), as deploy/Dockerfile and test/vm already build.
-build: ## build bin/memtrace (needs no clang: BPF objects are committed)
-	CGO_ENABLED=0 $(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/memtrace
+build: ## build bin/memtrace (needs no clang: BPF objects are committed); GOARCH=arm64: bin/memtrace-linux-arm64
+	CGO_ENABLED=0 GOOS=linux GOARCH=$(GOARCH) $(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/memtrace
 
 # internal/probe/loader holds memtrace's objects, bench/bpfgen the benchmark's (its
 # burst injector compiles memtrace's failure path, so it must follow it).
@@ -30,8 +35,9 @@ generate: ## recompile the BPF programs and regenerate the Go bindings
 check-generated: generate ## fail if the committed BPF objects differ from a fresh build
 	@git diff --exit-code --stat -- internal/probe/loader bench/bpfgen || { echo "generated BPF objects differ from the committed ones: run 'make generate' and commit" >&2; exit 1; }
 
-vet: ## go vet every package
-	$(GO) vet ./...
+vet: ## go vet every package, for amd64 and arm64
+	GOOS=linux GOARCH=amd64 $(GO) vet ./...
+	GOOS=linux GOARCH=arm64 $(GO) vet ./...
 
 # As root on Debian, first installs the programs the tests drive for real
 # (Prometheus, PostgreSQL), so a fresh machine passes as it is.
@@ -45,7 +51,7 @@ test-unit: ## only the tests that need no privileges
 	$(GO) test -count=1 -short ./...
 
 .PHONY: test-kernels
-test-kernels: ## boot Debian 12's 6.1 and Debian 11's 5.10 under qemu: privileged tests and memtrace end to end there and on this host (root)
+test-kernels: ## boot Debian 12's 6.1 and Debian 11's 5.10 (amd64) and Debian 12's 6.1 (arm64) under qemu: privileged tests and memtrace end to end there and on this host (root)
 	$(GO) run ./test/vm $(VMFLAGS)
 
 bench: build ## memtrace beside an empty-program floor, bpftrace and bcc, as root (docs/benchmarks.md); BENCH_QUICK=1: smoke test

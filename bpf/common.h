@@ -6,6 +6,7 @@
 #pragma once
 
 #include "vmlinux.h"
+#include "vmlinux_arch.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_tracing.h>

@@ -21,7 +21,7 @@ ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || need+=(postgresql)
 # Debian's, which benchrun merges into a scratch tree (BCC_KERNEL_SOURCE).
 if [ ! -e "/lib/modules/$(uname -r)/build" ] && [ ! -e /sys/kernel/kheaders.tar.xz ] &&
 	! ls -d /usr/src/linux-headers-*-common >/dev/null 2>&1; then
-	need+=(linux-headers-amd64)
+	need+=(linux-headers-$(dpkg --print-architecture))
 fi
 if [ ${#need[@]} -gt 0 ]; then
 	echo "bench: installing ${need[*]}"

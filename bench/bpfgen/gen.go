@@ -4,5 +4,5 @@
 // clang-19 is present so the injector follows changes to bpf/alloc.c.
 package bpfgen
 
-//go:generate go tool bpf2go -cc ${BPF_CLANG} -cflags ${BPF_CFLAGS} -target amd64 empty ../bpf/bench_empty.c -- -I../../bpf/include -I../../bpf
-//go:generate go tool bpf2go -cc ${BPF_CLANG} -cflags ${BPF_CFLAGS} -target amd64 burst ../bpf/bench_burst.c -- -I../../bpf/include -I../../bpf
+//go:generate go tool bpf2go -cc ${BPF_CLANG} -cflags ${BPF_CFLAGS} -target amd64,arm64 empty ../bpf/bench_empty.c -- -I../../bpf/include -I../../bpf
+//go:generate go tool bpf2go -cc ${BPF_CLANG} -cflags ${BPF_CFLAGS} -target amd64,arm64 burst ../bpf/bench_burst.c -- -I../../bpf/include -I../../bpf

@@ -19,9 +19,14 @@ import (
 // signals, give it closed or failing outputs, and see what it leaves on
 // the host after it exits.
 
-// buildMemtrace builds this command into the test's temporary directory.
+// buildMemtrace builds this command into the test's temporary directory,
+// or returns $MEMTRACE_BIN: a memtrace built from the same tree, where no
+// Go toolchain is (test/vm's guests, which run the test binary alone).
 func buildMemtrace(t *testing.T) string {
 	t.Helper()
+	if bin := os.Getenv("MEMTRACE_BIN"); bin != "" {
+		return bin
+	}
 	goBin, err := exec.LookPath("go")
 	if err != nil {
 		goBin = filepath.Join(runtime.GOROOT(), "bin", "go")

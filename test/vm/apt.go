@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 )
 
@@ -23,17 +24,25 @@ const debianKeyring = "/usr/share/keyrings/debian-archive-keyring.gpg"
 // influence which version a suite offers.
 type aptSource struct {
 	suite   string
-	dir     string // CACHE/apt/SUITE; "" for the host's apt
+	arch    string // Debian architecture of the packages: amd64, arm64
+	dir     string // CACHE/apt/SUITE (SUITE_ARCH but for amd64); "" for the host's apt
 	updated bool   // apt-get update ran in this process
 }
 
-func hostApt() *aptSource { return &aptSource{} }
+func hostApt() *aptSource { return &aptSource{arch: runtime.GOARCH} }
 
-// suiteApt prepares the private apt state of suite under cache: the
-// sources of the suite and of its security updates (where new kernels
-// are published).
-func suiteApt(cache, suite string) (*aptSource, error) {
-	a := &aptSource{suite: suite, dir: filepath.Join(cache, "apt", suite)}
+// suiteApt prepares the private apt state of suite under cache, for the
+// packages of one architecture: the sources of the suite and of its
+// security updates (where new kernels are published). Another
+// architecture than the host's (arm64 kernels and busybox) needs no
+// `dpkg --add-architecture`: apt is told the architecture of the private
+// state only (APT::Architecture), and apt-get download installs nothing.
+func suiteApt(cache, suite, arch string) (*aptSource, error) {
+	name := suite
+	if arch != "amd64" {
+		name += "_" + arch // suites have no "_"
+	}
+	a := &aptSource{suite: suite, arch: arch, dir: filepath.Join(cache, "apt", name)}
 	for _, d := range []string{"lists/partial", "cache/archives/partial"} {
 		if err := os.MkdirAll(filepath.Join(a.dir, d), 0o755); err != nil {
 			return nil, fmt.Errorf("preparing apt for %s: %w", suite, err)
@@ -57,6 +66,9 @@ func (a *aptSource) String() string {
 	if a.suite == "" {
 		return "host apt"
 	}
+	if a.arch != "amd64" {
+		return a.suite + " " + a.arch
+	}
 	return a.suite
 }
 
@@ -73,6 +85,10 @@ func (a *aptSource) options() []string {
 		"Dir::State::Lists=" + filepath.Join(a.dir, "lists"),
 		"Dir::State::status=" + filepath.Join(a.dir, "status"),
 		"Dir::Cache=" + filepath.Join(a.dir, "cache"),
+		// Only this architecture's lists, whatever dpkg's foreign
+		// architectures are.
+		"APT::Architecture=" + a.arch,
+		"APT::Architectures=" + a.arch,
 	}
 	var args []string
 	for _, s := range o {

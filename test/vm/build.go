@@ -20,10 +20,10 @@ var defaultPackages = []string{
 var guestPrograms = []string{"./cmd/memtrace", "./test/provoke", "./test/vm/e2e", "./test/vm/guest"}
 
 // build compiles the test binaries of pkgs and the guest programs into
-// dir, static (CGO_ENABLED=0: the guest has no libc) and without symbol
-// tables (smaller initramfs; Go's stack traces do not need them).
-func build(repo, dir string, pkgs []string) error {
-	env := append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH=amd64")
+// dir for arch, static (CGO_ENABLED=0: the guest has no libc) and without
+// symbol tables (smaller initramfs; Go's stack traces do not need them).
+func build(repo, dir, arch string, pkgs []string) error {
+	env := append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+arch)
 	seen := map[string]string{}
 	for _, p := range pkgs {
 		// go test -c -o dir/ names each binary after the package's

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -16,11 +15,11 @@ import (
 // installed: the host kernel is not touched.
 
 // resolveKernel turns a package name into the concrete kernel image
-// package: the metapackage linux-image-amd64 depends on the newest
-// kernel of the suite's security updates (linux-image-6.1.0-N-amd64 in
-// bookworm).
+// package: the metapackage linux-image-amd64 (linux-image-arm64) depends
+// on the newest kernel of the suite's security updates
+// (linux-image-6.1.0-N-amd64 in bookworm).
 func resolveKernel(a *aptSource, name string) (string, error) {
-	if !strings.HasSuffix(name, "amd64") || regexp.MustCompile(`^linux-image-\d`).MatchString(name) {
+	if !strings.HasSuffix(name, "-"+a.arch) || regexp.MustCompile(`^linux-image-\d`).MatchString(name) {
 		return name, nil
 	}
 	out, err := a.output("apt-cache", "depends", name)
@@ -55,7 +54,7 @@ func fetchDeb(cache string, a *aptSource, pkg string) (string, error) {
 		}
 	}
 	if err != nil {
-		if m, _ := filepath.Glob(filepath.Join(dir, pkg+"_*.deb")); len(m) > 0 {
+		if m, _ := filepath.Glob(filepath.Join(dir, pkg+"_*_"+a.arch+".deb")); len(m) > 0 {
 			fmt.Fprintf(os.Stderr, "vm: %v; using the cached %s\n", err, filepath.Base(m[len(m)-1]))
 			return m[len(m)-1], nil
 		}
@@ -141,28 +140,28 @@ func busybox(cache string, a *aptSource) (bin, deb string, err error) {
 	return filepath.Join(dir, "bin", "busybox"), deb, nil
 }
 
-// ensureQemu installs qemu-system-x86 when qemu-system-x86_64 is missing
+// ensureQemu installs the qemu package of m when its binary is missing
 // (a fresh machine), as root; otherwise it says what to install.
-func ensureQemu(host *aptSource) error {
-	if _, err := exec.LookPath("qemu-system-x86_64"); err == nil {
+func ensureQemu(host *aptSource, m machine) error {
+	if _, err := exec.LookPath(m.qemu); err == nil {
 		return nil
 	}
 	if os.Geteuid() != 0 {
-		return errors.New("qemu-system-x86_64 not found: apt-get install --no-install-recommends qemu-system-x86")
+		return fmt.Errorf("%s not found: apt-get install --no-install-recommends %s", m.qemu, m.qemuPkg)
 	}
-	fmt.Fprintln(os.Stderr, "vm: installing qemu-system-x86")
+	fmt.Fprintln(os.Stderr, "vm: installing", m.qemuPkg)
 	install := func() ([]byte, error) {
-		cmd := exec.Command("apt-get", "install", "-y", "-qq", "--no-install-recommends", "qemu-system-x86")
+		cmd := exec.Command("apt-get", "install", "-y", "-qq", "--no-install-recommends", m.qemuPkg)
 		cmd.Env = append(os.Environ(), "DEBIAN_FRONTEND=noninteractive")
 		return cmd.CombinedOutput()
 	}
 	if _, err := install(); err != nil {
 		// The package lists may be missing or stale on a fresh machine.
 		if err := host.update(); err != nil {
-			return fmt.Errorf("installing qemu-system-x86: %w", err)
+			return fmt.Errorf("installing %s: %w", m.qemuPkg, err)
 		}
 		if b, err := install(); err != nil {
-			return fmt.Errorf("installing qemu-system-x86: %v: %s", err, b)
+			return fmt.Errorf("installing %s: %v: %s", m.qemuPkg, err, b)
 		}
 	}
 	return nil

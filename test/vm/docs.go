@@ -200,10 +200,14 @@ func intro(runs []*runResult, h *hostResult) string {
 		if r.k == nil {
 			continue // never booted
 		}
+		arch := ""
+		if a := r.entry.arch(); a != "amd64" {
+			arch = " on " + a
+		}
 		if r.distro != "" {
-			guests = append(guests, r.distro+"'s "+shortVersion(r.kernel))
+			guests = append(guests, r.distro+"'s "+shortVersion(r.kernel)+arch)
 		} else {
-			guests = append(guests, shortVersion(r.kernel)+" ("+r.pkg+")")
+			guests = append(guests, shortVersion(r.kernel)+arch+" ("+r.pkg+")")
 		}
 	}
 	tested := "memtrace is tested on "

@@ -14,13 +14,20 @@ import (
 // 5.10, fexit on the allocator (__alloc_pages on 6.1,
 // __alloc_pages_nodemask on 5.10) counts allocation failures and a kprobe
 // on warn_alloc marks the failures the kernel logs.
+//
+// Debian 12's arm64 6.1 has BPF trampolines but no ftrace direct calls
+// (CONFIG_DYNAMIC_FTRACE_WITH_DIRECT_CALLS is x86-only there), so fexit
+// on a kernel function fails with ENOTSUPP: the allocation failures come
+// from tp_btf, with the refusal reported; kprobes work.
 var kernelRules = []struct {
-	release   *regexp.Regexp
-	alloc     string // prefix of the alloc hook
-	companion string // attached companion hook, "" for none required
+	release      *regexp.Regexp
+	alloc        string // prefix of the alloc hook
+	companion    string // attached companion hook, "" for none required
+	fexitRefused bool   // the capture must say why fexit was not used
 }{
-	{regexp.MustCompile(`^6\.1\.`), "fexit/", "kprobe/warn_alloc"},
-	{regexp.MustCompile(`^5\.10\.`), "fexit/", "kprobe/warn_alloc"},
+	{regexp.MustCompile(`^6\.1\..*-arm64$`), "tp_btf/", "kprobe/warn_alloc", true},
+	{regexp.MustCompile(`^6\.1\.`), "fexit/", "kprobe/warn_alloc", false},
+	{regexp.MustCompile(`^5\.10\.`), "fexit/", "kprobe/warn_alloc", false},
 }
 
 // checkHooks compares the default variant's hooks with what the kernel
@@ -42,10 +49,13 @@ func checkHooks(kernel string, sums []proto.Summary) []string {
 	var bad []string
 	ruled := false
 	for _, r := range kernelRules {
-		if !r.release.MatchString(kernel) {
-			continue
+		if ruled || !r.release.MatchString(kernel) {
+			continue // the first matching rule applies
 		}
 		ruled = true
+		if r.fexitRefused && rejected(alloc, "fexit/") == "" {
+			bad = append(bad, fmt.Sprintf("%s: fexit should be refused here and the capture say why, it does not (memtrace chose %s)", kernel, hookDesc(alloc)))
+		}
 		if !strings.HasPrefix(alloc.Hook, r.alloc) || !alloc.Attached {
 			bad = append(bad, fmt.Sprintf("%s: allocation failures should use %s…, memtrace chose %s%s", kernel, r.alloc, hookDesc(alloc), rejected(alloc, r.alloc)))
 		}

@@ -18,7 +18,8 @@ import (
 // cpio archive (decompressing under emulation would cost seconds):
 //
 //	/init          test/vm/guest
-//	/bin/          busybox and its applets (a shell, for tests and people)
+//	/bin/          busybox, whose applets (a shell, for tests and people)
+//	               the guest links at boot
 //	/vm/bin/       memtrace, provoke, e2e and the package test binaries
 //	/vm/plan.json  what the guest runs
 //	/src/          the work tree's files, so tests find testdata/ and
@@ -62,20 +63,9 @@ func fill(cw *cpio.Writer, repo, bins, bb string, plan proto.Plan) error {
 			return err
 		}
 	}
+	// The guest links the applets (busybox --install) at boot.
 	if err := cw.CopyFile("bin/busybox", bb); err != nil {
 		return err
-	}
-	applets, err := exec.Command(bb, "--list").Output()
-	if err != nil {
-		return fmt.Errorf("listing busybox applets: %w", err)
-	}
-	for _, a := range strings.Fields(string(applets)) {
-		if a == "busybox" || a == "init" {
-			continue
-		}
-		if err := cw.Symlink("bin/"+a, "busybox"); err != nil {
-			return err
-		}
 	}
 	entries, err := os.ReadDir(bins)
 	if err != nil {

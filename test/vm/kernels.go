@@ -6,18 +6,28 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strings"
 )
 
 // defaultKernels are what make test-kernels boots: Debian 12's 6.1 and
-// Debian 11's 5.10, each the newest kernel of its suite's security
-// updates.
-const defaultKernels = "bookworm:linux-image-amd64,bullseye:linux-image-amd64"
+// Debian 11's 5.10 on amd64, and Debian 12's 6.1 on arm64, each the
+// newest kernel of its suite's security updates.
+const defaultKernels = "bookworm:linux-image-amd64,bullseye:linux-image-amd64,bookworm:linux-image-arm64"
 
 // kernelEntry is one element of -kernel: a kernel image package and the
 // Debian suite it comes from ("" for the host's apt sources).
 type kernelEntry struct {
 	suite, pkg string
+}
+
+// arch is the Debian (and Go) architecture of the kernel: arm64 for
+// Debian's linux-image-*-arm64 packages, amd64 for every other.
+func (e kernelEntry) arch() string {
+	if strings.HasSuffix(e.pkg, "-arm64") {
+		return "arm64"
+	}
+	return "amd64"
 }
 
 func (e kernelEntry) String() string {
@@ -53,6 +63,11 @@ func parseKernels(s string) ([]kernelEntry, error) {
 		}
 		if !packageName.MatchString(e.pkg) {
 			return nil, fmt.Errorf("parsing -kernel %q: %q is not a package name", f, e.pkg)
+		}
+		// The host's apt lists hold its own architecture only; adding
+		// one would change the host's apt and dpkg configuration.
+		if e.suite == "" && e.arch() != runtime.GOARCH {
+			return nil, fmt.Errorf("parsing -kernel %q: a %s kernel comes from a Debian suite (SUITE:%s), not the host's apt sources", f, e.arch(), e.pkg)
 		}
 		if seen[e] {
 			return nil, fmt.Errorf("parsing -kernel: %s is listed twice", e)

@@ -19,7 +19,7 @@ func TestParseKernels(t *testing.T) {
 		want []kernelEntry
 		err  string
 	}{
-		{defaultKernels, []kernelEntry{{"bookworm", "linux-image-amd64"}, {"bullseye", "linux-image-amd64"}}, ""},
+		{defaultKernels, []kernelEntry{{"bookworm", "linux-image-amd64"}, {"bullseye", "linux-image-amd64"}, {"bookworm", "linux-image-arm64"}}, ""},
 		{"bullseye:linux-image-amd64", []kernelEntry{{"bullseye", "linux-image-amd64"}}, ""},
 		// A bare package comes from the host's apt sources.
 		{"linux-image-amd64", []kernelEntry{{"", "linux-image-amd64"}}, ""},
@@ -52,7 +52,7 @@ func TestParseKernels(t *testing.T) {
 
 func TestSuiteApt(t *testing.T) {
 	cache := t.TempDir()
-	a, err := suiteApt(cache, "bullseye")
+	a, err := suiteApt(cache, "bullseye", "amd64")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -147,9 +147,10 @@ func TestIntroAndWrap(t *testing.T) {
 		{k: &kernel{}, kernel: "5.10.0-46-amd64", distro: "Debian 11", pkg: "linux-image-5.10.0-46-amd64"},
 		{k: &kernel{}, kernel: "6.1.0-40-amd64", pkg: "linux-image-6.1.0-40-amd64"},
 		{kernel: "trixie:linux-image-amd64"}, // not fetched
+		{k: &kernel{}, kernel: "6.1.0-57-arm64", distro: "Debian 12", pkg: "linux-image-6.1.0-57-arm64", entry: kernelEntry{"bookworm", "linux-image-arm64"}},
 	}
 	got := intro(runs, &hostResult{kernel: "6.18.44"})
-	want := "memtrace is tested on the CI host's kernel and on Debian 12's 6.1, Debian 11's 5.10 and 6.1 (linux-image-6.1.0-40-amd64), booted under qemu"
+	want := "memtrace is tested on the CI host's kernel and on Debian 12's 6.1, Debian 11's 5.10, 6.1 (linux-image-6.1.0-40-amd64) and Debian 12's 6.1 on arm64, booted under qemu"
 	if !strings.HasPrefix(got, want) {
 		t.Errorf("intro:\n%s\nwant prefix\n%s", got, want)
 	}

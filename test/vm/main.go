@@ -1,6 +1,7 @@
 // Command vm runs memtrace's privileged test suite and the memtrace binary
-// end to end on other kernels: Debian 12's 6.1 and Debian 11's 5.10 by
-// default, booted one after the other under qemu. It fetches the kernels
+// end to end on other kernels: Debian 12's 6.1 and Debian 11's 5.10 on
+// amd64 and Debian 12's 6.1 on arm64 by default, booted one after the
+// other under qemu. It fetches the kernels
 // and busybox-static through apt (each Debian suite through a private apt
 // state in -cache; unpacked, never installed), builds static test binaries
 // of the privileged packages and the memtrace, provoke and e2e programs
@@ -27,6 +28,8 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -45,7 +48,7 @@ type options struct {
 func main() {
 	var o options
 	var pkgs string
-	flag.StringVar(&o.kernel, "kernel", defaultKernels, "kernels to boot, in order: comma-separated SUITE:PACKAGE (a Debian suite, through a private apt state in -cache) or PACKAGE (the host's apt sources); linux-image-amd64 resolves to the suite's newest kernel")
+	flag.StringVar(&o.kernel, "kernel", defaultKernels, "kernels to boot, in order: comma-separated SUITE:PACKAGE (a Debian suite, through a private apt state in -cache) or PACKAGE (the host's apt sources); linux-image-amd64 (linux-image-arm64) resolves to the suite's newest kernel; arm64 kernels run under qemu-system-aarch64")
 	flag.StringVar(&o.cache, "cache", envOr("MEMTRACE_VM_CACHE", "/var/cache/memtrace-vm"), "where packages are kept between runs ($MEMTRACE_VM_CACHE)")
 	flag.StringVar(&o.out, "out", "", "directory for logs, captures and summaries: OUT/RELEASE per kernel, OUT/host for this machine (default: CACHE/results)")
 	flag.StringVar(&o.cgroup, "cgroup", "v1", "guest memory cgroup: v1 (as on the CI host) or v2 (Debian 12's default)")
@@ -96,13 +99,19 @@ func run(ctx context.Context, o options) (bool, error) {
 		return false, err
 	}
 	host := hostApt()
-	if err := ensureQemu(host); err != nil {
-		return false, err
+	for _, arch := range kernelArchs(entries) {
+		m, err := machineFor(arch)
+		if err != nil {
+			return false, err
+		}
+		if err := ensureQemu(host, m); err != nil {
+			return false, err
+		}
 	}
 	if o.out == "" {
 		o.out = filepath.Join(o.cache, "results")
 	}
-	runs, bb, err := fetchKernels(o.cache, host, entries)
+	runs, busyboxes, err := fetchKernels(o.cache, host, entries)
 	if err != nil {
 		return false, err
 	}
@@ -112,28 +121,39 @@ func run(ctx context.Context, o options) (bool, error) {
 	}
 	defer os.RemoveAll(work)
 
-	// One build and one initramfs for every kernel: the guest's plan does
-	// not depend on the kernel.
-	t0 := time.Now()
-	bins := filepath.Join(work, "bin")
-	if err := build(repo, bins, o.pkgs); err != nil {
-		return false, err
+	// One build and one initramfs per architecture for all its kernels:
+	// the guest's plan does not depend on the kernel. The host's e2e runs
+	// the host architecture's build.
+	initrds := map[string]string{}
+	for arch, bb := range busyboxes {
+		t0 := time.Now()
+		bins := filepath.Join(work, "bin-"+arch)
+		if err := build(repo, bins, arch, o.pkgs); err != nil {
+			return false, err
+		}
+		initrd := filepath.Join(work, "initramfs-"+arch+".cpio")
+		if err := writeInitramfs(initrd, repo, bins, bb, makePlan(o, machines[arch])); err != nil {
+			return false, err
+		}
+		initrds[arch] = initrd
+		fi, _ := os.Stat(initrd)
+		fmt.Fprintf(os.Stderr, "vm: %s initramfs %d MiB built in %.0fs\n", arch, fi.Size()>>20, time.Since(t0).Seconds())
 	}
-	initrd := filepath.Join(work, "initramfs.cpio")
-	if err := writeInitramfs(initrd, repo, bins, bb, makePlan(o)); err != nil {
-		return false, err
+	hostBins := filepath.Join(work, "bin-"+runtime.GOARCH)
+	if _, ok := busyboxes[runtime.GOARCH]; !ok && o.host && o.e2e {
+		if err := build(repo, hostBins, runtime.GOARCH, nil); err != nil {
+			return false, err
+		}
 	}
-	fi, _ := os.Stat(initrd)
-	fmt.Fprintf(os.Stderr, "vm: initramfs %d MiB built in %.0fs\n", fi.Size()>>20, time.Since(t0).Seconds())
 
-	accel := chooseAccel(o.accel)
 	for _, r := range runs {
 		switch {
 		case r.k == nil: // not fetched: r.bootErr says why
 		case ctx.Err() != nil:
 			r.bootErr = errors.New("interrupted before booting")
 		default:
-			if err := bootKernel(ctx, r, initrd, accel, o); err != nil {
+			arch := r.entry.arch()
+			if err := bootKernel(ctx, r, initrds[arch], machines[arch], chooseAccel(o.accel, arch), o); err != nil {
 				return false, err
 			}
 		}
@@ -144,7 +164,7 @@ func run(ctx context.Context, o options) (bool, error) {
 		if err := os.RemoveAll(dir); err != nil {
 			return false, fmt.Errorf("clearing %s: %w", dir, err)
 		}
-		hostRes = runHostE2E(ctx, bins, dir)
+		hostRes = runHostE2E(ctx, hostBins, dir)
 	}
 	ok := report(os.Stdout, runs, hostRes, o)
 	if o.docs != "" {
@@ -156,25 +176,43 @@ func run(ctx context.Context, o options) (bool, error) {
 	return ok, nil
 }
 
-// fetchKernels fetches every kernel and busybox-static (from the first
-// entry's source), then prunes the cache. It returns a run per entry, in
-// -kernel order; a kernel that cannot be fetched fails its own run, not
-// the others. Two entries that boot the same release would share a
-// results directory and are an error.
-func fetchKernels(cache string, host *aptSource, entries []kernelEntry) ([]*runResult, string, error) {
+// kernelArchs are the architectures of the entries, in order.
+func kernelArchs(entries []kernelEntry) []string {
+	var out []string
+	for _, e := range entries {
+		if !slices.Contains(out, e.arch()) {
+			out = append(out, e.arch())
+		}
+	}
+	return out
+}
+
+// fetchKernels fetches every kernel and, for each architecture with a
+// fetched kernel, busybox-static (from the source of that architecture's
+// first entry), then prunes the cache. It returns a run per entry, in
+// -kernel order, and busybox's binary per architecture; a kernel that
+// cannot be fetched fails its own run, not the others. Two entries that
+// boot the same release would share a results directory and are an
+// error.
+func fetchKernels(cache string, host *aptSource, entries []kernelEntry) ([]*runResult, map[string]string, error) {
 	var runs []*runResult
-	apts := map[string]*aptSource{"": host}
+	apts := map[string]*aptSource{"": host} // by suite and architecture
+	bbSource := map[string]*aptSource{}     // by architecture
 	releases := map[string]kernelEntry{}
 	var keep []string
 	complete := true
 	for _, e := range entries {
-		a, ok := apts[e.suite]
+		key := e.suite
+		if e.suite != "" {
+			key += "/" + e.arch()
+		}
+		a, ok := apts[key]
 		if !ok {
 			var err error
-			if a, err = suiteApt(cache, e.suite); err != nil {
-				return nil, "", err
+			if a, err = suiteApt(cache, e.suite, e.arch()); err != nil {
+				return nil, nil, err
 			}
-			apts[e.suite] = a
+			apts[key] = a
 		}
 		r := &runResult{entry: e, kernel: e.String(), pkg: e.pkg}
 		runs = append(runs, r)
@@ -185,26 +223,34 @@ func fetchKernels(cache string, host *aptSource, entries []kernelEntry) ([]*runR
 			continue
 		}
 		if prev, ok := releases[k.release]; ok {
-			return nil, "", fmt.Errorf("-kernel: %s and %s both boot %s", prev, e, k.release)
+			return nil, nil, fmt.Errorf("-kernel: %s and %s both boot %s", prev, e, k.release)
 		}
 		releases[k.release] = e
 		r.k, r.kernel, r.pkg, r.distro = k, k.release, k.pkg, k.distro
 		keep = append(keep, k.deb)
+		if _, ok := bbSource[e.arch()]; !ok {
+			bbSource[e.arch()] = a
+		}
 	}
-	bb, bbdeb, err := busybox(cache, apts[entries[0].suite])
-	if err != nil {
-		return nil, "", err
+	busyboxes := map[string]string{}
+	for arch, a := range bbSource {
+		bb, bbdeb, err := busybox(cache, a)
+		if err != nil {
+			return nil, nil, err
+		}
+		busyboxes[arch] = bb
+		keep = append(keep, bbdeb)
 	}
 	// After a failed fetch, keep what a later run may fall back on.
 	if complete {
-		prune(cache, append(keep, bbdeb)...)
+		prune(cache, keep...)
 	}
-	return runs, bb, nil
+	return runs, busyboxes, nil
 }
 
 // bootKernel boots r's kernel with the initramfs and fills r with what
 // it reported; the logs go to OUT/RELEASE.
-func bootKernel(ctx context.Context, r *runResult, initrd, accel string, o options) error {
+func bootKernel(ctx context.Context, r *runResult, initrd string, m machine, accel string, o options) error {
 	k := r.k
 	out := filepath.Join(o.out, k.release)
 	// Results of an earlier run would be mistaken for this one's.
@@ -216,7 +262,7 @@ func bootKernel(ctx context.Context, r *runResult, initrd, accel string, o optio
 	}
 	fmt.Fprintf(os.Stderr, "vm: booting %s (%s) with %s, %d MiB, %d CPUs\n", k.release, k.entry, accel, o.mem, o.cpus)
 	cfg := vmConfig{
-		vmlinuz: k.vmlinuz, initramfs: initrd, memMiB: o.mem, cpus: o.cpus, accel: accel,
+		machine: m, vmlinuz: k.vmlinuz, initramfs: initrd, memMiB: o.mem, cpus: o.cpus, accel: accel,
 		console: filepath.Join(out, "console.log"), timeout: o.timeout, cmdline: o.cmdline,
 	}
 	var echo *os.File
@@ -234,8 +280,8 @@ func bootKernel(ctx context.Context, r *runResult, initrd, accel string, o optio
 // makePlan lists the guest's steps: the end-to-end run first (the
 // headline; a hanging test later cannot hide it), then one step per test
 // binary, run in its package's directory.
-func makePlan(o options) proto.Plan {
-	plan := proto.Plan{Cgroup: o.cgroup}
+func makePlan(o options, m machine) proto.Plan {
+	plan := proto.Plan{Cgroup: o.cgroup, Results: m.results}
 	if o.e2e {
 		plan.Steps = append(plan.Steps, proto.Step{
 			Name:    "e2e",
@@ -253,6 +299,9 @@ func makePlan(o options) proto.Plan {
 		}
 		plan.Steps = append(plan.Steps, proto.Step{
 			Name: rel, Dir: "/src/" + rel, Args: args,
+			// cmd/memtrace's process tests run this memtrace: the guest
+			// has no Go toolchain to build one.
+			Env: []string{"MEMTRACE_BIN=/vm/bin/memtrace"},
 			// The guest kills the binary shortly after its own timeout
 			// had the chance to print the stuck goroutines.
 			Timeout: o.testTimeout + 30*time.Second,

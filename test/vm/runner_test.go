@@ -52,6 +52,10 @@ func TestCheckHooks(t *testing.T) {
 		{"6.1.0-56-amd64", sums("fexit/__alloc_pages", "", "kprobe/warn_alloc"), nil},
 		{"6.1.0-56-amd64", sums("tp_btf/mm_page_alloc", "", "kprobe/warn_alloc"), []string{"should use fexit/"}},
 		{"6.1.0-56-amd64", sums("fexit/__alloc_pages", ""), []string{"kprobe/warn_alloc should be attached"}},
+		{"6.1.0-57-arm64", sums("tp_btf/mm_page_alloc", "fexit/<allocator>: attaching tracing program alloc_fail_fexit: create raw tracepoint: not supported", "kprobe/warn_alloc"), nil},
+		{"6.1.0-57-arm64", sums("tp_btf/mm_page_alloc", "", "kprobe/warn_alloc"), []string{"fexit should be refused here"}},
+		{"6.1.0-57-arm64", sums("fexit/__alloc_pages", "", "kprobe/warn_alloc"), []string{"fexit should be refused here", "should use tp_btf/"}},
+		{"6.1.0-57-arm64", sums("tp_btf/mm_page_alloc", "fexit/<allocator>: not supported"), []string{"kprobe/warn_alloc should be attached"}},
 		{"5.10.0-46-amd64", sums("fexit/__alloc_pages_nodemask", "", "kprobe/warn_alloc"), nil},
 		{"5.10.0-46-amd64", sums("tp_btf/mm_page_alloc", "", "kprobe/warn_alloc"), []string{"should use fexit/"}},
 		{"5.10.0-46-amd64", sums("fexit/__alloc_pages_nodemask", ""), []string{"kprobe/warn_alloc should be attached"}},
@@ -94,5 +98,16 @@ func TestReadmeKernels(t *testing.T) {
 	want := firstTable(string(doc))
 	if want == "" || got != want {
 		t.Errorf("README's supported kernels differ from docs/kernels.md (run go run ./test/vm -docs docs/kernels.md):\nREADME:\n%s\ndocs/kernels.md:\n%s", got, want)
+	}
+}
+
+// The guest has no Go toolchain: the process tests of cmd/memtrace run
+// the memtrace packed into the initramfs.
+func TestPlanGivesMemtraceBin(t *testing.T) {
+	plan := makePlan(options{cgroup: "v1", e2e: true, pkgs: []string{"./cmd/memtrace"}}, machines["amd64"])
+	for _, st := range plan.Steps {
+		if st.Name == "cmd/memtrace" && !slices.Contains(st.Env, "MEMTRACE_BIN=/vm/bin/memtrace") {
+			t.Errorf("cmd/memtrace step env %q", st.Env)
+		}
 	}
 }

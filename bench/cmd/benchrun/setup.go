@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strings"
 
@@ -50,10 +51,11 @@ func (e *env) bccHeaders() error {
 	commons, _ := filepath.Glob("/usr/src/linux-headers-*-common")
 	sort.Strings(commons)
 	if len(commons) == 0 {
-		return errors.New("bcc needs kernel headers and this kernel has none: install linux-headers-amd64 (scripts/bench.sh does)")
+		return errors.New("bcc needs kernel headers and this kernel has none: install linux-headers-" + runtime.GOARCH + " (scripts/bench.sh does)")
 	}
 	common := commons[len(commons)-1]
-	arch := strings.TrimSuffix(common, "-common") + "-amd64"
+	// Debian names its architectures as Go does (amd64, arm64).
+	arch := strings.TrimSuffix(common, "-common") + "-" + runtime.GOARCH
 	if _, err := os.Stat(arch); err != nil {
 		return fmt.Errorf("found %s but not %s: %w", common, arch, err)
 	}

@@ -201,7 +201,8 @@ func prepareWarnCall(a failArgs) (warnCall, error) {
 		target := int(min(lim.Max, 1<<20) - 1)
 		return warnCall{
 			do: func() unix.Errno {
-				if _, _, e := unix.RawSyscall(unix.SYS_DUP2, 0, uintptr(target), 0); e != 0 {
+				// dup3, not dup2: arm64 has no dup2 (both are ksys_dup3).
+				if _, _, e := unix.RawSyscall(unix.SYS_DUP3, 0, uintptr(target), 0); e != 0 {
 					return e
 				}
 				rawClose(target) // the table stays grown: a later call would not allocate
@@ -221,7 +222,7 @@ func prepareWarnCall(a failArgs) (warnCall, error) {
 		}
 		return warnCall{
 			do: func() unix.Errno {
-				if _, _, e := unix.RawSyscall(unix.SYS_DUP2, 0, uintptr(a.Fds-1), 0); e != 0 {
+				if _, _, e := unix.RawSyscall(unix.SYS_DUP3, 0, uintptr(a.Fds-1), 0); e != 0 {
 					return e
 				}
 				rawClose(a.Fds - 1)

@@ -1,7 +1,7 @@
 // Command guest is the init (PID 1) of memtrace's test VM. It mounts what
 // a Debian host has mounted (proc, sys, cgroups, tracefs, bpffs, /dev/shm,
 // hugetlbfs), runs the steps of the plan the host put in the initramfs,
-// streams their output and exit codes on the second serial port (see
+// streams their output and exit codes on the results serial port (see
 // package proto), and powers the machine off, also when something fails:
 // the VM must never be left running.
 package main
@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"runtime/debug"
 	"strings"
 	"time"
@@ -33,16 +34,16 @@ func main() {
 }
 
 func run() error {
-	// The kernel console is ttyS0; messages of this program go there too
-	// until the results port is open.
+	// Messages of this program go to the kernel console until the
+	// results port, which the plan names, is open.
 	if err := mountAll(); err != nil {
 		return err
 	}
-	out, err := openResults("/dev/ttyS1")
-	if err != nil {
-		return err
+	// busybox's applets are linked here, by the guest's own busybox: the
+	// host cannot run another architecture's binary to list them.
+	if b, err := exec.Command("/bin/busybox", "--install", "-s", "/bin").CombinedOutput(); err != nil {
+		return fmt.Errorf("installing busybox's applets: %v: %s", err, b)
 	}
-	defer out.Close()
 	var plan proto.Plan
 	b, err := os.ReadFile(proto.PlanPath)
 	if err != nil {
@@ -51,6 +52,15 @@ func run() error {
 	if err := json.Unmarshal(b, &plan); err != nil {
 		return fmt.Errorf("decoding the plan: %w", err)
 	}
+	port := plan.Results
+	if port == "" {
+		port = "/dev/ttyS1"
+	}
+	out, err := openResults(port)
+	if err != nil {
+		return err
+	}
+	defer out.Close()
 	if err := setupCgroups(plan.Cgroup); err != nil {
 		fmt.Fprintf(out, "%sinfo setup_error=%q\n", proto.Marker, err.Error())
 		return err

@@ -35,7 +35,10 @@ type Plan struct {
 	// /sys/fs/cgroup/unified, as on this project's CI host) or "v2"
 	// (unified hierarchy, as systemd sets up Debian 12).
 	Cgroup string
-	Steps  []Step
+	// Results is the serial port the guest writes its results to; the
+	// other one is the kernel console ("/dev/ttyS1" when empty).
+	Results string
+	Steps   []Step
 }
 
 // Step is one program the guest runs, in Dir, bounded by Timeout (the
