@@ -6,6 +6,7 @@ import (
 	"runtime"
 	"time"
 
+	"github.com/memtrace/memtrace/internal/decode/mounts"
 	"github.com/memtrace/memtrace/internal/host/rawbtf"
 	"github.com/memtrace/memtrace/pkg/gfp"
 )
@@ -125,15 +126,14 @@ func Check(in *Inputs, cfg Config) *Report {
 	return r
 }
 
-// tracefsDirs are where tracefs may be mounted; doctor never mounts it.
-var tracefsDirs = []string{"/sys/kernel/tracing", "/sys/kernel/debug/tracing"}
-
 // LiveGFP loads the running kernel's GFP names: the tracepoint format if
 // tracefs is mounted, else kernel BTF, else the built-in table for the
 // release (gfp.Load's order).
 func LiveGFP(release string) (*gfp.Table, error) {
 	dir := ""
-	for _, d := range tracefsDirs {
+	// Where tracefs is mounted, from the mount table: doctor never mounts
+	// it, and a stat of /sys/kernel/debug/tracing would have debugfs do so.
+	for _, d := range mounts.MountPoints("tracefs") {
 		if _, err := os.Stat(filepath.Join(d, gfp.FormatPath)); err == nil {
 			dir = d
 			break

@@ -25,7 +25,6 @@
 package tracefs
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"os"
@@ -38,9 +37,6 @@ import (
 
 // DefaultDir is where tracefs is mounted when no mount is found.
 const DefaultDir = "/sys/kernel/tracing"
-
-// legacyDir is the debugfs path; debugfs automounts tracefs there on access.
-const legacyDir = "/sys/kernel/debug/tracing"
 
 // Mount state of this process: users of Mount in one process (parallel
 // tests) share one reference on the mount.
@@ -142,21 +138,14 @@ func releaseOnce() func() error {
 
 // findMounted looks for tracefs in the usual places, then in /proc/mounts.
 func findMounted() (string, bool) {
-	for _, dir := range []string{DefaultDir, legacyDir} {
+	if isTracefs(DefaultDir) {
+		return DefaultDir, true
+	}
+	// From the mount table, not by probing legacyDir: a stat there makes
+	// debugfs automount tracefs, which nobody would then unmount.
+	for _, dir := range mounts.MountPoints("tracefs") {
 		if isTracefs(dir) {
 			return dir, true
-		}
-	}
-	f, err := os.Open("/proc/mounts")
-	if err != nil {
-		return "", false
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		fields := strings.Fields(sc.Text())
-		if len(fields) >= 3 && fields[2] == "tracefs" && isTracefs(mounts.Unescape(fields[1])) {
-			return mounts.Unescape(fields[1]), true
 		}
 	}
 	return "", false
