@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -116,10 +117,31 @@ func (o *owner) record(dir string) error {
 	if err != nil {
 		return err
 	}
-	if err := os.WriteFile(o.base+".mounted", []byte(dir+"\n"+id+"\n"), 0o600); err != nil {
+	marker := dir + "\n" + id + "\n"
+	for _, p := range automountPoints() {
+		marker += p + "\n"
+	}
+	if err := os.WriteFile(o.base+".mounted", []byte(marker), 0o600); err != nil {
 		return fmt.Errorf("recording tracefs mount: %w", err)
 	}
 	return nil
+}
+
+// automountPoints are the tracing directories of mounted debugfs that have
+// no tracefs on them yet. Looking up such a path makes the kernel mount
+// tracefs there, and cilium/ebpf does so when its copy of the mount
+// table, read once at the process's first BPF system call, predates our
+// mount: the last user removes those automounts with ours.
+func automountPoints() []string {
+	tracefs := mounts.MountPoints("tracefs")
+	var out []string
+	for _, d := range mounts.MountPoints("debugfs") {
+		p := filepath.Join(d, "tracing")
+		if !slices.Contains(tracefs, p) {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 // leave ends this process's use of tracefs. The last user in the
@@ -133,10 +155,20 @@ func (o *owner) leave() (last bool, err error) {
 		return false, nil
 	}
 	if b, rerr := os.ReadFile(o.base + ".mounted"); rerr == nil {
-		dir, id, _ := strings.Cut(strings.TrimSuffix(string(b), "\n"), "\n")
-		if id != "" && isTracefs(dir) && ownMount(dir, id) {
-			if uerr := unix.Unmount(dir, 0); uerr != nil {
-				err = fmt.Errorf("unmounting tracefs at %s: %w", dir, uerr)
+		lines := strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")
+		if len(lines) >= 2 && lines[1] != "" && isTracefs(lines[0]) && ownMount(lines[0], lines[1]) {
+			if uerr := unix.Unmount(lines[0], 0); uerr != nil {
+				err = fmt.Errorf("unmounting tracefs at %s: %w", lines[0], uerr)
+			}
+			// Automounts our run caused under debugfs, from the table:
+			// a lookup of one that is gone would mount it again.
+			now := mounts.MountPoints("tracefs")
+			for _, p := range lines[min(2, len(lines)):] {
+				if slices.Contains(now, p) {
+					if uerr := unix.Unmount(p, 0); uerr != nil {
+						err = errors.Join(err, fmt.Errorf("unmounting the tracefs automounted at %s: %w", p, uerr))
+					}
+				}
 			}
 		}
 	}
