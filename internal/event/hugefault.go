@@ -19,7 +19,7 @@ type HugeFault struct {
 	Address Hex    `json:"address"`
 	// SignalResult is the kernel's result of generating the signal
 	// (0: delivered); absent for a fault return.
-	SignalResult *int32     `json:"signal_result,omitempty"`
+	SignalResult *int32      `json:"signal_result,omitempty"`
 	Mapping      HugeMapping `json:"mapping"`
 	// Reservation is the mapping's claim on the pool: "reserved" (pages
 	// reserved at mmap/shmget), "noreserve" (MAP_NORESERVE or
