@@ -137,9 +137,19 @@ func (f *HugeFault) Diagnose() {
 			cgPath = "id " + strconv.FormatUint(f.Cgroup.ID, 10)
 		}
 	}
+	// The kernel's counters carry no file names; the files read when the
+	// event arrived do.
 	limitName := func(file, fallback string) string {
 		if file != "" {
 			return file
+		}
+		if f.Cgroup != nil && f.Cgroup.Files != nil {
+			if fallback == "limit" && f.Cgroup.Files.LimitFile != "" {
+				return f.Cgroup.Files.LimitFile
+			}
+			if fallback == "rsvd limit" && f.Cgroup.Files.RsvdLimitFile != "" {
+				return f.Cgroup.Files.RsvdLimitFile
+			}
 		}
 		return fallback
 	}

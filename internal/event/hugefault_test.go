@@ -48,3 +48,16 @@ func TestHugeFaultDiagnose(t *testing.T) {
 		})
 	}
 }
+
+// TestHugeFaultNamesLimitFile: the kernel's counters have no file names;
+// the limit is named by the file read when the event arrived.
+func TestHugeFaultNamesLimitFile(t *testing.T) {
+	f := HugeFault{Reservation: "reserved", Mapping: HugeMapping{PageSize: 2 << 20}, Cgroup: &HugetlbCgroup{
+		ID: 1, Path: "/db", AtFault: &HugetlbCounters{Usage: 2 << 20, Limit: u64(2 << 20)},
+		Files: &HugetlbCounters{LimitFile: "hugetlb.2MB.max"},
+	}}
+	f.Diagnose()
+	if f.Cause != "hugetlb_cgroup_limit" || !strings.Contains(f.Explanation, "(hugetlb.2MB.max)") {
+		t.Errorf("%s: %s", f.Cause, f.Explanation)
+	}
+}

@@ -91,14 +91,19 @@ func HugeFaults(req HugeFaultRequest, opts ...Option) (rep HugeFaultReport, err 
 // process that dies of a huge-page fault, as PostgreSQL does.
 const sigbusEnv = "MEMTRACE_PROVOKE_SIGBUS"
 
-// SigbusCommand returns a command line and environment entry that run
-// this binary as a process that touches pages huge pages without a
-// reservation and dies of SIGBUS when the pool (or a hugetlb cgroup
-// limit) cannot provide them; it exits 0 if every page was provided.
-func SigbusCommand(pages int) (argv []string, env string, err error) {
+// SigbusCommand returns a command line (through env(1)) that runs this
+// binary as a process that maps pages huge pages shared, without a
+// reservation (MAP_NORESERVE) unless reserve, touches them and dies of
+// SIGBUS when the pool or a hugetlb cgroup limit cannot provide one. It
+// exits 0 if every page was provided, 4 if mmap failed.
+func SigbusCommand(pages int, reserve bool) ([]string, error) {
 	exe, err := os.Executable()
 	if err != nil {
-		return nil, "", fmt.Errorf("finding this binary: %w", err)
+		return nil, fmt.Errorf("finding this binary: %w", err)
 	}
-	return []string{exe, "-test.run=^$"}, sigbusEnv + "=" + strconv.Itoa(pages), nil
+	v := strconv.Itoa(pages)
+	if reserve {
+		v += ",reserve"
+	}
+	return []string{"env", sigbusEnv + "=" + v, exe, "-test.run=^$"}, nil
 }

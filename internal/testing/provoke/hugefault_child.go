@@ -6,6 +6,7 @@ import (
 	"os"
 	"runtime/debug"
 	"strconv"
+	"strings"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -66,11 +67,12 @@ func init() {
 		return
 	}
 	os.Unsetenv(sigbusEnv)
-	pages, err := strconv.Atoi(v)
+	n, mode, _ := strings.Cut(v, ",")
+	pages, err := strconv.Atoi(n)
 	if err != nil || pages < 1 {
 		os.Exit(2)
 	}
-	os.Exit(sigbusMain(pages))
+	os.Exit(sigbusMain(pages, mode != "reserve"))
 }
 
 // kSigaction is the kernel's struct sigaction on x86-64 and arm64.
@@ -81,13 +83,13 @@ type kSigaction struct {
 	mask     uint64
 }
 
-func sigbusMain(pages int) int {
+func sigbusMain(pages int, noReserve bool) int {
 	kb, err := meminfo("Hugepagesize")
 	if err != nil {
 		return 3
 	}
 	ps := int(kb * 1024)
-	b, err := unix.Mmap(-1, 0, pages*ps, unix.PROT_READ|unix.PROT_WRITE, hugeFaultFlags(false, true))
+	b, err := unix.Mmap(-1, 0, pages*ps, unix.PROT_READ|unix.PROT_WRITE, hugeFaultFlags(false, noReserve))
 	if err != nil {
 		return 4
 	}
