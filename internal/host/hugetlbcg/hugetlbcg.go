@@ -148,24 +148,41 @@ func readNumber(path string) (uint64, error) {
 	return v, nil
 }
 
-// readLimit reads a limit: "max" (v2) or a number that large (v1) is none.
+// readLimit reads a limit file.
 func readLimit(path string) (*uint64, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("reading %s: %w", path, err)
 	}
-	s := strings.TrimSpace(string(b))
+	l, err := ParseLimit(string(b))
+	if err != nil {
+		return nil, fmt.Errorf("parsing %s: %w", path, err)
+	}
+	return l, nil
+}
+
+// ParseLimit reads a limit: "max" (v2) or a number that large (v1's
+// PAGE_COUNTER_MAX pages) is none (nil).
+func ParseLimit(s string) (*uint64, error) {
+	s = strings.TrimSpace(s)
 	if s == "max" {
 		return nil, nil
 	}
 	v, err := strconv.ParseUint(s, 10, 64)
 	if err != nil {
-		return nil, fmt.Errorf("parsing %s: %w", path, err)
+		return nil, fmt.Errorf("limit %q is neither max nor a number", truncate(s))
 	}
 	if v >= unlimitedFrom {
 		return nil, nil
 	}
 	return &v, nil
+}
+
+func truncate(s string) string {
+	if len(s) > 40 {
+		return s[:40] + "..."
+	}
+	return s
 }
 
 func optional(path string) *uint64 {
@@ -307,4 +324,32 @@ func ForPid(procRoot string, pid int, pageSize uint64) ([]Limits, error) {
 		return nil, err
 	}
 	return Chain(hs[0], p, pageSize), nil
+}
+
+// maxWalk bounds the cgroups Limited looks at (a container host has
+// thousands; the limits of interest are near the top).
+const maxWalk = 20000
+
+// Limited returns the counters of every cgroup of h that limits faults or
+// reservations of one of the page sizes, in walk order.
+func Limited(h Hierarchy, pageSizes []uint64) []Limits {
+	var out []Limits
+	seen := 0
+	_ = filepath.WalkDir(h.Root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || !d.IsDir() {
+			return nil
+		}
+		if seen++; seen > maxWalk {
+			return filepath.SkipAll
+		}
+		rel, _ := filepath.Rel(h.Root, p)
+		for _, ps := range pageSizes {
+			l, err := Read(h, "/"+strings.TrimPrefix(rel, "."), ps)
+			if err == nil && (l.Limit != nil || l.RsvdLimit != nil) {
+				out = append(out, l)
+			}
+		}
+		return nil
+	})
+	return out
 }
