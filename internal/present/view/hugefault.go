@@ -29,11 +29,6 @@ func init() {
 	})
 }
 
-// pageSizeLabel writes a huge page size the way the kernel names pools
-// ("2048kB"), "unknown" for 0.
-func pageSizeLabel(b uint64) string {
-	if b == 0 {
-		return "unknown"
-	}
-	return strconv.FormatUint(b>>10, 10) + "kB"
-}
+// pageSizeLabel writes a huge page size in bytes, as the exporter's pool
+// series label it (page_size="2097152"); "0" when unknown.
+func pageSizeLabel(b uint64) string { return strconv.FormatUint(b, 10) }
