@@ -63,6 +63,7 @@ var acceptedValues = map[string][]string{
 	"verify --pid":     {"1"},
 	"verify --timeout": {"0", "1ns", "2562047h"}, // 0: until Ctrl-C
 	"verify --settle":  {"0", "1ns", "2562047h"},
+	"verify --follow":  {"0", "1ns", "2562047h"}, // 0: no following
 
 	"hugepages --processes": {"0", "1"},
 

@@ -38,10 +38,11 @@ func startServe(cfg loader.Config) func(event.Naming) (serve.Session, error) {
 	}
 }
 
-// verifyProbes starts the probes verify asks for: huge-page calls only.
+// verifyProbes starts the probes verify asks for: huge-page calls and
+// faults on huge pages that got none.
 func verifyProbes(f verify.Filter) (event.Source, error) {
 	cfg := loader.DefaultConfig()
-	cfg.Signals = []event.Signal{event.SignalHugetlb}
+	cfg.Signals = []event.Signal{event.SignalHugetlb, event.SignalHugefault}
 	cfg.LargeSharedMin = f.MinSize
 	cfg.FallbackMin = min(cfg.FallbackMin, f.MinSize)
 	cfg.Comm, cfg.CgroupID = f.Comm, f.CgroupID

@@ -33,11 +33,15 @@ func verifyCommand() *command {
 			"--comm, --pid (and its children) or --cgroup (a service's cgroup).\n\n" +
 			"The watch ends when the command and everything it started have exited, when\n" +
 			"a large mapping was seen and nothing happened for --settle, or at --timeout.\n" +
+			"With --follow, memtrace keeps watching that long after startup: a fault on a\n" +
+			"huge-page mapping that gets no page (SIGBUS during warm-up) fails the verdict,\n" +
+			"naming the mapping and the cause (pool empty, no reservation, hugetlb cgroup).\n" +
 			"The database keeps running. Interrupted (Ctrl-C, SIGTERM, SIGHUP), memtrace\n" +
 			"kills the command and everything it started, then reports.\n" +
 			"The command's own output goes to standard error.\n\n" +
 			"Exit status: 0 when the large shared memory is on huge pages, 1 when it fell\n" +
-			"back, was mapped without asking, failed, or none was seen; 2 for usage errors.",
+			"back, was mapped without asking, failed, a huge-page fault got no page, or\n" +
+			"none was seen; 2 for usage errors.",
 		usage: "verify [flags] -- COMMAND [ARG...] | verify --comm NAME|--pid PID|--cgroup PATH [flags]",
 		examples: []string{
 			"sudo memtrace verify -- runuser -u postgres -- pg_ctl -D /var/lib/postgresql/data -w start",
@@ -56,6 +60,7 @@ func verifyCommand() *command {
 			fs.StringVar(&o.Cgroup, "cgroup", "", "follow the processes of this cgroup (path, v2 or v1 memory)")
 			fs.DurationVar(&o.Timeout, "timeout", 2*time.Minute, "give the verdict after this long at the latest (0: until Ctrl-C)")
 			fs.DurationVar(&o.Settle, "settle", 3*time.Second, "after a large mapping, give the verdict once nothing happened for this long")
+			fs.DurationVar(&o.Follow, "follow", 0, "after startup, keep following this long: a huge page missing at fault time (SIGBUS) fails the verdict")
 			fs.StringVar(&minSize, "min-size", "64M", "ignore shared mappings smaller than this for the verdict")
 			fs.BoolVar(&asJSON, "json", false, "write the result as JSON")
 			fs.BoolVarP(&quiet, "quiet", "q", false, "do not report calls on standard error as they happen")

@@ -21,6 +21,9 @@ const (
 	// (event.Compaction).
 	KindReclaimStall    Kind = "reclaim_stall"
 	KindCompactionStall Kind = "compaction_stall"
+	// KindHugeFault is a fault on a hugetlb mapping that got no page
+	// (event.HugeFault).
+	KindHugeFault Kind = "huge_fault"
 )
 
 // Context is the execution context in which the kernel made the request.
@@ -110,6 +113,7 @@ type Event struct {
 	WarnAlloc    *WarnAlloc       `json:"warn_alloc,omitempty"`
 	Reclaim      *ReclaimStall    `json:"reclaim,omitempty"`
 	Compaction   *CompactionStall `json:"compaction,omitempty"`
+	HugeFault    *HugeFault       `json:"huge_fault,omitempty"`
 }
 
 // WarnAlloc is a call of the kernel's warn_alloc(): the allocation

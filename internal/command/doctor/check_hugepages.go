@@ -98,6 +98,7 @@ func checkHugePools(in *Inputs) Finding {
 	default:
 		f.Summary = "no huge page pool, and no SysV segment that would need one"
 	}
+	addHugeNUMA(&f, in)
 	if notHuge > 0 {
 		plan := planHugePages(in)
 		f.Fix = append(f.Fix,

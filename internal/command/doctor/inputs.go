@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/procfs"
 
 	"github.com/memtrace/memtrace/internal/command/hugepages"
+	"github.com/memtrace/memtrace/internal/host/hugetlbcg"
 	"github.com/memtrace/memtrace/internal/host/sysstate"
 	"github.com/memtrace/memtrace/pkg/kmsg"
 )
@@ -72,13 +73,17 @@ type Inputs struct {
 	SampleEvery time.Duration
 	Meminfo     Meminfo
 	NUMA        NUMA
-	THP         THP
-	Shm         []hugepages.Segment
-	Procs       Processes
-	KswapdLater []KernelThread // kswapd CPU after Interval
-	Users       map[uint64]string
-	Log         *kmsg.Log
-	LogErr      error
+	// NodePools are the huge page pools per node; HugetlbLimits the
+	// hugetlb cgroups that limit a page size.
+	NodePools     []sysstate.NodePool
+	HugetlbLimits []hugetlbcg.Limits
+	THP           THP
+	Shm           []hugepages.Segment
+	Procs         Processes
+	KswapdLater   []KernelThread // kswapd CPU after Interval
+	Users         map[uint64]string
+	Log           *kmsg.Log
+	LogErr        error
 	// LogSince is the --since window applied to the log.
 	LogSince time.Duration
 	// Measured is what --measure traced (nil without it).
@@ -148,6 +153,9 @@ func Gather(ctx context.Context, opt Options) *Inputs {
 	in.Uptime = up
 	in.NUMA, err = readNUMA(opt.SysRoot)
 	fail(err)
+	in.NodePools, err = sysstate.ReadNodePools(opt.SysRoot)
+	fail(err)
+	in.HugetlbLimits = readHugetlbLimits(opt.ProcRoot, in.Snap.HugePools)
 	in.THP, err = readTHP(opt.SysRoot)
 	fail(err)
 	in.Shm, err = hugepages.ReadSysVShm(opt.ProcRoot)

@@ -27,6 +27,9 @@ type Process struct {
 	// SysV lists the System V segments attached (shmids).
 	SysV     []int64   `json:"sysv_shmids,omitempty"`
 	Mappings []Mapping `json:"mappings"`
+	// HugeByNode is where its huge pages are, per NUMA node
+	// (numa_maps); nil when not read.
+	HugeByNode []NodeUse `json:"huge_by_node,omitempty"`
 }
 
 // PageSizeUse is the hugetlb memory of one page size in a process.

@@ -71,6 +71,10 @@ func WriteText(w io.Writer, r *Report) error {
 		}
 	}
 
+	if err := writePlacement(w, r); err != nil {
+		return err
+	}
+
 	z := r.Sizing
 	fmt.Fprintf(w, "\nSizing for the current System V segments (%s pages, as hugepages_settings.sh)\n", kib(def))
 	if z.Segments == 0 {

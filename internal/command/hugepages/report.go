@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/memtrace/memtrace/internal/host/hugetlbcg"
 	"github.com/memtrace/memtrace/internal/host/sysstate"
 )
 
@@ -66,7 +67,14 @@ type Report struct {
 	Sizing Sizing       `json:"sizing"`
 	Plan   *PlanReport  `json:"plan,omitempty"`
 	Tables PageTableUse `json:"page_tables"`
-	Errors []string     `json:"errors,omitempty"`
+
+	// NodePools are the pools per NUMA node; NodeShortages the page
+	// sizes whose pool is exhausted on a node while another has pages.
+	NodePools     []sysstate.NodePool     `json:"node_pools"`
+	NodeShortages []sysstate.NodeShortage `json:"node_shortages,omitempty"`
+	// CgroupLimits are the hugetlb cgroups that limit a page size.
+	CgroupLimits []hugetlbcg.Limits `json:"hugetlb_cgroup_limits,omitempty"`
+	Errors       []string           `json:"errors,omitempty"`
 }
 
 // SegmentUse is a System V segment with what the processes attaching it
@@ -183,6 +191,7 @@ func Collect(opts Options) (*Report, error) {
 		}
 	}
 	r.Tables = pageTableUse(r.Tables.TotalKB, r.Processes, r.DefaultPageSizeKB)
+	r.collectPlacement(opts)
 	return r, nil
 }
 

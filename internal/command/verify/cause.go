@@ -10,13 +10,15 @@ import (
 
 	"github.com/memtrace/memtrace/internal/command/hugepages"
 	"github.com/memtrace/memtrace/internal/event"
+	"github.com/memtrace/memtrace/internal/host/hugetlbcg"
 	"github.com/memtrace/memtrace/internal/host/sysstate"
 )
 
 // Cause is why a huge-page request failed, as far as the host shows it.
 type Cause struct {
 	// Kind is one of pool_too_small, pool_short_at_call,
-	// no_pool_for_size, not_permitted, segment_limits, unknown.
+	// no_pool_for_size, not_permitted, segment_limits,
+	// hugetlb_cgroup_rsvd_limit, unknown.
 	Kind   string `json:"kind"`
 	Text   string `json:"text"`
 	Advice string `json:"advice,omitempty"`
@@ -34,6 +36,8 @@ type Cause struct {
 	Groups          []uint32 `json:"groups,omitempty"`
 	HugetlbShmGroup *int64   `json:"hugetlb_shm_group,omitempty"`
 	MemlockBytes    *uint64  `json:"memlock_bytes,omitempty"`
+	// Cgroup is the hugetlb cgroup whose limit refused the request.
+	Cgroup *hugetlbcg.Limits `json:"hugetlb_cgroup,omitempty"`
 }
 
 // FailureState is what verify reads right after a failed request.

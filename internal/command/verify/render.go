@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/memtrace/memtrace/internal/event"
+	"github.com/memtrace/memtrace/internal/host/hugetlbcg"
 	"github.com/memtrace/memtrace/internal/present/text"
 )
 
@@ -45,6 +46,7 @@ var verdictWords = map[Verdict]string{
 	HugeRequestFailed: "HUGE PAGES FAILED",
 	NotRequested:      "NOT REQUESTED",
 	NothingSeen:       "NOTHING SEEN",
+	HugePageFault:     "HUGE PAGE FAULT FAILED",
 }
 
 // WriteText writes the result as `memtrace verify` shows it: what was
@@ -103,6 +105,14 @@ func WriteText(w io.Writer, r *Result) error {
 		}
 	}
 
+	if len(r.Faults) > 0 {
+		fmt.Fprintln(w, "\nHuge-page faults that got no page")
+		for _, f := range r.Faults {
+			fmt.Fprintf(w, "  %s %s\n", f.Time.Local().Format("15:04:05.000"), text.Escape(FaultLine(f)))
+		}
+	}
+	writeLimits(w, r.HugetlbLimits)
+
 	fmt.Fprintln(w, "\nThe kernel's view after startup (smaps, /proc/sysvipc/shm)")
 	if len(r.Confirmations) == 0 {
 		fmt.Fprintln(w, "  nothing to confirm")
@@ -138,6 +148,39 @@ func WriteText(w io.Writer, r *Result) error {
 	}
 	fmt.Fprintf(w, "\nVerdict: %s: %s\n", verdictWords[r.Verdict], text.Escape(r.Summary))
 	return nil
+}
+
+// writeLimits lists the hugetlb cgroup limits over the followed
+// processes, the ones that limit anything.
+func writeLimits(w io.Writer, ls []hugetlbcg.Limits) {
+	var lines []string
+	for _, l := range ls {
+		if l.Limit == nil && l.RsvdLimit == nil {
+			continue
+		}
+		line := fmt.Sprintf("  %s %s pages: faulted %s of %s (%s)", l.Path, size(l.PageSize), size(l.Usage), limitText(l.Limit), l.LimitFile)
+		if l.RsvdUsage != nil {
+			line += fmt.Sprintf(", reserved %s of %s (%s)", size(*l.RsvdUsage), limitText(l.RsvdLimit), l.RsvdLimitFile)
+		}
+		if l.Failures != nil && *l.Failures > 0 {
+			line += fmt.Sprintf(", %d refused", *l.Failures)
+		}
+		lines = append(lines, line)
+	}
+	if len(lines) == 0 {
+		return
+	}
+	fmt.Fprintln(w, "\nHugetlb cgroup limits over the followed processes")
+	for _, l := range lines {
+		fmt.Fprintln(w, text.Escape(l))
+	}
+}
+
+func limitText(l *uint64) string {
+	if l == nil {
+		return "no limit"
+	}
+	return size(*l)
 }
 
 func pageSize(c Confirmation) string {

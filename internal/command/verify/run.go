@@ -9,6 +9,7 @@ import (
 
 	"github.com/memtrace/memtrace/internal/decode/cgroup"
 	"github.com/memtrace/memtrace/internal/event"
+	"github.com/memtrace/memtrace/internal/host/hugetlbcg"
 	"github.com/memtrace/memtrace/internal/host/sysstate"
 )
 
@@ -31,6 +32,10 @@ type Options struct {
 	// Settle ends the watch once a large mapping was seen and nothing
 	// else happened for this long.
 	Settle time.Duration
+	// Follow keeps watching this long after the startup verdict for huge
+	// pages missing at fault time (SIGBUS during warm-up); 0: not at all
+	// (faults seen before the verdict still count).
+	Follow time.Duration
 
 	ProcRoot, SysRoot string
 	// Start starts the probes for what Run follows (cmd/memtrace passes
@@ -74,8 +79,14 @@ type Result struct {
 	Calls             []Call              `json:"calls"`
 	Fallbacks         []Fallback          `json:"fallbacks"`
 	Confirmations     []Confirmation      `json:"confirmations"`
-	Lost              uint64              `json:"lost_events"`
-	Warnings          []string            `json:"warnings,omitempty"`
+	// Faults are the followed processes' faults on hugetlb mappings that
+	// got no page (SIGBUS), with the cause.
+	Faults []Fault `json:"huge_page_faults"`
+	// HugetlbLimits are the hugetlb cgroup limits over the followed
+	// processes, per page size, innermost cgroup first.
+	HugetlbLimits []hugetlbcg.Limits `json:"hugetlb_limits,omitempty"`
+	Lost          uint64             `json:"lost_events"`
+	Warnings      []string           `json:"warnings,omitempty"`
 }
 
 // CommandResult is how the started command ended, if it did.
@@ -124,7 +135,7 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 	res := &Result{
 		Start: time.Now().UTC(), DefaultPageSizeKB: snap.Memory.HugepageSizeKB,
 		MinSize: opts.MinSize, PoolsBefore: snap.HugePools,
-		Calls: []Call{}, Fallbacks: []Fallback{}, Confirmations: []Confirmation{},
+		Calls: []Call{}, Fallbacks: []Fallback{}, Confirmations: []Confirmation{}, Faults: []Fault{},
 	}
 	w := &watch{opts: opts, res: res, an: NewAnalyzer(opts.MinSize), self: os.Getpid()}
 	defer w.cleanup()
@@ -142,6 +153,9 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 	if !event.Attached(res.Hooks, event.SignalHugetlb) {
 		return nil, fmt.Errorf("no hook for huge-page calls on this kernel: %s", rejections(res.Hooks))
 	}
+	if !event.Attached(res.Hooks, event.SignalHugefault) {
+		res.Warnings = append(res.Warnings, "no hook for huge-page fault failures on this kernel: a SIGBUS on a huge page would go unseen")
+	}
 	if opts.OnReady != nil {
 		opts.OnReady(res.Hooks)
 	}
@@ -155,6 +169,10 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 		}
 	}
 	res.StopReason = w.loop(ctx, sess)
+	if opts.Follow > 0 && ctx.Err() == nil && res.StopReason != StopTimeout {
+		res.StopReason = w.followOn(ctx, sess)
+	}
+	w.readLimits()
 	if ctx.Err() != nil {
 		res.StopReason = StopSignal
 		w.interrupted()
@@ -185,35 +203,9 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 	res.Calls = append(res.Calls, w.an.Calls()...)
 	res.Fallbacks = append(res.Fallbacks, w.an.Fallbacks()...)
 	res.Outcome = w.an.Outcome()
+	res.applyFaults()
 	res.End = time.Now().UTC()
 	return res, nil
-}
-
-// Validate checks the options before anything is attached or started:
-// the one place of verify's own rules (one target, a command name the
-// kernel can match, no negative time). Whether the target exists is for
-// Run to find out. The errors name the flags of `memtrace verify`, which
-// set these fields.
-func (o Options) Validate() error {
-	n := 0
-	for _, set := range []bool{len(o.Command) > 0, o.Pid != nil, o.Comm != "", o.Cgroup != ""} {
-		if set {
-			n++
-		}
-	}
-	switch {
-	case n == 0:
-		return errors.New("give a command after --, or one of --comm, --pid, --cgroup")
-	case n > 1:
-		return errors.New("give only one of a command, --comm, --pid and --cgroup")
-	case o.Timeout < 0 || o.Settle < 0:
-		return errors.New("--timeout and --settle must not be negative")
-	case o.Comm != "":
-		if err := event.CheckComm(o.Comm); err != nil {
-			return fmt.Errorf("--comm: %w", err)
-		}
-	}
-	return nil
 }
 
 // watch is the state of one Run.
@@ -348,6 +340,9 @@ func (w *watch) loop(ctx context.Context, sess event.Source) string {
 // handle filters, names and records one event; it reports whether the
 // event was kept.
 func (w *watch) handle(ev event.Event) bool {
+	if ev.HugeFault != nil && int(ev.Pid) != w.self {
+		return w.addFault(ev)
+	}
 	if ev.Hugetlb == nil || int(ev.Pid) == w.self {
 		return false
 	}
@@ -361,6 +356,7 @@ func (w *watch) handle(ev event.Event) bool {
 	if c.Huge && !c.OK {
 		st := ReadFailureState(w.opts.ProcRoot, w.opts.SysRoot, int(c.Pid))
 		c.Cause = Explain(*c, st, w.res.DefaultPageSizeKB)
+		w.cgroupCause(c)
 	}
 	if w.opts.OnCall != nil {
 		w.opts.OnCall(*c)

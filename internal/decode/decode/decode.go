@@ -40,6 +40,10 @@ type Decoder struct {
 	// Tasks adds what the host knows of a task: its cgroup path and
 	// container (container.TaskNamer); nil leaves them out.
 	Tasks func(*event.Task)
+	// HugetlbCgroup names a hugetlb cgroup by the id a huge-page fault
+	// failure carries and reads its files for the page size when the
+	// event arrives; nil leaves the path and files out.
+	HugetlbCgroup func(id, pageSize uint64) (path string, files *event.HugetlbCounters)
 
 	stackCache map[int32][]string
 }
@@ -77,6 +81,8 @@ func (d *Decoder) Event(ev *event.Event) {
 		if r.Kind == event.StallThrottled {
 			r.ThrottleReason = d.ThrottleReasons.Name(int64(r.ThrottleReasonValue))
 		}
+	case ev.HugeFault != nil:
+		d.hugeFault(ev.HugeFault)
 	case ev.Compaction != nil:
 		c := ev.Compaction
 		c.GFP, _, _ = d.gfp(uint64(c.GFPFlags))
@@ -169,6 +175,45 @@ func (d *Decoder) hugetlb(h *event.Hugetlb) {
 	if !h.OK {
 		h.Errno = mman.ErrnoName(int(-h.Result))
 	}
+}
+
+// hugeFault names a huge-page fault failure's mapping flags and cgroup,
+// then says what refused the page.
+func (d *Decoder) hugeFault(f *event.HugeFault) {
+	f.Mapping.FlagNames = VMFlags(uint64(f.Mapping.Flags))
+	if f.Cgroup != nil && d.HugetlbCgroup != nil {
+		f.Cgroup.Path, f.Cgroup.Files = d.HugetlbCgroup(f.Cgroup.ID, f.Mapping.PageSize)
+	}
+	f.Diagnose()
+}
+
+// vmFlags are the VMA flags worth naming on a hugetlb mapping
+// (include/linux/mm.h; stable since 2.6).
+var vmFlags = []struct {
+	bit  uint64
+	name string
+}{
+	{0x1, "VM_READ"}, {0x2, "VM_WRITE"}, {0x4, "VM_EXEC"}, {0x8, "VM_SHARED"},
+	{0x80, "VM_MAYSHARE"}, {0x2000, "VM_LOCKED"}, {0x20000, "VM_DONTCOPY"},
+	{0x40000, "VM_DONTEXPAND"}, {0x100000, "VM_ACCOUNT"}, {0x200000, "VM_NORESERVE"},
+	{0x400000, "VM_HUGETLB"}, {0x4000000, "VM_DONTDUMP"},
+}
+
+// VMFlags names the flags of a VMA, the others as one hex remainder.
+func VMFlags(f uint64) string {
+	var parts []string
+	for _, v := range vmFlags {
+		if f&v.bit != 0 {
+			parts = append(parts, v.name)
+			f &^= v.bit
+		}
+	}
+	// VM_MAYREAD, VM_MAYWRITE, VM_MAYEXEC are on almost every mapping.
+	f &^= 0x70
+	if f != 0 {
+		parts = append(parts, "0x"+strconv.FormatUint(f, 16))
+	}
+	return strings.Join(parts, "|")
 }
 
 func (d *Decoder) pageSize(named uint64) uint64 {

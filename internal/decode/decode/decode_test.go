@@ -114,3 +114,16 @@ func TestTHPFallback(t *testing.T) {
 		t.Error("without a THP order nothing is a THP fallback")
 	}
 }
+
+func TestVMFlags(t *testing.T) {
+	for in, want := range map[uint64]string{
+		0x6000fb:  "VM_READ|VM_WRITE|VM_SHARED|VM_MAYSHARE|VM_NORESERVE|VM_HUGETLB",
+		0x400073:  "VM_READ|VM_WRITE|VM_HUGETLB",
+		0x1000000: "0x1000000",
+		0:         "",
+	} {
+		if got := VMFlags(in); got != want {
+			t.Errorf("VMFlags(%#x) = %q, want %q", in, got, want)
+		}
+	}
+}

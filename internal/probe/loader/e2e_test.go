@@ -34,6 +34,7 @@ func TestEveryHookWithRealEvents(t *testing.T) {
 			event.SignalHugetlb:    {"tracepoint/syscalls/"},
 			event.SignalReclaim:    {"tp_btf/mm_vmscan_*"},
 			event.SignalCompaction: {"tp_btf/mm_compaction_*"},
+			event.SignalHugefault:  {"fexit/hugetlb_fault", "tp_btf/signal_generate"},
 		}},
 		{"tp_btf", []string{"fexit", "tracepoint"}, map[event.Signal][]string{
 			event.SignalAlloc:      {"tp_btf/mm_page_alloc"},
@@ -41,6 +42,7 @@ func TestEveryHookWithRealEvents(t *testing.T) {
 			event.SignalHugetlb:    {"tp_btf/sys_enter+sys_exit"},
 			event.SignalReclaim:    {"tp_btf/mm_vmscan_*"},
 			event.SignalCompaction: {"tp_btf/mm_compaction_*"},
+			event.SignalHugefault:  {"tp_btf/signal_generate"},
 		}},
 		{"tracepoint", []string{"fexit", "tp_btf"}, map[event.Signal][]string{
 			event.SignalAlloc:      {"tracepoint/kmem/mm_page_alloc"},
@@ -48,6 +50,7 @@ func TestEveryHookWithRealEvents(t *testing.T) {
 			event.SignalHugetlb:    {"tracepoint/syscalls/"},
 			event.SignalReclaim:    {"tracepoint/vmscan/mm_vmscan_*"},
 			event.SignalCompaction: {"tracepoint/compaction/mm_compaction_*"},
+			event.SignalHugefault:  {"tracepoint/signal/signal_generate"},
 		}},
 	}
 	for _, c := range cases {

@@ -22,7 +22,7 @@ import (
 // objects are the embedded program sets, by their bpf2go prefix.
 var objects = map[string]func() (*ebpf.CollectionSpec, error){
 	"alloc": loadAlloc, "extfrag": loadExtfrag, "hugetlb": loadHugetlb,
-	"reclaim": loadReclaim, "compaction": loadCompaction,
+	"reclaim": loadReclaim, "compaction": loadCompaction, "hugefault": loadHugefault,
 }
 
 // layoutCases are every struct shared by C and Go, in every object that
@@ -62,6 +62,10 @@ var layoutCases = []struct {
 	{"compaction", "compaction_event", compactionCompactionEvent{}},
 	{"compaction", "compact_val", compactionCompactVal{}},
 	{"compaction", "compact_window", compactionCompactWindow{}},
+	{"hugefault", "memtrace_config", hugefaultMemtraceConfig{}},
+	{"hugefault", "event_hdr", hugefaultHugefaultEvent{}.Hdr},
+	{"hugefault", "hugefault_event", hugefaultHugefaultEvent{}},
+	{"hugefault", "vma_info", hugefaultVmaInfo{}},
 }
 
 // TestLayoutMatchesBTF checks every Go struct shared with the programs

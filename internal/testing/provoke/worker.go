@@ -30,16 +30,17 @@ type op func(w *worker, args json.RawMessage) (any, error)
 // use, not in an init func, so that it is complete whatever the init order.
 func ops() map[string]op {
 	return map[string]op{
-		"hello":    opHello,
-		"pipefail": opPipeFail,
-		"bpffail":  opBPFFail,
-		"warnfail": opWarnFail,
-		"fill":     opFill,
-		"release":  opRelease,
-		"huge":     opHuge,
-		"loopback": opLoopback,
-		"readfile": opReadFile,
-		"setpool":  opSetPool,
+		"hello":     opHello,
+		"pipefail":  opPipeFail,
+		"bpffail":   opBPFFail,
+		"warnfail":  opWarnFail,
+		"fill":      opFill,
+		"release":   opRelease,
+		"huge":      opHuge,
+		"loopback":  opLoopback,
+		"readfile":  opReadFile,
+		"setpool":   opSetPool,
+		"hugefault": opHugeFault,
 	}
 }
 

@@ -1,0 +1,93 @@
+package loader_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/memtrace/memtrace/internal/event"
+	"github.com/memtrace/memtrace/internal/probe/loader"
+	"github.com/memtrace/memtrace/internal/testing/privtest"
+	"github.com/memtrace/memtrace/internal/testing/provoke"
+)
+
+// TestHugeFaultSigbus maps three huge pages with MAP_NORESERVE while the
+// pool holds one and touches them: the kernel provides the first page
+// and sends SIGBUS for the other two. Through each hook this kernel
+// offers, memtrace reports each SIGBUS exactly as tracefs counts
+// signal:signal_generate with sig == 7 for the child, with the mapping
+// (its start, size, page size and flags) and the cause: the pool was
+// empty for a mapping without a reservation.
+func TestHugeFaultSigbus(t *testing.T) {
+	privtest.RequireRoot(t)
+	privtest.RequireBTFKernel(t)
+	for _, c := range []struct {
+		name    string
+		disable []string
+		hook    string
+	}{
+		{"preferred", nil, ""},
+		{"tracepoint", []string{"fexit", "tp_btf"}, "tracepoint/signal/signal_generate"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			cfg := loader.DefaultConfig()
+			cfg.Signals = []event.Signal{event.SignalHugefault}
+			cfg.DisableHooks = c.disable
+			s, err := loader.Start(cfg, loader.Naming{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ids, err := s.ProgramIDs()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer assertGone(t, ids)
+			defer s.Close()
+			h := s.Hooks()[0]
+			if !h.Attached || (c.hook != "" && h.Hook != c.hook) {
+				t.Fatalf("hook %+v, want %q attached", h, c.hook)
+			}
+			t.Logf("hook %s (rejected: %+v)", h.Hook, h.Rejected)
+
+			restore, err := provoke.ReserveHugePages(0, 1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rep, err := provoke.HugeFaults(provoke.HugeFaultRequest{Pages: 3, NoReserve: true}, provoke.WithComm("mt-sigbus-"+c.name[:2]))
+			if rerr := restore(); rerr != nil {
+				t.Error(rerr)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := s.Stop(); err != nil {
+				t.Fatal(err)
+			}
+			var got []event.Event
+			for ev := range s.Events() {
+				if ev.Kind == event.KindHugeFault && int(ev.Pid) == rep.Pid {
+					got = append(got, ev)
+				}
+			}
+			t.Logf("child %d: %d SIGBUS by its own count, tracefs %d, memtrace %d", rep.Pid, len(rep.Faulted), rep.Events, len(got))
+			if len(rep.Faulted) != 2 || rep.Events != 2 || len(got) != 2 {
+				t.Fatalf("SIGBUS: child saw %d, tracefs %d, memtrace %d; want 2 each", len(rep.Faulted), rep.Events, len(got))
+			}
+			for i, ev := range got {
+				f := ev.HugeFault
+				m := f.Mapping
+				if uint64(f.Address) != rep.Faulted[i] || uint64(m.Start) != rep.Start || m.Size != rep.Length ||
+					m.PageSize != rep.PageSize || !m.Shared || !strings.Contains(m.FlagNames, "VM_NORESERVE") ||
+					!strings.Contains(m.FlagNames, "VM_HUGETLB") || m.File != "anon_hugepage" {
+					t.Errorf("event %d: %+v, mapping %+v; want address %#x in the mapping at %#x of %d bytes", i, f, m, rep.Faulted[i], rep.Start, rep.Length)
+				}
+				if f.Reservation != "noreserve" || f.Cause != "pool_empty" || f.Pool.Total != 1 || f.Pool.Free != 0 {
+					t.Errorf("event %d: reservation %q, cause %q (%s), pool %+v", i, f.Reservation, f.Cause, f.Explanation, f.Pool)
+				}
+				if ev.Comm != rep.Comm || int(ev.Tid) != rep.Tid {
+					t.Errorf("event %d by %s[%d], want %s[%d]", i, ev.Comm, ev.Tid, rep.Comm, rep.Tid)
+				}
+			}
+			t.Logf("first: %s", got[0].HugeFault.Explanation)
+		})
+	}
+}
