@@ -2,7 +2,6 @@ package metrics
 
 import (
 	"fmt"
-	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -133,6 +132,9 @@ func (e *Exporter) families() []*family {
 	out := []*family{e.alloc, e.extfrag, e.hugeReq, e.hugeFallback}
 	for _, c := range e.counted {
 		out = append(out, c.family)
+		if c.hist != nil {
+			out = append(out, c.hist)
+		}
 	}
 	return out
 }
@@ -278,7 +280,7 @@ func (e *Exporter) HandleEvent(ev *event.Event) {
 	for _, c := range e.counted {
 		if c.counts == nil {
 			if n, ok := c.fam.Event(ev); ok {
-				c.family.add(append(slices.Clone(n.Labels), e.highValues(n.Task)...), float64(n.N))
+				c.count(n, n.Tally(), e.highValues)
 			}
 		}
 	}
