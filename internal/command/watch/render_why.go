@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/memtrace/memtrace/internal/aggregate/demand"
+	"github.com/memtrace/memtrace/internal/event"
 	"github.com/memtrace/memtrace/internal/present/text"
 )
 
@@ -60,7 +61,7 @@ func (v View) burstLines(w io.Writer, m *Model) {
 			gfp = b.GFPFlags.String()
 		}
 		summary := text.Escape(b.Summary)
-		if b.Verdict != "neither" {
+		if b.Verdict != event.VerdictNeither {
 			summary = v.paint(red, summary)
 		}
 		fmt.Fprintf(w, "  %s  %s[%d] %s order %d %s (%s): %s  (%s)\n", b.First.Local().Format("15:04:05.000"),
