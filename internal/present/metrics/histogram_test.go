@@ -69,3 +69,38 @@ func bucketValues(t *testing.T, m prometheus.Metric) map[float64]uint64 {
 	}
 	return out
 }
+
+// THP fallbacks are counted apart from the failures that matter.
+func TestTHPFallbacksApart(t *testing.T) {
+	src := newFakeSource()
+	src.fail(30, "java", 9, 0x2c0cca, 40)
+	k := allocKey{pid: 30, order: 9, gfp: 0x2c0cca, stack: 7}
+	a := src.alloc[k]
+	a.THPFallback = true
+	src.alloc[k] = a
+	src.fail(31, "nginx", 1, 0x820, 3)
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(New(src, Options{CommLabel: true}))
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			if c := m.GetCounter(); c != nil && (mf.GetName() == "memtrace_thp_fallbacks_total" || mf.GetName() == "memtrace_page_alloc_failures_total") {
+				comm := ""
+				for _, l := range m.GetLabel() {
+					if l.GetName() == "comm" {
+						comm = l.GetValue()
+					}
+				}
+				got[mf.GetName()+"/"+comm] += c.GetValue()
+			}
+		}
+	}
+	want := map[string]float64{"memtrace_thp_fallbacks_total/java": 40, "memtrace_page_alloc_failures_total/nginx": 3}
+	if len(got) != len(want) || got["memtrace_thp_fallbacks_total/java"] != 40 || got["memtrace_page_alloc_failures_total/nginx"] != 3 {
+		t.Errorf("counters %v, want %v", got, want)
+	}
+}
