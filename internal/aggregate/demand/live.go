@@ -54,12 +54,11 @@ func StartLive(src event.Source, interval, keep time.Duration) *Live {
 				l.m.Add(time.Now(), v)
 			}
 			l.mu.Unlock()
-			if err != nil {
-				return
+			if err != nil || ctx.Err() != nil {
+				return // the last reading was made after Stop: totals cover the whole run
 			}
 			select {
 			case <-ctx.Done():
-				return
 			case <-t.C:
 			}
 		}
@@ -79,8 +78,8 @@ func (l *Live) Read() (Reading, bool) {
 	return r, true
 }
 
-// Stop ends the measurement and waits for the reader to return; call it
-// before the session stops.
+// Stop makes a last reading, ends the measurement and waits for the
+// reader to return; call it before the session is closed.
 func (l *Live) Stop() {
 	if l == nil {
 		return
