@@ -71,6 +71,10 @@ func Run(ctx context.Context, opts Options) (*Document, error) {
 		}
 	}
 	doc.Start = time.Now().UTC()
+	// Atomic demand is read every 100 ms from the start of the window
+	// (a burst lasts about that long), before anything may wait.
+	meter := demand.StartLive(sess, 100*time.Millisecond, 0)
+	defer meter.Stop()
 	if opts.OnReady != nil {
 		opts.OnReady(sess)
 	}
@@ -78,8 +82,6 @@ func Run(ctx context.Context, opts Options) (*Document, error) {
 	doc.Decoding = Decoding{GFPSource: d.GFPSource, MigratetypeSource: d.MigratetypeSource, Symbols: d.Symbols, ContextSource: d.ContextSource}
 	doc.Warnings = append(doc.Warnings, d.Warnings...)
 
-	meter := demand.StartLive(sess, 100*time.Millisecond, 0)
-	defer meter.Stop()
 	// Huge-page and warn_alloc events are kept for the process summary
 	// even past --max-events: they are rare and never sampled. Failure
 	// bursts are kept past it too, bounded.
