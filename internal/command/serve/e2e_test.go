@@ -33,6 +33,12 @@ func startServe(t *testing.T) string {
 	t.Helper()
 	cfg := loader.DefaultConfig()
 	cfg.SampleFirst = 1
+	return startServeWith(t, cfg)
+}
+
+// startServeWith is startServe with the probes of cfg.
+func startServeWith(t *testing.T, cfg loader.Config) string {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan net.Addr, 1)
 	errc := make(chan error, 1)
