@@ -45,12 +45,13 @@ var acceptedValues = map[string][]string{
 	"capture --pid":          {"1"},
 	"capture --sample-first": {"0", "1", "4294967295"}, // 0: send every event
 
-	"watch --interval":     {"2562047h"},
-	"watch --top-stacks":   {"1"},
-	"watch --age-out":      {"0", "1ns", "2562047h"}, // 0: never
-	"watch --comm":         {"\xff\xfe", "\x1b[2J", "-", "/nonexistent/x"},
-	"watch --pid":          {"1"},
-	"watch --sample-first": {"0", "1", "4294967295"},
+	"watch --interval":        {"2562047h"},
+	"watch --top-stacks":      {"1"},
+	"watch --age-out":         {"0", "1ns", "2562047h"}, // 0: never
+	"watch --comm":            {"\xff\xfe", "\x1b[2J", "-", "/nonexistent/x"},
+	"watch --pid":             {"1"},
+	"watch --sample-first":    {"0", "1", "4294967295"},
+	"watch --stall-threshold": {"0", "1ns", "2562047h"}, // 0: none listed
 
 	"serve --max-series":   {"0", "1", "9223372036854775807"}, // 0: no limit
 	"serve --age-out":      {"0", "1ns", "2562047h"},          // 0: never

@@ -35,3 +35,15 @@ type AtomicSource struct {
 	SampledPages   uint64 `json:"sampled_pages"`
 	EstimatedPages uint64 `json:"estimated_pages"`
 }
+
+// DemandSource is a session that counts atomic demand (the loader's, when
+// the alloc signal is attached). The outputs find it by asserting their
+// Source to it, so a session without it (a fake) needs nothing.
+type DemandSource interface {
+	// AtomicDemandCounted says why nothing is counted, nil when it is.
+	AtomicDemandCounted() error
+	// AtomicDemand is the cumulative demand since the session started.
+	AtomicDemand() (AtomicDemand, error)
+	// AtomicSources is who made it, from a sample, most pages first.
+	AtomicSources() ([]AtomicSource, error)
+}

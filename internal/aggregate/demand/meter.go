@@ -53,6 +53,23 @@ type Meter struct {
 	// recent are the intervals of the last second, oldest first.
 	recent []reading // delta and end time
 	sum    Summary
+	latest Latest
+	// Keep is how long Recent looks back (0: Recent is empty); history
+	// holds the peaks of each reading over it, oldest first.
+	Keep    time.Duration
+	history []recent
+}
+
+type recent struct {
+	at               time.Time
+	interval, second Peaks
+}
+
+// Latest is the demand of the last interval and of the last second (both
+// scaled to their nominal window, like a Peak), for a live view.
+type Latest struct {
+	Interval Peak `json:"interval"`
+	Second   Peak `json:"second"`
 }
 
 type reading struct {
@@ -86,6 +103,8 @@ func (m *Meter) Add(t time.Time, total event.AtomicDemand) {
 	m.sum.Total.HighPages += delta.d.HighPages
 	m.sum.Total.OtherPages += delta.d.OtherPages
 	m.sum.PerInterval.keep(delta, m.interval)
+	m.latest.Interval = Peak{}
+	m.latest.Interval.keep(delta.d.Total(), delta, m.interval)
 
 	// The last second: drop the oldest intervals while the rest still
 	// cover it (to half an interval), then scale a window a little over a
@@ -104,10 +123,47 @@ func (m *Meter) Add(t time.Time, total event.AtomicDemand) {
 		window.d.HighPages += r.d.HighPages
 		window.d.OtherPages += r.d.OtherPages
 	}
+	var h recent
+	h.at = t
+	h.interval.keep(delta, m.interval)
 	if window.window >= almost {
 		m.sum.PerSecond.keep(window, time.Second)
+		m.latest.Second = Peak{}
+		m.latest.Second.keep(window.d.Total(), window, time.Second)
+		h.second.keep(window, time.Second)
+	}
+	if m.Keep > 0 {
+		m.history = append(m.history, h)
+		i := 0
+		for i < len(m.history) && t.Sub(m.history[i].at) > m.Keep {
+			i++
+		}
+		m.history = m.history[i:]
 	}
 }
+
+// Recent returns the peaks per interval and per second of the readings
+// made within Keep of the last one: a peak that ages out, for a gauge.
+func (m *Meter) Recent() (interval, second Peaks) {
+	for _, h := range m.history {
+		interval.High.max(h.interval.High)
+		interval.Other.max(h.interval.Other)
+		interval.Total.max(h.interval.Total)
+		second.High.max(h.second.High)
+		second.Other.max(h.second.Other)
+		second.Total.max(h.second.Total)
+	}
+	return interval, second
+}
+
+func (p *Peak) max(q Peak) {
+	if !q.At.IsZero() && (q.Pages > p.Pages || p.At.IsZero()) {
+		*p = q
+	}
+}
+
+// Latest returns the demand of the last interval and second.
+func (m *Meter) Latest() Latest { return m.latest }
 
 func (p *Peaks) keep(r reading, nominal time.Duration) {
 	p.High.keep(r.d.HighPages, r, nominal)

@@ -101,3 +101,27 @@ func TestRun(t *testing.T) {
 		t.Errorf("error %v", err)
 	}
 }
+
+// TestMeterLatestAndRecent: the live view's last interval and second, and
+// a peak that ages out of Keep.
+func TestMeterLatestAndRecent(t *testing.T) {
+	m := NewMeter(100 * time.Millisecond)
+	m.Keep = time.Second
+	d := make([]event.AtomicDemand, 30)
+	d[3] = event.AtomicDemand{HighPages: 500}
+	d[25] = event.AtomicDemand{OtherPages: 40}
+	d[29] = event.AtomicDemand{HighPages: 7}
+	feed(m, 100*time.Millisecond, d...)
+	l := m.Latest()
+	if l.Interval.Pages != 7 || l.Second.Pages != 47 || !l.Interval.At.Equal(t0.Add(3*time.Second)) {
+		t.Errorf("latest %+v", l)
+	}
+	// The 500-page burst is 2.6 s old: out of the last second.
+	iv, sec := m.Recent()
+	if iv.High.Pages != 7 || iv.Other.Pages != 40 || iv.Total.Pages != 40 || sec.Total.Pages != 47 {
+		t.Errorf("recent %+v, %+v", iv, sec)
+	}
+	if m.Summary().PerInterval.High.Pages != 500 {
+		t.Errorf("the peak since start is lost: %+v", m.Summary().PerInterval)
+	}
+}

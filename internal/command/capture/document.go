@@ -7,6 +7,8 @@ import (
 	"encoding/json"
 	"time"
 
+	"github.com/memtrace/memtrace/internal/aggregate/burst"
+	"github.com/memtrace/memtrace/internal/aggregate/demand"
 	"github.com/memtrace/memtrace/internal/event"
 	"github.com/memtrace/memtrace/internal/host/sysstate"
 )
@@ -45,6 +47,14 @@ type Document struct {
 	// Sections under their view's key.
 	AllocFailures []event.AllocAggregate   `json:"alloc_failures"`
 	Extfrag       []event.ExtfragAggregate `json:"extfrag"`
+	// AtomicDemand is the demand of allocations that could not sleep over
+	// the window, read every 100 ms; nil when it was not counted (the
+	// alloc signal not traced). Added in version 1.
+	AtomicDemand *AtomicDemand `json:"atomic_demand,omitempty"`
+	// ZoneStates are the zones as read at each failure burst (the first
+	// failure after a quiet interval), the failures that followed judged
+	// against the same reading. Added in version 1.
+	ZoneStates []burst.Burst `json:"zone_states"`
 	// Sections holds, by key, the aggregates of the families added since
 	// version 1 (fields added within the version); they are written
 	// after the other fields, in the order of the views.
@@ -55,6 +65,17 @@ type Document struct {
 	Stats        map[event.Signal]event.Stats `json:"stats"`
 	DecodeErrors uint64                       `json:"decode_errors"`
 	Warnings     []string                     `json:"warnings,omitempty"`
+}
+
+// AtomicDemand is the atomic demand of a capture window.
+type AtomicDemand struct {
+	demand.Summary
+	// Sources are who made it, from a sample (the largest first, at most
+	// 20): in softirq and hardirq context the task is only the one
+	// interrupted.
+	Sources []event.AtomicSource `json:"sources"`
+	// Error is why the measurement stopped early, if it did.
+	Error string `json:"error,omitempty"`
 }
 
 // Tool identifies the memtrace build that wrote the document.
@@ -105,6 +126,10 @@ type Process struct {
 	AllocOrders    []uint32          `json:"alloc_orders,omitempty"`
 	AllocContexts  map[string]uint64 `json:"alloc_contexts,omitempty"`
 	AtomicFailures uint64            `json:"atomic_failures"`
+	// THPFallbacks counts the failures that were a transparent-huge-page
+	// fault's try at a huge page (expected: it falls back to small
+	// pages); they are in AllocFailures too. Added in version 1.
+	THPFallbacks uint64 `json:"thp_fallbacks"`
 	// LoggedFailures counts warn_alloc calls (where kprobes exist): the
 	// failures the kernel writes to its log.
 	LoggedFailures uint64 `json:"logged_failures"`

@@ -26,6 +26,13 @@ func probes(cfg loader.Config) func(event.Naming) (event.Source, error) {
 // startCapture runs a capture until the returned stop function is called.
 func startCapture(t *testing.T, cfg loader.Config) (stop func() *Document) {
 	t.Helper()
+	return startCaptureWith(t, cfg, nil)
+}
+
+// startCaptureWith is startCapture, calling onReady with the session
+// once it is attached (before it returns).
+func startCaptureWith(t *testing.T, cfg loader.Config, onReady func(event.Source)) (stop func() *Document) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan struct{})
 	type result struct {
@@ -34,7 +41,12 @@ func startCapture(t *testing.T, cfg loader.Config) (stop func() *Document) {
 	}
 	res := make(chan result, 1)
 	go func() {
-		doc, err := Run(ctx, Options{Start: probes(cfg), MaxEvents: 100000, Version: "test", OnReady: func(event.Source) { close(ready) }})
+		doc, err := Run(ctx, Options{Start: probes(cfg), MaxEvents: 100000, Version: "test", OnReady: func(s event.Source) {
+			if onReady != nil {
+				onReady(s)
+			}
+			close(ready)
+		}})
 		res <- result{doc, err}
 	}()
 	select {

@@ -28,6 +28,9 @@ func Summarize(allocs []event.AllocAggregate, frags []event.ExtfragAggregate, un
 		if a.Atomic {
 			p.AtomicFailures += a.Count
 		}
+		if a.THPFallback {
+			p.THPFallbacks += a.Count
+		}
 		if p.AllocContexts == nil {
 			p.AllocContexts = map[string]uint64{}
 		}

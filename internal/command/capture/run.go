@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/memtrace/memtrace/internal/aggregate/burst"
+	"github.com/memtrace/memtrace/internal/aggregate/demand"
 	"github.com/memtrace/memtrace/internal/decode/container"
 	"github.com/memtrace/memtrace/internal/event"
 	"github.com/memtrace/memtrace/internal/host/sysstate"
@@ -69,6 +71,10 @@ func Run(ctx context.Context, opts Options) (*Document, error) {
 		}
 	}
 	doc.Start = time.Now().UTC()
+	// Atomic demand is read every 100 ms from the start of the window
+	// (a burst lasts about that long), before anything may wait.
+	meter := demand.StartLive(sess, 100*time.Millisecond, 0)
+	defer meter.Stop()
 	if opts.OnReady != nil {
 		opts.OnReady(sess)
 	}
@@ -77,9 +83,12 @@ func Run(ctx context.Context, opts Options) (*Document, error) {
 	doc.Warnings = append(doc.Warnings, d.Warnings...)
 
 	// Huge-page and warn_alloc events are kept for the process summary
-	// even past --max-events: they are rare and never sampled.
+	// even past --max-events: they are rare and never sampled. Failure
+	// bursts are kept past it too, bounded.
 	var unsampled []event.Event
+	bursts := burst.Bursts{Max: maxBursts}
 	keep := func(ev event.Event) {
+		bursts.Add(&ev)
 		if ev.Kind == event.KindHugetlb || ev.Kind == event.KindWarnAlloc {
 			unsampled = append(unsampled, ev)
 		}
@@ -99,6 +108,8 @@ func Run(ctx context.Context, opts Options) (*Document, error) {
 	doc.StopReason = collect(ctx, sess, timer, keep)
 
 	// Stop the probes, then read what is still in the ring buffers.
+	meter.Stop()
+	doc.AtomicDemand = atomicDemand(sess, meter)
 	if err := sess.Stop(); err != nil {
 		doc.Warnings = append(doc.Warnings, fmt.Sprintf("detaching probes: %v", err))
 	}
@@ -122,12 +133,42 @@ func Run(ctx context.Context, opts Options) (*Document, error) {
 		doc.Extfrag = []event.ExtfragAggregate{}
 	}
 	doc.Processes = Summarize(doc.AllocFailures, doc.Extfrag, unsampled)
+	doc.ZoneStates = bursts.List()
+	if bursts.Total > uint64(len(doc.ZoneStates)) {
+		doc.Warnings = append(doc.Warnings, fmt.Sprintf("%d failure bursts: zone_states keeps the last %d", bursts.Total, len(doc.ZoneStates)))
+	}
 
 	if err := sess.Close(); err != nil {
 		doc.Warnings = append(doc.Warnings, fmt.Sprintf("closing probes: %v", err))
 	}
 	doc.After = sysstate.Take(opts.ProcRoot, opts.SysRoot)
 	return doc, nil
+}
+
+// maxBursts bounds zone_states: a burst is at most one per 100 ms.
+const maxBursts = 1000
+
+// atomicDemand is what the meter measured, with the sampled sources.
+func atomicDemand(src event.Source, meter *demand.Live) *AtomicDemand {
+	r, ok := meter.Read()
+	if !ok {
+		return nil
+	}
+	d := &AtomicDemand{Summary: r.Summary, Sources: []event.AtomicSource{}}
+	if r.Err != nil {
+		d.Error = r.Err.Error()
+	}
+	if ds, ok := src.(event.DemandSource); ok {
+		sources, err := ds.AtomicSources()
+		if err != nil && d.Error == "" {
+			d.Error = err.Error()
+		}
+		if len(sources) > 20 {
+			sources = sources[:20]
+		}
+		d.Sources = append(d.Sources, sources...)
+	}
+	return d
 }
 
 // collect receives events until the window ends and says why it ended.

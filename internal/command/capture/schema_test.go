@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/memtrace/memtrace/internal/aggregate/burst"
+	"github.com/memtrace/memtrace/internal/aggregate/demand"
 	"github.com/memtrace/memtrace/internal/event"
 	"github.com/memtrace/memtrace/internal/host/sysstate"
 	"github.com/memtrace/memtrace/internal/present/view"
@@ -37,6 +39,29 @@ func sampleDocument() *Document {
 		Migratetype: 0, MigratetypeName: "Unmovable", PreemptCount: &pc, StackID: 7,
 		Stack: []string{"__alloc_frozen_pages_noprof+0x2f0", "kmem_cache_alloc_noprof+0x1a2", "sk_clone+0x21", "tcp_v4_rcv+0x9c1", "net_rx_action+0x1b2", "handle_softirqs+0xd7"},
 		Count: 1,
+		ZoneState: &event.ZoneState{ReadAt: t0.Add(time.Second + 85*time.Microsecond), ReadAfterNs: 85000, Verdict: event.VerdictFragmented,
+			Summary: "fragmented: no free block of order ≥ 1 in Normal (largest order 0); Normal free 78 MiB, min 66 MiB (GFP_ATOMIC may go to 25 MiB)",
+			Zones: []event.ZoneAtFailure{{Node: 0, Zone: "Normal", Free: 20000, Min: 16896, Low: 21120, High: 25344, Mark: 6336,
+				Usable: 19999, PCPPages: 1200, BlocksAtLeast: 0, LargestOrder: 0, Fragmented: true}}},
+	}
+	hist := event.StallHistogram{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 1}
+	reclaim := []event.ReclaimAggregate{{Task: task, Context: event.ContextProcess, Kind: event.StallDirectReclaim, Order: 0, GFPFlags: 0xcc0, GFP: "GFP_KERNEL",
+		StallTotals: event.StallTotals{Count: 3, TotalNs: 12_000_000, MaxNs: 9_000_000, Histogram: hist}, Reclaimed: 96,
+		FirstSeen: t0.Add(2 * time.Second), LastSeen: t0.Add(6 * time.Second)}}
+	compaction := []event.CompactionAggregate{{Task: task, Context: event.ContextProcess, Kind: event.StallCompaction, Order: 9, GFPFlags: 0x140cca, GFP: "GFP_HIGHUSER_MOVABLE|__GFP_COMP",
+		PriorityValue: 1, Priority: "sync_light", StallTotals: event.StallTotals{Count: 3, TotalNs: 12_000_000, MaxNs: 9_000_000, Histogram: hist},
+		Outcomes: []event.OutcomeCount{{Value: 2, Name: "deferred", Count: 2}, {Value: 8, Name: "success", Count: 1}}, PageObtained: 1,
+		FirstSeen: t0.Add(2 * time.Second), LastSeen: t0.Add(6 * time.Second)}}
+	sections := map[string]json.RawMessage{}
+	for k, v := range map[string]any{"reclaim": reclaim, "compaction": compaction} {
+		b, err := json.Marshal(v)
+		if err != nil {
+			panic(err)
+		}
+		sections[k] = b
+	}
+	peak := func(pages uint64, at time.Duration) demand.Peak {
+		return demand.Peak{Pages: pages, RawPages: pages, Window: 100 * time.Millisecond, At: t0.Add(at)}
 	}
 	return &Document{
 		Schema: Schema, SchemaVersion: SchemaVersion,
@@ -63,10 +88,25 @@ func sampleDocument() *Document {
 				Hugetlb: &event.Hugetlb{Call: event.CallShmget, Size: 1 << 30, Flags: 0x7b0, FlagNames: "IPC_CREAT|IPC_EXCL|0660", AfterHugeFailure: true, Key: &key, ShmID: &shmid, Result: shmid, OK: true, DurationNs: 9000}},
 			{Kind: event.KindHugetlb, Time: t0.Add(5 * time.Second), MonoNs: 5000, CPU: 1, Context: event.ContextProcess, Task: task,
 				Hugetlb: &event.Hugetlb{Call: event.CallMmap, Size: 4 << 20, Flags: 0x40021, FlagNames: "MAP_SHARED|MAP_ANONYMOUS|MAP_HUGETLB", HugePageSize: 2 << 20, HugeRequest: true, Prot: "PROT_READ|PROT_WRITE", Fd: &fd, Address: &addr, Result: int64(addr), OK: true, DurationNs: 15000}},
+			{Kind: event.KindReclaimStall, Time: t0.Add(6 * time.Second), MonoNs: 6000, CPU: 0, Context: event.ContextProcess, Task: task,
+				Reclaim: &event.ReclaimStall{Kind: event.StallDirectReclaim, GFPFlags: 0xcc0, GFP: "GFP_KERNEL", Node: -1, DurationNs: 9_000_000, Reclaimed: 32, Count: 3}},
+			{Kind: event.KindCompactionStall, Time: t0.Add(6 * time.Second), MonoNs: 6500, CPU: 0, Context: event.ContextProcess, Task: task,
+				Compaction: &event.CompactionStall{Order: 9, GFPFlags: 0x140cca, GFP: "GFP_HIGHUSER_MOVABLE|__GFP_COMP", PriorityValue: 1, Priority: "sync_light",
+					OutcomeValue: 2, Outcome: "deferred", Start: t0.Add(6 * time.Second), StartNs: 6500, DurationNs: 2_000_000, Count: 3}},
 		},
 		EventsLeftOut: 0,
 		AllocFailures: []event.AllocAggregate{{Task: event.Task{Comm: "swapper/1"}, Context: event.ContextSoftirq, Order: 1, GFPFlags: 0x820, GFP: "GFP_ATOMIC", GFPClass: "atomic", Atomic: true, MigratetypeName: "Unmovable", StackID: 7, Stack: af.Stack, Count: 1000, FirstSeen: t0.Add(time.Second), LastSeen: t0.Add(9 * time.Second)}},
 		Extfrag:       []event.ExtfragAggregate{{Task: task, AllocOrder: 0, FallbackOrder: 3, AllocMigratetypeName: "Unmovable", FallbackMigratetype: 1, FallbackMigratetypeName: "Movable", Count: 12, Fragmenting: 12, ChangeOwnership: 0, FirstSeen: t0.Add(2 * time.Second), LastSeen: t0.Add(8 * time.Second)}},
+		AtomicDemand: &AtomicDemand{
+			Summary: demand.Summary{Interval: 100 * time.Millisecond, Readings: 100, Measured: 10 * time.Second,
+				Total:       event.AtomicDemand{HighPages: 5000, OtherPages: 120000},
+				PerInterval: demand.Peaks{High: peak(900, time.Second), Other: peak(3000, 4*time.Second), Total: peak(3200, 4*time.Second)},
+				PerSecond:   demand.Peaks{High: peak(2000, time.Second), Other: peak(21000, 4*time.Second), Total: peak(22000, 4*time.Second)}},
+			Sources: []event.AtomicSource{{Task: event.Task{Comm: "swapper/1"}, Context: event.ContextSoftirq, High: true, Samples: 5, SampledPages: 5, EstimatedPages: 5120}},
+		},
+		ZoneStates: []burst.Burst{{ReadAt: af.ZoneState.ReadAt, ReadAfterNs: 85000, First: t0.Add(time.Second), Comm: "swapper/1", Context: event.ContextSoftirq,
+			Order: 1, GFP: "GFP_ATOMIC", GFPFlags: 0x820, Failures: 1, Verdict: af.ZoneState.Verdict, Summary: af.ZoneState.Summary, Zones: af.ZoneState.Zones}},
+		Sections: sections,
 		Processes: []Process{
 			{Pid: 0, Comm: "swapper/1", AllocFailures: 1000, AllocOrders: []uint32{1}, AllocContexts: map[string]uint64{"softirq": 1000}, AtomicFailures: 1000},
 			{Pid: 4242, Comm: "postgres", ExtfragEvents: 12, ExtfragFragmenting: 12, HugetlbRequests: 2, HugetlbFailures: 1, HugetlbFallbacks: 1, HugetlbBytes: 4 << 20},
@@ -116,7 +156,7 @@ func TestSchemaGolden(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(doc.Events) != 5 || doc.Events[0].AllocFailure == nil || doc.Events[0].Context != event.ContextSoftirq {
+	if len(doc.Events) != 7 || doc.Events[0].AllocFailure == nil || doc.Events[0].Context != event.ContextSoftirq {
 		t.Errorf("round trip lost events: %+v", doc.Events)
 	}
 }

@@ -50,7 +50,8 @@ func TestSectionsAfterTheFields(t *testing.T) {
 	if err := json.Unmarshal(back.Sections["stalls"], &rows); err != nil || len(rows) != 1 || rows[0]["count"] != 3 {
 		t.Errorf("read back %v: %v", rows, err)
 	}
-	if len(back.Sections) != 1 || len(back.AllocFailures) != len(doc.AllocFailures) {
+	// The sample's own sections (reclaim, compaction) and stalls.
+	if len(back.Sections) != 3 || len(back.AllocFailures) != len(doc.AllocFailures) {
 		t.Errorf("read back sections %v, %d alloc rows", back.Sections, len(back.AllocFailures))
 	}
 }

@@ -31,6 +31,13 @@ type promServer struct {
 // installs the package.
 func startPrometheus(t *testing.T, target string) *promServer {
 	t.Helper()
+	return startPrometheusWith(t, target, "")
+}
+
+// startPrometheusWith is startPrometheus evaluating the rules of a file
+// too ("" for none).
+func startPrometheusWith(t *testing.T, target, rules string) *promServer {
+	t.Helper()
 	bin, err := exec.LookPath("prometheus")
 	if err != nil {
 		t.Fatalf("prometheus not installed (make test installs it as root on Debian: make test-deps): %v", err)
@@ -45,6 +52,13 @@ scrape_configs:
     static_configs:
       - targets: [%q]
 `, target)
+	if rules != "" {
+		abs, err := filepath.Abs(rules)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg += fmt.Sprintf("rule_files: [%q]\n", abs)
+	}
 	cfgPath := filepath.Join(dir, "prometheus.yml")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)

@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/memtrace/memtrace/internal/aggregate/demand"
 	"github.com/memtrace/memtrace/internal/decode/container"
 	"github.com/memtrace/memtrace/internal/decode/migratetype"
 	"github.com/memtrace/memtrace/internal/event"
@@ -70,7 +71,8 @@ func Run(ctx context.Context, opts Options) error {
 	if err != nil {
 		return fmt.Errorf("reading system state: %w", err)
 	}
-	// zoneinfo is most of a snapshot's cost; watermarks are not exported.
+	// zoneinfo is most of a snapshot's cost; watermarks only move with
+	// their sysctls (re-read at once when those change) or hotplug.
 	sys.WatermarkMaxAge = time.Hour
 	// Listen before loading anything: a port in use must not leave a
 	// half-started exporter with programs in the kernel.
@@ -106,10 +108,14 @@ func Run(ctx context.Context, opts Options) error {
 	}
 
 	exp := metrics.New(sess, opts.Metrics)
+	// Atomic demand is read every 100 ms: a burst lasts about that long.
+	meter := demand.StartLive(sess, 100*time.Millisecond, metrics.PeakWindow)
+	defer meter.Stop()
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(
 		exp,
 		metrics.NewHostCollector(sys.Take),
+		metrics.NewDemandCollector(meter.Read),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		collectors.NewGoCollector(),
 		buildInfo(opts.Version),
@@ -167,6 +173,7 @@ loop:
 		slog.Warn("memtrace: stopping the HTTP server", "err", err)
 	}
 	// Detach, drain what the ring buffers hold, then free everything.
+	meter.Stop()
 	stopErr := sess.Stop()
 	<-consumed
 	return errors.Join(serveErr, stopErr, sess.Close())

@@ -8,6 +8,7 @@ package watch
 import (
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -25,8 +26,12 @@ type CountProc struct {
 	Cgroup string
 	Recent uint64 // in the last interval
 	Total  uint64 // since watch started
-	// Labels holds, per dimension of the family, the count of each value.
-	Labels   []map[string]uint64
+	// Labels holds, per dimension of the family, the count of each value:
+	// accumulated since watch started, or as last read for an AsRead
+	// dimension.
+	Labels []map[string]uint64
+	// Time sums how long the counted things took, for a timed family.
+	Time     view.Spread
 	LastSeen time.Time
 }
 
@@ -36,7 +41,7 @@ func (p *CountProc) rank() (uint64, uint64, uint32) { return p.Recent, p.Total, 
 type countTable struct {
 	fam    view.Family
 	procs  map[uint32]*CountProc
-	counts *tracker.Table[view.Key, tracker.Count, uint32] // nil: counted from events
+	counts *tracker.Table[view.Key, view.Tally, uint32] // nil: counted from events
 	Total  uint64
 }
 
@@ -49,7 +54,7 @@ func newCounted(pids *tracker.Tracker[uint32]) []*countTable {
 		}
 		c := &countTable{fam: f, procs: map[uint32]*CountProc{}}
 		if f.Rows != nil {
-			c.counts = tracker.NewTable[tracker.Count](pids, view.Key.Owner)
+			c.counts = tracker.NewTable[view.Tally](pids, view.Key.Owner)
 		}
 		out = append(out, c)
 	}
@@ -65,7 +70,8 @@ func (c *countTable) update(t Tick) {
 	if c.counts == nil {
 		for i := range t.Events {
 			if n, ok := c.fam.Event(&t.Events[i]); ok {
-				c.add(t.Now, n, n.N)
+				c.add(t.Now, n, n.Tally())
+				c.setParts(map[uint32][]view.Count{n.Task.Pid: {n}})
 			}
 		}
 		return
@@ -79,14 +85,46 @@ func (c *countTable) update(t Tick) {
 		return
 	}
 	defer c.counts.Sweep()
+	byPid := map[uint32][]view.Count{}
 	for _, n := range counts {
-		if d := uint64(c.counts.Add(t.Now, n.KeyOf(), tracker.Count(n.N))); d > 0 {
+		if d := c.counts.Add(t.Now, n.KeyOf(), n.Tally()); d != (view.Tally{}) {
 			c.add(t.Now, n, d)
+		}
+		if n.Parts != nil {
+			byPid[n.Task.Pid] = append(byPid[n.Task.Pid], n)
+		}
+	}
+	c.setParts(byPid)
+}
+
+// setParts sets the AsRead breakdown of the processes read: what their
+// rows hold now.
+func (c *countTable) setParts(byPid map[uint32][]view.Count) {
+	for i, dim := range c.fam.Dimensions {
+		if !dim.AsRead {
+			continue
+		}
+		for pid, counts := range byPid {
+			p := c.procs[pid]
+			if p == nil {
+				continue
+			}
+			parts := map[string]uint64{}
+			if c.counts == nil {
+				parts = p.Labels[i] // events: each adds its own
+			}
+			for _, n := range counts {
+				for v, k := range n.Parts {
+					parts[v] += k
+				}
+			}
+			p.Labels[i] = parts
 		}
 	}
 }
 
-func (c *countTable) add(now time.Time, n view.Count, d uint64) {
+func (c *countTable) add(now time.Time, n view.Count, g view.Tally) {
+	d := g.N
 	p := c.procs[n.Task.Pid]
 	if p == nil {
 		p = &CountProc{Pid: n.Task.Pid, Labels: make([]map[string]uint64, len(c.fam.Dimensions))}
@@ -99,8 +137,9 @@ func (c *countTable) add(now time.Time, n view.Count, d uint64) {
 	p.Recent += d
 	p.Total += d
 	c.Total += d
+	p.Time.Add(g)
 	for i, l := range n.Labels {
-		if i < len(p.Labels) {
+		if i < len(p.Labels) && !c.fam.Dimensions[i].AsRead && d > 0 {
 			p.Labels[i][l] += d
 		}
 	}
@@ -127,9 +166,9 @@ func (c *countTable) age(now time.Time, aged []uint32, ageOut time.Duration) {
 func (c *countTable) Rows() []*CountProc { return ranked(c.procs) }
 
 // breakdown writes the counts of one dimension, largest first: "a 12,
-// b 3", or "a" alone.
+// b 3", or "a" alone. Values "" (a row without one) are left out.
 func breakdown(m map[string]uint64) string {
-	keys := rankKeys(m)
+	keys := slices.DeleteFunc(rankKeys(m), func(k string) bool { return k == "" || m[k] == 0 })
 	if len(keys) == 1 {
 		return text.Escape(keys[0])
 	}
@@ -140,11 +179,29 @@ func breakdown(m map[string]uint64) string {
 	return strings.Join(parts, ", ")
 }
 
+// timeColumns are a timed family's columns: the total and maximum time
+// and the percentiles of the histogram, as upper bounds of its slots.
+var timeColumns = []string{"TIME", "MAX", "P50", "P99"}
+
+func timeCells(s view.Spread) []string {
+	if !s.Timed() {
+		return []string{"-", "-", "-", "-"}
+	}
+	return []string{duration(time.Duration(s.TotalNs)), duration(time.Duration(s.MaxNs)),
+		below(s.Quantile(0.5)), below(s.Quantile(0.99))}
+}
+
 func (v View) countedTables(w io.Writer, m *Model) {
 	for _, c := range m.counted {
+		if len(c.procs) == 0 && !event.Attached(v.Hooks, c.fam.Signal) {
+			continue // a family not traced (--signals): no empty table
+		}
 		header := []string{"PID", "COMM", "LAST", "TOTAL"}
 		for _, d := range c.fam.Dimensions {
 			header = append(header, d.Header)
+		}
+		if c.fam.Timing != nil {
+			header = append(header, timeColumns...)
 		}
 		header = append(header, "CONTAINER/CGROUP")
 		section(v, w, fmt.Sprintf("%s  (total %d)", c.fam.Table, c.Total), header, c.Rows(), func(p *CountProc) []string {
@@ -152,6 +209,9 @@ func (v View) countedTables(w io.Writer, m *Model) {
 				strconv.FormatUint(p.Recent, 10), strconv.FormatUint(p.Total, 10)}
 			for _, l := range p.Labels {
 				row = append(row, breakdown(l))
+			}
+			if c.fam.Timing != nil {
+				row = append(row, timeCells(p.Time)...)
 			}
 			return append(row, text.Escape(p.Cgroup))
 		})
@@ -167,6 +227,21 @@ type SummaryCount struct {
 	Total  uint64 `json:"total"`
 	// Labels: per dimension (its label name), the count of each value.
 	Labels map[string]map[string]uint64 `json:"labels,omitempty"`
+	// Time: for a timed family, how long the counted things took.
+	Time *SummaryTime `json:"time,omitempty"`
+}
+
+// SummaryTime is the time of one process's stalls since watch started:
+// the total, the longest, the in-kernel histogram (slot k counts those
+// under 2^(k+1) µs) and its 50th and 99th percentiles as the upper bounds
+// of their slots.
+type SummaryTime struct {
+	Timed     uint64               `json:"timed"`
+	TotalNs   uint64               `json:"total_ns"`
+	MaxNs     uint64               `json:"max_ns"`
+	P50Ns     int64                `json:"p50_below_ns"`
+	P99Ns     int64                `json:"p99_below_ns"`
+	Histogram event.StallHistogram `json:"histogram"`
 }
 
 // summarizeCounted lists the families' rows by signal.
@@ -181,6 +256,11 @@ func summarizeCounted(m *Model) map[event.Signal][]SummaryCount {
 					s.Labels = map[string]map[string]uint64{}
 				}
 				s.Labels[d.Label] = p.Labels[i]
+			}
+			if c.fam.Timing != nil {
+				h := p.Time.Histogram()
+				s.Time = &SummaryTime{Timed: h.Count(), TotalNs: p.Time.TotalNs, MaxNs: p.Time.MaxNs,
+					P50Ns: int64(h.Quantile(0.5)), P99Ns: int64(h.Quantile(0.99)), Histogram: h}
 			}
 			rows = append(rows, s)
 		}

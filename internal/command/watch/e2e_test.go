@@ -33,6 +33,13 @@ func probes(cfg loader.Config) func(event.Naming) (event.Source, error) {
 // stop is called, and returns everything it printed.
 func runWatch(t *testing.T, asJSON bool) (stop func() string) {
 	t.Helper()
+	return runWatchWith(t, asJSON, loader.DefaultConfig())
+}
+
+// runWatchWith is runWatch with the probes of cfg, and its stall
+// threshold listed.
+func runWatchWith(t *testing.T, asJSON bool, cfg loader.Config) (stop func() string) {
+	t.Helper()
 	r, w, err := os.Pipe()
 	if err != nil {
 		t.Fatal(err)
@@ -45,7 +52,7 @@ func runWatch(t *testing.T, asJSON bool) (stop func() string) {
 	errc := make(chan error, 1)
 	go func() {
 		errc <- Run(ctx, Options{
-			Interval: 200 * time.Millisecond, Start: probes(loader.DefaultConfig()), JSON: asJSON, Out: w, Stacks: 2,
+			Interval: 200 * time.Millisecond, Start: probes(cfg), JSON: asJSON, Out: w, Stacks: 2, StallThreshold: cfg.StallThreshold,
 			OnReady: func(event.Source) { close(ready) },
 		})
 		w.Close()
@@ -178,7 +185,8 @@ func TestWatchJSON(t *testing.T) {
 			if s.Final {
 				final = &s
 			}
-		case string(event.KindAllocFailure), string(event.KindExtfrag), string(event.KindHugetlb), string(event.KindWarnAlloc):
+		case string(event.KindAllocFailure), string(event.KindExtfrag), string(event.KindHugetlb), string(event.KindWarnAlloc),
+			string(event.KindReclaimStall), string(event.KindCompactionStall):
 			var ev event.Event
 			dec := json.NewDecoder(bytes.NewReader(line))
 			dec.DisallowUnknownFields()

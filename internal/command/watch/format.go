@@ -2,9 +2,11 @@ package watch
 
 import (
 	"fmt"
+	"math"
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/memtrace/memtrace/internal/event"
 )
@@ -57,4 +59,43 @@ func contexts(c map[event.Context]uint64) string {
 		}
 	}
 	return strings.Join(parts, ", ")
+}
+
+// duration writes a time with three significant digits at most: "812µs",
+// "4.1ms", "1.25s"; "0" for none.
+func duration(d time.Duration) string {
+	switch {
+	case d <= 0:
+		return "0"
+	case d < time.Microsecond:
+		return "<1µs"
+	case d >= time.Duration(math.MaxInt64):
+		return "∞"
+	}
+	units := []struct {
+		name string
+		size time.Duration
+	}{{"s", time.Second}, {"ms", time.Millisecond}, {"µs", time.Microsecond}}
+	for _, u := range units {
+		if d >= u.size || u.size == time.Microsecond {
+			v := float64(d) / float64(u.size)
+			switch {
+			case v >= 100:
+				return strconv.FormatFloat(v, 'f', 0, 64) + u.name
+			case v >= 10:
+				return strconv.FormatFloat(v, 'f', 1, 64) + u.name
+			default:
+				return strconv.FormatFloat(v, 'f', 2, 64) + u.name
+			}
+		}
+	}
+	return d.String()
+}
+
+// below writes the upper bound of a histogram slot: "<4.10ms".
+func below(d time.Duration) string {
+	if d <= 0 {
+		return "-"
+	}
+	return "<" + duration(d)
 }

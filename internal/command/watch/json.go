@@ -3,6 +3,8 @@ package watch
 import (
 	"time"
 
+	"github.com/memtrace/memtrace/internal/aggregate/burst"
+	"github.com/memtrace/memtrace/internal/aggregate/demand"
 	"github.com/memtrace/memtrace/internal/event"
 	"github.com/memtrace/memtrace/internal/host/sysstate"
 )
@@ -19,11 +21,20 @@ type Summary struct {
 	Hugetlb       SummaryHuge    `json:"hugetlb"`
 	// Families holds the rows of the families drawn from their views
 	// (internal/present/view), by signal; omitted when there are none.
-	Families     map[event.Signal][]SummaryCount `json:"families,omitempty"`
-	Stats        map[event.Signal]event.Stats    `json:"stats"`
-	EventsPerSec float64                         `json:"events_per_sec"`
-	Hooks        []event.HookStatus              `json:"hooks"`
-	System       sysstate.Snapshot               `json:"system"`
+	Families map[event.Signal][]SummaryCount `json:"families,omitempty"`
+	// THPFallbacks are the THP fallbacks by process, kept out of
+	// AllocFailures; Bursts the last failure bursts with the zone state
+	// read at each (oldest first); AtomicDemand what vm.min_free_kbytes
+	// must cover, when counted; LongStalls the stalls over
+	// --stall-threshold since start (the events themselves are streamed).
+	THPFallbacks []SummaryTHP                 `json:"thp_fallbacks"`
+	Bursts       []burst.Burst                `json:"failure_bursts,omitempty"`
+	AtomicDemand *SummaryDemand               `json:"atomic_demand,omitempty"`
+	LongStalls   *uint64                      `json:"long_stalls,omitempty"`
+	Stats        map[event.Signal]event.Stats `json:"stats"`
+	EventsPerSec float64                      `json:"events_per_sec"`
+	Hooks        []event.HookStatus           `json:"hooks"`
+	System       sysstate.Snapshot            `json:"system"`
 }
 
 // SummaryAlloc is one process's allocation failures.
@@ -48,6 +59,23 @@ type SummaryFrag struct {
 	Fragmenting    uint64            `json:"fragmenting"`
 	Migratetypes   map[string]uint64 `json:"migratetypes"`
 	FallbackOrders []int32           `json:"fallback_orders"`
+}
+
+// SummaryTHP is one process's THP fallbacks.
+type SummaryTHP struct {
+	Pid    uint32 `json:"pid"`
+	Comm   string `json:"comm"`
+	Recent uint64 `json:"recent"`
+	Total  uint64 `json:"total"`
+}
+
+// SummaryDemand is the atomic demand measured since start (pages): the
+// peaks per interval and per second, the latest ones, and the error
+// that stopped its reading, if any.
+type SummaryDemand struct {
+	demand.Summary
+	Latest demand.Latest `json:"latest"`
+	Error  string        `json:"error,omitempty"`
 }
 
 // SummaryHuge counts huge-page requests since start.
@@ -75,6 +103,24 @@ func Summarize(m *Model, hooks []event.HookStatus, final bool) Summary {
 			Pid: p.Pid, Comm: p.Comm, Cgroup: p.Cgroup, Recent: p.Recent, Total: p.Total,
 			Orders: p.Orders, GFP: p.GFP, Atomic: p.Atomic, Contexts: ctx,
 		})
+	}
+	thp, _ := m.THPRows()
+	s.THPFallbacks = make([]SummaryTHP, 0, len(thp))
+	for _, p := range thp {
+		s.THPFallbacks = append(s.THPFallbacks, SummaryTHP{Pid: p.Pid, Comm: p.Comm, Recent: p.Recent, Total: p.Total})
+	}
+	if b, total := m.Bursts(); total > 0 {
+		s.Bursts = b
+	}
+	if d := m.Demand(); d != nil {
+		s.AtomicDemand = &SummaryDemand{Summary: d.Summary, Latest: d.Latest}
+		if d.Err != nil {
+			s.AtomicDemand.Error = d.Err.Error()
+		}
+	}
+	if m.why.stallThreshold > 0 {
+		n := m.why.longStalls
+		s.LongStalls = &n
 	}
 	for _, p := range m.FragRows() {
 		s.Extfrag = append(s.Extfrag, SummaryFrag{

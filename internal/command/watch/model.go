@@ -9,6 +9,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/memtrace/memtrace/internal/aggregate/demand"
 	"github.com/memtrace/memtrace/internal/aggregate/tracker"
 	"github.com/memtrace/memtrace/internal/event"
 	"github.com/memtrace/memtrace/internal/host/sysstate"
@@ -31,6 +32,8 @@ type Tick struct {
 	Events []event.Event
 	Stats  map[event.Signal]event.Stats
 	System sysstate.Snapshot
+	// Demand is the atomic demand measured so far; nil when not counted.
+	Demand *demand.Reading
 }
 
 // AllocProc is one row of the allocation-failure table.
@@ -122,8 +125,11 @@ type Model struct {
 	fragCounts  *tracker.Table[fragKey, tracker.Pair, uint32]
 	// counted are the tables of the families whose views have one.
 	counted []*countTable
+	// why: bursts, long stalls, THP fallbacks, atomic demand (why.go).
+	why why
 
-	// Totals since start, including aged-out processes.
+	// Totals since start, including aged-out processes; TotalFailures
+	// leaves out THP fallbacks (THPRows).
 	TotalFailures, TotalExtfrag, TotalHuge, TotalHugeFailed, TotalFallbacks uint64
 
 	Stats     map[event.Signal]event.Stats
@@ -146,6 +152,7 @@ func NewModel(start time.Time) *Model {
 		// No key bound: the tracker holds what the kernel maps hold,
 		// which their max_entries bound.
 		pids: tracker.New[uint32](0, 0),
+		why:  newWhy(),
 	}
 	m.allocCounts = tracker.NewTable[tracker.Count](m.pids, allocKey.owner)
 	m.fragCounts = tracker.NewTable[tracker.Pair](m.pids, fragKey.owner)
@@ -164,12 +171,16 @@ func (m *Model) Update(t Tick) {
 	for _, p := range m.frag {
 		p.Recent = 0
 	}
+	for _, p := range m.why.thp {
+		p.Recent = 0
+	}
 	m.updateAlloc(t)
 	m.updateFrag(t)
 	m.updateHuge(t.Hugetlb)
 	for _, c := range m.counted {
 		c.update(t)
 	}
+	m.updateWhy(t)
 	m.updateStats(t.Stats)
 	m.prevSystem, m.System = m.System, t.System
 	if m.firstSystem.Vmstat == nil {
@@ -195,6 +206,10 @@ func (m *Model) updateAlloc(t Tick) {
 		k := allocKey{a.Pid, a.Order, a.GFPFlags, a.Context, a.StackID}
 		d := uint64(m.allocCounts.Add(t.Now, k, tracker.Count(a.Count)))
 		if d == 0 {
+			continue
+		}
+		if a.THPFallback {
+			m.addTHP(t.Now, a, d)
 			continue
 		}
 		p := m.alloc[a.Pid]
@@ -318,6 +333,7 @@ func (m *Model) age(now time.Time) {
 	for _, pid := range m.Aged {
 		delete(m.alloc, pid)
 		delete(m.frag, pid)
+		delete(m.why.thp, pid)
 	}
 	for _, c := range m.counted {
 		c.age(now, m.Aged, m.AgeOut)

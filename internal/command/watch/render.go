@@ -51,9 +51,12 @@ func Render(w io.Writer, m *Model, v View) {
 	fmt.Fprintln(w, v.paint(bold, v.Title))
 	fmt.Fprintln(w)
 	v.allocTable(w, m)
+	v.thpLine(w, m)
+	v.burstLines(w, m)
 	v.fragTable(w, m)
 	v.hugeTable(w, m)
 	v.countedTables(w, m)
+	v.longStalls(w, m)
 	v.system(w, m)
 	v.health(w, m)
 	if v.Stacks > 0 {
@@ -166,6 +169,7 @@ func (v View) system(w io.Writer, m *Model) {
 		text.Bytes(mem.MemFreeKB*1024, text.Fixed), text.Bytes(mem.MemAvailableKB*1024, text.Fixed), text.Bytes(mem.PageTablesKB*1024, text.Fixed))
 	fmt.Fprintf(w, "  vm       min_free_kbytes %d  zone_reclaim_mode %d  watermark_scale_factor %d\n",
 		s.Sysctl.MinFreeKbytes, s.Sysctl.ZoneReclaimMode, s.Sysctl.WatermarkScaleFactor)
+	v.demandLine(w, m)
 	for _, p := range s.HugePools {
 		if p.Total == 0 && p.PageSizeKB != mem.HugepageSizeKB {
 			continue

@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/memtrace/memtrace/internal/aggregate/demand"
 	"github.com/memtrace/memtrace/internal/decode/container"
 	"github.com/memtrace/memtrace/internal/event"
 	"github.com/memtrace/memtrace/internal/host/sysstate"
@@ -37,6 +38,10 @@ type Options struct {
 	// OnReady runs once every probe is attached.
 	OnReady func(event.Source)
 	Title   string
+	// StallThreshold lists the reclaim and compaction stalls at least
+	// this long (the session sends them all: loader.Config.StallThreshold);
+	// 0 lists none.
+	StallThreshold time.Duration
 }
 
 // Terminal control: the alternate screen keeps the operator's scrollback
@@ -125,6 +130,10 @@ func Run(ctx context.Context, opts Options) error {
 	if opts.AgeOut > 0 {
 		model.AgeOut = opts.AgeOut
 	}
+	model.why.stallThreshold = opts.StallThreshold
+	// Atomic demand is read every 100 ms, finer than the screen.
+	meter := demand.StartLive(sess, 100*time.Millisecond, 0)
+	defer meter.Stop()
 	go func() {
 		defer close(done)
 		for ev := range sess.Events() {
@@ -132,7 +141,7 @@ func Run(ctx context.Context, opts Options) error {
 			if opts.JSON {
 				_ = enc.Encode(&ev)
 			}
-			if ev.Kind == event.KindHugetlb || countedEvents(model, &ev) {
+			if ev.Kind == event.KindHugetlb || countedEvents(model, &ev) || model.kept(&ev) {
 				pending = append(pending, ev)
 			}
 			mu.Unlock()
@@ -143,6 +152,9 @@ func Run(ctx context.Context, opts Options) error {
 
 	tick := func() {
 		t := Tick{Now: time.Now(), System: sys.Take()}
+		if r, ok := meter.Read(); ok {
+			t.Demand = &r
+		}
 		readAggregates(sess, &t)
 		t.Stats, _ = sess.Stats()
 		mu.Lock()
@@ -222,6 +234,7 @@ loop:
 	}
 
 	// Detach, read what is left, and print the summary on the normal screen.
+	meter.Stop()
 	_ = sess.Stop()
 	<-done
 	tick()

@@ -16,13 +16,14 @@ import (
 	"github.com/memtrace/memtrace/internal/present/view"
 )
 
-// countFamily is one view's counter.
+// countFamily is one view's counter, and its histogram for a timed family.
 type countFamily struct {
 	fam view.Family
 	*family
+	hist *family // nil: no histogram
 	// counts turns the family's cumulative aggregates into growth; nil
 	// when the family is counted from events.
-	counts *tracker.Table[view.Key, tracker.Count, uint32]
+	counts *tracker.Table[view.Key, view.Tally, uint32]
 }
 
 // newCounted returns the counters of the registered views that have one;
@@ -34,13 +35,17 @@ func newCounted(pids *tracker.Tracker[uint32], high []string, maxSeries int) []*
 		if f.Metric == "" {
 			continue
 		}
-		low := make([]string, len(f.Dimensions))
-		for i, d := range f.Dimensions {
-			low[i] = d.Label
+		var low []string
+		for _, d := range f.Labelled() {
+			low = append(low, d.Label)
 		}
 		c := &countFamily{fam: f, family: newFamily(f.Metric, namespace+"_"+f.Metric+"_total", f.Help, low, high, maxSeries)}
+		if t := f.Timing; t != nil && t.Metric != "" {
+			c.hist = newFamily(t.Metric, namespace+"_"+t.Metric+"_seconds", t.Help, low, high, maxSeries)
+			c.hist.histogram = true
+		}
 		if f.Rows != nil {
-			c.counts = tracker.NewTable[tracker.Count](pids, view.Key.Owner)
+			c.counts = tracker.NewTable[view.Tally](pids, view.Key.Owner)
 		}
 		out = append(out, c)
 	}
@@ -54,15 +59,24 @@ func (c *countFamily) sync(now time.Time, rows any, high func(event.Task) []stri
 		return fmt.Errorf("%s: %w", c.fam.Signal, err)
 	}
 	for _, n := range counts {
-		if len(n.Labels) != c.nLow {
-			return fmt.Errorf("%s: a count with %d labels, want %d", c.fam.Signal, len(n.Labels), c.nLow)
+		if len(n.Labels) != len(c.fam.Dimensions) {
+			return fmt.Errorf("%s: a count with %d labels, want %d", c.fam.Signal, len(n.Labels), len(c.fam.Dimensions))
 		}
 	}
 	defer c.counts.Sweep()
 	for _, n := range counts {
-		if d := uint64(c.counts.Add(now, n.KeyOf(), tracker.Count(n.N))); d > 0 {
-			c.add(append(slices.Clone(n.Labels), high(n.Task)...), float64(d))
+		if g := c.counts.Add(now, n.KeyOf(), n.Tally()); g != (view.Tally{}) {
+			c.count(n, g, high)
 		}
 	}
 	return nil
+}
+
+// count adds one count's growth to the counter and the histogram.
+func (c *countFamily) count(n view.Count, g view.Tally, high func(event.Task) []string) {
+	values := append(c.fam.MetricLabels(n), high(n.Task)...)
+	c.add(slices.Clone(values), float64(g.N))
+	if c.hist != nil {
+		c.hist.observe(values, g)
+	}
 }

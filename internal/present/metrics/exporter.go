@@ -2,7 +2,6 @@ package metrics
 
 import (
 	"fmt"
-	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -50,7 +49,7 @@ type Exporter struct {
 	src  Source
 	opts Options
 
-	alloc, extfrag, hugeReq, hugeFallback *family
+	alloc, thp, extfrag, hugeReq, hugeFallback *family
 
 	mu sync.Mutex // serialises syncs
 	// pids turns the cumulative aggregates into growth per sync and says
@@ -114,8 +113,11 @@ func New(src Source, opts Options) *Exporter {
 	e.allocCounts = tracker.NewTable[tracker.Count](e.pids, allocKey.owner)
 	e.fragCounts = tracker.NewTable[tracker.Pair](e.pids, fragKey.owner)
 	e.alloc = newFamily("page_alloc_failures", namespace+"_page_alloc_failures_total",
-		"Page allocations that returned no page (mm_page_alloc with page == NULL), counted exactly in the kernel. gfp_class: atomic (cannot sleep, may use reserves), nowait, kernel, user, other; context: process, softirq, hardirq, nmi.",
+		"Page allocations that returned no page (mm_page_alloc with page == NULL), counted exactly in the kernel, THP fallbacks left out (memtrace_thp_fallbacks_total). gfp_class: atomic (cannot sleep, may use reserves), nowait, kernel, user, other; context: process, softirq, hardirq, nmi.",
 		[]string{"order", "gfp_class", "context"}, high, opts.MaxSeries)
+	e.thp = newFamily("thp_fallbacks", namespace+"_thp_fallbacks_total",
+		"Transparent-huge-page faults whose huge page could not be had (a THP GFP mask at the PMD order): expected and frequent, the fault falls back to small pages. Not in memtrace_page_alloc_failures_total.",
+		nil, high, opts.MaxSeries)
 	e.extfrag = newFamily("extfrag_events", namespace+"_extfrag_events_total",
 		"Allocator fallbacks to another migratetype (mm_page_alloc_extfrag); fragmenting=\"true\" when the fallback was smaller than a pageblock and so split one.",
 		[]string{"fragmenting", "alloc_migratetype", "fallback_migratetype"}, nil, opts.MaxSeries)
@@ -130,9 +132,12 @@ func New(src Source, opts Options) *Exporter {
 }
 
 func (e *Exporter) families() []*family {
-	out := []*family{e.alloc, e.extfrag, e.hugeReq, e.hugeFallback}
+	out := []*family{e.alloc, e.thp, e.extfrag, e.hugeReq, e.hugeFallback}
 	for _, c := range e.counted {
 		out = append(out, c.family)
+		if c.hist != nil {
+			out = append(out, c.hist)
+		}
 	}
 	return out
 }
@@ -210,6 +215,10 @@ func (e *Exporter) syncAlloc(now time.Time, aggs []event.AllocAggregate) {
 		if d == 0 {
 			continue
 		}
+		if a.THPFallback {
+			e.thp.add(e.highValues(a.Task), float64(d))
+			continue
+		}
 		class := "unknown"
 		if e.opts.GFPClass != nil {
 			class = e.opts.GFPClass(uint64(a.GFPFlags))
@@ -278,7 +287,7 @@ func (e *Exporter) HandleEvent(ev *event.Event) {
 	for _, c := range e.counted {
 		if c.counts == nil {
 			if n, ok := c.fam.Event(ev); ok {
-				c.family.add(append(slices.Clone(n.Labels), e.highValues(n.Task)...), float64(n.N))
+				c.count(n, n.Tally(), e.highValues)
 			}
 		}
 	}

@@ -25,20 +25,23 @@ const maxFoldedTracked = 1 << 16
 // combinations are counted. Series are never deleted: Prometheus counters
 // must not go back, and a process that stopped is still history.
 type family struct {
-	name   string // short name for self-metrics ("page_alloc_failures")
-	desc   *prometheus.Desc
-	nLow   int // labels [0, nLow) are low-cardinality
-	nAll   int
-	limit  int // 0: no limit
-	seed   maphash.Seed
-	mu     sync.Mutex
-	series map[string]*series
-	folded map[uint64]struct{}
+	name string // short name for self-metrics ("page_alloc_failures")
+	// histogram: the series are histograms (observe), not counters (add).
+	histogram bool
+	desc      *prometheus.Desc
+	nLow      int // labels [0, nLow) are low-cardinality
+	nAll      int
+	limit     int // 0: no limit
+	seed      maphash.Seed
+	mu        sync.Mutex
+	series    map[string]*series
+	folded    map[uint64]struct{}
 }
 
 type series struct {
 	values []string
 	total  float64
+	hist   *histSeries
 }
 
 func newFamily(name, fqName, help string, low, high []string, limit int) *family {
@@ -59,15 +62,21 @@ func newFamily(name, fqName, help string, low, high []string, limit int) *family
 // folding it when the family is full. It panics on a wrong number of
 // values, like client_golang's own vectors: that is a bug, not input.
 func (f *family) add(values []string, delta float64) {
-	if len(values) != f.nAll {
-		panic("metrics: " + f.name + ": wrong number of label values")
-	}
 	if delta <= 0 {
 		return
 	}
-	key := strings.Join(values, "\xff")
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.seriesFor(values).total += delta
+}
+
+// seriesFor returns the series of values, or the folded one when the
+// family is full; f.mu is held.
+func (f *family) seriesFor(values []string) *series {
+	if len(values) != f.nAll {
+		panic("metrics: " + f.name + ": wrong number of label values")
+	}
+	key := strings.Join(values, "\xff")
 	s, ok := f.series[key]
 	if !ok && f.limit > 0 && len(f.series) >= f.limit && f.nAll > f.nLow {
 		f.noteFolded(values[f.nLow:])
@@ -79,7 +88,7 @@ func (f *family) add(values []string, delta float64) {
 		s = &series{values: append([]string(nil), values...)}
 		f.series[key] = s
 	}
-	s.total += delta
+	return s
 }
 
 func (f *family) noteFolded(high []string) {
@@ -114,6 +123,12 @@ func (f *family) collect(ch chan<- prometheus.Metric) {
 	ms := make([]prometheus.Metric, 0, len(keys))
 	for _, k := range keys {
 		s := f.series[k]
+		if f.histogram {
+			if s.hist != nil {
+				ms = append(ms, s.hist.metric(f.desc, s.values))
+			}
+			continue
+		}
 		ms = append(ms, prometheus.MustNewConstMetric(f.desc, prometheus.CounterValue, s.total, s.values...))
 	}
 	f.mu.Unlock()

@@ -2,6 +2,7 @@ package metrics
 
 import (
 	"log/slog"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -40,13 +41,19 @@ var (
 		"vm.min_free_kbytes in bytes: the reserve below which only atomic allocations may dip.", nil, nil)
 	reclaimDesc = prometheus.NewDesc(namespace+"_vm_zone_reclaim_mode",
 		"vm.zone_reclaim_mode bits: 1 reclaim in the local zone, 2 write dirty pages, 4 swap.", nil, nil)
+	zoneFreeDesc = prometheus.NewDesc(namespace+"_zone_free_bytes",
+		"Free memory per zone (/proc/buddyinfo; pages on per-CPU lists are not in it).",
+		[]string{"node", "zone"}, nil)
+	zoneMarkDesc = prometheus.NewDesc(namespace+"_zone_watermark_bytes",
+		"Watermarks per zone (/proc/zoneinfo, boost included): below low kswapd is woken, below min only __GFP_HIGH and atomic requests may allocate (to 1/2 and 3/8 of min); high is where kswapd stops.",
+		[]string{"node", "zone", "watermark"}, nil)
 	hostErrDesc = prometheus.NewDesc(namespace+"_host_state_read_errors",
 		"Parts of the host's memory state that could not be read at this scrape.", nil, nil)
 )
 
 // Describe implements prometheus.Collector.
 func (c *HostCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{poolDesc, neverUsedDesc, buddyDesc, minFreeDesc, reclaimDesc, hostErrDesc} {
+	for _, d := range []*prometheus.Desc{poolDesc, neverUsedDesc, buddyDesc, zoneFreeDesc, zoneMarkDesc, minFreeDesc, reclaimDesc, hostErrDesc} {
 		ch <- d
 	}
 }
@@ -79,6 +86,17 @@ func (c *HostCollector) Collect(ch chan<- prometheus.Metric) {
 		for order, n := range z.FreeBlocks {
 			ch <- prometheus.MustNewConstMetric(buddyDesc, prometheus.GaugeValue, float64(n), node, z.Zone, strconv.Itoa(order))
 		}
+		if len(z.FreeBlocks) > 0 {
+			ch <- prometheus.MustNewConstMetric(zoneFreeDesc, prometheus.GaugeValue, pageBytes(z.FreePages), node, z.Zone)
+		}
+		if z.MinPages > 0 || z.LowPages > 0 || z.HighPages > 0 { // zoneinfo read
+			for _, m := range []struct {
+				name  string
+				pages uint64
+			}{{"min", z.MinPages}, {"low", z.LowPages}, {"high", z.HighPages}} {
+				ch <- prometheus.MustNewConstMetric(zoneMarkDesc, prometheus.GaugeValue, pageBytes(m.pages), node, z.Zone, m.name)
+			}
+		}
 	}
 	if !sysctlFailed(s.Errors, "min_free_kbytes") {
 		ch <- prometheus.MustNewConstMetric(minFreeDesc, prometheus.GaugeValue, float64(s.Sysctl.MinFreeKbytes)*1024)
@@ -87,6 +105,9 @@ func (c *HostCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(reclaimDesc, prometheus.GaugeValue, float64(s.Sysctl.ZoneReclaimMode))
 	}
 }
+
+// pageBytes is a number of base pages in bytes.
+func pageBytes(pages uint64) float64 { return float64(pages) * float64(os.Getpagesize()) }
 
 // sysctlFailed tells whether a sysctl is among the snapshot's errors
 // (they name the file).

@@ -1,10 +1,14 @@
 package metrics
 
 import (
+	"os"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/memtrace/memtrace/internal/aggregate/demand"
+	"github.com/memtrace/memtrace/internal/event"
 	"github.com/memtrace/memtrace/internal/host/sysstate"
 )
 
@@ -34,7 +38,57 @@ func TestHostGauges(t *testing.T) {
 	if v := value(t, reg, "memtrace_buddy_free_blocks", map[string]string{"node": "1", "zone": "Normal", "order": "1"}); v != 0 {
 		t.Errorf("node 1 Normal order 1 = %v, want 0", v)
 	}
+	// The zone at a failure: free against the watermarks, in bytes.
+	page := float64(os.Getpagesize())
+	n1 := map[string]string{"node": "1", "zone": "Normal"}
+	if v := value(t, reg, "memtrace_zone_free_bytes", n1); v != 9012*page {
+		t.Errorf("node 1 Normal free = %v, want 9012 pages", v)
+	}
+	for mark, pages := range map[string]float64{"min": 5773, "low": 22273, "high": 38773} {
+		if v := value(t, reg, "memtrace_zone_watermark_bytes", map[string]string{"node": "1", "zone": "Normal", "watermark": mark}); v != pages*page {
+			t.Errorf("node 1 Normal %s = %v, want %v pages", mark, v, pages)
+		}
+	}
 	if v := value(t, reg, "memtrace_host_state_read_errors", nil); v != 0 {
 		t.Errorf("read errors = %v", v)
+	}
+}
+
+// TestDemandGauges: the atomic demand in bytes, its recent peaks per
+// window and class, and nothing at all when it is not counted.
+func TestDemandGauges(t *testing.T) {
+	page := uint64(os.Getpagesize())
+	m := demand.NewMeter(100 * time.Millisecond)
+	m.Keep = time.Minute
+	t0 := time.Unix(1000, 0)
+	var total event.AtomicDemand
+	m.Add(t0, total)
+	for i := 1; i <= 12; i++ {
+		if i == 5 {
+			total.HighPages += 300
+		}
+		total.OtherPages += 10
+		m.Add(t0.Add(time.Duration(i)*100*time.Millisecond), total)
+	}
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(NewDemandCollector(func() (demand.Reading, bool) {
+		r := demand.Reading{Summary: m.Summary(), Latest: m.Latest()}
+		r.RecentInterval, r.RecentSecond = m.Recent()
+		return r, true
+	}))
+	for labels, want := range map[[2]string]uint64{
+		{"100ms", "high"}: 300, {"100ms", "other"}: 10, {"100ms", "all"}: 310, {"1s", "high"}: 300, {"1s", "all"}: 400,
+	} {
+		if v := value(t, reg, "memtrace_atomic_demand_peak_bytes", map[string]string{"window": labels[0], "gfp": labels[1]}); v != float64(want*page) {
+			t.Errorf("peak %v = %v, want %d pages", labels, v, want)
+		}
+	}
+	if v := value(t, reg, "memtrace_atomic_demand_bytes_total", map[string]string{"gfp": "other"}); v != float64(120*page) {
+		t.Errorf("other total = %v", v)
+	}
+	none := prometheus.NewPedanticRegistry()
+	none.MustRegister(NewDemandCollector(func() (demand.Reading, bool) { return demand.Reading{}, false }))
+	if mfs, err := none.Gather(); err != nil || len(mfs) != 0 {
+		t.Errorf("not counted, yet %d families (%v)", len(mfs), err)
 	}
 }

@@ -25,6 +25,7 @@ import (
 // its in-kernel aggregates (stalls), one from its events (sleeps).
 const (
 	stallSignal event.Signal = "fakestall"
+	timedSignal event.Signal = "fakecompact"
 	sleepSignal event.Signal = "fakesleep"
 	sleepKind   event.Kind   = "fake_sleep"
 	sentinel    event.Kind   = "fake_sentinel"
@@ -58,6 +59,32 @@ func registerFakes(t *testing.T) {
 		Table: "Fake sleeps by process", Metric: "fake_sleeps", Help: "Fake sleeps, by context.",
 		Dimensions: []view.Dimension{{Label: "context", Header: "CONTEXT"}},
 	}))
+	t.Cleanup(view.Register(view.Family{
+		Signal: timedSignal, Section: "fake_compact",
+		Rows: view.RowsOf(func(r timedRow) view.Count {
+			return view.Count{Task: r.Task, Key: r.Kind, Labels: []string{r.Kind, ""}, N: r.Count, Parts: r.Outcomes,
+				Time: view.DurationsOf(r.StallTotals)}
+		}),
+		Table: "Fake compaction by process", Metric: "fake_compact", Help: "Fake compaction calls.",
+		Timing:     &view.Timing{Metric: "fake_compact", Help: "Fake compaction time."},
+		Dimensions: []view.Dimension{{Label: "kind", Header: "KIND"}, {Label: "outcome", Header: "OUTCOME", AsRead: true}},
+	}))
+}
+
+// timedRow is a row of a timed family with an AsRead dimension, like
+// compaction's: java compacted 5 times, 3 calls in [1, 2) ms and 2 in
+// [16, 32) ms; postgres only woke the daemon (counted, not timed).
+type timedRow struct {
+	event.Task
+	Kind string `json:"kind"`
+	event.StallTotals
+	Outcomes map[string]uint64 `json:"outcomes,omitempty"`
+}
+
+var timed = []timedRow{
+	{java, "compaction", event.StallTotals{Count: 5, TotalNs: 50e6, MaxNs: 20e6,
+		Histogram: event.StallHistogram{10: 3, 14: 2}}, map[string]uint64{"success": 3, "deferred": 2}},
+	{pg, "wakeup", event.StallTotals{Count: 2}, nil},
 }
 
 var (
@@ -91,7 +118,8 @@ func newFakeSession() *fakeSession {
 }
 
 func (s *fakeSession) Hooks() []event.HookStatus {
-	return []event.HookStatus{{Signal: stallSignal, Hook: "tp_btf/fake", Attached: true}, {Signal: sleepSignal, Hook: "tp_btf/fake", Attached: true}}
+	return []event.HookStatus{{Signal: stallSignal, Hook: "tp_btf/fake", Attached: true}, {Signal: sleepSignal, Hook: "tp_btf/fake", Attached: true},
+		{Signal: timedSignal, Hook: "tp_btf/fake", Attached: true}}
 }
 func (s *fakeSession) Decoding() event.Decoding         { return event.Decoding{} }
 func (s *fakeSession) Events() <-chan event.Event       { return s.events }
@@ -107,8 +135,11 @@ func (s *fakeSession) Stop() error {
 }
 
 func (s *fakeSession) Aggregates(sig event.Signal) (any, error) {
-	if sig == stallSignal {
+	switch sig {
+	case stallSignal:
 		return append([]stallRow(nil), stall...), nil
+	case timedSignal:
+		return append([]timedRow(nil), timed...), nil
 	}
 	return nil, nil
 }
@@ -143,6 +174,7 @@ func testCapture(t *testing.T) {
 		t.Fatal(err)
 	}
 	var got struct {
+		Timed  []timedRow     `json:"fake_compact"`
 		Stalls []stallRow     `json:"fake_stalls"`
 		Events []event.Event  `json:"events"`
 		Stats  map[string]any `json:"stats"`
@@ -154,6 +186,9 @@ func testCapture(t *testing.T) {
 	want := []stallRow{{java, "compaction", 9}, {pg, "compaction", 4}, {pg, "reclaim", 3}}
 	if len(got.Stalls) != 3 || got.Stalls[0] != want[0] || got.Stalls[1] != want[1] || got.Stalls[2] != want[2] {
 		t.Errorf("fake_stalls = %+v, want %+v", got.Stalls, want)
+	}
+	if len(got.Timed) != 2 || got.Timed[0].Pid != java.Pid || got.Timed[0].Histogram[14] != 2 || got.Timed[0].Outcomes["deferred"] != 2 {
+		t.Errorf("fake_compact = %+v", got.Timed)
 	}
 	sleeps := 0
 	for _, ev := range got.Events {
@@ -212,6 +247,10 @@ func testWatch(t *testing.T) {
 		"compaction 4, reclaim 3",
 		"Fake sleeps by process  (total 3)",
 		"CONTEXT",
+		"Fake compaction by process  (total 7)",
+		"KIND        OUTCOME                TIME    MAX     P50      P99",
+		"compaction  success 3, deferred 2  50.0ms  20.0ms  <2.05ms  <32.8ms",
+		"wakeup                             -       -       -        -",
 	} {
 		if !strings.Contains(final, want) {
 			t.Errorf("final summary lacks %q:\n%s", want, final)
@@ -238,6 +277,17 @@ func testWatchJSON(t *testing.T) {
 	}
 	if sleeps := last.Families[sleepSignal]; len(sleeps) != 2 || sleeps[0].Pid != pg.Pid || sleeps[0].Total != 2 {
 		t.Errorf("families.%s = %+v", sleepSignal, sleeps)
+	}
+	c := last.Families[timedSignal]
+	if len(c) != 2 || c[0].Pid != java.Pid || c[0].Time == nil || c[1].Time == nil {
+		t.Fatalf("families.%s = %+v", timedSignal, c)
+	}
+	if tm := *c[0].Time; tm.Timed != 5 || tm.TotalNs != 50e6 || tm.MaxNs != 20e6 || tm.P50Ns != 2048e3 || tm.P99Ns != 32768e3 ||
+		c[0].Labels["outcome"]["success"] != 3 || c[0].Labels["kind"]["compaction"] != 5 {
+		t.Errorf("families.%s[0] = %+v, time %+v", timedSignal, c[0], tm)
+	}
+	if c[1].Time.Timed != 0 || c[1].Total != 2 {
+		t.Errorf("a row without time: %+v, time %+v", c[1], *c[1].Time)
 	}
 }
 
@@ -283,9 +333,24 @@ func testServe(t *testing.T) {
 		`memtrace_fake_sleeps_total{comm="postgres",context="process"} 2`,
 		`memtrace_read_errors_total{source="fakestall"} 0`,
 		`memtrace_series{metric="fake_stalls"} 3`,
+		// The timed family: its counter has no outcome label (AsRead),
+		// and its histogram is cumulative in seconds.
+		`memtrace_fake_compact_total{comm="java",kind="compaction"} 5`,
+		`memtrace_fake_compact_total{comm="postgres",kind="wakeup"} 2`,
+		"# TYPE memtrace_fake_compact_seconds histogram",
+		`memtrace_fake_compact_seconds_bucket{comm="java",kind="compaction",le="0.001024"} 0`,
+		`memtrace_fake_compact_seconds_bucket{comm="java",kind="compaction",le="0.002048"} 3`,
+		`memtrace_fake_compact_seconds_bucket{comm="java",kind="compaction",le="0.016384"} 3`,
+		`memtrace_fake_compact_seconds_bucket{comm="java",kind="compaction",le="0.032768"} 5`,
+		`memtrace_fake_compact_seconds_bucket{comm="java",kind="compaction",le="+Inf"} 5`,
+		`memtrace_fake_compact_seconds_sum{comm="java",kind="compaction"} 0.05`,
+		`memtrace_fake_compact_seconds_count{comm="java",kind="compaction"} 5`,
 	} {
 		if !strings.Contains(string(body), want) {
 			t.Errorf("/metrics lacks %s", want)
 		}
+	}
+	if strings.Contains(string(body), `memtrace_fake_compact_seconds_count{comm="postgres"`) {
+		t.Error("a family's untimed rows (wakeups) have a histogram")
 	}
 }

@@ -43,6 +43,9 @@ type Family struct {
 	// Dimensions are what a count is broken down by: a column of the
 	// watch table, a label of the counter.
 	Dimensions []Dimension
+	// Timing, when set, says the counts carry how long the counted things
+	// took (Count.Time): see timing.go.
+	Timing *Timing
 }
 
 // Dimension is one breakdown of a family's counts.
@@ -50,6 +53,13 @@ type Dimension struct {
 	// Label is the Prometheus label name ("order"); Header the watch
 	// column ("ORDERS").
 	Label, Header string
+	// AsRead: one count is spread over this dimension's values
+	// (Count.Parts: a row's compaction calls by outcome), and those parts
+	// may move from one value to another between reads (a call still
+	// running changes outcome). They are shown as read, per process, in
+	// watch, and are no label at /metrics, where a counter must not go
+	// down. A family has at most one.
+	AsRead bool
 }
 
 // Count is one cumulative in-kernel counter of a family (an aggregate
@@ -60,9 +70,38 @@ type Count struct {
 	// aggregation key less the pid, in any stable form. Rows of one
 	// read must not share a (pid, key).
 	Key string
-	// Labels holds one value per Dimension, in order.
+	// Labels holds one value per Dimension, in order ("" for an AsRead
+	// one).
 	Labels []string
 	N      uint64
+	// Parts is N by the values of the family's AsRead dimension, as the
+	// kernel holds them now.
+	Parts map[string]uint64
+	// Time is how long the N things took, for a family with Timing.
+	Time *Durations
+}
+
+// Labelled are the dimensions that label the family's metrics: all but
+// an AsRead one.
+func (f Family) Labelled() []Dimension {
+	out := make([]Dimension, 0, len(f.Dimensions))
+	for _, d := range f.Dimensions {
+		if !d.AsRead {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+// MetricLabels are c's values of f's Labelled dimensions.
+func (f Family) MetricLabels(c Count) []string {
+	out := make([]string, 0, len(f.Dimensions))
+	for i, d := range f.Dimensions {
+		if !d.AsRead && i < len(c.Labels) {
+			out = append(out, c.Labels[i])
+		}
+	}
+	return out
 }
 
 // Key is where a tracker keeps a count: its process and key.
@@ -170,8 +209,17 @@ func (f Family) check() error {
 		return fmt.Errorf("%s: a capture section needs Rows", f.Signal)
 	case f.Rows != nil && f.Event != nil:
 		return fmt.Errorf("%s: counted twice, from Rows and from Event", f.Signal)
-	case (f.Table != "" || f.Metric != "") && f.Rows == nil && f.Event == nil:
-		return fmt.Errorf("%s: a table or a metric needs Rows or Event", f.Signal)
+	case (f.Table != "" || f.Metric != "" || f.Timing != nil) && f.Rows == nil && f.Event == nil:
+		return fmt.Errorf("%s: a table, a metric or timing needs Rows or Event", f.Signal)
+	}
+	asRead := 0
+	for _, d := range f.Dimensions {
+		if d.AsRead {
+			asRead++
+		}
+	}
+	if asRead > 1 {
+		return fmt.Errorf("%s: %d AsRead dimensions, at most one", f.Signal, asRead)
 	}
 	return nil
 }

@@ -65,7 +65,7 @@ func TestFamiliesInSignalOrderThenRegistration(t *testing.T) {
 	for _, f := range Families() {
 		got = append(got, f.Signal)
 	}
-	want := []event.Signal{event.SignalAlloc, event.SignalExtfrag, event.SignalHugefault, "zz", "aa"}
+	want := []event.Signal{event.SignalAlloc, event.SignalExtfrag, event.SignalReclaim, event.SignalCompaction, event.SignalHugefault, "zz", "aa"}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("families %v, want %v", got, want)
 	}

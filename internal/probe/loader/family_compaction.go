@@ -23,6 +23,7 @@ func init() {
 		stats:      compactionMapCompactionStats,
 		candidates: func(Config) ([]candidate, error) { return compactionCandidates(), nil },
 		decode:     decodeCompaction,
+		aggregates: func(s *Session) (any, error) { return s.CompactionAggregates() },
 		forget: func(coll *ebpf.Collection, drop func(uint32) bool) error {
 			return deleteWhere[compactionStallKey, compactionCompactVal](coll.Maps[compactionMapCompactAgg], func(k compactionStallKey) bool { return drop(k.Tgid) })
 		},

@@ -22,6 +22,7 @@ func init() {
 		stats:      reclaimMapReclaimStats,
 		candidates: func(Config) ([]candidate, error) { return reclaimCandidates(), nil },
 		decode:     decodeReclaim,
+		aggregates: func(s *Session) (any, error) { return s.ReclaimAggregates() },
 		forget: func(coll *ebpf.Collection, drop func(uint32) bool) error {
 			return deleteWhere[reclaimStallKey, reclaimReclaimVal](coll.Maps[reclaimMapReclaimAgg], func(k reclaimStallKey) bool { return drop(k.Tgid) })
 		},

@@ -1,0 +1,118 @@
+package watch
+
+import (
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/memtrace/memtrace/internal/aggregate/demand"
+	"github.com/memtrace/memtrace/internal/event"
+	"github.com/memtrace/memtrace/internal/present/text"
+)
+
+// thpLine counts the THP fallbacks apart from the failure table: only
+// when there were some.
+func (v View) thpLine(w io.Writer, m *Model) {
+	rows, total := m.THPRows()
+	if total == 0 {
+		return
+	}
+	parts := make([]string, 0, 5)
+	for i, p := range rows {
+		if i == 5 {
+			parts = append(parts, fmt.Sprintf("+%d more", len(rows)-5))
+			break
+		}
+		parts = append(parts, fmt.Sprintf("%s[%d] %d", text.Escape(p.Comm), p.Pid, p.Total))
+	}
+	fmt.Fprintf(w, "%s %d  (expected: huge-page faults that fell back to small pages; not in the table above)\n", v.paint(bold, "THP fallbacks"), total)
+	if len(parts) > 0 {
+		fmt.Fprintf(w, "  %s\n", strings.Join(parts, ", "))
+	}
+	fmt.Fprintln(w)
+}
+
+// burstLines draws a line per failure burst with the zones as read then:
+// only when a failure brought a zone state.
+func (v View) burstLines(w io.Writer, m *Model) {
+	bursts, total := m.Bursts()
+	if total == 0 {
+		return
+	}
+	title := fmt.Sprintf("Zones at failure bursts  (%d since start", total)
+	if int(total) > len(bursts) {
+		title += fmt.Sprintf(", last %d", len(bursts))
+	}
+	v.heading(w, title+")")
+	for i := len(bursts) - 1; i >= 0; i-- {
+		b := bursts[i]
+		read := "read with an earlier burst"
+		if b.ReadAfterNs >= 0 {
+			read = "read " + duration(time.Duration(b.ReadAfterNs)) + " after"
+		}
+		failures := plural(b.Failures, "failure")
+		if b.THPFallbacks > 0 {
+			failures += fmt.Sprintf(", %d THP", b.THPFallbacks)
+		}
+		gfp := b.GFP
+		if gfp == "" {
+			gfp = b.GFPFlags.String()
+		}
+		summary := text.Escape(b.Summary)
+		if b.Verdict != event.VerdictNeither {
+			summary = v.paint(red, summary)
+		}
+		fmt.Fprintf(w, "  %s  %s[%d] %s order %d %s (%s): %s  (%s)\n", b.First.Local().Format("15:04:05.000"),
+			text.Escape(b.Comm), b.Pid, b.Context, b.Order, gfp, failures, summary, read)
+	}
+	fmt.Fprintln(w)
+}
+
+// longStalls lists the stalls over --stall-threshold.
+func (v View) longStalls(w io.Writer, m *Model) {
+	th := m.why.stallThreshold
+	if th <= 0 {
+		return
+	}
+	rows, total := m.LongStalls()
+	section(v, w, fmt.Sprintf("Stalls of %s or more  (%d since start, newest first)", duration(th), total),
+		[]string{"TIME", "PID", "COMM", "KIND", "ORDER", "GFP", "TOOK", "RESULT", "CONTAINER/CGROUP"},
+		rows, func(r StallRow) []string {
+			return []string{r.Time.Local().Format("15:04:05.000"), strconv.FormatUint(uint64(r.Pid), 10), text.Escape(r.Comm),
+				string(r.Kind), strconv.Itoa(int(r.Order)), r.GFP, v.paint(red, duration(r.Duration)), text.Escape(r.Detail), text.Escape(r.Cgroup)}
+		})
+}
+
+// demandLine is the atomic demand in the System section: the last
+// interval and second, and the peaks since start, against the reserve.
+func (v View) demandLine(w io.Writer, m *Model) {
+	d := m.Demand()
+	if d == nil {
+		return
+	}
+	pages := func(p demand.Peak) string { return text.Bytes(p.Pages*pageSize, text.Fixed) }
+	s := d.Summary
+	line := fmt.Sprintf("  atomic   now %s/%s, %s/s   peak %s/%s, %s/s  (GFP_ATOMIC-class %s/%s)",
+		pages(d.Latest.Interval), s.Interval, pages(d.Latest.Second),
+		pages(s.PerInterval.Total), s.Interval, pages(s.PerSecond.Total), pages(s.PerInterval.High), s.Interval)
+	// Atomic requests may use 5/8 of the min watermark that others may
+	// not (3/8 of it stays even from them): a burst of them larger than
+	// that part of min_free_kbytes can exhaust it.
+	if reserve := uint64(max(m.System.Sysctl.MinFreeKbytes, 0)) * 1024 * 5 / 8; reserve > 0 {
+		high := s.PerInterval.High.Pages * pageSize
+		note := fmt.Sprintf("  reserve for them %s", text.Bytes(reserve, text.Fixed))
+		if high > reserve {
+			note = v.paint(red, note+": A BURST EXCEEDS IT (memtrace doctor --measure)")
+		}
+		line += note
+	}
+	fmt.Fprintln(w, line)
+	if d.Err != nil {
+		fmt.Fprintf(w, "  %s\n", v.paint(yellow, "atomic demand no longer read: "+d.Err.Error()))
+	}
+}
+
+// pageSize is the base page size: atomic demand is counted in pages.
+const pageSize = 4096

@@ -1,0 +1,91 @@
+package watch
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/memtrace/memtrace/internal/aggregate/demand"
+	"github.com/memtrace/memtrace/internal/event"
+	"github.com/memtrace/memtrace/internal/host/sysstate"
+)
+
+// THP fallbacks are counted apart from the failures that matter, a burst
+// of failures shows the zones read at its first one, stalls over the
+// threshold are listed, and the atomic demand is set against the reserve.
+func TestWhyFailed(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	m := NewModel(t0)
+	m.why.stallThreshold = 10 * time.Millisecond
+	thp := agg(30, "java", event.ContextProcess, 9, 40)
+	thp.THPFallback, thp.GFP, thp.Atomic = true, "GFP_TRANSHUGE_LIGHT", false
+	zs := &event.ZoneState{ReadAt: t0.Add(time.Millisecond), ReadAfterNs: 85000, Verdict: event.VerdictBelowMin,
+		Summary: "Normal: free 31 MiB, min 32 MiB (GFP_ATOMIC may go to 12 MiB)"}
+	fail := func(pid uint32, after int64) event.Event {
+		z := *zs
+		z.ReadAfterNs = after
+		return event.Event{Kind: event.KindAllocFailure, Time: t0, Context: event.ContextSoftirq, Task: event.Task{Pid: pid, Comm: "swapper/0"},
+			AllocFailure: &event.AllocFailure{Order: 1, GFP: "GFP_ATOMIC", ZoneState: &z}}
+	}
+	evs := []event.Event{
+		fail(0, 85000), fail(0, -3000),
+		{Kind: event.KindReclaimStall, Time: t0, Task: event.Task{Pid: 40, Comm: "postgres"},
+			Reclaim: &event.ReclaimStall{Kind: event.StallDirectReclaim, GFP: "GFP_KERNEL", DurationNs: 25e6, Reclaimed: 32}},
+		{Kind: event.KindReclaimStall, Time: t0, Task: event.Task{Pid: 41, Comm: "short"},
+			Reclaim: &event.ReclaimStall{Kind: event.StallDirectReclaim, DurationNs: 9e6}},
+		{Kind: event.KindCompactionStall, Time: t0, Task: event.Task{Pid: 42, Comm: "sysctl"},
+			Compaction: &event.CompactionStall{Order: 9, Outcome: "deferred", DurationNs: 11e6}},
+	}
+	for i := range evs {
+		if !m.kept(&evs[i]) && evs[i].Pid != 41 {
+			t.Errorf("event %d not kept for the tick", i)
+		}
+	}
+	d := demand.NewMeter(100 * time.Millisecond)
+	d.Add(t0, event.AtomicDemand{})
+	d.Add(t0.Add(100*time.Millisecond), event.AtomicDemand{HighPages: 12800}) // 50 MiB in 100 ms
+	m.Update(Tick{Now: t0.Add(time.Second), Alloc: []event.AllocAggregate{agg(10, "postgres", event.ContextProcess, 0, 5), thp},
+		Events: evs, Demand: &demand.Reading{Summary: d.Summary(), Latest: d.Latest()},
+		System: sysstate.Snapshot{Sysctl: sysstate.Sysctl{MinFreeKbytes: 67584}}})
+
+	if m.TotalFailures != 5 || len(m.AllocRows()) != 1 {
+		t.Errorf("THP fallbacks in the failure table: total %d, rows %d", m.TotalFailures, len(m.AllocRows()))
+	}
+	if rows, total := m.THPRows(); total != 40 || len(rows) != 1 || rows[0].Recent != 40 {
+		t.Errorf("THP fallbacks %+v, total %d", rows, total)
+	}
+	if b, total := m.Bursts(); total != 1 || b[0].Failures != 2 || b[0].ReadAfterNs != 85000 {
+		t.Errorf("bursts %+v, total %d", b, total)
+	}
+	stalls, n := m.LongStalls()
+	if n != 2 || stalls[0].Kind != event.StallCompaction || stalls[1].Detail != "32 pages reclaimed" {
+		t.Errorf("long stalls %+v (%d)", stalls, n)
+	}
+
+	var buf bytes.Buffer
+	Render(&buf, m, View{})
+	out := buf.String()
+	for _, want := range []string{
+		"Allocation failures by process  (total 5)",
+		"THP fallbacks 40  (expected",
+		"java[30] 40",
+		"Zones at failure bursts  (1 since start)",
+		"swapper/0[0] softirq order 1 GFP_ATOMIC (2 failures): Normal: free 31 MiB, min 32 MiB (GFP_ATOMIC may go to 12 MiB)  (read 85.0µs after)",
+		"Stalls of 10.0ms or more  (2 since start, newest first)",
+		"compaction      9      ",
+		"25.0ms",
+		"32 pages reclaimed",
+		"atomic   now 50.0 MiB/100ms",
+		"A BURST EXCEEDS IT",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("frame lacks %q:\n%s", want, out)
+		}
+	}
+	s := Summarize(m, nil, false)
+	if len(s.THPFallbacks) != 1 || len(s.Bursts) != 1 || s.AtomicDemand == nil || s.AtomicDemand.PerInterval.High.Pages != 12800 ||
+		s.LongStalls == nil || *s.LongStalls != 2 || len(s.AllocFailures) != 1 {
+		t.Errorf("summary %+v", s)
+	}
+}
