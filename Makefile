@@ -15,7 +15,7 @@ HOSTARCH    := $(shell $(GO) env GOHOSTARCH)
 GOARCH      ?= $(HOSTARCH)
 BIN         ?= $(if $(filter $(HOSTARCH),$(GOARCH)),bin/memtrace,bin/memtrace-linux-$(GOARCH))
 
-.PHONY: help build generate check-generated vet test test-deps test-unit bench clean
+.PHONY: help build release generate check-generated vet test test-deps test-unit bench clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-16s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -24,6 +24,9 @@ help: ## list the targets
 # start (-1.4 MB of RSS), as deploy/Dockerfile and test/vm already build.
 build: ## build bin/memtrace (needs no clang: BPF objects are committed); GOARCH=arm64: bin/memtrace-linux-arm64
 	CGO_ENABLED=0 GOOS=linux GOARCH=$(GOARCH) $(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/memtrace
+
+release: ## dist/: static binaries (amd64, arm64), .deb (.rpm), OCI images FROM scratch (buildah), SHA256SUMS
+	GO=$(GO) VERSION=$(VERSION) bash scripts/release.sh
 
 # internal/probe/loader holds memtrace's objects, bench/bpfgen the benchmark's (its
 # burst injector compiles memtrace's failure path, so it must follow it).
@@ -58,4 +61,4 @@ bench: build ## memtrace beside an empty-program floor, bpftrace and bcc, as roo
 	bash scripts/bench.sh
 
 clean: ## remove build output
-	rm -rf bin
+	rm -rf bin dist
