@@ -54,7 +54,7 @@ test-unit: ## only the tests that need no privileges
 	$(GO) test -count=1 -short ./...
 
 .PHONY: test-kernels
-test-kernels: ## boot Debian 12's 6.1 and Debian 11's 5.10 (amd64) and Debian 12's 6.1 (arm64) under qemu: privileged tests and memtrace end to end there and on this host (root)
+test-kernels: ## boot Debian 12's 6.1, Debian 11's 5.10 and Debian 13's 6.12 (amd64) and Debian 12's 6.1 (arm64) under qemu: privileged tests and memtrace end to end there and on this host (root)
 	$(GO) run ./test/vm $(VMFLAGS)
 
 bench: build ## memtrace beside an empty-program floor, bpftrace and bcc, as root (docs/benchmarks.md); BENCH_QUICK=1: smoke test
