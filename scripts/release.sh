@@ -89,7 +89,11 @@ stage() {
 	install -D -m 0644 "$work/doc/help.txt" "$root/usr/share/doc/memtrace/help.txt"
 	install -D -m 0644 README.md "$root/usr/share/doc/memtrace/README.md"
 	if [ -f "$unit" ]; then
-		install -D -m 0644 "$unit" "$root/usr/lib/systemd/system/$(basename "$unit")"
+		# The unit is written for a hand install in /usr/local/bin; the
+		# package's binary is /usr/bin/memtrace.
+		mkdir -p "$root/usr/lib/systemd/system"
+		sed 's|/usr/local/bin/memtrace|/usr/bin/memtrace|g' "$unit" >"$root/usr/lib/systemd/system/$(basename "$unit")"
+		chmod 0644 "$root/usr/lib/systemd/system/$(basename "$unit")"
 	fi
 }
 

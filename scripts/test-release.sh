@@ -58,6 +58,10 @@ echo "$got (from $(basename "$deb"))"
 case $got in "memtrace "*) ;; *) echo "unexpected --version output: $got" >&2; exit 1 ;; esac
 if [ -f deploy/systemd/memtrace-record.service ]; then
 	dpkg --root="$root" -L memtrace | grep -qx /usr/lib/systemd/system/memtrace-record.service
+	# Its ExecStart must name the installed binary.
+	exe=$(sed -n 's/^ExecStart=\([^ ]*\).*/\1/p' "$root/usr/lib/systemd/system/memtrace-record.service")
+	[ -x "$root$exe" ] || { echo "the packaged unit runs $exe, which the package does not install" >&2; exit 1; }
+	echo "unit: memtrace-record.service runs $exe"
 fi
 
 echo "== image: memtrace capture under podman with the DaemonSet's capabilities"
