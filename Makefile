@@ -15,7 +15,7 @@ HOSTARCH    := $(shell $(GO) env GOHOSTARCH)
 GOARCH      ?= $(HOSTARCH)
 BIN         ?= $(if $(filter $(HOSTARCH),$(GOARCH)),bin/memtrace,bin/memtrace-linux-$(GOARCH))
 
-.PHONY: help build generate check-generated vet test test-deps test-unit bench clean
+.PHONY: help build release generate check-generated vet test test-deps test-unit bench clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-16s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -24,6 +24,9 @@ help: ## list the targets
 # start (-1.4 MB of RSS), as deploy/Dockerfile and test/vm already build.
 build: ## build bin/memtrace (needs no clang: BPF objects are committed); GOARCH=arm64: bin/memtrace-linux-arm64
 	CGO_ENABLED=0 GOOS=linux GOARCH=$(GOARCH) $(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/memtrace
+
+release: ## dist/: static binaries (amd64, arm64), .deb (.rpm), OCI images FROM scratch (buildah), SHA256SUMS
+	GO=$(GO) VERSION=$(VERSION) bash scripts/release.sh
 
 # internal/probe/loader holds memtrace's objects, bench/bpfgen the benchmark's (its
 # burst injector compiles memtrace's failure path, so it must follow it).
@@ -51,11 +54,11 @@ test-unit: ## only the tests that need no privileges
 	$(GO) test -count=1 -short ./...
 
 .PHONY: test-kernels
-test-kernels: ## boot Debian 12's 6.1 and Debian 11's 5.10 (amd64) and Debian 12's 6.1 (arm64) under qemu: privileged tests and memtrace end to end there and on this host (root)
+test-kernels: ## boot Debian 12's 6.1, Debian 11's 5.10 and Debian 13's 6.12 (amd64) and Debian 12's 6.1 (arm64) under qemu: privileged tests and memtrace end to end there and on this host (root)
 	$(GO) run ./test/vm $(VMFLAGS)
 
 bench: build ## memtrace beside an empty-program floor, bpftrace and bcc, as root (docs/benchmarks.md); BENCH_QUICK=1: smoke test
 	bash scripts/bench.sh
 
 clean: ## remove build output
-	rm -rf bin
+	rm -rf bin dist

@@ -66,10 +66,13 @@ echo "ok"
 
 echo "== static binary, built as deploy/Dockerfile builds it"
 grep -q 'CGO_ENABLED=0' deploy/Dockerfile
-CGO_ENABLED=0 GOOS=linux GOARCH=amd64 go build -trimpath -ldflags "-s -w -X main.version=validate" -o "$tmp/memtrace" ./cmd/memtrace
-if readelf -l "$tmp/memtrace" | grep -q INTERP; then
-	echo "the image's binary is dynamically linked: it would not run in the scratch image" >&2
-	exit 1
-fi
-"$tmp/memtrace" version
+grep -q 'GOARCH=${TARGETARCH}' deploy/Dockerfile
+for arch in amd64 arm64; do
+	CGO_ENABLED=0 GOOS=linux GOARCH=$arch go build -trimpath -ldflags "-s -w -X main.version=validate" -o "$tmp/memtrace-$arch" ./cmd/memtrace
+	if readelf -l "$tmp/memtrace-$arch" | grep -q INTERP; then
+		echo "the image's $arch binary is dynamically linked: it would not run in the scratch image" >&2
+		exit 1
+	fi
+done
+"$tmp/memtrace-$(go env GOARCH)" version
 echo "== deployment files valid"

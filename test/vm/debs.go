@@ -134,10 +134,16 @@ func busybox(cache string, a *aptSource) (bin, deb string, err error) {
 		return "", "", err
 	}
 	dir := filepath.Join(cache, "unpacked", strings.TrimSuffix(filepath.Base(deb), ".deb"))
-	if err := unpack(deb, dir, "./bin/busybox"); err != nil {
+	// /bin/busybox up to bookworm, /usr/bin/busybox from trixie (merged /usr).
+	if err := unpack(deb, dir, "./*bin/busybox"); err != nil {
 		return "", "", err
 	}
-	return filepath.Join(dir, "bin", "busybox"), deb, nil
+	for _, p := range []string{"bin/busybox", "usr/bin/busybox"} {
+		if fi, err := os.Lstat(filepath.Join(dir, p)); err == nil && fi.Mode().IsRegular() {
+			return filepath.Join(dir, p), deb, nil
+		}
+	}
+	return "", "", fmt.Errorf("unpacking %s: no busybox binary in bin/ or usr/bin/", filepath.Base(deb))
 }
 
 // ensureQemu installs the qemu package of m when its binary is missing

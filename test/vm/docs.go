@@ -92,7 +92,7 @@ Hooks memtrace chose with its default configuration:
 		if distro == "" {
 			distro = "Debian" // the host's apt sources
 		}
-		where := fmt.Sprintf("qemu (%s), %s package %s, cgroup %s", r.accel, distro, r.pkg, o.cgroup)
+		where := fmt.Sprintf("qemu (%s), %s package %s, cgroup %s", r.accel, distro, r.pkg, r.cgroup)
 		b.WriteString(row(r.kernel, where, guest[i], guestTested(r)))
 	}
 	if h != nil {

@@ -19,6 +19,10 @@ import (
 // (CONFIG_DYNAMIC_FTRACE_WITH_DIRECT_CALLS is x86-only there), so fexit
 // on a kernel function fails with ENOTSUPP: the allocation failures come
 // from tp_btf, with the refusal reported; kprobes work.
+//
+// Debian 13's 6.12 has the allocator under 6.10's memory-profiling names
+// (__alloc_pages_noprof): fexit on a _noprof kernel, which the 6.18 host
+// refuses, runs there.
 var kernelRules = []struct {
 	release      *regexp.Regexp
 	alloc        string // prefix of the alloc hook
@@ -26,6 +30,7 @@ var kernelRules = []struct {
 	fexitRefused bool   // the capture must say why fexit was not used
 }{
 	{regexp.MustCompile(`^6\.1\..*-arm64$`), "tp_btf/", "kprobe/warn_alloc", true},
+	{regexp.MustCompile(`^6\.12\.`), "fexit/", "kprobe/warn_alloc", false},
 	{regexp.MustCompile(`^6\.1\.`), "fexit/", "kprobe/warn_alloc", false},
 	{regexp.MustCompile(`^5\.10\.`), "fexit/", "kprobe/warn_alloc", false},
 }

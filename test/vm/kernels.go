@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"os"
@@ -10,10 +11,11 @@ import (
 	"strings"
 )
 
-// defaultKernels are what make test-kernels boots: Debian 12's 6.1 and
-// Debian 11's 5.10 on amd64, and Debian 12's 6.1 on arm64, each the
-// newest kernel of its suite's security updates.
-const defaultKernels = "bookworm:linux-image-amd64,bullseye:linux-image-amd64,bookworm:linux-image-arm64"
+// defaultKernels are what make test-kernels boots: Debian 12's 6.1,
+// Debian 11's 5.10 and Debian 13's 6.12 (the allocator's _noprof names of
+// 6.10 and later, where fexit is allowed) on amd64, and Debian 12's 6.1 on
+// arm64, each the newest kernel of its suite's security updates.
+const defaultKernels = "bookworm:linux-image-amd64,bullseye:linux-image-amd64,trixie:linux-image-amd64,bookworm:linux-image-arm64"
 
 // kernelEntry is one element of -kernel: a kernel image package and the
 // Debian suite it comes from ("" for the host's apt sources).
@@ -167,4 +169,20 @@ func shortVersion(release string) string {
 		return m
 	}
 	return release
+}
+
+// cgroupMode is the memory cgroup mode k's guest runs with: the one asked
+// for, except v2 on a kernel whose config disables cgroup v1's memory
+// controller (CONFIG_MEMCG_V1, off in Debian 13's 6.12), where mounting
+// v1's memory hierarchy fails.
+func cgroupMode(k *kernel, want string) string {
+	if want != "v1" {
+		return want
+	}
+	cfg := filepath.Join(filepath.Dir(k.vmlinuz), "config-"+k.release)
+	b, err := os.ReadFile(cfg)
+	if err == nil && bytes.Contains(b, []byte("\n# CONFIG_MEMCG_V1 is not set\n")) {
+		return "v2"
+	}
+	return want
 }

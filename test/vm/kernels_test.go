@@ -19,7 +19,7 @@ func TestParseKernels(t *testing.T) {
 		want []kernelEntry
 		err  string
 	}{
-		{defaultKernels, []kernelEntry{{"bookworm", "linux-image-amd64"}, {"bullseye", "linux-image-amd64"}, {"bookworm", "linux-image-arm64"}}, ""},
+		{defaultKernels, []kernelEntry{{"bookworm", "linux-image-amd64"}, {"bullseye", "linux-image-amd64"}, {"trixie", "linux-image-amd64"}, {"bookworm", "linux-image-arm64"}}, ""},
 		{"bullseye:linux-image-amd64", []kernelEntry{{"bullseye", "linux-image-amd64"}}, ""},
 		// A bare package comes from the host's apt sources.
 		{"linux-image-amd64", []kernelEntry{{"", "linux-image-amd64"}}, ""},
@@ -227,5 +227,34 @@ func TestReportAndDocsEveryKernel(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), "== FAIL: 5.10.0-46-amd64") {
 		t.Errorf("verdict does not name the failed kernel:\n%s", out.String())
+	}
+}
+
+// Debian 13's 6.12 is built without cgroup v1's memory controller: its
+// guest mounts cgroup v2 whatever -cgroup asks, read from the kernel's
+// config beside its vmlinuz.
+func TestCgroupMode(t *testing.T) {
+	dir := t.TempDir()
+	k := &kernel{release: "6.12.1-amd64", vmlinuz: filepath.Join(dir, "vmlinuz-6.12.1-amd64")}
+	cfg := filepath.Join(dir, "config-6.12.1-amd64")
+	for _, c := range []struct {
+		config    string // "" for no config file
+		want, got string
+	}{
+		{"", "v1", "v1"},
+		{"CONFIG_MEMCG=y\nCONFIG_MEMCG_V1=y\n", "v1", "v1"},
+		{"CONFIG_MEMCG=y\n# CONFIG_MEMCG_V1 is not set\n", "v1", "v2"},
+		{"CONFIG_MEMCG=y\n# CONFIG_MEMCG_V1 is not set\n", "v2", "v2"},
+		{"CONFIG_MEMCG=y\n", "v2", "v2"},
+	} {
+		os.Remove(cfg)
+		if c.config != "" {
+			if err := os.WriteFile(cfg, []byte(c.config), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if got := cgroupMode(k, c.want); got != c.got {
+			t.Errorf("config %q, -cgroup %s: got %s, want %s", c.config, c.want, got, c.got)
+		}
 	}
 }

@@ -1,6 +1,6 @@
 // Command vm runs memtrace's privileged test suite and the memtrace binary
-// end to end on other kernels: Debian 12's 6.1 and Debian 11's 5.10 on
-// amd64 and Debian 12's 6.1 on arm64 by default, booted one after the
+// end to end on other kernels: Debian 12's 6.1, Debian 11's 5.10 and
+// Debian 13's 6.12 on amd64 and Debian 12's 6.1 on arm64 by default, booted one after the
 // other under qemu. It fetches the kernels
 // and busybox-static through apt (each Debian suite through a private apt
 // state in -cache; unpacked, never installed), builds static test binaries
@@ -265,11 +265,17 @@ func bootKernel(ctx context.Context, r *runResult, initrd string, m machine, acc
 		machine: m, vmlinuz: k.vmlinuz, initramfs: initrd, memMiB: o.mem, cpus: o.cpus, accel: accel,
 		console: filepath.Join(out, "console.log"), timeout: o.timeout, cmdline: o.cmdline,
 	}
+	if mode := cgroupMode(k, o.cgroup); mode != o.cgroup {
+		// The initramfs (and its plan) is shared by the kernels of an
+		// architecture: the override comes on the command line.
+		fmt.Fprintf(os.Stderr, "vm: %s has no cgroup v1 memory controller (CONFIG_MEMCG_V1): cgroup %s\n", k.release, mode)
+		cfg.cmdline = strings.TrimSpace(cfg.cmdline + " " + proto.CgroupParam + "=" + mode)
+	}
 	var echo *os.File
 	if o.verbose {
 		echo = os.Stdout
 	}
-	r.accel, r.out, r.started = accel, out, time.Now()
+	r.accel, r.out, r.started, r.cgroup = accel, out, time.Now(), cgroupMode(k, o.cgroup)
 	r.stream, r.took, r.bootErr = boot(ctx, cfg, echo)
 	if r.stream != nil {
 		return saveStream(out, r.stream)

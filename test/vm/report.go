@@ -70,7 +70,7 @@ func reportRun(w io.Writer, r *runResult, o options) bool {
 	if r.accel != "" {
 		how = append(how, r.accel)
 	}
-	fmt.Fprintf(w, "\n== memtrace on %s (%s, cgroup %s)\n", r.kernel, strings.Join(how, ", "), o.cgroup)
+	fmt.Fprintf(w, "\n== memtrace on %s (%s, cgroup %s)\n", r.kernel, strings.Join(how, ", "), r.cgroup)
 	if !s.InfoAt.IsZero() {
 		fmt.Fprintf(w, "  booted in %.1fs", s.InfoAt.Sub(r.started).Seconds())
 		if n := len(s.Results); n > 0 {

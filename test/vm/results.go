@@ -21,6 +21,7 @@ type runResult struct {
 	pkg     string  // the concrete package
 	distro  string  // "Debian 12"; "" from the host's apt
 	accel   string
+	cgroup  string        // the guest's memory cgroup: -cgroup, or v2 where v1's memcg is not built
 	out     string        // the results directory
 	took    time.Duration // qemu start to exit
 	bootErr error         // fetching or booting failed

@@ -52,6 +52,13 @@ func run() error {
 	if err := json.Unmarshal(b, &plan); err != nil {
 		return fmt.Errorf("decoding the plan: %w", err)
 	}
+	if b, err := os.ReadFile("/proc/cmdline"); err == nil {
+		for _, f := range strings.Fields(string(b)) {
+			if v, ok := strings.CutPrefix(f, proto.CgroupParam+"="); ok {
+				plan.Cgroup = v
+			}
+		}
+	}
 	port := plan.Results
 	if port == "" {
 		port = "/dev/ttyS1"

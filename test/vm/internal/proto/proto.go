@@ -26,6 +26,11 @@ import (
 	"time"
 )
 
+// CgroupParam on the kernel command line overrides Plan.Cgroup for one
+// kernel (the plan is shared by every kernel of an architecture): v2 on
+// kernels built without cgroup v1's memory controller.
+const CgroupParam = "memtrace_vm.cgroup"
+
 // PlanPath is where the plan is in the initramfs.
 const PlanPath = "/vm/plan.json"
 
