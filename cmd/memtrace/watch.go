@@ -41,7 +41,7 @@ func watchCommand() *command {
 			var asJSON bool
 			fs.DurationVarP(&interval, "interval", "i", time.Second, "refresh interval")
 			tf.register(fs)
-			fs.BoolVar(&stacks, "stacks", false, "show the most frequent failing kernel stacks, symbolized")
+			fs.BoolVar(&stacks, "stacks", false, "show the most frequent failing kernel stacks, symbolized (each process, order, flags and context counted under the stack of its first failure)")
 			fs.IntVar(&nStacks, "top-stacks", 3, "how many stacks --stacks shows (1 to 100)")
 			fs.BoolVar(&asJSON, "json", false, "stream NDJSON: every event, and a summary line per interval")
 			fs.DurationVar(&ageOut, "age-out", 10*time.Minute, "drop processes idle this long from the tables (0: never)")
