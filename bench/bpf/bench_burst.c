@@ -20,14 +20,12 @@ static long burst_one(__u64 i, void *data)
 {
 	struct burst_args *b = data;
 	__u64 gfp = b->gfp;
-	int pc;
 
 	// spread > 1 varies the GFP flags so that many aggregation keys are
 	// used (long run: the table grows to a bound, events keep flowing).
 	if (b->spread > 1)
 		gfp += i % b->spread;
-	pc = read_preempt_count();
-	record_failure(b->ctx, b->order, gfp, b->migratetype, ctx_from_preempt_count(pc), pc);
+	record_failure(b->ctx, b->order, gfp, b->migratetype);
 	return 0;
 }
 

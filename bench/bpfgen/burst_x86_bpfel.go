@@ -18,9 +18,8 @@ type burstAllocKey struct {
 	Pid      uint32
 	Order    uint32
 	GfpFlags uint64
-	StackId  int32
 	Ctx      uint8
-	Pad      [3]uint8
+	Pad      [7]uint8
 }
 
 type burstAllocVal struct {
@@ -32,6 +31,8 @@ type burstAllocVal struct {
 	MemcgId     uint64
 	LastTid     uint32
 	Migratetype int32
+	StackId     int32
+	Pad         uint32
 	Comm        [16]int8
 }
 

@@ -34,7 +34,7 @@ func (f *traceFlags) register(fs *pflag.FlagSet) {
 	fs.Uint32Var(&f.pid, "pid", 0, "only this process (tgid)")
 	fs.StringVar(&f.comm, "comm", "", "only tasks with this command name (exact, up to 15 characters)")
 	fs.StringVar(&f.cgroup, "cgroup", "", "only tasks in this cgroup (path, v1 memory or v2)")
-	fs.Uint32Var(&f.sampleFirst, "sample-first", 64, "events sent per (process, order, flags, stack) before sampling; 0 sends all (counts are always exact)")
+	fs.Uint32Var(&f.sampleFirst, "sample-first", 64, "events sent per (process, order, flags, context) before sampling; 0 sends all (counts are always exact)")
 	fs.StringVar(&f.readyFile, "ready-file", "", "create this file once every probe is attached, and remove it at exit (it must not exist: never overwritten)")
 	fs.StringVar(&f.disable, "disable-hooks", "", "hook types not to use, to force a fallback: tp_btf, tracepoint, fexit (comma-separated)")
 }

@@ -36,6 +36,9 @@ type captureDoc struct {
 // and long-run phases need its exact counts at the end.
 func capturer(out string, extra ...string) *tracer {
 	return &tracer{name: "memtrace", goDump: true, args: func(e *env, ready string) []string {
+		if e.signals != "" {
+			extra = append([]string{"--signals", e.signals}, extra...)
+		}
 		return append([]string{e.bin("memtrace"), "capture", "--duration", "0", "-o", out, "--ready-file", ready}, extra...)
 	}}
 }

@@ -48,6 +48,9 @@ type plan struct {
 	baseline string
 	// startupPeers: bpftrace and bcc are part of the start-up phase.
 	startupPeers bool
+	// signals, when set, is passed to every memtrace run as --signals
+	// (e.g. every family, where some are opt-in).
+	signals string
 }
 
 func fullPlan() plan {
@@ -82,6 +85,7 @@ func main() {
 	baseline := flag.String("baseline", "", "start-up phase: also start this memtrace binary (an earlier build), interleaved with bin/memtrace")
 	startupReps := flag.Int("startup-reps", 0, "override the number of start-up rounds")
 	startupPeers := flag.Bool("startup-peers", true, "start-up phase: include bpftrace and bcc (false: only floor and memtrace, e.g. to compare builds)")
+	signals := flag.String("memtrace-signals", "", "run memtrace (and -baseline) with --signals this list, e.g. alloc,extfrag,hugetlb,reclaim,compaction")
 	flag.Parse()
 	p := fullPlan()
 	if *quick {
@@ -93,7 +97,7 @@ func main() {
 	if *startupReps > 0 {
 		p.startupReps = *startupReps
 	}
-	p.baseline, p.startupPeers = *baseline, *startupPeers
+	p.baseline, p.startupPeers, p.signals = *baseline, *startupPeers, *signals
 	p.phases = map[string]bool{}
 	for _, ph := range strings.Split(*phases, ",") {
 		p.phases[strings.TrimSpace(ph)] = true
@@ -150,6 +154,9 @@ func (e *env) memtraceArgs(ready string, extra ...string) []string {
 // memtraceArgsOf is memtraceArgs for another memtrace binary (-baseline),
 // which must have watch if bin/memtrace has it.
 func (e *env) memtraceArgsOf(bin, ready string, extra ...string) []string {
+	if e.signals != "" {
+		extra = append([]string{"--signals", e.signals}, extra...)
+	}
 	if e.watch {
 		return append([]string{bin, "watch", "--json", "--ready-file", ready}, extra...)
 	}

@@ -78,10 +78,14 @@ func (e *env) memtraceMode() string {
 	if e.mode != "" {
 		return e.mode
 	}
-	if e.watch {
-		return "memtrace watch --json >/dev/null"
+	sig := ""
+	if e.signals != "" {
+		sig = " --signals " + e.signals
 	}
-	return "memtrace capture --duration 0 -o /dev/null"
+	if e.watch {
+		return "memtrace watch --json" + sig + " >/dev/null"
+	}
+	return "memtrace capture --duration 0 -o /dev/null" + sig
 }
 
 func (iv interval) fmtRatio() string {

@@ -40,6 +40,11 @@ func main() {
 	signals := flag.String("signals", "alloc,extfrag,hugetlb", "signals to open")
 	loops := flag.Int("loops", 0, "profile only: Start and Close this many times under the CPU profile")
 	flag.Parse()
+	if *memprof != "" {
+		// Every allocation, so that alloc_space shows where start-up's
+		// garbage comes from, not a sample of it.
+		runtime.MemProfileRate = 1
+	}
 	if *cpuprof != "" {
 		f, err := os.Create(*cpuprof)
 		if err != nil {
@@ -48,8 +53,13 @@ func main() {
 		pprof.StartCPUProfile(f)
 		defer pprof.StopCPUProfile()
 	}
+	cfg := loader.DefaultConfig()
+	sigs, err := event.ParseSignals(*signals)
+	if err != nil {
+		fail(err)
+	}
+	cfg.Signals = sigs
 	if *loops > 0 {
-		cfg := loader.DefaultConfig()
 		var open time.Duration
 		for i := 0; i < *loops; i++ {
 			t0 := time.Now()
@@ -86,12 +96,6 @@ func main() {
 		_, err := btf.LoadKernelSpec()
 		return err
 	})
-	cfg := loader.DefaultConfig()
-	sigs, err := event.ParseSignals(*signals)
-	if err != nil {
-		fail(err)
-	}
-	cfg.Signals = sigs
 	var s *loader.Session
 	measure("loader.Start (its own BTF load, CO-RE, verify, attach, names)", func() error {
 		var err error

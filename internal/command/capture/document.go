@@ -17,7 +17,7 @@ import (
 // incompatible change (docs/capture-schema.md describes every field).
 const (
 	Schema        = "memtrace.capture"
-	SchemaVersion = 1
+	SchemaVersion = 2
 )
 
 // Document is the whole capture.

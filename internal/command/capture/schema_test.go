@@ -19,10 +19,10 @@ import (
 
 var update = flag.Bool("update", false, "rewrite golden files")
 
-const goldenPath = "../../../testdata/capture-v1.golden.json"
+const goldenPath = "../../../testdata/capture-v2.golden.json"
 
 // sampleDocument has one of everything, with fixed values, so the golden
-// file pins every field name and shape of schema version 1.
+// file pins every field name and shape of schema version 2.
 func sampleDocument() *Document {
 	t0 := time.Date(2026, 11, 22, 1, 0, 0, 0, time.UTC)
 	pc := int32(0x101)
@@ -131,7 +131,7 @@ func sampleSnapshot(t time.Time) sysstate.Snapshot {
 	}
 }
 
-// TestSchemaGolden pins the JSON of schema version 1. A change here is a
+// TestSchemaGolden pins the JSON of schema version 2. A change here is a
 // schema change: update docs/capture-schema.md, and bump SchemaVersion if
 // a field was renamed, removed or changed meaning.
 func TestSchemaGolden(t *testing.T) {

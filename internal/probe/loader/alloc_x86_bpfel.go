@@ -29,9 +29,8 @@ type allocAllocKey struct {
 	Pid      uint32
 	Order    uint32
 	GfpFlags uint64
-	StackId  int32
 	Ctx      uint8
-	Pad      [3]uint8
+	Pad      [7]uint8
 }
 
 type allocAllocVal struct {
@@ -43,6 +42,8 @@ type allocAllocVal struct {
 	MemcgId     uint64
 	LastTid     uint32
 	Migratetype int32
+	StackId     int32
+	Pad         uint32
 	Comm        [16]int8
 }
 

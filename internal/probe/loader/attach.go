@@ -80,20 +80,9 @@ func (s *Session) attachCompanion(base *ebpf.CollectionSpec, a *attached, c cand
 // name as attached (with the resolved target for fexit). Maps named in
 // shared are used instead of new ones.
 func (s *Session) loadCandidate(base *ebpf.CollectionSpec, c candidate, shared map[string]*ebpf.Map) (*ebpf.Collection, []link.Link, string, error) {
-	spec := base.Copy()
-	keep := map[string]bool{}
-	for _, p := range c.programs {
-		if spec.Programs[p] == nil {
-			return nil, nil, "", fmt.Errorf("the BPF object has no program %s", p)
-		}
-		keep[p] = true
-	}
-	// Prune the programs of other hooks: they would be loaded (and may be
-	// refused) for nothing.
-	for name := range spec.Programs {
-		if !keep[name] {
-			delete(spec.Programs, name)
-		}
+	spec, err := candidateSpec(base, c.programs)
+	if err != nil {
+		return nil, nil, "", err
 	}
 	hook := c.name
 	if c.prepare != nil {
@@ -123,6 +112,38 @@ func (s *Session) loadCandidate(base *ebpf.CollectionSpec, c candidate, shared m
 		return nil, nil, "", explainLoadError(err)
 	}
 	return coll, links, hook, nil
+}
+
+// candidateSpec is what one candidate loads of its family's object: its
+// own programs (the programs of other hooks would be loaded, and may be
+// refused, for nothing), with the maps and variables, copied so that the
+// candidate may change them (prepare, MapReplacements). The object's BTF
+// is shared, not copied: loading only reads it, and the candidates of a
+// family load one after the other. base.Copy() would copy every program
+// of the object and its whole BTF for each candidate: the stall families
+// hold two programs per hook (tp_btf and tracepoint).
+func candidateSpec(base *ebpf.CollectionSpec, programs []string) (*ebpf.CollectionSpec, error) {
+	spec := &ebpf.CollectionSpec{
+		Maps:      make(map[string]*ebpf.MapSpec, len(base.Maps)),
+		Programs:  make(map[string]*ebpf.ProgramSpec, len(programs)),
+		Variables: make(map[string]*ebpf.VariableSpec, len(base.Variables)),
+		Types:     base.Types,
+		ByteOrder: base.ByteOrder,
+	}
+	for _, p := range programs {
+		ps := base.Programs[p]
+		if ps == nil {
+			return nil, fmt.Errorf("the BPF object has no program %s", p)
+		}
+		spec.Programs[p] = ps.Copy()
+	}
+	for name, m := range base.Maps {
+		spec.Maps[name] = m.Copy()
+	}
+	for name, v := range base.Variables {
+		spec.Variables[name] = v.Copy()
+	}
+	return spec, nil
 }
 
 // shortError keeps the first line of an error (verifier logs are long),

@@ -167,7 +167,7 @@ func (s *Session) AllocAggregates() ([]event.AllocAggregate, error) {
 		out = append(out, event.AllocAggregate{
 			Task:    event.Task{Pid: k.Pid, Tid: v.LastTid, Comm: commString(v.Comm[:]), CgroupID: v.CgroupId, MemcgID: v.MemcgId},
 			Context: contextOf(k.Ctx), Order: k.Order, GFPFlags: event.Hex(k.GfpFlags),
-			Migratetype: v.Migratetype, StackID: k.StackId, Count: v.Count,
+			Migratetype: v.Migratetype, StackID: v.StackId, Count: v.Count,
 			FirstSeen: s.wallTime(v.FirstNs), LastSeen: s.wallTime(v.LastNs),
 		})
 	}

@@ -32,38 +32,50 @@ var injectCandidate = candidate{
 // failures cannot be provoked at millions per second. The program shares
 // the session's aggregation map, stack map and ring buffer. Events are
 // attributed to the calling thread, in process context.
-func (s *Session) InjectAllocFailures(n int, order uint32, gfp uint64, migratetype int32) (err error) {
+func (s *Session) InjectAllocFailures(n int, order uint32, gfp uint64, migratetype int32) error {
+	inject, done, err := s.allocInjector()
+	if err != nil {
+		return err
+	}
+	defer done()
+	return inject(n, order, gfp, migratetype)
+}
+
+// allocInjector loads the injection program once; every failure it
+// injects has the same kernel stack (a new load is a new program address).
+func (s *Session) allocInjector() (inject func(n int, order uint32, gfp uint64, migratetype int32) error, done func(), err error) {
 	a := s.families[event.SignalAlloc]
 	if a == nil {
-		return errors.New("allocation failures are not attached")
+		return nil, nil, errors.New("allocation failures are not attached")
 	}
 	if s.kernel == nil {
 		s.btfCache = btf.NewCache()
 		if s.kernel, err = s.btfCache.Kernel(); err != nil {
-			return fmt.Errorf("%w: %v", errNoKernelBTF, err)
+			return nil, nil, fmt.Errorf("%w: %v", errNoKernelBTF, err)
 		}
 	}
 	base, err := loadAllocSpec()
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
 	if err := writeConfig(base, s.config()); err != nil {
-		return err
+		return nil, nil, err
 	}
 	coll, _, _, err := s.loadCandidate(base, injectCandidate, a.coll.Maps)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
-	defer coll.Close()
-	// trace_mm_page_alloc(page, order, gfp_flags, migratetype), page NULL.
-	ctx := []uint64{0, uint64(order), gfp, uint64(uint32(migratetype))}
 	// Raw tracepoint test runs take no repeat count: one syscall per event.
 	prog := coll.Programs[allocProgAllocFailBtf]
-	opts := &ebpf.RunOptions{Context: ctx}
-	for i := 0; i < n; i++ {
-		if _, err := prog.Run(opts); err != nil {
-			return fmt.Errorf("running allocation-failure program (run %d of %d): %w", i+1, n, err)
+	inject = func(n int, order uint32, gfp uint64, migratetype int32) error {
+		// trace_mm_page_alloc(page, order, gfp_flags, migratetype), page NULL.
+		opts := &ebpf.RunOptions{Context: []uint64{0, uint64(order), gfp, uint64(uint32(migratetype))}}
+		for i := 0; i < n; i++ {
+			if _, err := prog.Run(opts); err != nil {
+				return fmt.Errorf("running allocation-failure program (run %d of %d): %w", i+1, n, err)
+			}
 		}
+		return nil
 	}
-	return nil
+	return inject, func() { coll.Close() }, nil
 }
