@@ -41,13 +41,18 @@ func meminfo(field string) (uint64, error) {
 // frees every other page of what it took.
 func (fr *fragmenter) fragment(leaveKB uint64) (takenKB uint64, err error) {
 	page := os.Getpagesize()
-	const chunk = 16 << 20
 	for {
 		free, err := meminfo("MemFree")
 		if err != nil {
 			return takenKB, err
 		}
-		if free < leaveKB+chunk>>10 {
+		// Big steps first, then 1 MiB ones: what is left unfragmented
+		// is where the high-order blocks are.
+		chunk := 16 << 20
+		if free < leaveKB+32<<10 {
+			chunk = 1 << 20
+		}
+		if free < leaveKB+uint64(chunk>>10) {
 			break
 		}
 		b, err := unix.Mmap(-1, 0, chunk, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
@@ -63,7 +68,7 @@ func (fr *fragmenter) fragment(leaveKB uint64) (takenKB uint64, err error) {
 			b[i] = 1
 		}
 		fr.regions = append(fr.regions, b)
-		takenKB += chunk >> 10
+		takenKB += uint64(chunk >> 10)
 	}
 	for _, b := range fr.regions {
 		for i := page; i < len(b); i += 2 * page {

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -26,12 +27,41 @@ type failure struct {
 	} `json:"zone_state"`
 }
 
+// captured is one event of a capture's events list the lab reads.
+type captured struct {
+	Kind, Context, Comm string
+	Pid                 int
+	AllocFailure        *struct {
+		Order     int
+		GfpFlags  string `json:"gfp_flags"`
+		Gfp       string
+		Stack     []string
+		ZoneState *struct {
+			Verdict, Summary string
+			Zones            []struct {
+				Zone       string
+				Free       uint64 `json:"free_pages"`
+				Min        uint64 `json:"min_pages"`
+				Largest    int    `json:"largest_order"`
+				Fragmented bool
+			}
+		} `json:"zone_state"`
+	} `json:"alloc_failure"`
+	WarnAlloc *struct {
+		Order  int
+		Logged bool
+	} `json:"warn_alloc"`
+}
+
 type captureSummary struct {
-	Failures             []failure
-	Total, Softirq       uint64
-	ByContextOrder       map[string]uint64 // "softirq order 3"
-	Extfrag, Fragmenting uint64
-	Hooks                []string
+	Failures               []failure
+	Total, Softirq         uint64
+	ByContextOrder         map[string]uint64 // "softirq order 3"
+	Extfrag, Fragmenting   uint64
+	Hooks                  []string
+	Verdicts               map[string]uint64 // zone-state verdicts of softirq failures (kept events)
+	WarnLogged, WarnNoWarn uint64
+	Example                *captured // a softirq failure with its zone state
 }
 
 func summarize(path string) (*captureSummary, error) {
@@ -45,6 +75,7 @@ func summarize(path string) (*captureSummary, error) {
 			Attached     bool
 		}
 		AllocFailures []failure `json:"alloc_failures"`
+		Events        []captured
 		Extfrag       []struct {
 			Count, Fragmenting uint64
 		}
@@ -52,7 +83,20 @@ func summarize(path string) (*captureSummary, error) {
 	if err := json.Unmarshal(b, &doc); err != nil {
 		return nil, fmt.Errorf("decoding %s: %w", path, err)
 	}
-	s := &captureSummary{Failures: doc.AllocFailures, ByContextOrder: map[string]uint64{}}
+	s := &captureSummary{Failures: doc.AllocFailures, ByContextOrder: map[string]uint64{}, Verdicts: map[string]uint64{}}
+	for i, e := range doc.Events {
+		switch {
+		case e.WarnAlloc != nil && e.WarnAlloc.Logged:
+			s.WarnLogged++
+		case e.WarnAlloc != nil:
+			s.WarnNoWarn++
+		case e.AllocFailure != nil && e.Context == "softirq" && e.AllocFailure.ZoneState != nil:
+			s.Verdicts[e.AllocFailure.ZoneState.Verdict]++
+			if s.Example == nil && e.AllocFailure.Order >= 1 && e.AllocFailure.ZoneState.Verdict == "fragmented" {
+				s.Example = &doc.Events[i]
+			}
+		}
+	}
 	for _, h := range doc.Hooks {
 		s.Hooks = append(s.Hooks, fmt.Sprintf("%s: %s (attached %v)", h.Signal, h.Hook, h.Attached))
 	}
@@ -101,13 +145,13 @@ func (r *report) markdown() string {
 	var b strings.Builder
 	w := func(format string, a ...any) { fmt.Fprintf(&b, format, a...) }
 	w("### Scenario 1 on %s (%d MiB guest)\n\n", r.kernel, r.memTotal>>10)
-	w("Fragmenting: took %d MiB in 16 MiB anonymous mappings (MADV_NOHUGEPAGE), touched every page, gave every other page back (MADV_DONTNEED) and locked the rest (mlock2 MLOCK_ONFAULT), with vm.compaction_proactiveness=0 and vm.compact_unevictable_allowed=0 (%.1fs). MemFree after: %d MiB.\n\n",
-		r.takenKB>>10, r.fragTook.Seconds(), r.freeAfterFrag>>10)
+	w("Fragmenting: took %d MiB in 16 MiB then 1 MiB anonymous mappings (until MemFree was under %d MiB) (MADV_NOHUGEPAGE), touched every page, gave every other page back (MADV_DONTNEED) and locked the rest (mlock2 MLOCK_ONFAULT), with vm.compaction_proactiveness=0 and vm.compact_unevictable_allowed=0 (%.1fs). MemFree after: %d MiB.\n\n",
+		r.takenKB>>10, r.o.leaveKB>>10+1, r.fragTook.Seconds(), r.freeAfterFrag>>10)
 	w("/proc/buddyinfo (free blocks per order 0..10) at boot, after fragmenting, at the end:\n\n```\n%s%s%s```\n\n", r.buddyBoot, r.buddyFrag, r.buddyEnd)
-	w("Traffic: %s of bursts of %d TCP connections over loopback (each writes 2 KiB), held until the burst is complete, then closed.\n\n", r.o.traffic, r.o.conns)
-	w("| run | min_free_kbytes | bursts | connections | failed allocations (memtrace) | in softirq (memtrace) | tracefs counter (all / kept / softirq of kept) | extfrag events (fragmenting) |\n|---|---|---|---|---|---|---|---|\n")
+	w("Traffic: %s of TCP connections over loopback, opened by %d dialers at a time (each writes 2 KiB) and held until %d are open (a burst), then all closed.\n\n", r.o.traffic, dialers, r.o.conns)
+	w("| run | min_free_kbytes | bursts | connections (peak held) | failed allocations (memtrace) | in softirq (memtrace) | tracefs counter (all / kept / softirq of kept) | extfrag events (fragmenting) |\n|---|---|---|---|---|---|---|---|\n")
 	for _, p := range r.phases {
-		w("| %s | %s | %d | %d (%d dial errors) | %d | %d | %d / %d / %d | %d (%d) |\n", p.name, p.minFree, p.traffic.Bursts, p.traffic.Connected, p.traffic.DialErrors,
+		w("| %s | %s | %d | %d (%d; %d dial errors) | %d | %d | %d / %d / %d | %d (%d) |\n", p.name, p.minFree, p.traffic.Bursts, p.traffic.Connected, p.traffic.PeakHeld, p.traffic.DialErrors,
 			p.capture.Total, p.capture.Softirq, p.counter.Total, p.counter.Kept, p.counter.Softirq, p.capture.Extfrag, p.capture.Fragmenting)
 	}
 	w("\n")
@@ -125,25 +169,45 @@ func (r *report) markdown() string {
 	}
 	p := r.phases[0]
 	w("memtrace's hooks: %s.\n\n", strings.Join(p.capture.Hooks, "; "))
-	w("The largest softirq failure groups in the first run's capture (`%s`):\n\n```\n", p.capFile)
-	n := 0
-	for _, f := range p.capture.Failures {
-		if f.Context != "softirq" || n == 4 {
-			continue
+	for _, p := range r.phases {
+		c := p.capture
+		w("#### %s: what memtrace's capture shows (`%s`)\n\n", p.name, filepath.Base(p.capFile))
+		w("warn_alloc reached (page allocation failure path): %d not logged (__GFP_NOWARN), %d logged. Zone state read at softirq failures (kept events): %s.\n\n",
+			c.WarnNoWarn, c.WarnLogged, verdicts(c.Verdicts))
+		w("The largest softirq failure groups (alloc_failures; stacks cut after 12 frames):\n\n```\n")
+		n := 0
+		for _, f := range c.Failures {
+			if f.Context != "softirq" || n == 4 {
+				continue
+			}
+			n++
+			w("%d× order %d in %s, interrupted task %s (pid %d), gfp %s = %s, atomic %v\n", f.Count, f.Order, f.Context, escape(f.Comm), f.Pid, f.GfpFlags, f.Gfp, f.Atomic)
+			for i, fr := range f.Stack {
+				if i == 12 {
+					w("    ...\n")
+					break
+				}
+				w("    %s\n", fr)
+			}
 		}
-		n++
-		w("%d× order %d in %s, interrupted task %s (pid %d), gfp %s = %s, atomic %v\n", f.Count, f.Order, f.Context, escape(f.Comm), f.Pid, f.GfpFlags, f.Gfp, f.Atomic)
-		if f.ZoneState != nil {
-			w("  zone state: %s: %s\n", f.ZoneState.Verdict, f.ZoneState.Summary)
+		if n == 0 {
+			w("(none)\n")
 		}
-		for _, fr := range f.Stack {
-			w("    %s\n", fr)
+		w("```\n\n")
+		if e := c.Example; e != nil {
+			a := e.AllocFailure
+			w("One of those failures as an event, whole stack and the zone state memtrace read at it:\n\n```\n")
+			w("%s in %s, task %s (pid %d): order %d, gfp %s = %s\n", e.Kind, e.Context, escape(e.Comm), e.Pid, a.Order, a.GfpFlags, a.Gfp)
+			w("zone state: %s: %s\n", a.ZoneState.Verdict, a.ZoneState.Summary)
+			for _, z := range a.ZoneState.Zones {
+				w("  zone %-6s free %d pages, min %d, largest free order %d, fragmented %v\n", z.Zone, z.Free, z.Min, z.Largest, z.Fragmented)
+			}
+			for _, fr := range a.Stack {
+				w("    %s\n", fr)
+			}
+			w("```\n\n")
 		}
 	}
-	if n == 0 {
-		w("(none)\n")
-	}
-	w("```\n\n")
 	w("`memtrace doctor --measure 10s`, run during the first traffic (trimmed to the findings that matter here):\n\n```\n%s```\n\n", trimDoctor(p.doctor))
 	for _, s := range r.notes {
 		w("Note: %s\n\n", s)
@@ -154,6 +218,18 @@ func (r *report) markdown() string {
 		w("Check: **FAIL**: %s\n", strings.Join(r.problems, "; "))
 	}
 	return b.String()
+}
+
+func verdicts(m map[string]uint64) string {
+	if len(m) == 0 {
+		return "none"
+	}
+	var out []string
+	for k, v := range m {
+		out = append(out, fmt.Sprintf("%s %d", k, v))
+	}
+	slices.Sort(out)
+	return strings.Join(out, ", ")
 }
 
 // trimDoctor keeps the findings about failures, atomic demand, watermarks
