@@ -168,8 +168,9 @@ func runPhase(o options, tfs string, p *phase, measure bool) error {
 			time.Sleep(max(o.traffic-12*time.Second, 0))
 			doc := exec.Command(o.memtrace, "doctor", "--measure", "10s")
 			doc.Env = smallGo
+			t0 := time.Now().UTC()
 			out, _ := doc.CombinedOutput()
-			docDone <- string(out) // exit 1 when a finding is a problem: expected here
+			docDone <- fmt.Sprintf("(lab: doctor ran %s to %s)\n%s", t0.Format("15:04:05.0"), time.Now().UTC().Format("15:04:05.0"), out) // exit 1 when a finding is a problem: expected here
 		}()
 	}
 	p.traffic, err = traffic(o.traffic, o.conns)

@@ -31,6 +31,7 @@ type failure struct {
 type captured struct {
 	Kind, Context, Comm string
 	Pid                 int
+	Time                time.Time
 	AllocFailure        *struct {
 		Order     int
 		GfpFlags  string `json:"gfp_flags"`
@@ -62,6 +63,7 @@ type captureSummary struct {
 	Verdicts               map[string]uint64 // zone-state verdicts of softirq failures (kept events)
 	WarnLogged, WarnNoWarn uint64
 	Example                *captured // a softirq failure with its zone state
+	First, Last            time.Time // of the failures among the kept events
 }
 
 func summarize(path string) (*captureSummary, error) {
@@ -85,6 +87,14 @@ func summarize(path string) (*captureSummary, error) {
 	}
 	s := &captureSummary{Failures: doc.AllocFailures, ByContextOrder: map[string]uint64{}, Verdicts: map[string]uint64{}}
 	for i, e := range doc.Events {
+		if e.Kind == "alloc_failure" {
+			if s.First.IsZero() || e.Time.Before(s.First) {
+				s.First = e.Time
+			}
+			if e.Time.After(s.Last) {
+				s.Last = e.Time
+			}
+		}
 		switch {
 		case e.WarnAlloc != nil && e.WarnAlloc.Logged:
 			s.WarnLogged++
@@ -172,8 +182,12 @@ func (r *report) markdown() string {
 	for _, p := range r.phases {
 		c := p.capture
 		w("#### %s: what memtrace's capture shows (`%s`)\n\n", p.name, filepath.Base(p.capFile))
-		w("warn_alloc reached (page allocation failure path): %d not logged (__GFP_NOWARN), %d logged. Zone state read at softirq failures (kept events): %s.\n\n",
+		w("warn_alloc reached (page allocation failure path): %d not logged (__GFP_NOWARN), %d logged. Zone state read at softirq failures (kept events): %s.",
 			c.WarnNoWarn, c.WarnLogged, verdicts(c.Verdicts))
+		if !c.First.IsZero() {
+			w(" Failures from %s to %s UTC.", c.First.UTC().Format("15:04:05.0"), c.Last.UTC().Format("15:04:05.0"))
+		}
+		w("\n\n")
 		w("The largest softirq failure groups (alloc_failures; stacks cut after 12 frames):\n\n```\n")
 		n := 0
 		for _, f := range c.Failures {

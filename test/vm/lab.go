@@ -69,4 +69,81 @@ run; the sections below the generated part say what was not reproduced.
 
 `
 
-const labFooter = ""
+const labFooter = `## How to read this, and what was not reproduced
+
+- **How the fragmentation is made.** The lab maps anonymous memory until
+  only a few MiB are free, touches every page (MADV_NOHUGEPAGE, so they are
+  4 KiB pages), gives every other page back with MADV_DONTNEED and locks the
+  rest with mlock2(MLOCK_ONFAULT), which mlocks the pages already there
+  without faulting the holes back in. With vm.compact_unevictable_allowed=0
+  compaction may not move the locked pages, and with
+  vm.compaction_proactiveness=0 it does not run on its own: about 180 MiB
+  is free, nearly all of it order 0 (the buddyinfo above). What higher-order
+  blocks remain come from the few MiB left unfragmented, from freed slabs
+  and from kcompactd moving the movable pages (Go heaps) it may move.
+- **Where the failures are.** Each accepted connection is a child socket
+  that tcp_v4_rcv → tcp_check_req → tcp_v4_syn_recv_sock → sk_clone_lock
+  allocates in NET_RX softirq; holding thousands of them makes SLUB grow the
+  TCP cache by new slabs, and SLUB first tries the cache's preferred order
+  (3) with __GFP_NORETRY|__GFP_NOWARN added to the caller's GFP_ATOMIC, then
+  falls back to its minimum order, which succeeds. The order-1 softirq
+  failures are the same SLUB first try for kmalloc-2k skb heads (keepalive
+  probes from the timer softirq: Go sets TCP keepalive on every connection).
+  The process-context failures are the same pattern on the client side
+  (socket(), accept()'s inode, tcp_sendmsg's order-3 skb_page_frag_refill
+  try). None of them is logged: every one carries __GFP_NOWARN, which is
+  why memtrace's warn_alloc companion reports them with logged=false and
+  ` + "`doctor`" + `'s kernel-log finding says none was logged.
+- **The interrupted task is not swapper.** Over loopback the receive side
+  runs as the softirq raised by the sender's own transmit
+  (__dev_queue_xmit → __local_bh_enable_ip → do_softirq → net_rx_action →
+  process_backlog), so the task memtrace names is the connecting process
+  (lab), or ksoftirqd/0 when the softirq was deferred, or whatever task a
+  timer interrupt hit (memtrace itself, once). The seed's swapper (idle)
+  case needs receive from a device interrupting an idle CPU (virtio-net fed
+  from outside the guest); the lab does not do that.
+- **No logged failure.** The seed's ` + "`swapper: page allocation failure. order:1, mode:0x20`" + `
+  is a request without __GFP_NOWARN that found nothing at any order it could
+  use. Here every atomic first try has a fallback (SLUB's minimum order,
+  skb_page_frag_refill's order 0) and order-0 memory is plentiful, so the
+  kernel never logged one; making it log would need the order-0 reserve
+  exhausted in softirq, which the lab does not attempt (it would OOM the
+  guest first).
+- **min_free_kbytes does not cure this kind of failure.** The recommendation
+  comes from ` + "`memtrace doctor`" + `'s watermarks finding (a zone with no free block
+  of order 1..3); raising min_free_kbytes keeps more memory free and wakes
+  kswapd and kcompactd earlier, but with the free memory pinned into order-0
+  holes by locked pages there is nothing for compaction to move, so the
+  failures after are of the same kind and number. That is the honest
+  result: on a real host, where the pages around the holes are movable,
+  compaction can rebuild blocks; here it cannot by construction.
+- **doctor --measure's own demand figure.** The atomic-demand finding
+  measured no GFP_ATOMIC (__GFP_HIGH) page demand and no failures in its 10 s
+  window, and so recommended no change; compare its window (the first line
+  of its output, from the lab) with the failure times of the capture above
+  before drawing a conclusion: its tracing starts only after it has loaded
+  its programs, which under TCG takes seconds.
+- **Independent count.** The tracefs counter is a private trace instance
+  with kmem:mm_page_alloc filtered on pfn == -1UL (the failed case), opened
+  after memtrace's probes are attached and read before memtrace stops; the
+  softirq split comes from the irq-info column of the records the instance
+  kept ('s' or 'H'). The lab fails when memtrace saw fewer failures, in
+  total or in softirq, than the counter.
+
+## Scenario 2: page-table cost of a SysV segment
+
+Not done yet: the lab has no scenario 2 (SysV segment with SHM_HUGETLB and
+N attaching workers, ` + "`memtrace verify`" + ` and ` + "`memtrace hugepages`" + ` against the
+seed's arithmetic). It is left for a follow-up.
+
+## Duration and CI
+
+The whole ` + "`make lab`" + ` took between 2.5 and 4.5 minutes on the 2-core CI host
+(TCG, one vCPU; the busier the host, the longer). It is not in .ci/run: the
+number of failures depends on how many higher-order blocks survive the
+fragmenting step, and one setting (12 MiB left unfragmented) produced no
+failure at all in one run while 8 MiB produced thousands; until several runs
+show it reliable, ` + "`make lab`" + ` stays a manual target. Its results are in
+/var/cache/memtrace-vm/lab/<release>/ (lab.log, console.log, the captures
+and doctor's output under guest/tmp/lab/).
+`
