@@ -158,10 +158,10 @@ func (r *report) markdown() string {
 	w("Fragmenting: took %d MiB in 16 MiB then 1 MiB anonymous mappings (until MemFree was under %d MiB) (MADV_NOHUGEPAGE), touched every page, gave every other page back (MADV_DONTNEED) and locked the rest (mlock2 MLOCK_ONFAULT), with vm.compaction_proactiveness=0 and vm.compact_unevictable_allowed=0 (%.1fs). MemFree after: %d MiB.\n\n",
 		r.takenKB>>10, r.o.leaveKB>>10+1, r.fragTook.Seconds(), r.freeAfterFrag>>10)
 	w("/proc/buddyinfo (free blocks per order 0..10) at boot, after fragmenting, at the end:\n\n```\n%s%s%s```\n\n", r.buddyBoot, r.buddyFrag, r.buddyEnd)
-	w("Traffic: %s of TCP connections over loopback, opened by %d dialers at a time (each writes 2 KiB) and held until %d are open (a burst), then all closed.\n\n", r.o.traffic, dialers, r.o.conns)
-	w("| run | min_free_kbytes | bursts | connections (peak held) | failed allocations (memtrace) | in softirq (memtrace) | tracefs counter (all / kept / softirq of kept) | extfrag events (fragmenting) |\n|---|---|---|---|---|---|---|---|\n")
+	w("Traffic: %s of TCP connections over loopback, opened by %d dialers at a time (each writes 2 KiB) and held until %d are open or MemFree falls under %d MiB (a burst), then all closed.\n\n", r.o.traffic, dialers, r.o.conns, lowFreeKB>>10)
+	w("| run | min_free_kbytes | bursts (ended by low memory) | connections (peak held) | failed allocations (memtrace) | in softirq (memtrace) | tracefs counter (all / kept / softirq of kept) | extfrag events (fragmenting) |\n|---|---|---|---|---|---|---|---|\n")
 	for _, p := range r.phases {
-		w("| %s | %s | %d | %d (%d; %d dial errors) | %d | %d | %d / %d / %d | %d (%d) |\n", p.name, p.minFree, p.traffic.Bursts, p.traffic.Connected, p.traffic.PeakHeld, p.traffic.DialErrors,
+		w("| %s | %s | %d (%d) | %d (%d; %d dial errors) | %d | %d | %d / %d / %d | %d (%d) |\n", p.name, p.minFree, p.traffic.Bursts, p.traffic.LowMemory, p.traffic.Connected, p.traffic.PeakHeld, p.traffic.DialErrors,
 			p.capture.Total, p.capture.Softirq, p.counter.Total, p.counter.Kept, p.counter.Softirq, p.capture.Extfrag, p.capture.Fragmenting)
 	}
 	w("\n")

@@ -10,7 +10,11 @@ import (
 // trafficStats is what one traffic run did.
 type trafficStats struct {
 	Bursts, Connected, DialErrors, PeakHeld int64
+	LowMemory                               int64 // bursts ended by lowFreeKB
 }
+
+// lowFreeKB ends a burst early.
+const lowFreeKB = 64 << 10
 
 // dialers is how many connections are being opened at once: more only
 // overflows the listener's SYN queue on a single slow vCPU, and the
@@ -61,6 +65,23 @@ func traffic(d time.Duration, hold int) (trafficStats, error) {
 	payload := make([]byte, 2048)
 	var connected, dialErr, open atomic.Int64
 	end := time.Now().Add(d)
+	// A burst also ends when free memory runs low: the held sockets and
+	// their queued data are what the OOM killer would otherwise be
+	// asked to free, and it picks the lab (the locked memory is its).
+	var low atomic.Bool
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		for {
+			free, err := meminfo("MemFree")
+			low.Store(err == nil && free < lowFreeKB)
+			select {
+			case <-stop:
+				return
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+	}()
 	for time.Now().Before(end) {
 		st.Bursts++
 		open.Store(0)
@@ -69,7 +90,7 @@ func traffic(d time.Duration, hold int) (trafficStats, error) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				for open.Add(1) <= int64(hold) && time.Now().Before(end) {
+				for open.Add(1) <= int64(hold) && time.Now().Before(end) && !low.Load() {
 					c, err := net.DialTimeout("tcp4", addr, 5*time.Second)
 					if err != nil {
 						dialErr.Add(1)
@@ -82,6 +103,9 @@ func traffic(d time.Duration, hold int) (trafficStats, error) {
 			}()
 		}
 		wg.Wait()
+		if low.Load() {
+			st.LowMemory++
+		}
 		mu.Lock()
 		st.PeakHeld = max(st.PeakHeld, int64(len(held)))
 		mu.Unlock()
