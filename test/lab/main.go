@@ -60,6 +60,7 @@ type phase struct {
 	capture *captureSummary
 	doctor  string
 	capFile string
+	prepare func() error // after the capture attached, before counting
 }
 
 func run(o options) (bool, error) {
@@ -90,17 +91,23 @@ func run(o options) (bool, error) {
 	rep.buddyBoot = readFile("/proc/buddyinfo")
 	var fr fragmenter
 	defer fr.release()
-	t0 := time.Now()
-	taken, err := fr.fragment(o.leaveKB)
-	if err != nil {
-		return false, err
+	// Fragmenting happens once the first capture is attached: memtrace's
+	// start (BTF, maps, Go heap) on already fragmented memory made the
+	// guest's OOM killer take the lab in some runs.
+	fragment := func() error {
+		t0 := time.Now()
+		taken, err := fr.fragment(o.leaveKB)
+		if err != nil {
+			return err
+		}
+		rep.takenKB, rep.fragTook = taken, time.Since(t0)
+		rep.freeAfterFrag, _ = meminfo("MemFree")
+		rep.buddyFrag = readFile("/proc/buddyinfo")
+		fmt.Printf("lab: took %d MiB, gave every other page back: MemFree %d MiB\n%s", taken>>10, rep.freeAfterFrag>>10, rep.buddyFrag)
+		return nil
 	}
-	rep.takenKB, rep.fragTook = taken, time.Since(t0)
-	rep.freeAfterFrag, _ = meminfo("MemFree")
-	rep.buddyFrag = readFile("/proc/buddyinfo")
-	fmt.Printf("lab: took %d MiB, gave every other page back: MemFree %d MiB\n%s", taken>>10, rep.freeAfterFrag>>10, rep.buddyFrag)
 
-	before := &phase{name: "before", minFree: strings.TrimSpace(readFile("/proc/sys/vm/min_free_kbytes"))}
+	before := &phase{name: "before", minFree: strings.TrimSpace(readFile("/proc/sys/vm/min_free_kbytes")), prepare: fragment}
 	if err := runPhase(o, tfs, before, true); err != nil {
 		return false, err
 	}
@@ -152,6 +159,13 @@ func runPhase(o options, tfs string, p *phase, measure bool) error {
 			capt.Process.Kill()
 			capt.Wait()
 			return errors.New("memtrace capture did not attach within 2 minutes")
+		}
+	}
+	if p.prepare != nil {
+		if err := p.prepare(); err != nil {
+			capt.Process.Signal(os.Interrupt)
+			capt.Wait()
+			return err
 		}
 	}
 	c, err := tracefs.NewCounter(tfs, "kmem", "mm_page_alloc", "pfn == 18446744073709551615")
