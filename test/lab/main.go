@@ -60,7 +60,7 @@ type phase struct {
 	capture *captureSummary
 	doctor  string
 	capFile string
-	prepare func() error // after the capture attached, before counting
+	prepare func() error // before the capture starts
 }
 
 func run(o options) (bool, error) {
@@ -91,9 +91,11 @@ func run(o options) (bool, error) {
 	rep.buddyBoot = readFile("/proc/buddyinfo")
 	var fr fragmenter
 	defer fr.release()
-	// Fragmenting happens once the first capture is attached: memtrace's
-	// start (BTF, maps, Go heap) on already fragmented memory made the
-	// guest's OOM killer take the lab in some runs.
+	// Fragmenting happens before memtrace starts: started first, its
+	// movable pages lie in unfragmented memory and kcompactd moves them
+	// into the holes, rebuilding order-3 blocks (a run with no failure).
+	// Starting a process afterwards needs an order-1 PGD under page-table
+	// isolation, which nothing can provide: the guest boots with nopti.
 	fragment := func() error {
 		t0 := time.Now()
 		taken, err := fr.fragment(o.leaveKB)
@@ -146,6 +148,11 @@ var smallGo = append(os.Environ(), "GOMEMLIMIT=48MiB")
 func runPhase(o options, tfs string, p *phase, measure bool) error {
 	p.capFile = filepath.Join(o.out, "capture-"+p.name+".json")
 	ready := filepath.Join(o.out, "ready-"+p.name)
+	if p.prepare != nil {
+		if err := p.prepare(); err != nil {
+			return err
+		}
+	}
 	capt := exec.Command(o.memtrace, "capture", "--duration", "0", "--signals", "alloc,extfrag", "-o", p.capFile, "--ready-file", ready)
 	capt.Stdout, capt.Stderr, capt.Env = os.Stdout, os.Stderr, smallGo
 	if err := capt.Start(); err != nil {
@@ -159,13 +166,6 @@ func runPhase(o options, tfs string, p *phase, measure bool) error {
 			capt.Process.Kill()
 			capt.Wait()
 			return errors.New("memtrace capture did not attach within 2 minutes")
-		}
-	}
-	if p.prepare != nil {
-		if err := p.prepare(); err != nil {
-			capt.Process.Signal(os.Interrupt)
-			capt.Wait()
-			return err
 		}
 	}
 	c, err := tracefs.NewCounter(tfs, "kmem", "mm_page_alloc", "pfn == 18446744073709551615")
