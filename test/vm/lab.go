@@ -119,9 +119,9 @@ const labFooter = `## How to read this, and what was not reproduced
   compaction can rebuild blocks; here it cannot by construction.
 - **doctor --measure's own demand figure.** The atomic-demand finding
   measured no GFP_ATOMIC (__GFP_HIGH) page demand and no failures in its 10 s
-  window, and so recommended no change; compare its window (the first line
-  of its output, from the lab) with the failure times of the capture above
-  before drawing a conclusion: its tracing starts only after it has loaded
+  window, and so recommended no change; compare its window (the lab now prints
+  it as the first line of doctor's output; the 17:44 run predates that)
+  with the failure times of the capture before drawing a conclusion: its tracing starts only after it has loaded
   its programs, which under TCG takes seconds.
 - **Independent count.** The tracefs counter is a private trace instance
   with kmem:mm_page_alloc filtered on pfn == -1UL (the failed case), opened
@@ -147,13 +147,16 @@ ended with the guest's OOM killer taking the lab (which holds the locked
 memory) before it could report: in a 512 MiB guest whose free memory is
 all order-0 holes, a request of order 1 to 3 that may sleep and must not
 fail can only end in the OOM killer, since compaction may not move the
-locked pages. The likely cause: under page-table isolation (PTI, which
-the qemu CPU model gets) every new process needs an order-1 PGD, with no
-fallback; so the guest boots with ` + "`nopti`" + ` and a burst ends when MemFree falls
-under 64 MiB. Fragmenting after memtrace had started avoided the OOM but
-produced no failure at all: kcompactd moved memtrace's movable pages into
-the holes and rebuilt order-3 blocks (hundreds of them at the end).
-These are the lab's answers so far; until several
+locked pages. The OOM kills came just after memtrace capture had
+attached, with about 200 MiB free in order-0 blocks and a few order-1..3
+blocks left: what the request was is not in the guest's console (loglevel
+4 keeps the OOM report out). Booting with ` + "`nopti`" + ` (order-0 PGDs for new
+processes) did not prevent it in the one run tried. Fragmenting after
+memtrace had started avoided the OOM but produced no failure at all:
+kcompactd moved memtrace's movable pages into the holes and rebuilt order-3
+blocks (hundreds of them at the end). A burst also ends when MemFree falls
+under 64 MiB.
+So far; until several
 runs in a row pass, ` + "`make lab`" + ` stays a manual target. Its results are in
 /var/cache/memtrace-vm/lab/<release>/ (lab.log, console.log, the captures
 and doctor's output under guest/tmp/lab/).
