@@ -142,12 +142,12 @@ The whole ` + "`make lab`" + ` took between 2.5 and 4.5 minutes on the 2-core CI
 (TCG, one vCPU; the busier the host, the longer). It is not in .ci/run
 because it is not yet reliable. Of the runs made while building it: with
 12 MiB left unfragmented one run saw no failure at all; with 8 MiB one run
-saw thousands in both phases (the first committed docs/lab.md); three runs
+saw thousands in both phases (the first committed docs/lab.md); four runs
 ended with the guest's OOM killer taking the lab (which holds the locked
-memory) before it could report: in a 512 MiB guest whose free memory is
-all order-0 holes, a request of order 1 to 3 that may sleep and must not
-fail can only end in the OOM killer, since compaction may not move the
-locked pages. The OOM kills came just after memtrace capture had
+memory) before it could report. One suspect: in a guest whose free memory
+is all order-0 holes, a request of order 1 to 3 that may sleep and must
+not fail can only end in the OOM killer, since compaction may not move the
+locked pages; it is not confirmed. The OOM kills came just after memtrace capture had
 attached, with about 200 MiB free in order-0 blocks and a few order-1..3
 blocks left: what the request was is not in the guest's console (loglevel
 4 keeps the OOM report out). Booting with ` + "`nopti`" + ` (order-0 PGDs for new
@@ -155,9 +155,7 @@ processes) did not prevent it in the one run tried. Fragmenting after
 memtrace had started avoided the OOM but produced no failure at all:
 kcompactd moved memtrace's movable pages into the holes and rebuilt order-3
 blocks (hundreds of them at the end). A burst also ends when MemFree falls
-under 64 MiB.
-So far; until several
-runs in a row pass, ` + "`make lab`" + ` stays a manual target. Its results are in
+under 64 MiB. Until several runs in a row pass, ` + "`make lab`" + ` stays a manual target. Its results are in
 /var/cache/memtrace-vm/lab/<release>/ (lab.log, console.log, the captures
 and doctor's output under guest/tmp/lab/).
 `
