@@ -109,20 +109,23 @@ const labFooter = `## How to read this, and what was not reproduced
   kernel never logged one; making it log would need the order-0 reserve
   exhausted in softirq, which the lab does not attempt (it would OOM the
   guest first).
-- **min_free_kbytes does not cure this kind of failure.** The recommendation
-  comes from ` + "`memtrace doctor`" + `'s watermarks finding (a zone with no free block
-  of order 1..3); raising min_free_kbytes keeps more memory free and wakes
-  kswapd and kcompactd earlier, but with the free memory pinned into order-0
-  holes by locked pages there is nothing for compaction to move, so the
-  failures after are of the same kind and number. That is the honest
-  result: on a real host, where the pages around the holes are movable,
-  compaction can rebuild blocks; here it cannot by construction.
-- **doctor --measure's own demand figure.** The atomic-demand finding
-  measured no GFP_ATOMIC (__GFP_HIGH) page demand and no failures in its 10 s
-  window, and so recommended no change; compare its window (the lab now prints
-  it as the first line of doctor's output; the 17:44 run predates that)
-  with the failure times of the capture before drawing a conclusion: its tracing starts only after it has loaded
-  its programs, which under TCG takes seconds.
+- **Before and after.** The first run's doctor output decides the second
+  run's vm.min_free_kbytes. In a run at 17:44 UTC (commit c55a975) doctor's
+  watermarks finding saw a zone with no free block of order 1..3 and
+  suggested 6144; with it the second run failed as often as the first
+  (3709 failures, 1961 in softirq, against 3240 and 1492): raising
+  min_free_kbytes keeps more memory free and wakes kswapd and kcompactd
+  earlier, but with the free memory pinned into order-0 holes by locked
+  pages there is little for compaction to move. In the run shown above,
+  doctor's 10 s measuring window came after the failures had stopped (its
+  start under TCG took about 20 s: it ran 18:00:01.0 to 18:00:30.6, the
+  failures were from 17:59:51.4 to 18:00:13.9), so its atomic-demand finding
+  measured no GFP_ATOMIC demand and no failures, its watermarks finding saw
+  order-3 blocks again and nothing was changed; the second run, with the
+  same settings, saw no failure because kcompactd had rebuilt higher-order
+  blocks meanwhile (the last buddyinfo line). So the lab shows doctor's
+  recommendation, but not yet an effect of applying it; starting doctor
+  before the traffic (or measuring 30 s) is the next step.
 - **Independent count.** The tracefs counter is a private trace instance
   with kmem:mm_page_alloc filtered on pfn == -1UL (the failed case), opened
   after memtrace's probes are attached and read before memtrace stops; the
@@ -151,7 +154,8 @@ locked pages; it is not confirmed. The OOM kills came just after memtrace captur
 attached, with about 200 MiB free in order-0 blocks and a few order-1..3
 blocks left: what the request was is not in the guest's console (loglevel
 4 keeps the OOM report out). Booting with ` + "`nopti`" + ` (order-0 PGDs for new
-processes) did not prevent it in the one run tried. Fragmenting after
+processes) did not prevent it in one run; the run shown above (nopti,
+loglevel=7 to see an OOM report if one came) had none. Fragmenting after
 memtrace had started avoided the OOM but produced no failure at all:
 kcompactd moved memtrace's movable pages into the holes and rebuilt order-3
 blocks (hundreds of them at the end). A burst also ends when MemFree falls
