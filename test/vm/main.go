@@ -43,6 +43,8 @@ type options struct {
 	mem, cpus                                             int
 	timeout, testTimeout                                  time.Duration
 	host, e2e, verbose                                    bool
+	lab                                                   bool
+	labDocs                                               string
 }
 
 func main() {
@@ -64,6 +66,8 @@ func main() {
 	flag.DurationVar(&o.timeout, "timeout", 25*time.Minute, "kill each VM after this long (per kernel, not for the whole run)")
 	flag.DurationVar(&o.testTimeout, "test-timeout", 10*time.Minute, "-test.timeout of each test binary")
 	flag.BoolVar(&o.verbose, "v", true, "echo the guest's output as it arrives")
+	flag.BoolVar(&o.lab, "lab", false, "run the incident lab (test/lab) instead of the tests: make lab")
+	flag.StringVar(&o.labDocs, "lab-docs", "", "with -lab, write the lab's report to this file (docs/lab.md)")
 	flag.Parse()
 	for _, p := range strings.Split(pkgs, ",") {
 		if p = strings.TrimSpace(p); p != "" {
@@ -90,6 +94,10 @@ func envOr(k, def string) string {
 }
 
 func run(ctx context.Context, o options) (bool, error) {
+	start := time.Now()
+	if o.lab {
+		labMode(&o)
+	}
 	entries, err := parseKernels(o.kernel)
 	if err != nil {
 		return false, err
@@ -169,6 +177,11 @@ func run(ctx context.Context, o options) (bool, error) {
 	ok := report(os.Stdout, runs, hostRes, o)
 	if o.docs != "" {
 		if err := writeDocs(o.docs, runs, hostRes, o); err != nil {
+			return false, err
+		}
+	}
+	if o.lab && o.labDocs != "" {
+		if err := writeLabDocs(o.labDocs, runs, o, time.Since(start)); err != nil {
 			return false, err
 		}
 	}
@@ -287,6 +300,9 @@ func bootKernel(ctx context.Context, r *runResult, initrd string, m machine, acc
 // headline; a hanging test later cannot hide it), then one step per test
 // binary, run in its package's directory.
 func makePlan(o options, m machine) proto.Plan {
+	if o.lab {
+		return labPlan(o, m)
+	}
 	plan := proto.Plan{Cgroup: o.cgroup, Results: m.results}
 	if o.e2e {
 		plan.Steps = append(plan.Steps, proto.Step{

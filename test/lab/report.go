@@ -1,0 +1,281 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+)
+
+// failure is the part of a capture's alloc_failures group the lab reads.
+type failure struct {
+	Pid       int
+	Comm      string
+	Context   string
+	Order     int
+	GfpFlags  string `json:"gfp_flags"`
+	Gfp       string
+	Atomic    bool
+	Stack     []string
+	Count     uint64
+	ZoneState *struct {
+		Verdict string
+		Summary string
+	} `json:"zone_state"`
+}
+
+// captured is one event of a capture's events list the lab reads.
+type captured struct {
+	Kind, Context, Comm string
+	Pid                 int
+	Time                time.Time
+	AllocFailure        *struct {
+		Order     int
+		GfpFlags  string `json:"gfp_flags"`
+		Gfp       string
+		Stack     []string
+		ZoneState *struct {
+			Verdict, Summary string
+			Zones            []struct {
+				Zone       string
+				Free       uint64 `json:"free_pages"`
+				Min        uint64 `json:"min_pages"`
+				Largest    int    `json:"largest_order"`
+				Fragmented bool
+			}
+		} `json:"zone_state"`
+	} `json:"alloc_failure"`
+	WarnAlloc *struct {
+		Order  int
+		Logged bool
+	} `json:"warn_alloc"`
+}
+
+type captureSummary struct {
+	Failures               []failure
+	Total, Softirq         uint64
+	ByContextOrder         map[string]uint64 // "softirq order 3"
+	Extfrag, Fragmenting   uint64
+	Hooks                  []string
+	Verdicts               map[string]uint64 // zone-state verdicts of softirq failures (kept events)
+	WarnLogged, WarnNoWarn uint64
+	Example                *captured // a softirq failure with its zone state
+	First, Last            time.Time // of the failures among the kept events
+}
+
+func summarize(path string) (*captureSummary, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", path, err)
+	}
+	var doc struct {
+		Hooks []struct {
+			Signal, Hook string
+			Attached     bool
+		}
+		AllocFailures []failure `json:"alloc_failures"`
+		Events        []captured
+		Extfrag       []struct {
+			Count, Fragmenting uint64
+		}
+	}
+	if err := json.Unmarshal(b, &doc); err != nil {
+		return nil, fmt.Errorf("decoding %s: %w", path, err)
+	}
+	s := &captureSummary{Failures: doc.AllocFailures, ByContextOrder: map[string]uint64{}, Verdicts: map[string]uint64{}}
+	for i, e := range doc.Events {
+		if e.Kind == "alloc_failure" {
+			if s.First.IsZero() || e.Time.Before(s.First) {
+				s.First = e.Time
+			}
+			if e.Time.After(s.Last) {
+				s.Last = e.Time
+			}
+		}
+		switch {
+		case e.WarnAlloc != nil && e.WarnAlloc.Logged:
+			s.WarnLogged++
+		case e.WarnAlloc != nil:
+			s.WarnNoWarn++
+		case e.AllocFailure != nil && e.Context == "softirq" && e.AllocFailure.ZoneState != nil:
+			s.Verdicts[e.AllocFailure.ZoneState.Verdict]++
+			if s.Example == nil && e.AllocFailure.Order >= 1 && e.AllocFailure.ZoneState.Verdict == "fragmented" {
+				s.Example = &doc.Events[i]
+			}
+		}
+	}
+	for _, h := range doc.Hooks {
+		s.Hooks = append(s.Hooks, fmt.Sprintf("%s: %s (attached %v)", h.Signal, h.Hook, h.Attached))
+	}
+	for _, f := range doc.AllocFailures {
+		s.Total += f.Count
+		if f.Context == "softirq" {
+			s.Softirq += f.Count
+		}
+		s.ByContextOrder[fmt.Sprintf("%s order %d", f.Context, f.Order)] += f.Count
+	}
+	for _, e := range doc.Extfrag {
+		s.Extfrag += e.Count
+		s.Fragmenting += e.Fragmenting
+	}
+	slices.SortFunc(s.Failures, func(a, b failure) int { return int(b.Count) - int(a.Count) })
+	return s, nil
+}
+
+type report struct {
+	o                                options
+	kernel                           string
+	memTotal, takenKB, freeAfterFrag uint64
+	fragTook                         time.Duration
+	buddyBoot, buddyFrag, buddyEnd   string
+	phases                           []*phase
+	notes, problems                  []string
+}
+
+// check is the lab's test: memtrace must have seen at least what the
+// independent counter saw in the same (narrower) window, in total and in
+// softirq.
+func (r *report) check() bool {
+	for _, p := range r.phases {
+		c, k := p.capture, p.counter
+		if c.Total < k.Total {
+			r.problems = append(r.problems, fmt.Sprintf("%s: memtrace saw %d failed allocations, the tracefs counter %d", p.name, c.Total, k.Total))
+		}
+		if k.Kept == k.Total && c.Softirq < k.Softirq {
+			r.problems = append(r.problems, fmt.Sprintf("%s: memtrace saw %d in softirq, the tracefs counter %d", p.name, c.Softirq, k.Softirq))
+		}
+	}
+	return len(r.problems) == 0
+}
+
+func (r *report) markdown() string {
+	var b strings.Builder
+	w := func(format string, a ...any) { fmt.Fprintf(&b, format, a...) }
+	w("### Scenario 1 on %s (%d MiB guest)\n\n", r.kernel, r.memTotal>>10)
+	w("Fragmenting, before memtrace started: took %d MiB in 16 MiB then 1 MiB anonymous mappings (until MemFree was under %d MiB) (MADV_NOHUGEPAGE), touched every page, gave every other page back (MADV_DONTNEED) and locked the rest (mlock2 MLOCK_ONFAULT), with vm.compaction_proactiveness=0 and vm.compact_unevictable_allowed=0 (%.1fs). MemFree after: %d MiB.\n\n",
+		r.takenKB>>10, r.o.leaveKB>>10+1, r.fragTook.Seconds(), r.freeAfterFrag>>10)
+	w("/proc/buddyinfo (free blocks per order 0..10) at boot, after fragmenting, at the end:\n\n```\n%s%s%s```\n\n", r.buddyBoot, r.buddyFrag, r.buddyEnd)
+	w("Traffic: %s of TCP connections over loopback, opened by %d dialers at a time (each writes 2 KiB) and held until %d are open or MemFree falls under %d MiB (a burst), then all closed.\n\n", r.o.traffic, dialers, r.o.conns, lowFreeKB>>10)
+	w("| run | min_free_kbytes | bursts (ended by low memory) | connections (peak held) | failed allocations (memtrace) | in softirq (memtrace) | tracefs counter (all / kept / softirq of kept) | extfrag events (fragmenting) |\n|---|---|---|---|---|---|---|---|\n")
+	for _, p := range r.phases {
+		w("| %s | %s | %d (%d) | %d (%d; %d dial errors) | %d | %d | %d / %d / %d | %d (%d) |\n", p.name, p.minFree, p.traffic.Bursts, p.traffic.LowMemory, p.traffic.Connected, p.traffic.PeakHeld, p.traffic.DialErrors,
+			p.capture.Total, p.capture.Softirq, p.counter.Total, p.counter.Kept, p.counter.Softirq, p.capture.Extfrag, p.capture.Fragmenting)
+	}
+	w("\n")
+	for _, p := range r.phases {
+		keys := make([]string, 0, len(p.capture.ByContextOrder))
+		for k := range p.capture.ByContextOrder {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		w("Failures by context and order, %s (memtrace):", p.name)
+		for _, k := range keys {
+			w(" %s: %d;", k, p.capture.ByContextOrder[k])
+		}
+		w("\n\n")
+	}
+	p := r.phases[0]
+	w("memtrace's hooks: %s.\n\n", strings.Join(p.capture.Hooks, "; "))
+	for _, p := range r.phases {
+		c := p.capture
+		w("#### %s: what memtrace's capture shows (`%s`)\n\n", p.name, filepath.Base(p.capFile))
+		w("warn_alloc reached (page allocation failure path): %d not logged (__GFP_NOWARN), %d logged. Zone state read at softirq failures (kept events): %s.",
+			c.WarnNoWarn, c.WarnLogged, verdicts(c.Verdicts))
+		if !c.First.IsZero() {
+			w(" Failures from %s to %s UTC.", c.First.UTC().Format("15:04:05.0"), c.Last.UTC().Format("15:04:05.0"))
+		}
+		w("\n\n")
+		w("The largest softirq failure groups (alloc_failures; stacks cut after 12 frames):\n\n```\n")
+		n := 0
+		for _, f := range c.Failures {
+			if f.Context != "softirq" || n == 4 {
+				continue
+			}
+			n++
+			w("%d× order %d in %s, interrupted task %s (pid %d), gfp %s = %s, atomic %v\n", f.Count, f.Order, f.Context, escape(f.Comm), f.Pid, f.GfpFlags, f.Gfp, f.Atomic)
+			for i, fr := range f.Stack {
+				if i == 12 {
+					w("    ...\n")
+					break
+				}
+				w("    %s\n", fr)
+			}
+		}
+		if n == 0 {
+			w("(none)\n")
+		}
+		w("```\n\n")
+		if e := c.Example; e != nil {
+			a := e.AllocFailure
+			w("One of those failures as an event, whole stack and the zone state memtrace read at it:\n\n```\n")
+			w("%s in %s, task %s (pid %d): order %d, gfp %s = %s\n", e.Kind, e.Context, escape(e.Comm), e.Pid, a.Order, a.GfpFlags, a.Gfp)
+			w("zone state: %s: %s\n", a.ZoneState.Verdict, a.ZoneState.Summary)
+			for _, z := range a.ZoneState.Zones {
+				w("  zone %-6s free %d pages, min %d, largest free order %d, fragmented %v\n", z.Zone, z.Free, z.Min, z.Largest, z.Fragmented)
+			}
+			for _, fr := range a.Stack {
+				w("    %s\n", fr)
+			}
+			w("```\n\n")
+		}
+	}
+	w("`memtrace doctor --measure 10s`, run during the first traffic (trimmed to the findings that matter here):\n\n```\n%s```\n\n", trimDoctor(p.doctor))
+	for _, s := range r.notes {
+		w("Note: %s\n\n", s)
+	}
+	if len(r.problems) == 0 {
+		w("Check: memtrace saw at least every failure the tracefs counter saw in each run: **pass**.\n")
+	} else {
+		w("Check: **FAIL**: %s\n", strings.Join(r.problems, "; "))
+	}
+	return b.String()
+}
+
+func verdicts(m map[string]uint64) string {
+	if len(m) == 0 {
+		return "none"
+	}
+	var out []string
+	for k, v := range m {
+		out = append(out, fmt.Sprintf("%s %d", k, v))
+	}
+	slices.Sort(out)
+	return strings.Join(out, ", ")
+}
+
+// trimDoctor keeps the findings about failures, atomic demand, watermarks
+// and fragmentation.
+func trimDoctor(s string) string {
+	var out []string
+	keep := false
+	for _, line := range strings.Split(s, "\n") {
+		if line != "" && !strings.HasPrefix(line, " ") {
+			l := strings.ToLower(line)
+			keep = strings.Contains(l, "atomic") || strings.Contains(l, "min_free") || strings.Contains(l, "failure") ||
+				strings.Contains(l, "watermark") || strings.Contains(l, "fragment") || strings.Contains(l, "compaction")
+		}
+		if keep {
+			out = append(out, line)
+		}
+	}
+	if len(out) == 0 {
+		return s
+	}
+	return strings.Join(out, "\n") + "\n"
+}
+
+// escape makes a task name safe to print: names are untrusted.
+func escape(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		if r < 0x20 || r == 0x7f || (r >= 0x202a && r <= 0x202e) || (r >= 0x2066 && r <= 0x2069) {
+			fmt.Fprintf(&b, "\\u%04x", r)
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}

@@ -1,0 +1,116 @@
+package main
+
+import (
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// trafficStats is what one traffic run did.
+type trafficStats struct {
+	Bursts, Connected, DialErrors, PeakHeld int64
+	LowMemory                               int64 // bursts ended by lowFreeKB
+}
+
+// lowFreeKB ends a burst early.
+const lowFreeKB = 64 << 10
+
+// dialers is how many connections are being opened at once: more only
+// overflows the listener's SYN queue on a single slow vCPU, and the
+// retransmitted SYNs turn into dial timeouts.
+const dialers = 32
+
+// traffic opens TCP connections over loopback for d and holds them; once
+// hold connections are open (a burst) it closes them all and starts
+// again. Every accepted connection is a child socket that tcp_v4_rcv →
+// tcp_check_req → sk_clone_lock allocates in NET_RX softirq (loopback's
+// backlog is processed there), and every SYN-ACK an skb allocated there
+// too. Holding them makes SLUB grow the TCP cache by new slabs, each
+// first tried at the cache's preferred order (3 for TCP on 6.1) with
+// __GFP_NORETRY|__GFP_NOWARN.
+func traffic(d time.Duration, hold int) (trafficStats, error) {
+	var st trafficStats
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		return st, err
+	}
+	defer ln.Close()
+	var mu sync.Mutex
+	var held []net.Conn
+	keep := func(c net.Conn) {
+		mu.Lock()
+		held = append(held, c)
+		mu.Unlock()
+	}
+	closeAll := func() {
+		mu.Lock()
+		for _, c := range held {
+			c.Close()
+		}
+		held = held[:0]
+		mu.Unlock()
+	}
+	defer closeAll()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			keep(c)
+		}
+	}()
+	addr := ln.Addr().String()
+	payload := make([]byte, 2048)
+	var connected, dialErr, open atomic.Int64
+	end := time.Now().Add(d)
+	// A burst also ends when free memory runs low: the held sockets and
+	// their queued data are what the OOM killer would otherwise be
+	// asked to free, and it picks the lab (the locked memory is its).
+	var low atomic.Bool
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		for {
+			free, err := meminfo("MemFree")
+			low.Store(err == nil && free < lowFreeKB)
+			select {
+			case <-stop:
+				return
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+	}()
+	for time.Now().Before(end) {
+		st.Bursts++
+		open.Store(0)
+		var wg sync.WaitGroup
+		for range dialers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for open.Add(1) <= int64(hold) && time.Now().Before(end) && !low.Load() {
+					c, err := net.DialTimeout("tcp4", addr, 5*time.Second)
+					if err != nil {
+						dialErr.Add(1)
+						continue
+					}
+					connected.Add(1)
+					c.Write(payload)
+					keep(c)
+				}
+			}()
+		}
+		wg.Wait()
+		if low.Load() {
+			st.LowMemory++
+		}
+		mu.Lock()
+		st.PeakHeld = max(st.PeakHeld, int64(len(held)))
+		mu.Unlock()
+		closeAll()
+	}
+	st.Connected, st.DialErrors = connected.Load(), dialErr.Load()
+	return st, nil
+}
