@@ -1,0 +1,50 @@
+package record
+
+import (
+	"context"
+	"errors"
+
+	"github.com/memtrace/memtrace/internal/decode/container"
+	"github.com/memtrace/memtrace/internal/event"
+)
+
+// Run starts the probes with start, records until ctx is done, then
+// writes any incident still recording, detaches the probes and frees
+// them. onReady runs once the probes are attached.
+func Run(ctx context.Context, opts Options, start func(event.Naming) (event.Source, error), onReady func(event.Source)) error {
+	if start == nil {
+		return errors.New("record: no start function for the probes")
+	}
+	if err := opts.Check(); err != nil {
+		return err
+	}
+	sess, err := start(Naming())
+	if err != nil {
+		return err
+	}
+	defer sess.Close()
+	rec, err := New(opts, sess)
+	if err != nil {
+		return err
+	}
+	consumed := make(chan struct{})
+	go func() {
+		defer close(consumed)
+		for ev := range sess.Events() {
+			rec.HandleEvent(ev)
+		}
+	}()
+	if onReady != nil {
+		onReady(sess)
+	}
+	err = rec.Run(ctx)
+	stopErr := sess.Stop()
+	<-consumed
+	return errors.Join(err, stopErr, sess.Close())
+}
+
+// Naming is what the recorder asks the probes to name: symbolized stacks
+// (the flame graph) and containers.
+func Naming() event.Naming {
+	return event.Naming{Stacks: true, Symbols: true, Tasks: container.TaskNamer()}
+}
