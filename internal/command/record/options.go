@@ -148,7 +148,19 @@ func (r Rate) String() string {
 	if r.N == 0 {
 		return "0"
 	}
-	return strconv.FormatUint(r.N, 10) + "/" + r.Per.String()
+	return strconv.FormatUint(r.N, 10) + "/" + shortDuration(r.Per)
+}
+
+// shortDuration writes 1h for 1h0m0s and 10m for 10m0s.
+func shortDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
 }
 
 // Off reports whether the rate is disabled.

@@ -241,7 +241,7 @@ func TestRateLimit(t *testing.T) {
 	waitFor(t, "the complete incident", func() bool { return logs.has("wrote complete") })
 	h.Time = time.Now()
 	rec.HandleEvent(h)
-	waitFor(t, "the trigger held back", func() bool { return logs.has("rate limit of 1/1h0m0s") })
+	waitFor(t, "the trigger held back", func() bool { return logs.has("rate limit of 1/1h") })
 	if files := incidentFiles(t, dir); len(files) != 1 {
 		t.Errorf("files %v, want one", files)
 	}
