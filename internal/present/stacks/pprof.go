@@ -29,6 +29,9 @@ func Profile(aggs []event.AllocAggregate, start, end time.Time) *profile.Profile
 	if !start.IsZero() && end.After(start) {
 		p.DurationNanos = end.Sub(start).Nanoseconds()
 	}
+	// One mapping for the kernel, whose symbols the frames already are.
+	kernel := &profile.Mapping{ID: 1, File: "[kernel.kallsyms]", HasFunctions: true}
+	p.Mapping = []*profile.Mapping{kernel}
 	funcs := map[string]*profile.Function{}
 	locs := map[string]*profile.Location{}
 	location := func(frame string) *profile.Location {
@@ -42,7 +45,7 @@ func Profile(aggs []event.AllocAggregate, start, end time.Time) *profile.Profile
 			funcs[name] = fn
 			p.Function = append(p.Function, fn)
 		}
-		l := &profile.Location{ID: uint64(len(p.Location) + 1), Line: []profile.Line{{Function: fn}}}
+		l := &profile.Location{ID: uint64(len(p.Location) + 1), Mapping: kernel, Line: []profile.Line{{Function: fn}}}
 		locs[frame] = l
 		p.Location = append(p.Location, l)
 		return l
