@@ -32,7 +32,7 @@ func render(t *testing.T, paths ...string) (string, []Input) {
 // from the loaded document.
 type counts struct {
 	failureMarks, thpMarks, frames int
-	failures                      uint64
+	failures                       uint64
 }
 
 func countsOf(t *testing.T, path string) counts {
