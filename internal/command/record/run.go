@@ -3,6 +3,7 @@ package record
 import (
 	"context"
 	"errors"
+	"runtime/debug"
 
 	"github.com/memtrace/memtrace/internal/decode/container"
 	"github.com/memtrace/memtrace/internal/event"
@@ -23,6 +24,9 @@ func Run(ctx context.Context, opts Options, start func(event.Naming) (event.Sour
 		return err
 	}
 	defer sess.Close()
+	// The session has dropped the parsed kernel BTF: a recorder that runs
+	// for months returns it to the OS now rather than at the GC's pace.
+	debug.FreeOSMemory()
 	rec, err := New(opts, sess)
 	if err != nil {
 		return err
