@@ -64,14 +64,16 @@ type incident struct {
 	lastFull time.Time // of the last complete write
 }
 
-// document builds the incident's capture document. aggs reads the
-// in-kernel aggregates.
-func (r *Recorder) document(inc *incident, events []event.Event, leftOut uint64, states []State, now time.Time, stop string) *capture.Document {
+// document builds an incident's capture document from a copy of its
+// section (States included) and events; it reads the in-kernel
+// aggregates.
+func (r *Recorder) document(sec Incident, events []event.Event, leftOut uint64, now time.Time, stop string) *capture.Document {
+	states := sec.States
 	doc := &capture.Document{
 		Schema: capture.Schema, SchemaVersion: capture.SchemaVersion,
 		Tool:       capture.Tool{Name: "memtrace", Version: r.opts.Version},
 		Host:       r.host,
-		Start:      inc.WindowStart,
+		Start:      sec.WindowStart,
 		End:        now.UTC(),
 		StopReason: stop,
 		Config:     r.opts.Config,
@@ -81,13 +83,13 @@ func (r *Recorder) document(inc *incident, events []event.Event, leftOut uint64,
 		DecodeErrors: r.src.DecodeErrors(),
 		Warnings:     append([]string(nil), r.warnings...),
 	}
-	doc.Config.Duration = (inc.WindowEnd.Sub(inc.WindowStart)).String()
+	doc.Config.Duration = sec.WindowEnd.Sub(sec.WindowStart).String()
 	doc.Config.MaxEvents = r.opts.MaxEvents
 	if len(states) > 0 {
 		doc.Before, doc.After = states[0].Snapshot, states[len(states)-1].Snapshot
 		doc.Stats = statsDelta(states[0].Stats, states[len(states)-1].Stats)
 	}
-	doc.Warnings = append(doc.Warnings, doc.ReadAggregates(since{r.src, inc.WindowStart})...)
+	doc.Warnings = append(doc.Warnings, doc.ReadAggregates(since{r.src, sec.WindowStart})...)
 	if doc.AllocFailures == nil {
 		doc.AllocFailures = []event.AllocAggregate{}
 	}
@@ -102,8 +104,6 @@ func (r *Recorder) document(inc *incident, events []event.Event, leftOut uint64,
 	}
 	doc.Processes = capture.Summarize(doc.AllocFailures, doc.Extfrag, unsampled)
 
-	sec := inc.Incident
-	sec.States = states
 	if sec.Later == nil {
 		sec.Later = []Trigger{}
 	}

@@ -33,6 +33,19 @@ func (l *logLines) has(sub string) bool {
 	return slices.ContainsFunc(l.lines, func(s string) bool { return strings.Contains(s, sub) })
 }
 
+// count counts the lines holding sub.
+func (l *logLines) count(sub string) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := 0
+	for _, s := range l.lines {
+		if strings.Contains(s, sub) {
+			n++
+		}
+	}
+	return n
+}
+
 // startRecorder runs a recorder of src in dir until the test ends.
 func startRecorder(t *testing.T, src *fakeSource, opts Options) (*Recorder, *logLines) {
 	rec, logs, _ := startStoppable(t, src, opts)
@@ -184,7 +197,7 @@ func TestCooldownHolds(t *testing.T) {
 	// Another kind is not held back, and says what was.
 	rec.HandleEvent(event.Event{Kind: event.KindHugetlb, Time: time.Now(), Hugetlb: &event.Hugetlb{Call: event.CallMmap, AfterHugeFailure: true, OK: true}})
 	waitFor(t, "the second incident", func() bool { return len(incidentFiles(t, dir)) == 2 })
-	waitFor(t, "it complete", func() bool { return strings.Count(strings.Join(logs.lines, "\n"), "wrote complete") == 2 })
+	waitFor(t, "it complete", func() bool { return logs.count("wrote complete") == 2 })
 	files := incidentFiles(t, dir)
 	_, inc := readDoc(t, filepath.Join(dir, files[1]))
 	if inc.Trigger.Kind != KindHugeFallback || inc.Held[KindHugeFailure] != 1 {

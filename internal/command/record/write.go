@@ -63,8 +63,11 @@ func (r *Recorder) write(stop string) {
 	r.firstPart = false
 	complete := stop != StopRecording
 	inc.Complete = complete
+	// What HandleEvent may still change is copied under the lock.
+	sec := inc.Incident
+	sec.Later = append([]Trigger(nil), inc.Later...)
+	sec.States = append([]State(nil), inc.States...)
 	events := append([]event.Event(nil), inc.events...)
-	states := append([]State(nil), inc.States...)
 	leftOut := inc.leftOut
 	if complete {
 		r.cur = nil
@@ -72,10 +75,10 @@ func (r *Recorder) write(stop string) {
 	r.mu.Unlock()
 
 	now := time.Now()
-	doc := r.document(inc, events, leftOut, states, now, stop)
+	doc := r.document(sec, events, leftOut, now, stop)
 	size, err := writeFile(r.opts.Dir, inc.file, doc)
 	if err != nil {
-		r.opts.Logf("writing incident %s: %v", inc.ID, err)
+		r.opts.Logf("writing incident %s: %v", sec.ID, err)
 		return
 	}
 	what := "first part of"
@@ -83,7 +86,7 @@ func (r *Recorder) write(stop string) {
 		what = "complete"
 	}
 	r.opts.Logf("wrote %s incident %s/%s (%s: %s): %d events, %d states, %s",
-		what, r.opts.Dir, inc.file, inc.Trigger.Kind, text.Escape(inc.Trigger.Reason), len(events), len(states), text.Bytes(uint64(size), 1))
+		what, r.opts.Dir, inc.file, sec.Trigger.Kind, text.Escape(sec.Trigger.Reason), len(events), len(sec.States), text.Bytes(uint64(size), 1))
 	removed, err := bound(r.opts.Dir, r.opts.MaxSize, inc.file)
 	if err != nil {
 		r.opts.Logf("bounding %s: %v", r.opts.Dir, err)
