@@ -272,7 +272,9 @@ func quantiles(ds []time.Duration) string {
 	}
 	s := append([]time.Duration(nil), ds...)
 	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
-	q := func(p float64) time.Duration { return s[min(len(s)-1, int(p*float64(len(s))))].Round(10 * time.Microsecond) }
+	q := func(p float64) time.Duration {
+		return s[min(len(s)-1, int(p*float64(len(s))))].Round(10 * time.Microsecond)
+	}
 	return fmt.Sprintf("n=%d min %s median %s max %s", len(s), s[0].Round(10*time.Microsecond), q(0.5), s[len(s)-1].Round(10*time.Microsecond))
 }
 
