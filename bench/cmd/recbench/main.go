@@ -213,11 +213,10 @@ func bursts(bin string, n int, every time.Duration) error {
 			return err
 		}
 		var fb, fp time.Time
-		for name, at := range created {
+		for _, at := range created {
 			if fb.IsZero() || at.Before(fb) {
 				fb = at
 			}
-			_ = name
 		}
 		for _, at := range renamed {
 			if fp.IsZero() || at.Before(fp) {

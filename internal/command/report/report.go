@@ -7,7 +7,9 @@ package report
 
 import (
 	_ "embed"
+	"errors"
 	"fmt"
+	"io/fs"
 	"html/template"
 	"io"
 	"os"
@@ -42,6 +44,10 @@ func Load(paths []string) ([]Input, error) {
 func load(path string) (Input, error) {
 	f, err := os.Open(path)
 	if err != nil {
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err // the path is said once
+		}
 		return Input{}, fmt.Errorf("opening %s: %w", path, err)
 	}
 	defer f.Close()
