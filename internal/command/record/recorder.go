@@ -28,6 +28,9 @@ type Recorder struct {
 	started  time.Time
 	noPSI    bool // no /proc/pressure/memory: said once
 	wake     chan struct{}
+	// nudge asks for a sample now: failures and stalls are sampled around
+	// as they come (at most every FastEvery), before any trigger.
+	nudge chan struct{}
 
 	mu        sync.Mutex
 	det       *detector
@@ -77,6 +80,7 @@ func New(opts Options, src event.Source) (*Recorder, error) {
 		warnings: append([]string(nil), d.Warnings...),
 		started:  time.Now(),
 		wake:     make(chan struct{}, 1),
+		nudge:    make(chan struct{}, 1),
 		det:      newDetector(opts.Triggers),
 		events:   newEvRing(opts.MaxEvents),
 		fired:    map[string]time.Time{}, held: map[string]uint64{}, heldSaid: map[string]time.Time{},
@@ -104,6 +108,12 @@ func (r *Recorder) HandleEvent(ev event.Event) {
 	}
 	for _, t := range r.det.event(&ev) {
 		r.trigger(t)
+	}
+	if (ev.AllocFailure != nil && !ev.AllocFailure.THPFallback) || ev.Reclaim != nil || ev.Compaction != nil {
+		select {
+		case r.nudge <- struct{}{}:
+		default:
+		}
 	}
 }
 
@@ -179,11 +189,20 @@ func (r *Recorder) trigger(t Trigger) {
 // reason "signal".
 func (r *Recorder) Run(ctx context.Context) error {
 	r.sample(time.Now())
+	last := time.Now()
 	timer := time.NewTimer(r.opts.SampleEvery)
 	defer timer.Stop()
 	lastAge := time.Now()
 	for {
 		select {
+		case <-r.nudge:
+			// The timer keeps running: a steady trickle of failures must
+			// not postpone the end of an incident.
+			if time.Since(last) >= r.opts.FastEvery {
+				r.sample(time.Now())
+				last = time.Now()
+			}
+			continue
 		case <-ctx.Done():
 			r.mu.Lock()
 			open := r.cur != nil
@@ -211,6 +230,7 @@ func (r *Recorder) Run(ctx context.Context) error {
 				r.ageOut(now)
 			}
 		}
+		last = time.Now()
 		r.mu.Lock()
 		every := r.opts.SampleEvery
 		if r.cur != nil {

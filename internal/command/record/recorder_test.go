@@ -281,3 +281,28 @@ func TestEventRingBounded(t *testing.T) {
 		t.Errorf("since with max 1: %+v", got)
 	}
 }
+
+// TestFailureSamplesState: a failure that sets off no trigger still has
+// the state sampled around it, before the next regular sample.
+func TestFailureSamplesState(t *testing.T) {
+	opts := testOptions(t.TempDir())
+	opts.Triggers = Triggers{}
+	opts.SampleEvery, opts.FastEvery = time.Hour, 10*time.Millisecond
+	rec, _ := startRecorder(t, newFakeSource(), opts)
+	states := func() int {
+		rec.mu.Lock()
+		defer rec.mu.Unlock()
+		return len(rec.states)
+	}
+	waitFor(t, "the first sample", func() bool { return states() == 1 })
+	time.Sleep(20 * time.Millisecond) // past FastEvery since it
+	rec.HandleEvent(failure(time.Now(), 1, 1, false))
+	waitFor(t, "a sample at the failure", func() bool { return states() == 2 })
+	// A THP fallback does not ask for one.
+	time.Sleep(20 * time.Millisecond)
+	rec.HandleEvent(failure(time.Now(), 1, 1, true))
+	time.Sleep(50 * time.Millisecond)
+	if n := states(); n != 2 {
+		t.Errorf("%d samples after a THP fallback, want 2", n)
+	}
+}
