@@ -31,8 +31,8 @@ import (
 
 // usage is a process's CPU time and memory.
 type usage struct {
-	cpu      time.Duration
-	rss, hwm uint64 // kB
+	cpu            time.Duration
+	rss, hwm, anon uint64 // kB
 }
 
 func readUsage(pid int) (usage, error) {
@@ -57,6 +57,8 @@ func readUsage(pid int) (usage, error) {
 			u.rss = n
 		case "VmHWM":
 			u.hwm = n
+		case "RssAnon":
+			u.anon = n
 		}
 	}
 	return u, nil
@@ -104,8 +106,8 @@ func loadavg() string {
 
 func report(name string, d time.Duration, a, b usage) {
 	share := 100 * float64(b.cpu-a.cpu) / float64(d)
-	fmt.Printf("%-28s %8s  cpu %7.3f s  %6.3f%% of a core  rss %5.1f MiB  peak %5.1f MiB  load %s\n",
-		name, d.Round(time.Second), (b.cpu - a.cpu).Seconds(), share, float64(b.rss)/1024, float64(b.hwm)/1024, loadavg())
+	fmt.Printf("%-28s %8s  cpu %7.3f s  %6.3f%% of a core  rss %5.1f MiB (anonymous %5.1f)  peak %5.1f MiB  load %s\n",
+		name, d.Round(time.Second), (b.cpu - a.cpu).Seconds(), share, float64(b.rss)/1024, float64(b.anon)/1024, float64(b.hwm)/1024, loadavg())
 }
 
 // idle runs recorders with nothing provoked for d.
