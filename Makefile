@@ -47,7 +47,7 @@ vet: ## go vet every package, for amd64 and arm64
 test: vet test-deps ## all tests; as root they load real programs and provoke real kernel events
 	$(GO) test -count=1 ./...
 
-test-deps: ## install what the privileged tests drive (prometheus, postgresql) when root on Debian
+test-deps: ## install what the tests drive (prometheus, postgresql, chromium) when root on Debian
 	bash scripts/test-deps.sh
 
 test-unit: ## only the tests that need no privileges

@@ -12,7 +12,9 @@
 #     compiled schemas ship in the packages) and strictly against the API's
 #     Go types (unknown fields are errors), and the kustomization;
 #   - the container image's binary: built as deploy/Dockerfile builds it,
-#     it must be static.
+#     it must be static;
+#   - the systemd unit of the flight recorder: systemd-analyze verify, with
+#     that binary in place of /usr/local/bin/memtrace.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export DEBIAN_FRONTEND=noninteractive
@@ -75,4 +77,16 @@ for arch in amd64 arm64; do
 	fi
 done
 "$tmp/memtrace-$(go env GOARCH)" version
+echo "== systemd unit (systemd-analyze verify)"
+if command -v systemd-analyze >/dev/null 2>&1; then
+	sed "s|/usr/local/bin/memtrace|$tmp/memtrace-$(go env GOARCH)|" deploy/systemd/memtrace-record.service >"$tmp/memtrace-record.service"
+	out=$(systemd-analyze verify "$tmp/memtrace-record.service" 2>&1) || { echo "$out" >&2; exit 1; }
+	if [ -n "$out" ]; then
+		echo "$out" >&2
+		exit 1
+	fi
+	echo ok
+else
+	echo "systemd-analyze missing: the unit is not checked" >&2
+fi
 echo "== deployment files valid"

@@ -9,6 +9,7 @@ import (
 
 	"github.com/memtrace/memtrace/internal/command/capture"
 	"github.com/memtrace/memtrace/internal/event"
+	"github.com/memtrace/memtrace/internal/present/outfile"
 )
 
 func init() { register(captureCommand) }
@@ -29,11 +30,12 @@ func captureCommand() *command {
 		bind: func(fs *pflag.FlagSet) func([]string, io.Writer, io.Writer) error {
 			var tf traceFlags
 			var duration time.Duration
-			var output string
+			var output, pprofPath string
 			var maxEvents int
 			fs.DurationVarP(&duration, "duration", "d", 30*time.Second, "how long to capture (0: until Ctrl-C)")
 			fs.StringVarP(&output, "output", "o", "-", "file to write, - for standard output")
 			fs.IntVar(&maxEvents, "max-events", 100000, "events kept in the document; more are counted, not kept")
+			fs.StringVar(&pprofPath, "pprof", "", "also write the failing kernel stacks as a pprof profile (gzipped protobuf)")
 			tf.register(fs)
 			return func(args []string, stdout, stderr io.Writer) error {
 				if len(args) > 0 {
@@ -59,6 +61,11 @@ func captureCommand() *command {
 				if output == "-" {
 					if err := checkStdoutOpen(stdout); err != nil {
 						return err
+					}
+				}
+				if pprofPath != "" {
+					if err := outfile.CheckDir(pprofPath); err != nil {
+						return fmt.Errorf("--pprof: %w", err)
 					}
 				}
 				out, err := capture.Create(output, stdout)
@@ -91,6 +98,11 @@ func captureCommand() *command {
 				}
 				if err := out.Commit(doc); err != nil {
 					return err
+				}
+				if pprofPath != "" {
+					if err := writeProfile(pprofPath, doc.AllocFailures, doc.Start, doc.End); err != nil {
+						return err
+					}
 				}
 				if output != "-" {
 					fmt.Fprintf(stderr, "memtrace: wrote %s: %d events (%d left out), %d failure keys, lost %d\n",

@@ -24,7 +24,7 @@ type command struct {
 var registry []func() *command
 
 // displayOrder is the order of `memtrace --help`: the incident workflow.
-var displayOrder = []string{"watch", "capture", "verify", "hugepages", "doctor", "serve"}
+var displayOrder = []string{"watch", "capture", "verify", "hugepages", "doctor", "serve", "record", "report"}
 
 func register(c func() *command) { registry = append(registry, c) }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -24,13 +25,15 @@ var hostileValues = map[string][]string{
 	"string":   {"", "\xff\xfe", "\x1b[2J", strings.Repeat("a", 4097), "-", "/nonexistent/x"},
 	"bool":     {"maybe", "", "2", "\xff", "true", "false"},
 	"list":     {"", ",", "bogus", "alloc,bogus", "\xff"},
+	"float64":  {"-1", "-0.01", "0", "100", "100.01", "NaN", "Inf", "", "x", "\xff", "1e400"},
 }
 
 // pathFlags name files memtrace creates or reads: only the explicit empty
 // value is a usage error here; whether a path can be written or read is
 // checked by the commands themselves (and by their own tests).
 var pathFlags = []string{"capture --output", "capture --ready-file", "watch --ready-file", "serve --ready-file",
-	"verify --ready-file", "doctor --kmsg-file", "hugepages --proc-root", "hugepages --sys-root", "doctor --proc-root", "doctor --sys-root"}
+	"verify --ready-file", "doctor --kmsg-file", "hugepages --proc-root",
+	"capture --pprof", "record --dir", "record --ready-file", "serve --record-dir", "report --output", "report --pprof", "hugepages --sys-root", "doctor --proc-root", "doctor --sys-root"}
 
 // acceptedValues are the hostile values that are legitimately valid, per
 // "command --flag" ("*" for every flag of a type: true and false for
@@ -60,6 +63,17 @@ var acceptedValues = map[string][]string{
 	"serve --pid":          {"1"},
 	"serve --sample-first": {"0", "1", "4294967295"},
 
+	"record --after":        {"0", "1ns"},
+	"record --cooldown":     {"0", "1ns", "2562047h"}, // 0: none
+	"record --quiet":        {"0", "1ns", "2562047h"}, // 0: trigger off
+	"record --stall":        {"0", "1ns", "2562047h"},
+	"record --age-out":      {"0", "1ns", "2562047h"},
+	"record --max-events":   {"1"},
+	"record --psi":          {"0", "100"},
+	"record --comm":         {"\xff\xfe", "\x1b[2J", "-", "/nonexistent/x"},
+	"record --pid":          {"1"},
+	"record --sample-first": {"0", "1", "4294967295"},
+
 	"verify --comm":    {"\xff\xfe", "\x1b[2J", "-", "/nonexistent/x"},
 	"verify --pid":     {"1"},
 	"verify --timeout": {"0", "1ns", "2562047h"}, // 0: until Ctrl-C
@@ -82,6 +96,10 @@ func baseArgs(cmd, flag string) []string {
 		return []string{"--pid", strconv.Itoa(os.Getpid())}
 	case cmd == "hugepages" && flag == "processes":
 		return []string{"--plan", "1G"}
+	case cmd == "record" && flag != "dir":
+		return []string{"--dir", os.TempDir()}
+	case cmd == "report":
+		return []string{"capture.json", "-o", filepath.Join(os.TempDir(), "report.html")}
 	}
 	return nil
 }
@@ -219,6 +237,13 @@ func TestFlagCombinations(t *testing.T) {
 		{[]string{"hugepages", "--plan", "0"}, "--plan"},
 		{[]string{"doctor", "--kernel", "not-a-release"}, "--kernel"},
 		{[]string{"doctor", "extra"}, `"extra"`},
+		{[]string{"record"}, "--dir"},
+		{[]string{"record", "--dir", "/tmp", "extra"}, `"extra"`},
+		{[]string{"record", "--dir", "/tmp", "--max-size", "lots"}, "--max-size"},
+		{[]string{"record", "--dir", "/tmp", "--burst", "100"}, "--burst"},
+		{[]string{"record", "--dir", "/tmp", "--rate-limit", "0/1h"}, "--rate-limit"},
+		{[]string{"report"}, "no capture"},
+		{[]string{"report", "x.json"}, "-o"},
 	} {
 		code, stdout, stderr := runGuarded(t, c.args)
 		checkUsageError(t, c.args, c.about, code, stdout, stderr)
@@ -236,6 +261,10 @@ func TestValidCombinations(t *testing.T) {
 		{"verify", "--", "true"},
 		{"verify", "--pid", self},
 		{"hugepages", "--plan", "64G", "--processes", "1000"},
+		{"record", "--dir", "/tmp", "--burst", "off", "--rate-limit", "off", "--max-size", "0", "--psi", "0", "--huge=false"},
+		{"record", "--dir", "/tmp", "--burst", "20/1s", "--rate-limit", "10/1h", "--max-size", "1G", "--signals", "alloc"},
+		{"serve", "--listen", "127.0.0.1:0", "--record-dir", "/tmp"},
+		{"report", "a.json", "b.json", "-o", "/tmp/r.html", "--pprof", "/tmp/p.pb.gz"},
 		{"hugepages", "--plan", "1P", "--processes", "4194304"},
 	} {
 		code, _, stderr := runGuarded(t, args)

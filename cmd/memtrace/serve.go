@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/memtrace/memtrace/internal/command/record"
 	"github.com/memtrace/memtrace/internal/command/serve"
 	"github.com/memtrace/memtrace/internal/event"
 )
@@ -36,6 +37,7 @@ func serveCommand() *command {
 			var listen string
 			var commLabel, containerLabels bool
 			var maxSeries int
+			var recordDir string
 			var ageOut, interval time.Duration
 			fs.StringVar(&listen, "listen", serve.DefaultListen, "address to serve /metrics and /healthz on (host:port)")
 			fs.BoolVar(&commLabel, "comm-label", true, "label counters with the process name (comm)")
@@ -43,6 +45,7 @@ func serveCommand() *command {
 			fs.IntVar(&maxSeries, "max-series", 2000, "series per counter beyond which new comm/container values fold into \"other\" (0: no limit)")
 			fs.DurationVar(&ageOut, "age-out", 10*time.Minute, "delete the in-kernel aggregates of processes idle this long (counters keep their counts; 0: never)")
 			fs.DurationVar(&interval, "interval", 10*time.Second, "how often the in-kernel aggregates are read between scrapes")
+			fs.StringVar(&recordDir, "record-dir", "", "also run the flight recorder (memtrace record, its defaults) and write incident files here; traces every signal unless --signals is given")
 			tf.register(fs)
 			return func(args []string, stdout, stderr io.Writer) error {
 				if len(args) > 0 {
@@ -60,14 +63,31 @@ func serveCommand() *command {
 				if interval < time.Second {
 					return usagef("--interval must be at least 1s")
 				}
+				var rec *record.Options
+				if recordDir != "" {
+					o := record.DefaultOptions()
+					o.Dir, o.Version = recordDir, version
+					o.Logf = func(format string, args ...any) {
+						fmt.Fprintf(stderr, "memtrace serve: record: "+format+"\n", args...)
+					}
+					rec = &o
+					if !fs.Changed("signals") {
+						tf.signals = record.Signals()
+					}
+				}
 				cfg, err := tf.loaderConfig()
 				if err != nil {
 					return err
 				}
+				if rec != nil {
+					recordLoaderConfig(&cfg, *rec)
+					rec.Config = captureConfig(cfg, tf.cgroup)
+				}
 				// serve counts from the exact in-kernel aggregates; the event
 				// stream only carries huge-page requests, which are never
-				// sampled. Send as few other events as possible.
-				if !fs.Changed("sample-first") {
+				// sampled. Send as few other events as possible, unless the
+				// recorder keeps them for its incident files.
+				if !fs.Changed("sample-first") && rec == nil {
 					cfg.SampleFirst = 1
 				}
 				ready, err := newReadyFile(tf.readyFile)
@@ -97,6 +117,7 @@ func serveCommand() *command {
 				opts.Metrics.ContainerLabels = containerLabels
 				opts.Metrics.MaxSeries = maxSeries
 				opts.Metrics.AgeOut = ageOut
+				opts.Record = rec
 				return serve.Run(ctx, opts)
 			}
 		},

@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/memtrace/memtrace/internal/aggregate/demand"
+	"github.com/memtrace/memtrace/internal/command/record"
 	"github.com/memtrace/memtrace/internal/decode/container"
 	"github.com/memtrace/memtrace/internal/decode/migratetype"
 	"github.com/memtrace/memtrace/internal/event"
@@ -44,6 +45,9 @@ type Options struct {
 	Version      string
 	// OnReady runs once the probes are attached and the server listens.
 	OnReady func(addr net.Addr, s event.Source)
+	// Record, when set, also runs the flight recorder (memtrace record)
+	// on the same probes; its AgeOut is left to the exporter.
+	Record *record.Options
 }
 
 // Session is what serve uses of the probes: an event.Source, and the
@@ -82,11 +86,23 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	defer ln.Close()
 
-	sess, err := opts.Start(event.Naming{})
+	naming := event.Naming{}
+	if opts.Record != nil {
+		naming = record.Naming() // the incident files' stacks and containers
+	}
+	sess, err := opts.Start(naming)
 	if err != nil {
 		return err
 	}
 	defer sess.Close()
+	var rec *record.Recorder
+	if opts.Record != nil {
+		ro := *opts.Record
+		ro.AgeOut = 0
+		if rec, err = record.New(ro, sess); err != nil {
+			return err
+		}
+	}
 
 	if t := sess.GFP(); t != nil {
 		opts.Metrics.GFPClass = t.Class
@@ -130,8 +146,19 @@ func Run(ctx context.Context, opts Options) error {
 		defer close(consumed)
 		for ev := range sess.Events() {
 			exp.HandleEvent(&ev)
+			if rec != nil {
+				rec.HandleEvent(ev)
+			}
 		}
 	}()
+	recorded := make(chan error, 1)
+	recCtx, stopRec := context.WithCancel(context.Background())
+	defer stopRec()
+	if rec != nil {
+		go func() { recorded <- rec.Run(recCtx) }()
+	} else {
+		recorded <- nil
+	}
 
 	srv := &http.Server{
 		Handler:           newMux(reg, health),
@@ -172,11 +199,14 @@ loop:
 	if err := srv.Shutdown(shutdown); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		slog.Warn("memtrace: stopping the HTTP server", "err", err)
 	}
-	// Detach, drain what the ring buffers hold, then free everything.
+	// The recorder writes the incident it is recording; then detach,
+	// drain what the ring buffers hold, and free everything.
+	stopRec()
+	recErr := <-recorded
 	meter.Stop()
 	stopErr := sess.Stop()
 	<-consumed
-	return errors.Join(serveErr, stopErr, sess.Close())
+	return errors.Join(serveErr, recErr, stopErr, sess.Close())
 }
 
 func buildInfo(version string) prometheus.Collector {
