@@ -108,7 +108,9 @@ func TestRecordKilledMidWrite(t *testing.T) {
 	// The next recorder removes it, and leaves the whole files alone.
 	before := incidentFiles(t, dir, false)
 	ready := filepath.Join(t.TempDir(), "ready")
-	p := startProc(t, ns.command(bin, "record", "--dir", dir, "--ready-file", ready))
+	// Filtered like the first: another test's failures on this host
+	// must not make it write an incident of its own.
+	p := startProc(t, ns.command(bin, "record", "--dir", dir, "--comm", comm, "--ready-file", ready))
 	pid := p.waitReady(t, ready)
 	if exists(filepath.Join(dir, temp)) {
 		t.Errorf("%s still there after a recorder started", temp)

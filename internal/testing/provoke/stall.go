@@ -102,7 +102,9 @@ func writeColdFile(size int) (string, error) {
 	if dir == "" {
 		return "", fmt.Errorf("writing a file to read: %w: no temporary directory on a disk file system (TMPDIR and /var/tmp are in memory, their pages cannot be reclaimed)", errors.ErrUnsupported)
 	}
-	f, err := os.CreateTemp(dir, "memtrace-provoke-*.dat")
+	// Named for this process: test binaries run side by side, each
+	// checking that it left no file of its own.
+	f, err := os.CreateTemp(dir, fmt.Sprintf("memtrace-provoke-%d-*.dat", os.Getpid()))
 	if err != nil {
 		return "", fmt.Errorf("writing a file to read: %w", err)
 	}

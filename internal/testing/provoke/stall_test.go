@@ -2,6 +2,7 @@ package provoke
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -26,7 +27,7 @@ func TestMemcgReclaim(t *testing.T) {
 		t.Errorf("begin %d, end %d, outside counter %d, read %d bytes", begins, ends, count(t, c), rep.Bytes)
 	}
 	checkAttribution(t, rep.Report, hits(t, c))
-	left, _ := filepath.Glob(filepath.Join(os.TempDir(), "memtrace-provoke-*.dat"))
+	left, _ := filepath.Glob(filepath.Join(os.TempDir(), fmt.Sprintf("memtrace-provoke-%d-*.dat", os.Getpid())))
 	if len(left) > 0 {
 		t.Errorf("files left: %v", left)
 	}
