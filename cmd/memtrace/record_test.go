@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/pprof/profile"
 	"github.com/memtrace/memtrace/internal/command/capture"
 	"github.com/memtrace/memtrace/internal/command/record"
 	"github.com/memtrace/memtrace/internal/event"
@@ -121,9 +122,37 @@ func TestRecordBurstThenReport(t *testing.T) {
 	if !strings.Contains(string(page), `class="frame" data-count="`+strconv.FormatUint(count, 10)+`"`) {
 		t.Errorf("no flame-graph root counting %d failures", count)
 	}
+	checkPprofTotal(t, prof, count)
+}
+
+// checkPprofTotal opens the profile with `go tool pprof -top` and checks
+// its total. Where no Go toolchain is installed (the test/vm guests run
+// this binary without one) it reads the profile with the library pprof
+// itself is built on.
+func checkPprofTotal(t *testing.T, prof string, count uint64) {
+	t.Helper()
 	goBin, err := exec.LookPath("go")
 	if err != nil {
 		goBin = filepath.Join(runtime.GOROOT(), "bin", "go")
+	}
+	if _, err := os.Stat(goBin); err != nil {
+		f, err := os.Open(prof)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		p, err := profile.Parse(f)
+		if err != nil {
+			t.Fatalf("parsing %s: %v", prof, err)
+		}
+		var total int64
+		for _, s := range p.Sample {
+			total += s.Value[0]
+		}
+		if uint64(total) != count {
+			t.Errorf("the profile totals %d, the incident counts %d", total, count)
+		}
+		return
 	}
 	out, err := exec.Command(goBin, "tool", "pprof", "-top", prof).CombinedOutput()
 	if err != nil {

@@ -68,6 +68,10 @@ func TestEveryHookWithRealEvents(t *testing.T) {
 			defer assertGone(t, ids)
 			defer s.Close()
 			for _, h := range s.Hooks() {
+				if h.Signal == event.SignalHugefault && !h.Attached && noFindVMA(h) {
+					t.Logf("hugefault: no hook here without fexit: the signal hooks need bpf_find_vma (5.17+) (rejected: %+v)", h.Rejected)
+					continue
+				}
 				ok := false
 				for _, w := range c.want[h.Signal] {
 					ok = ok || strings.HasPrefix(h.Hook, w)
@@ -293,4 +297,16 @@ func TestFexitCountsRealFailures(t *testing.T) {
 	if n != rep.Events || n < 10 {
 		t.Errorf("fexit counted %d failures, tracefs %d", n, rep.Events)
 	}
+}
+
+// noFindVMA says the signal hooks of hugefault were refused because the
+// kernel has no bpf_find_vma helper (before 5.17): they cannot find the
+// faulting mapping there, and only fexit is left.
+func noFindVMA(h event.HookStatus) bool {
+	for _, r := range h.Rejected {
+		if strings.Contains(r.Reason, "bpf_find_vma is not in kernel BTF") {
+			return true
+		}
+	}
+	return false
 }
