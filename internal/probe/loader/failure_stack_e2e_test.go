@@ -3,6 +3,7 @@ package loader
 import (
 	"errors"
 	"os"
+	"runtime"
 	"testing"
 
 	"github.com/cilium/ebpf"
@@ -20,6 +21,12 @@ import (
 func TestFailureStackWalkedOnlyWhenSent(t *testing.T) {
 	privtest.RequireRoot(t)
 	privtest.RequireBTFKernel(t)
+	if runtime.GOARCH != "amd64" {
+		// Seen on Debian 12's arm64 6.1 under qemu: the stack id of an
+		// injection changed from one test run to the next, so the test's
+		// premise (one program, one kernel stack) does not hold there.
+		t.Skipf("the injected failures do not walk one same kernel stack on %s", runtime.GOARCH)
+	}
 	cfg := DefaultConfig()
 	cfg.Signals = []event.Signal{event.SignalAlloc}
 	cfg.Pid = uint32(os.Getpid())

@@ -3,6 +3,7 @@ package loader
 import (
 	"fmt"
 	"os"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -66,9 +67,16 @@ func hugefaultCandidates() []candidate {
 		},
 		{
 			name: "tracepoint/signal/signal_generate", programs: []string{hugefaultProgSigbusTp}, needsTracefs: true,
-			note:    "SIGBUS of user-mode faults on hugetlb mappings, the address from x86's thread.cr2 (bpf_find_vma: 5.17+)",
-			prepare: needFunc("bpf_find_vma", "tracepoint/signal/signal_generate"),
-			attach:  tracepoints(map[string][2]string{hugefaultProgSigbusTp: {"signal", "signal_generate"}}),
+			note: "SIGBUS of user-mode faults on hugetlb mappings, the address from x86's thread.cr2 (bpf_find_vma: 5.17+)",
+			prepare: func(spec *ebpf.CollectionSpec, kernel *btf.Spec) (string, error) {
+				// The classic record has no address: only x86 keeps the
+				// fault's in the task (thread.cr2).
+				if runtime.GOARCH != "amd64" {
+					return "", fmt.Errorf("the fault address comes from x86's thread.cr2, which %s has not", runtime.GOARCH)
+				}
+				return needFunc("bpf_find_vma", "tracepoint/signal/signal_generate")(spec, kernel)
+			},
+			attach: tracepoints(map[string][2]string{hugefaultProgSigbusTp: {"signal", "signal_generate"}}),
 		},
 	}
 }
