@@ -10,6 +10,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/memtrace/memtrace/internal/decode/mounts"
 )
 
 // NUMA placement of huge pages. The pool is per node, and a process's
@@ -74,7 +76,7 @@ func parseNumaLine(line string) (NumaMapping, error) {
 		}
 		switch {
 		case k == "file":
-			m.File = unescapeOctal(v)
+			m.File = mounts.Unescape(v)
 		case k == "kernelpagesize_kB":
 			if m.PageSizeKB, err = strconv.ParseUint(v, 10, 64); err != nil {
 				return m, fmt.Errorf("kernelpagesize_kB=%q", truncate(v))
@@ -93,25 +95,6 @@ func parseNumaLine(line string) (NumaMapping, error) {
 		}
 	}
 	return m, nil
-}
-
-// unescapeOctal undoes the kernel's \ooo escapes in paths.
-func unescapeOctal(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+3 < len(s) {
-			if v, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
-				b.WriteByte(byte(v))
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
 }
 
 // ReadNumaMaps reads /proc/PID/numa_maps.

@@ -16,6 +16,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/memtrace/memtrace/internal/decode/mounts"
 )
 
 // Unlimited is what v1 prints for no limit (PAGE_COUNTER_MAX pages of 4
@@ -254,25 +256,7 @@ func parseMount(line string) (mount, bool) {
 	if len(a) < 5 || len(b) < 3 {
 		return mount{}, false
 	}
-	return mount{root: unescape(a[3]), point: unescape(a[4]), fstype: b[0], super: b[2]}, true
-}
-
-func unescape(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+3 < len(s) {
-			if v, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
-				b.WriteByte(byte(v))
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
+	return mount{root: mounts.Unescape(a[3]), point: mounts.Unescape(a[4]), fstype: b[0], super: b[2]}, true
 }
 
 func hasWord(s, w string) bool {
