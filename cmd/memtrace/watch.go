@@ -22,7 +22,7 @@ func watchCommand() *command {
 		long: "Show, refreshed every interval like top, allocation failures and fragmentation\n" +
 			"by process (exact in-kernel counts), huge-page requests with failures and silent\n" +
 			"fallbacks marked, reclaim and compaction stalls by process (count, time, p50/p99,\n" +
-			"outcome; with --signals reclaim,compaction where they are not default), the zones\n" +
+			"outcome; --signals without reclaim,compaction leaves them out), the zones\n" +
 			"as read at each failure burst, THP fallbacks apart from the failures that matter,\n" +
 			"the atomic demand vm.min_free_kbytes must cover, the memory state of the host and\n" +
 			"the health of the probes. --stall-threshold lists each stall at least that long.\n" +

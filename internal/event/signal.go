@@ -27,13 +27,11 @@ const (
 var AllSignals = []Signal{SignalAlloc, SignalExtfrag, SignalHugetlb, SignalReclaim, SignalCompaction, SignalHugefault}
 
 // DefaultSignals are the families a command traces unless --signals says
-// otherwise. The stall families (reclaim, compaction) have their views in
-// every output but are asked for by name: loading them nearly doubles
-// start-up (capture -d 0 to --ready-file, 9 interleaved runs on a loaded
-// 2-CPU host: 227 ms median to 407 ms, CPU 210 to 352 ms, peak RSS 29.1
-// to 32.7 MiB), over issue 19's budget. hugefault is one program on a
-// rare tracepoint (SIGBUS), cheap to have on.
-var DefaultSignals = []Signal{SignalAlloc, SignalExtfrag, SignalHugetlb, SignalHugefault}
+// otherwise: all of them. The stall families (reclaim, compaction) answer
+// why an allocation had nothing to give, so `memtrace watch` shows them
+// without being asked; --signals narrows the list (e.g. to cut start-up,
+// which the stall families' 18 tracepoints lengthen: docs/benchmarks.md).
+var DefaultSignals = slices.Clone(AllSignals)
 
 // ParseSignals parses a comma-separated list such as "alloc,hugetlb".
 func ParseSignals(s string) ([]Signal, error) {

@@ -5,6 +5,8 @@
 //	provoke warnalloc [-comm name]
 //	provoke extfrag [-min 3] [-comm name]
 //	provoke huge [-op shmget|shmat|mmap|fallback] [-size-kb 2048] [-pages 1] [-repeat 1] [-reserve N] [-comm name]
+//	provoke memcgreclaim [-comm name]
+//	provoke compaction [-min 1] [-comm name]
 //
 // Each prints the report as JSON. It must run as root. Like test binaries
 // importing the provoke package, it doubles as its own child process.
@@ -27,7 +29,7 @@ func main() {
 	fs := flag.NewFlagSet(cmd, flag.ExitOnError)
 	comm := fs.String("comm", "", "name of the child's worker thread")
 	timeout := fs.Duration("timeout", 0, "give up after this long (0: the default)")
-	var rep provoke.Report
+	var rep any
 	var err error
 	opts := func() []provoke.Option {
 		var o []provoke.Option
@@ -60,6 +62,13 @@ func main() {
 		reserve := fs.Int("reserve", -1, "set the pool to this many pages first, restored after (-1: leave it)")
 		fs.Parse(args)
 		rep, err = huge(*op, *sizeKB, *pages, *repeat, *reserve, opts())
+	case "memcgreclaim":
+		fs.Parse(args)
+		rep, err = provoke.MemcgReclaim(opts()...)
+	case "compaction":
+		min := fs.Int("min", 1, "direct compaction calls to provoke")
+		fs.Parse(args)
+		rep, err = provoke.Compaction(*min, opts()...)
 	default:
 		usage()
 	}
@@ -95,6 +104,6 @@ func huge(op string, sizeKB uint64, pages, repeat, reserve int, opts []provoke.O
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: provoke allocfail|warnalloc|extfrag|huge [flags]  (-h for flags)")
+	fmt.Fprintln(os.Stderr, "usage: provoke allocfail|warnalloc|extfrag|huge|memcgreclaim|compaction [flags]  (-h for flags)")
 	os.Exit(2)
 }

@@ -108,7 +108,7 @@ func DefaultOptions() Options {
 }
 
 // Signals are the families the triggers read: all of them, the stall
-// families included (they are opt-in elsewhere).
+// families included (the stall trigger reads them).
 func Signals() []event.Signal { return event.AllSignals }
 
 // Check reports the first option that cannot work.
