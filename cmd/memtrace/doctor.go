@@ -68,7 +68,7 @@ func doctorCommand() *command {
 			fs.StringVar(&kmsgMax, "kmsg-max", kmsgMax, "read at most this much of a --kmsg-file that is a pipe, FIFO or device (0: no limit; a regular file is read whole)")
 			fs.StringVar(&kernel, "kernel", "", "decode GFP modes for this kernel release (default: the release the log names, else this kernel)")
 			fs.DurationVar(&interval, "interval", 0, "measure reclaim/compaction rates and free-memory bursts over this long (0: counters since boot only)")
-			fs.DurationVar(&measure, "measure", 0, "trace atomic demand this long (root) and recommend vm.min_free_kbytes from its peak (0: no tracing)")
+			fs.DurationVar(&measure, "measure", 0, "trace atomic demand and node reclaim stalls this long (root): recommend vm.min_free_kbytes from the demand's peak, weigh vm.zone_reclaim_mode by the stalls (0: no tracing)")
 			fs.IntVar(&top, "top", 5, "processes listed by page table size")
 			fs.Var(choiceValue{&failOn, []string{"problem", "warn", "never"}}, "fail-on", "exit 1 when a finding is at least this severe: problem, warn, never")
 			fs.StringVar(&procRoot, "proc-root", procRoot, "procfs mount point (for a copied tree)")

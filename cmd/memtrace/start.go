@@ -50,11 +50,13 @@ func verifyProbes(f verify.Filter) (event.Source, error) {
 }
 
 // measureProbes starts what `doctor --measure` reads: the allocation
-// family alone, with atomic demand sampled finer than by default for its
-// sources (the cost lasts only as long as the measurement).
+// family, with atomic demand sampled finer than by default for its
+// sources (the cost lasts only as long as the measurement), and the
+// reclaim family for the node reclaim stalls the zone_reclaim_mode
+// verdict weighs.
 func measureProbes() (doctor.MeasureSession, error) {
 	cfg := loader.DefaultConfig()
-	cfg.Signals = []event.Signal{event.SignalAlloc}
+	cfg.Signals = []event.Signal{event.SignalAlloc, event.SignalReclaim}
 	cfg.AtomicSampleEvery = 64
 	s, err := loader.Start(cfg, event.Naming{})
 	if err != nil {

@@ -7,6 +7,7 @@
 //	provoke huge [-op shmget|shmat|mmap|fallback] [-size-kb 2048] [-pages 1] [-repeat 1] [-reserve N] [-comm name]
 //	provoke memcgreclaim [-comm name]
 //	provoke compaction [-min 1] [-comm name]
+//	provoke nodereclaim [-comm name]
 //
 // Each prints the report as JSON. It must run as root. Like test binaries
 // importing the provoke package, it doubles as its own child process.
@@ -65,6 +66,9 @@ func main() {
 	case "memcgreclaim":
 		fs.Parse(args)
 		rep, err = provoke.MemcgReclaim(opts()...)
+	case "nodereclaim":
+		fs.Parse(args)
+		rep, err = provoke.NodeReclaim(opts()...)
 	case "compaction":
 		min := fs.Int("min", 1, "direct compaction calls to provoke")
 		fs.Parse(args)
@@ -104,6 +108,6 @@ func huge(op string, sizeKB uint64, pages, repeat, reserve int, opts []provoke.O
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: provoke allocfail|warnalloc|extfrag|huge|memcgreclaim|compaction [flags]  (-h for flags)")
+	fmt.Fprintln(os.Stderr, "usage: provoke allocfail|warnalloc|extfrag|huge|memcgreclaim|compaction|nodereclaim [flags]  (-h for flags)")
 	os.Exit(2)
 }

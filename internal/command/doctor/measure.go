@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
@@ -28,8 +29,10 @@ type Measurement struct {
 	MaxDropKB uint64           `json:"max_free_drop_kb"`
 	Failures  MeasuredFailures `json:"failures"`
 	// NodeReclaim is the evidence for or against vm.zone_reclaim_mode;
-	// nil when this build cannot trace node reclaim (nodeReclaimEvidence).
-	NodeReclaim *NodeReclaim `json:"node_reclaim,omitempty"`
+	// nil when the reclaim family could not be attached
+	// (NodeReclaimUnmeasured says why).
+	NodeReclaim           *NodeReclaim `json:"node_reclaim,omitempty"`
+	NodeReclaimUnmeasured string       `json:"node_reclaim_unmeasured,omitempty"`
 	// Interrupted is set when a signal ended the measurement early.
 	Interrupted bool `json:"interrupted,omitempty"`
 }
@@ -45,21 +48,85 @@ type MeasuredFailures struct {
 }
 
 // NodeReclaim is node reclaim (vm.zone_reclaim_mode) measured: how often
-// allocations stalled reclaiming their local node, and for how long.
+// allocations stalled reclaiming their local node, and for how long
+// (mm_vmscan_node_reclaim_begin/_end, counted exactly in the kernel).
 type NodeReclaim struct {
 	Stalls  uint64 `json:"stalls"`
 	TotalNs uint64 `json:"total_ns"`
 	MaxNs   uint64 `json:"max_ns"`
+	// Reclaimed is the pages the stalls reclaimed.
+	Reclaimed uint64 `json:"reclaimed_pages"`
+	// Processes are the processes that stalled, most time first (at
+	// most maxNodeReclaimProcs).
+	Processes []NodeReclaimProc `json:"processes,omitempty"`
 }
 
-// nodeReclaimEvidence reads node reclaim stalls from the session. The
-// stall family (mm_vmscan_node_reclaim_begin/_end) is not in this build:
-// when it is, it asks for its signal in Measure and fills this in, and
-// checkZoneReclaim already uses it.
-func nodeReclaimEvidence(MeasureSession) *NodeReclaim { return nil }
+// NodeReclaimProc is one process's node reclaim stalls.
+type NodeReclaimProc struct {
+	Pid     uint32 `json:"pid"`
+	Comm    string `json:"comm"`
+	Stalls  uint64 `json:"stalls"`
+	TotalNs uint64 `json:"total_ns"`
+}
+
+const maxNodeReclaimProcs = 5
+
+// nodeReclaimEvidence sums the node reclaim rows of the reclaim family's
+// aggregates: the session started with the measurement, so they cover
+// its window. It says why when the family is not attached.
+func nodeReclaimEvidence(s MeasureSession) (*NodeReclaim, string, error) {
+	attached := false
+	for _, h := range s.Hooks() {
+		if h.Signal == event.SignalReclaim {
+			attached = h.Attached
+		}
+	}
+	if !attached {
+		return nil, "the reclaim family (mm_vmscan_node_reclaim_begin/_end) could not be attached", nil
+	}
+	raw, err := s.Aggregates(event.SignalReclaim)
+	if err != nil {
+		return nil, "", fmt.Errorf("reading reclaim stalls: %w", err)
+	}
+	rows, _ := raw.([]event.ReclaimAggregate)
+	return sumNodeReclaim(rows), "", nil
+}
+
+// sumNodeReclaim adds up the node reclaim rows, by process.
+func sumNodeReclaim(rows []event.ReclaimAggregate) *NodeReclaim {
+	nr := &NodeReclaim{}
+	byPid := map[uint32]*NodeReclaimProc{}
+	for _, r := range rows {
+		if r.Kind != event.StallNodeReclaim {
+			continue
+		}
+		nr.Stalls += r.Count
+		nr.TotalNs += r.TotalNs
+		nr.MaxNs = max(nr.MaxNs, r.MaxNs)
+		nr.Reclaimed += r.Reclaimed
+		p := byPid[r.Pid]
+		if p == nil {
+			p = &NodeReclaimProc{Pid: r.Pid, Comm: r.Comm}
+			byPid[r.Pid] = p
+		}
+		p.Stalls += r.Count
+		p.TotalNs += r.TotalNs
+	}
+	for _, p := range byPid {
+		nr.Processes = append(nr.Processes, *p)
+	}
+	slices.SortFunc(nr.Processes, func(a, b NodeReclaimProc) int {
+		return cmp.Or(cmp.Compare(b.TotalNs, a.TotalNs), cmp.Compare(b.Stalls, a.Stalls), cmp.Compare(a.Pid, b.Pid))
+	})
+	if len(nr.Processes) > maxNodeReclaimProcs {
+		nr.Processes = nr.Processes[:maxNodeReclaimProcs]
+	}
+	return nr
+}
 
 // MeasureSession is what Measure reads of the probes: the allocation
-// family's demand counters, sampled sources and failures. The doctor does
+// family's demand counters, sampled sources and failures, and the reclaim
+// family's node reclaim stalls. The doctor does
 // not load probes itself (the command layer does not import the probe
 // layer): the caller's start function does, with the allocation family.
 type MeasureSession interface {
@@ -69,6 +136,9 @@ type MeasureSession interface {
 	AtomicDemand() (event.AtomicDemand, error)
 	AtomicSources() ([]event.AtomicSource, error)
 	AllocAggregates() ([]event.AllocAggregate, error)
+	// Aggregates reads a family's aggregates (the reclaim family's, for
+	// node reclaim).
+	Aggregates(sig event.Signal) (any, error)
 	Stop() error
 	Close() error
 }
@@ -112,7 +182,9 @@ func Measure(ctx context.Context, start func() (MeasureSession, error), d, inter
 	if err != nil {
 		return nil, err
 	}
-	m.NodeReclaim = nodeReclaimEvidence(s)
+	if m.NodeReclaim, m.NodeReclaimUnmeasured, err = nodeReclaimEvidence(s); err != nil {
+		return nil, err
+	}
 	if err := s.Stop(); err != nil {
 		return nil, fmt.Errorf("stopping the measurement: %w", err)
 	}

@@ -30,22 +30,36 @@ var (
 // (t.Cleanup). While a reservation is held, another one for the same size
 // waits in other processes and is an error in this one.
 func ReserveHugePages(sizeKB uint64, n int) (restore func() error, err error) {
+	restore, _, err = reserveHugePages(sizeKB, n, true)
+	return restore, err
+}
+
+// GrowHugePages is ReserveHugePages that adds to the pool and takes what
+// the kernel gives: it asks for more pages than the pool holds when
+// locked and returns how many it holds then (at most that many more).
+func GrowHugePages(sizeKB uint64, more int) (restore func() error, got int64, err error) {
+	return reserveHugePages(sizeKB, more, false)
+}
+
+// reserveHugePages sets the pool to n pages (exact) or to n more than it
+// holds, as many as the kernel gives (!exact).
+func reserveHugePages(sizeKB uint64, n int, exact bool) (restore func() error, got int64, err error) {
 	if n < 0 {
-		return nil, fmt.Errorf("reserving huge pages: n = %d", n)
+		return nil, 0, fmt.Errorf("reserving huge pages: n = %d", n)
 	}
 	if sizeKB == 0 {
 		if sizeKB, err = meminfo("Hugepagesize"); err != nil {
-			return nil, fmt.Errorf("reserving huge pages: %w", err)
+			return nil, 0, fmt.Errorf("reserving huge pages: %w", err)
 		}
 	}
 	dir := filepath.Join(hugepagesDir, fmt.Sprintf("hugepages-%dkB", sizeKB))
 	if _, err := os.Stat(dir); err != nil {
-		return nil, fmt.Errorf("reserving %d kB huge pages: size not supported by this kernel: %w", sizeKB, err)
+		return nil, 0, fmt.Errorf("reserving %d kB huge pages: size not supported by this kernel: %w", sizeKB, err)
 	}
 	reservedMu.Lock()
 	if reserved[sizeKB] {
 		reservedMu.Unlock()
-		return nil, fmt.Errorf("reserving %d kB huge pages: already reserved by this process; restore first", sizeKB)
+		return nil, 0, fmt.Errorf("reserving %d kB huge pages: already reserved by this process; restore first", sizeKB)
 	}
 	reserved[sizeKB] = true
 	reservedMu.Unlock()
@@ -57,13 +71,13 @@ func ReserveHugePages(sizeKB uint64, n int) (restore func() error, err error) {
 	unlock, err := lockFile(fmt.Sprintf("hugepages-%dkB", sizeKB), 2*time.Minute)
 	if err != nil {
 		release()
-		return nil, fmt.Errorf("reserving %d kB huge pages: %w", sizeKB, err)
+		return nil, 0, fmt.Errorf("reserving %d kB huge pages: %w", sizeKB, err)
 	}
 	p := pool{dir: dir}
 	if err := p.read(); err != nil {
 		unlock()
 		release()
-		return nil, err
+		return nil, 0, err
 	}
 	undo := func() error {
 		err := p.restore()
@@ -71,15 +85,18 @@ func ReserveHugePages(sizeKB uint64, n int) (restore func() error, err error) {
 		release()
 		return err
 	}
-	if err := p.set(n); err != nil {
-		return nil, fmt.Errorf("reserving %d kB huge pages: %w", sizeKB, errors.Join(err, undo()))
+	if !exact {
+		n += int(p.nr)
+	}
+	if got, err = p.set(n, exact); err != nil {
+		return nil, 0, fmt.Errorf("reserving %d kB huge pages: %w", sizeKB, errors.Join(err, undo()))
 	}
 	var once sync.Once
 	return func() error {
 		var err error
 		once.Do(func() { err = undo() })
 		return err
-	}, nil
+	}, got, nil
 }
 
 // pool is one size's hugepage pool and the values found there.
@@ -101,25 +118,25 @@ func (p *pool) read() error {
 	return nil
 }
 
-func (p *pool) set(n int) error {
+func (p *pool) set(n int, exact bool) (int64, error) {
 	if p.overcommit != 0 {
 		p.touchedOvercommit = true
 		if err := writeFile(filepath.Join(p.dir, "nr_overcommit_hugepages"), "0"); err != nil {
-			return fmt.Errorf("setting nr_overcommit_hugepages: %w", err)
+			return 0, fmt.Errorf("setting nr_overcommit_hugepages: %w", err)
 		}
 	}
 	p.touchedNr = true
 	if err := writeFile(filepath.Join(p.dir, "nr_hugepages"), strconv.Itoa(n)); err != nil {
-		return fmt.Errorf("setting nr_hugepages to %d: %w", n, err)
+		return 0, fmt.Errorf("setting nr_hugepages to %d: %w", n, err)
 	}
 	got, err := readInt(filepath.Join(p.dir, "nr_hugepages"))
 	if err != nil {
-		return fmt.Errorf("reading nr_hugepages: %w", err)
+		return 0, fmt.Errorf("reading nr_hugepages: %w", err)
 	}
-	if got != int64(n) {
-		return fmt.Errorf("the kernel provided %d huge pages, want %d", got, n)
+	if exact && got != int64(n) {
+		return 0, fmt.Errorf("the kernel provided %d huge pages, want %d", got, n)
 	}
-	return nil
+	return got, nil
 }
 
 func (p *pool) restore() error {

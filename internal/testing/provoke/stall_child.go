@@ -20,8 +20,9 @@ type readArgs struct {
 
 type readResult struct{ Bytes int64 }
 
-// opReadFile reads a file through inside a memory cgroup, then drops its
-// pages so the cgroup holds no page cache when it is removed.
+// opReadFile reads a file through, inside a memory cgroup if Join names
+// one, then drops its pages so the cgroup holds no page cache when it is
+// removed.
 func opReadFile(_ *worker, raw json.RawMessage) (any, error) {
 	var a readArgs
 	if err := json.Unmarshal(raw, &a); err != nil {
@@ -36,8 +37,10 @@ func opReadFile(_ *worker, raw json.RawMessage) (any, error) {
 		return nil, fmt.Errorf("opening file to read: %w", err)
 	}
 	defer f.Close()
-	if err := joinCgroup(a.Join, a.Thread); err != nil {
-		return nil, err
+	if a.Join != "" {
+		if err := joinCgroup(a.Join, a.Thread); err != nil {
+			return nil, err
+		}
 	}
 	var res readResult
 	var rerr error
@@ -52,8 +55,10 @@ func opReadFile(_ *worker, raw json.RawMessage) (any, error) {
 		}
 	}
 	unix.Fadvise(int(f.Fd()), 0, 0, unix.FADV_DONTNEED)
-	if err := joinCgroup(a.Home, a.Thread); err != nil {
-		return nil, errors.Join(rerr, err)
+	if a.Home != "" {
+		if err := joinCgroup(a.Home, a.Thread); err != nil {
+			return nil, errors.Join(rerr, err)
+		}
 	}
 	return res, rerr
 }

@@ -67,3 +67,46 @@ func TestCompaction(t *testing.T) {
 		t.Errorf("the pool did not grow: %d", rep.PoolGot)
 	}
 }
+
+// TestNodeReclaim: with vm.zone_reclaim_mode 1 and the node's top zone at
+// its low watermark, the reader node-reclaims; an outside counter on its
+// comm agrees, and the mode, the pool and the file are as they were after.
+func TestNodeReclaim(t *testing.T) {
+	requireRoot(t, "sets vm.zone_reclaim_mode and grows the huge page pool")
+	dir, _, err := hugePool()
+	if err != nil {
+		t.Skip(err)
+	}
+	pool, err := readInt(filepath.Join(dir, "nr_hugepages"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mode, err := readInt(zoneReclaimModePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	comm := testComm("nr")
+	c := counter(t, "vmscan", "mm_vmscan_node_reclaim_begin", `comm == "`+comm+`"`)
+	rep, err := NodeReclaim(WithComm(comm))
+	if errors.Is(err, errors.ErrUnsupported) {
+		t.Skip(err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	begins, ends := rep.Counts["vmscan:mm_vmscan_node_reclaim_begin"], rep.Counts["vmscan:mm_vmscan_node_reclaim_end"]
+	if begins == 0 || begins != ends || count(t, c) != begins {
+		t.Errorf("begin %d, end %d, outside counter %d", begins, ends, count(t, c))
+	}
+	checkAttribution(t, rep.Report, hits(t, c))
+	if after, err := readInt(filepath.Join(dir, "nr_hugepages")); err != nil || after != pool {
+		t.Errorf("nr_hugepages %d after, %d before (%v)", after, pool, err)
+	}
+	if after, err := readInt(zoneReclaimModePath); err != nil || after != mode {
+		t.Errorf("zone_reclaim_mode %d after, %d before (%v)", after, mode, err)
+	}
+	left, _ := filepath.Glob(filepath.Join(os.TempDir(), fmt.Sprintf("memtrace-provoke-%d-*.dat", os.Getpid())))
+	if len(left) > 0 {
+		t.Errorf("files left: %v", left)
+	}
+}
