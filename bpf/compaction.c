@@ -58,6 +58,9 @@ struct compaction_event {
 	__u8 outcome;  // enum compact_result
 	__u8 obtained;
 	__u8 _pad[5];
+	// With a threshold only: where the call began. Last, so it can be
+	// left out.
+	struct stall_stack stack;
 };
 
 struct {
@@ -88,6 +91,8 @@ struct {
 	__type(key, __u32);
 	__type(value, struct compact_val);
 } compact_scratch SEC(".maps");
+
+DEFINE_STALL_STACKS(compact_stacks);
 
 const struct compact_val *unused_compact_val __attribute__((unused));
 const struct compact_window *unused_compact_window __attribute__((unused));
@@ -126,11 +131,13 @@ static __always_inline void close_window(__u64 pid_tgid)
 	bool send = CFG.stall_min_ns ? ns >= CFG.stall_min_ns : w->send;
 	if (!send) {
 		stat_inc(&compaction_stats, STAT_SAMPLED);
+		stall_stack_drop(&compact_stacks, tid);
 		return;
 	}
-	struct compaction_event *e = bpf_ringbuf_reserve(&compaction_events, sizeof(*e), 0);
+	struct compaction_event *e = bpf_ringbuf_reserve(&compaction_events, STALL_RECORD_SIZE(struct compaction_event), 0);
 	if (!e) {
 		stat_inc(&compaction_stats, STAT_LOST);
+		stall_stack_drop(&compact_stacks, tid);
 		return;
 	}
 	fill_hdr(&e->hdr, EVENT_COMPACTION, CTX_PROCESS, pid_tgid);
@@ -144,10 +151,14 @@ static __always_inline void close_window(__u64 pid_tgid)
 	e->outcome = w->rc;
 	e->obtained = w->obtained;
 	__builtin_memset(e->_pad, 0, sizeof(e->_pad));
+	if (CFG.stall_min_ns) {
+		stall_stack_put(&compact_stacks, tid, &e->stack);
+		stall_stack_drop(&compact_stacks, tid);
+	}
 	bpf_ringbuf_submit(e, 0);
 }
 
-static __always_inline void open_window(int order, __u32 gfp, int prio)
+static __always_inline void open_window(void *ctx, int order, __u32 gfp, int prio)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	__u32 tid = (__u32)pid_tgid;
@@ -179,6 +190,7 @@ static __always_inline void open_window(int order, __u32 gfp, int prio)
 	}
 	w.send = should_send(count);
 	bpf_map_update_elem(&compact_windows, &tid, &w, BPF_ANY);
+	stall_stack_take(ctx, &compact_stacks, &compact_stacks_scratch, tid);
 }
 
 // update moves the thread's open call to a new outcome, latency and page
@@ -283,7 +295,7 @@ static __always_inline void wakeup_kcompactd(int order)
 SEC("tp_btf/mm_compaction_try_to_compact_pages")
 int BPF_PROG(try_btf, int order, gfp_t gfp_mask, int prio)
 {
-	open_window(order, gfp_mask, prio);
+	open_window(ctx, order, gfp_mask, prio);
 	return 0;
 }
 
@@ -348,52 +360,4 @@ int BPF_PROG(wakeup_kcompactd_btf, int nid, int order, int highest_zoneidx)
 	return 0;
 }
 
-SEC("tracepoint/compaction/mm_compaction_try_to_compact_pages")
-int try_tp(struct trace_event_raw_mm_compaction_try_to_compact_pages___mt *args)
-{
-	open_window(args->order, READ_GFP(args, gfp_mask), args->prio);
-	return 0;
-}
-
-SEC("tracepoint/compaction/mm_compaction_deferred")
-int deferred_tp(struct trace_event_raw_mm_compaction_defer_template___mt *args)
-{
-	update(args->order, CR(COMPACT_DEFERRED), false);
-	return 0;
-}
-
-SEC("tracepoint/compaction/mm_compaction_suitable")
-int suitable_tp(struct trace_event_raw_mm_compaction_suitable_template___mt *args)
-{
-	on_suitable(args->order, args->ret);
-	return 0;
-}
-
-SEC("tracepoint/compaction/mm_compaction_end")
-int end_tp(struct trace_event_raw_mm_compaction_end___mt *args)
-{
-	update(ANY_ORDER, args->status, false);
-	return 0;
-}
-
-SEC("tracepoint/compaction/mm_compaction_defer_reset")
-int defer_reset_tp(struct trace_event_raw_mm_compaction_defer_template___mt *args)
-{
-	on_defer_reset(args->order);
-	return 0;
-}
-
-// Attached to mm_vmscan_direct_reclaim_begin and _node_reclaim_begin.
-SEC("tracepoint/vmscan/mm_vmscan_direct_reclaim_begin")
-int reclaim_begin_tp(void *args)
-{
-	on_reclaim();
-	return 0;
-}
-
-SEC("tracepoint/compaction/mm_compaction_wakeup_kcompactd")
-int wakeup_kcompactd_tp(struct trace_event_raw_kcompactd_wake_template___mt *args)
-{
-	wakeup_kcompactd(args->order);
-	return 0;
-}
+#include "compaction_classic.h"

@@ -52,6 +52,9 @@ struct reclaim_event {
 	__u8 kind;   // enum stall_kind
 	__u8 detail; // throttled: enum vmscan_throttle_state
 	__u8 _pad[2];
+	// With a threshold only: where the stall began (the throttling
+	// sleep: where it was reported). Last, so it can be left out.
+	struct stall_stack stack;
 };
 
 struct {
@@ -77,14 +80,22 @@ struct {
 	__type(value, struct reclaim_inflight);
 } reclaim_slots SEC(".maps");
 
+DEFINE_STALL_STACKS(reclaim_stacks);
+
+// Where record finds the stack of a stall it sends (defines, not an
+// enum: Go never reads them).
+#define STACK_NONE 0
+#define STACK_SLOT 1 // kept by begin
+#define STACK_NOW 2  // walked at the event itself
+
 const struct reclaim_event *unused_reclaim_event __attribute__((unused));
 const struct reclaim_val *unused_reclaim_val __attribute__((unused));
 const struct reclaim_inflight *unused_reclaim_inflight __attribute__((unused));
 
 // record adds one finished stall (or one wakeup: ns 0) to the aggregate
 // and sends it when stall_send says so.
-static __always_inline void record(__u64 pid_tgid, struct reclaim_inflight *in, __u64 ns,
-				   __u64 reclaimed, __u8 ctx, __u8 detail, bool event)
+static __always_inline void record(void *pctx, __u64 pid_tgid, struct reclaim_inflight *in, __u64 ns,
+				   __u64 reclaimed, __u8 ctx, __u8 detail, bool event, int from)
 {
 	struct stall_key key = {};
 	struct reclaim_val *v;
@@ -134,7 +145,7 @@ static __always_inline void record(__u64 pid_tgid, struct reclaim_inflight *in, 
 		stat_inc(&reclaim_stats, STAT_SAMPLED);
 		return;
 	}
-	struct reclaim_event *e = bpf_ringbuf_reserve(&reclaim_events, sizeof(*e), 0);
+	struct reclaim_event *e = bpf_ringbuf_reserve(&reclaim_events, STALL_RECORD_SIZE(struct reclaim_event), 0);
 	if (!e) {
 		stat_inc(&reclaim_stats, STAT_LOST);
 		return;
@@ -152,10 +163,17 @@ static __always_inline void record(__u64 pid_tgid, struct reclaim_inflight *in, 
 	e->detail = detail;
 	e->_pad[0] = 0;
 	e->_pad[1] = 0;
+	if (CFG.stall_min_ns) {
+		e->stack.len = 0;
+		if (from == STACK_SLOT)
+			stall_stack_put(&reclaim_stacks, (__u32)pid_tgid, &e->stack);
+		else if (from == STACK_NOW)
+			stall_stack_walk(pctx, &e->stack);
+	}
 	bpf_ringbuf_submit(e, 0);
 }
 
-static __always_inline void begin(__u8 kind, int nid, int order, __u32 gfp)
+static __always_inline void begin(void *ctx, __u8 kind, int nid, int order, __u32 gfp)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	__u32 tid = (__u32)pid_tgid;
@@ -169,6 +187,9 @@ static __always_inline void begin(__u8 kind, int nid, int order, __u32 gfp)
 	in.nid = nid;
 	in.kind = kind;
 	bpf_map_update_elem(&reclaim_slots, &tid, &in, BPF_ANY);
+	// kswapd's own stack says nothing of who made it run.
+	if (kind != STALL_KSWAPD_RUN)
+		stall_stack_take(ctx, &reclaim_stacks, &reclaim_stacks_scratch, tid);
 }
 
 // finish closes the thread's stall of this kind. An end without its begin
@@ -183,14 +204,15 @@ static __always_inline void finish(__u8 kind, __u64 reclaimed)
 		return;
 	if (in->kind == kind) {
 		struct reclaim_inflight done = *in;
-		record(pid_tgid, &done, bpf_ktime_get_ns() - done.start_ns, reclaimed, CTX_PROCESS, 0, true);
+		record(NULL, pid_tgid, &done, bpf_ktime_get_ns() - done.start_ns, reclaimed, CTX_PROCESS, 0, true, STACK_SLOT);
 	}
 	bpf_map_delete_elem(&reclaim_slots, &tid);
+	stall_stack_drop(&reclaim_stacks, tid);
 }
 
 // throttled is one sleep in reclaim_throttle(), reported after it: a stall
 // of its own, and part of the thread's enclosing stall if one is open.
-static __always_inline void throttled(int nid, int usec_delayed, __u8 reason)
+static __always_inline void throttled(void *ctx, int nid, int usec_delayed, __u8 reason)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	__u32 tid = (__u32)pid_tgid;
@@ -207,7 +229,7 @@ static __always_inline void throttled(int nid, int usec_delayed, __u8 reason)
 	}
 	if (!passes_filters(pid_tgid))
 		return;
-	record(pid_tgid, &in, ns, 0, CTX_PROCESS, reason, true);
+	record(ctx, pid_tgid, &in, ns, 0, CTX_PROCESS, reason, true, STACK_NOW);
 }
 
 // wakeup_kswapd runs on the waker, in any context: a GFP_ATOMIC request in
@@ -225,12 +247,12 @@ static __always_inline void wakeup_kswapd(int nid, int order, __u32 gfp)
 	in.nid = nid;
 	in.order = order;
 	in.gfp = gfp;
-	record(pid_tgid, &in, 0, 0, ctx_from_preempt_count(read_preempt_count()), 0, false);
+	record(NULL, pid_tgid, &in, 0, 0, ctx_from_preempt_count(read_preempt_count()), 0, false, STACK_NONE);
 }
 
 // kswapd_wake fires on kswapd before each balance pass; its run lasts from
 // the first pass to kswapd_sleep (naps included).
-static __always_inline void kswapd_wake(int nid, int order)
+static __always_inline void kswapd_wake(void *ctx, int nid, int order)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	__u32 tid = (__u32)pid_tgid;
@@ -240,7 +262,7 @@ static __always_inline void kswapd_wake(int nid, int order)
 		__sync_fetch_and_add(&in->passes, 1);
 		return;
 	}
-	begin(STALL_KSWAPD_RUN, nid, order, 0);
+	begin(ctx, STALL_KSWAPD_RUN, nid, order, 0);
 	in = bpf_map_lookup_elem(&reclaim_slots, &tid);
 	if (in)
 		in->passes = 1;
@@ -249,7 +271,7 @@ static __always_inline void kswapd_wake(int nid, int order)
 SEC("tp_btf/mm_vmscan_direct_reclaim_begin")
 int BPF_PROG(direct_begin_btf, int order, gfp_t gfp_flags)
 {
-	begin(STALL_DIRECT_RECLAIM, -1, order, gfp_flags);
+	begin(ctx, STALL_DIRECT_RECLAIM, -1, order, gfp_flags);
 	return 0;
 }
 
@@ -265,7 +287,7 @@ int BPF_PROG(direct_end_btf, unsigned long nr_reclaimed)
 SEC("tp_btf/mm_vmscan_memcg_reclaim_begin")
 int BPF_PROG(memcg_begin_btf, int order, gfp_t gfp_flags)
 {
-	begin(STALL_MEMCG_RECLAIM, -1, order, gfp_flags);
+	begin(ctx, STALL_MEMCG_RECLAIM, -1, order, gfp_flags);
 	return 0;
 }
 
@@ -279,7 +301,7 @@ int BPF_PROG(memcg_end_btf, unsigned long nr_reclaimed)
 SEC("tp_btf/mm_vmscan_node_reclaim_begin")
 int BPF_PROG(node_begin_btf, int nid, int order, gfp_t gfp_flags)
 {
-	begin(STALL_NODE_RECLAIM, nid, order, gfp_flags);
+	begin(ctx, STALL_NODE_RECLAIM, nid, order, gfp_flags);
 	return 0;
 }
 
@@ -295,7 +317,7 @@ int BPF_PROG(node_end_btf, unsigned long nr_reclaimed)
 SEC("tp_btf/mm_vmscan_throttled")
 int BPF_PROG(throttled_btf, int nid, int usec_timeout, int usec_delayed, int reason)
 {
-	throttled(nid, usec_delayed, reason);
+	throttled(ctx, nid, usec_delayed, reason);
 	return 0;
 }
 
@@ -309,7 +331,7 @@ int BPF_PROG(wakeup_kswapd_btf, int nid, int zid, int order, gfp_t gfp_flags)
 SEC("tp_btf/mm_vmscan_kswapd_wake")
 int BPF_PROG(kswapd_wake_btf, int nid, int zid, int order)
 {
-	kswapd_wake(nid, order);
+	kswapd_wake(ctx, nid, order);
 	return 0;
 }
 
@@ -320,81 +342,4 @@ int BPF_PROG(kswapd_sleep_btf, int nid)
 	return 0;
 }
 
-SEC("tracepoint/vmscan/mm_vmscan_direct_reclaim_begin")
-int direct_begin_tp(struct trace_event_raw_mm_vmscan_direct_reclaim_begin_template___mt *args)
-{
-	begin(STALL_DIRECT_RECLAIM, -1, args->order, READ_GFP(args, gfp_flags));
-	return 0;
-}
-
-SEC("tracepoint/vmscan/mm_vmscan_direct_reclaim_end")
-int direct_end_tp(struct trace_event_raw_mm_vmscan_direct_reclaim_end_template___mt *args)
-{
-	finish(STALL_DIRECT_RECLAIM, args->nr_reclaimed);
-	return 0;
-}
-
-SEC("tracepoint/vmscan/mm_vmscan_memcg_reclaim_begin")
-int memcg_begin_tp(struct trace_event_raw_mm_vmscan_direct_reclaim_begin_template___mt *args)
-{
-	begin(STALL_MEMCG_RECLAIM, -1, args->order, READ_GFP(args, gfp_flags));
-	return 0;
-}
-
-SEC("tracepoint/vmscan/mm_vmscan_memcg_reclaim_end")
-int memcg_end_tp(struct trace_event_raw_mm_vmscan_direct_reclaim_end_template___mt *args)
-{
-	finish(STALL_MEMCG_RECLAIM, args->nr_reclaimed);
-	return 0;
-}
-
-SEC("tracepoint/vmscan/mm_vmscan_node_reclaim_begin")
-int node_begin_tp(struct trace_event_raw_mm_vmscan_node_reclaim_begin___mt *args)
-{
-	begin(STALL_NODE_RECLAIM, args->nid, args->order, READ_GFP(args, gfp_flags));
-	return 0;
-}
-
-SEC("tracepoint/vmscan/mm_vmscan_node_reclaim_end")
-int node_end_tp(struct trace_event_raw_mm_vmscan_direct_reclaim_end_template___mt *args)
-{
-	finish(STALL_NODE_RECLAIM, args->nr_reclaimed);
-	return 0;
-}
-
-SEC("tracepoint/vmscan/mm_vmscan_throttled")
-int throttled_tp(struct trace_event_raw_mm_vmscan_throttled___mt *args)
-{
-	__u32 bits = args->reason;
-	__u8 reason = 0xff;
-
-	// The record holds 1 << reason.
-#pragma unroll
-	for (int i = 0; i < 8; i++) {
-		if (bits == (1U << i))
-			reason = i;
-	}
-	throttled(args->nid, args->usec_delayed, reason);
-	return 0;
-}
-
-SEC("tracepoint/vmscan/mm_vmscan_wakeup_kswapd")
-int wakeup_kswapd_tp(struct trace_event_raw_mm_vmscan_wakeup_kswapd___mt *args)
-{
-	wakeup_kswapd(args->nid, args->order, READ_GFP(args, gfp_flags));
-	return 0;
-}
-
-SEC("tracepoint/vmscan/mm_vmscan_kswapd_wake")
-int kswapd_wake_tp(struct trace_event_raw_mm_vmscan_kswapd_wake___mt *args)
-{
-	kswapd_wake(args->nid, args->order);
-	return 0;
-}
-
-SEC("tracepoint/vmscan/mm_vmscan_kswapd_sleep")
-int kswapd_sleep_tp(void *args)
-{
-	finish(STALL_KSWAPD_RUN, 0);
-	return 0;
-}
+#include "reclaim_classic.h"

@@ -94,3 +94,82 @@ static __always_inline bool stall_send(__u64 ns, __u64 count)
 		return ns >= CFG.stall_min_ns;
 	return should_send(count);
 }
+
+// Kernel stack of a stall, taken where it began, only when a threshold is
+// set (CFG.stall_min_ns): the stalls over it are sent with their stack.
+// The begin hooks do not know yet how long the stall will be, so each
+// stalling thread keeps its stack in a slot until its end.
+#define STALL_STACK_DEPTH 32
+struct stall_stack {
+	__u64 ips[STALL_STACK_DEPTH]; // return addresses, innermost first
+	__u32 len;                    // frames in ips
+	__u32 _pad;
+};
+
+const struct stall_stack *unused_stall_stack __attribute__((unused));
+
+// A family's stack slots (LRU, keyed by tid: a thread that never ends its
+// stall does not pin one; 1024 slots, about 300 KiB, one slot set by the
+// loader without a threshold) and the per-CPU buffer a stack is walked
+// into (too large for the BPF stack).
+#define DEFINE_STALL_STACKS(name)                                              \
+	struct {                                                                \
+		__uint(type, BPF_MAP_TYPE_LRU_HASH);                           \
+		__uint(max_entries, 1024);                                      \
+		__type(key, __u32);                                             \
+		__type(value, struct stall_stack);                             \
+	} name SEC(".maps");                                                    \
+	struct {                                                                \
+		__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);                       \
+		__uint(max_entries, 1);                                         \
+		__type(key, __u32);                                             \
+		__type(value, struct stall_stack);                             \
+	} name##_scratch SEC(".maps")
+
+// stall_stack_walk fills st with the current kernel stack.
+static __always_inline void stall_stack_walk(void *ctx, struct stall_stack *st)
+{
+	long n = bpf_get_stack(ctx, st->ips, sizeof(st->ips), 0);
+	st->len = n > 0 ? (__u32)n >> 3 : 0;
+}
+
+// stall_stack_take keeps the thread's stack in its slot, with a threshold.
+static __always_inline void stall_stack_take(void *ctx, void *slots, void *scratch, __u32 tid)
+{
+	__u32 zero = 0;
+	struct stall_stack *st;
+
+	if (!CFG.stall_min_ns)
+		return;
+	st = bpf_map_lookup_elem(scratch, &zero);
+	if (!st)
+		return;
+	stall_stack_walk(ctx, st);
+	bpf_map_update_elem(slots, &tid, st, BPF_ANY);
+}
+
+// stall_stack_put copies the thread's kept stack into a record (none: an
+// empty stack).
+static __always_inline void stall_stack_put(void *slots, __u32 tid, struct stall_stack *dst)
+{
+	struct stall_stack *st = bpf_map_lookup_elem(slots, &tid);
+
+	if (!st) {
+		dst->len = 0;
+		return;
+	}
+	__builtin_memcpy(dst, st, sizeof(*dst));
+}
+
+// stall_stack_drop frees the thread's slot once its stall ended.
+static __always_inline void stall_stack_drop(void *slots, __u32 tid)
+{
+	if (CFG.stall_min_ns)
+		bpf_map_delete_elem(slots, &tid);
+}
+
+// The size to reserve for a record ending in a struct stall_stack: all
+// of it with a threshold, without the stack otherwise (the loader pads
+// the record back). CFG is frozen, so the verifier sees one size.
+#define STALL_RECORD_SIZE(type) \
+	(CFG.stall_min_ns ? sizeof(type) : __builtin_offsetof(type, stack))

@@ -110,6 +110,19 @@ type ReclaimStall struct {
 	ThrottleReason      string `json:"throttle_reason,omitempty"`
 	// Count is the aggregate's count when this stall was recorded.
 	Count uint64 `json:"count"`
+	StallStack
+}
+
+// StallStack is the kernel stack of a stall, taken where it began (a
+// throttling sleep's where it was reported). The kernel takes it only
+// when a stall threshold is set (loader.Config.StallThreshold), for the
+// stalls over it.
+type StallStack struct {
+	// StackAddrs are the return addresses, innermost first; Stack the
+	// same symbolized (without the tracer's frames) when the session
+	// names stacks.
+	StackAddrs []uint64 `json:"-"`
+	Stack      []string `json:"stack,omitempty"`
 }
 
 // CompactionStall is one direct compaction call, sent when it ended:
@@ -135,6 +148,7 @@ type CompactionStall struct {
 	StartNs      uint64    `json:"start_mono_ns"`
 	DurationNs   uint64    `json:"duration_ns"`
 	Count        uint64    `json:"count"`
+	StallStack
 }
 
 // ReclaimAggregate is the exact in-kernel total of one (process, memory

@@ -83,6 +83,28 @@ func (v View) longStalls(w io.Writer, m *Model) {
 			return []string{r.Time.Local().Format("15:04:05.000"), strconv.FormatUint(uint64(r.Pid), 10), text.Escape(r.Comm),
 				string(r.Kind), strconv.Itoa(int(r.Order)), r.GFP, v.paint(red, duration(r.Duration)), text.Escape(r.Detail), text.Escape(r.Cgroup)}
 		})
+	if v.Stacks > 0 {
+		v.longStallStacks(w, rows)
+	}
+}
+
+// longStallStacks shows, under --stacks, where the newest stalls over the
+// threshold began (--top-stacks of them).
+func (v View) longStallStacks(w io.Writer, rows []StallRow) {
+	v.heading(w, "Kernel stacks of the newest long stalls")
+	if len(rows) == 0 {
+		fmt.Fprintln(w, "  none")
+	}
+	for i, r := range rows[:min(len(rows), v.Stacks)] {
+		fmt.Fprintf(w, "  #%d  %s  %s[%d] %s %s\n", i+1, r.Time.Local().Format("15:04:05.000"), text.Escape(r.Comm), r.Pid, r.Kind, duration(r.Duration))
+		if len(r.Stack) == 0 {
+			fmt.Fprintln(w, "      (stack not available)")
+		}
+		for _, f := range r.Stack {
+			fmt.Fprintf(w, "      %s\n", f)
+		}
+	}
+	fmt.Fprintln(w)
 }
 
 // demandLine is the atomic demand in the System section: the last

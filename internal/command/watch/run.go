@@ -189,7 +189,11 @@ func Run(ctx context.Context, opts Options) error {
 			cols, rows := tty.Size(opts.Out)
 			v.Width = cols
 			// The tables share what is left after ~22 fixed lines.
-			v.MaxRows = max(3, (rows-22-stackLines(opts.Stacks))/(3+len(model.counted)))
+			fixed := 22 + stackLines(opts.Stacks)
+			if opts.StallThreshold > 0 {
+				fixed += stackLines(opts.Stacks) // the long stalls' stacks
+			}
+			v.MaxRows = max(3, (rows-fixed)/(3+len(model.counted)))
 		}
 		return v
 	}

@@ -27,6 +27,8 @@ type StallRow struct {
 	// Detail is what the stall achieved: pages reclaimed, or the
 	// compaction's outcome.
 	Detail string
+	// Stack is the kernel stack where the stall began, symbolized.
+	Stack []string
 }
 
 // THPProc is one process's THP fallbacks: transparent-huge-page faults
@@ -83,7 +85,7 @@ func (m *Model) stallRow(ev *event.Event) (StallRow, bool) {
 		if r.Kind == event.StallKswapdWakeup {
 			return StallRow{}, false
 		}
-		row.Kind, row.Order, row.GFP, row.Duration = r.Kind, r.Order, r.GFP, time.Duration(r.DurationNs)
+		row.Kind, row.Order, row.GFP, row.Duration, row.Stack = r.Kind, r.Order, r.GFP, time.Duration(r.DurationNs), r.Stack
 		switch {
 		case r.Kind == event.StallThrottled:
 			row.Detail = r.ThrottleReason
@@ -92,7 +94,7 @@ func (m *Model) stallRow(ev *event.Event) (StallRow, bool) {
 		}
 	case ev.Compaction != nil:
 		c := ev.Compaction
-		row.Kind, row.Order, row.GFP, row.Duration = event.StallCompaction, c.Order, c.GFP, time.Duration(c.DurationNs)
+		row.Kind, row.Order, row.GFP, row.Duration, row.Stack = event.StallCompaction, c.Order, c.GFP, time.Duration(c.DurationNs), c.Stack
 		row.Detail = c.Outcome
 		if c.PageObtained {
 			row.Detail += ", page obtained"

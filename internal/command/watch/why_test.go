@@ -31,7 +31,8 @@ func TestWhyFailed(t *testing.T) {
 	evs := []event.Event{
 		fail(0, 85000), fail(0, -3000),
 		{Kind: event.KindReclaimStall, Time: t0, Task: event.Task{Pid: 40, Comm: "postgres"},
-			Reclaim: &event.ReclaimStall{Kind: event.StallDirectReclaim, GFP: "GFP_KERNEL", DurationNs: 25e6, Reclaimed: 32}},
+			Reclaim: &event.ReclaimStall{Kind: event.StallDirectReclaim, GFP: "GFP_KERNEL", DurationNs: 25e6, Reclaimed: 32,
+				StallStack: event.StallStack{Stack: []string{"try_to_free_pages+0x1", "__alloc_pages_slowpath+0x2"}}}},
 		{Kind: event.KindReclaimStall, Time: t0, Task: event.Task{Pid: 41, Comm: "short"},
 			Reclaim: &event.ReclaimStall{Kind: event.StallDirectReclaim, DurationNs: 9e6}},
 		{Kind: event.KindCompactionStall, Time: t0, Task: event.Task{Pid: 42, Comm: "sysctl"},
@@ -81,6 +82,21 @@ func TestWhyFailed(t *testing.T) {
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("frame lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "Kernel stacks of the newest long stalls") {
+		t.Errorf("stall stacks without --stacks:\n%s", out)
+	}
+	buf.Reset()
+	Render(&buf, m, View{Stacks: 3})
+	out = buf.String()
+	for _, want := range []string{
+		"Kernel stacks of the newest long stalls",
+		"#1  " + t0.Local().Format("15:04:05.000") + "  sysctl[42] compaction 11.0ms\n      (stack not available)",
+		"#2  " + t0.Local().Format("15:04:05.000") + "  postgres[40] direct_reclaim 25.0ms\n      try_to_free_pages+0x1\n      __alloc_pages_slowpath+0x2",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("--stacks frame lacks %q:\n%s", want, out)
 		}
 	}
 	s := Summarize(m, nil, false)

@@ -81,6 +81,7 @@ func (d *Decoder) Event(ev *event.Event) {
 		if r.Kind == event.StallThrottled {
 			r.ThrottleReason = d.ThrottleReasons.Name(int64(r.ThrottleReasonValue))
 		}
+		d.stallStack(&r.StallStack)
 	case ev.HugeFault != nil:
 		d.hugeFault(ev.HugeFault)
 	case ev.Compaction != nil:
@@ -88,6 +89,7 @@ func (d *Decoder) Event(ev *event.Event) {
 		c.GFP, _, _ = d.gfp(uint64(c.GFPFlags))
 		c.Priority = d.CompactPriorities.Name(int64(c.PriorityValue))
 		c.Outcome = d.CompactResults.Name(int64(c.OutcomeValue))
+		d.stallStack(&c.StallStack)
 	}
 }
 
@@ -236,6 +238,25 @@ func (d *Decoder) Stack(id int32) []string {
 	if err != nil {
 		return nil
 	}
+	frames := TrimTracingFrames(d.frames(addrs))
+	if d.stackCache == nil {
+		d.stackCache = map[int32][]string{}
+	}
+	d.stackCache[id] = frames
+	return frames
+}
+
+// stallStack symbolizes a stall's stack, carried in its record, when
+// stacks are named (Stacks is set).
+func (d *Decoder) stallStack(s *event.StallStack) {
+	if d.Stacks == nil || len(s.StackAddrs) == 0 {
+		return
+	}
+	s.Stack = TrimTracingFrames(d.frames(s.StackAddrs))
+}
+
+// frames symbolizes addresses, or writes them in hex without symbols.
+func (d *Decoder) frames(addrs []uint64) []string {
 	frames := make([]string, 0, len(addrs))
 	for _, a := range addrs {
 		if d.Symbols == nil {
@@ -244,11 +265,6 @@ func (d *Decoder) Stack(id int32) []string {
 		}
 		frames = append(frames, d.Symbols.FormatAddr(a))
 	}
-	frames = TrimTracingFrames(frames)
-	if d.stackCache == nil {
-		d.stackCache = map[int32][]string{}
-	}
-	d.stackCache[id] = frames
 	return frames
 }
 

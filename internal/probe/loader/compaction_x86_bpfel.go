@@ -68,6 +68,7 @@ type compactionCompactionEvent struct {
 	Outcome    uint8
 	Obtained   uint8
 	Pad        [5]uint8
+	Stack      compactionStallStack
 }
 
 type compactionMemtraceConfig struct {
@@ -125,12 +126,21 @@ const (
 	compactionStallKindSTALL_KCOMPACTD_WAKEUP compactionStallKind = 8
 )
 
+type compactionStallStack struct {
+	_   structs.HostLayout
+	Ips [32]uint64
+	Len uint32
+	Pad uint32
+}
+
 // Names of all BPF objects in the ELF.
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
 	compactionMapCompactAgg            = "compact_agg"
 	compactionMapCompactScratch        = "compact_scratch"
+	compactionMapCompactStacks         = "compact_stacks"
+	compactionMapCompactStacksScratch  = "compact_stacks_scratch"
 	compactionMapCompactWindows        = "compact_windows"
 	compactionMapCompactionEvents      = "compaction_events"
 	compactionMapCompactionStats       = "compaction_stats"
@@ -159,6 +169,7 @@ const (
 	compactionVarUnusedPreemptSource   = "unused_preempt_source"
 	compactionVarUnusedStallKey        = "unused_stall_key"
 	compactionVarUnusedStallKind       = "unused_stall_kind"
+	compactionVarUnusedStallStack      = "unused_stall_stack"
 	compactionVarUnusedStatIndex       = "unused_stat_index"
 )
 
@@ -226,11 +237,13 @@ type compactionProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type compactionMapSpecs struct {
-	CompactAgg       *ebpf.MapSpec `ebpf:"compact_agg"`
-	CompactScratch   *ebpf.MapSpec `ebpf:"compact_scratch"`
-	CompactWindows   *ebpf.MapSpec `ebpf:"compact_windows"`
-	CompactionEvents *ebpf.MapSpec `ebpf:"compaction_events"`
-	CompactionStats  *ebpf.MapSpec `ebpf:"compaction_stats"`
+	CompactAgg           *ebpf.MapSpec `ebpf:"compact_agg"`
+	CompactScratch       *ebpf.MapSpec `ebpf:"compact_scratch"`
+	CompactStacks        *ebpf.MapSpec `ebpf:"compact_stacks"`
+	CompactStacksScratch *ebpf.MapSpec `ebpf:"compact_stacks_scratch"`
+	CompactWindows       *ebpf.MapSpec `ebpf:"compact_windows"`
+	CompactionEvents     *ebpf.MapSpec `ebpf:"compaction_events"`
+	CompactionStats      *ebpf.MapSpec `ebpf:"compaction_stats"`
 }
 
 // compactionVariableSpecs contains global variables before they are loaded into the kernel.
@@ -246,6 +259,7 @@ type compactionVariableSpecs struct {
 	UnusedPreemptSource   *ebpf.VariableSpec `ebpf:"unused_preempt_source"`
 	UnusedStallKey        *ebpf.VariableSpec `ebpf:"unused_stall_key"`
 	UnusedStallKind       *ebpf.VariableSpec `ebpf:"unused_stall_kind"`
+	UnusedStallStack      *ebpf.VariableSpec `ebpf:"unused_stall_stack"`
 	UnusedStatIndex       *ebpf.VariableSpec `ebpf:"unused_stat_index"`
 }
 
@@ -269,17 +283,21 @@ func (o *compactionObjects) Close() error {
 //
 // It can be passed to loadCompactionObjects or ebpf.CollectionSpec.LoadAndAssign.
 type compactionMaps struct {
-	CompactAgg       *ebpf.Map `ebpf:"compact_agg"`
-	CompactScratch   *ebpf.Map `ebpf:"compact_scratch"`
-	CompactWindows   *ebpf.Map `ebpf:"compact_windows"`
-	CompactionEvents *ebpf.Map `ebpf:"compaction_events"`
-	CompactionStats  *ebpf.Map `ebpf:"compaction_stats"`
+	CompactAgg           *ebpf.Map `ebpf:"compact_agg"`
+	CompactScratch       *ebpf.Map `ebpf:"compact_scratch"`
+	CompactStacks        *ebpf.Map `ebpf:"compact_stacks"`
+	CompactStacksScratch *ebpf.Map `ebpf:"compact_stacks_scratch"`
+	CompactWindows       *ebpf.Map `ebpf:"compact_windows"`
+	CompactionEvents     *ebpf.Map `ebpf:"compaction_events"`
+	CompactionStats      *ebpf.Map `ebpf:"compaction_stats"`
 }
 
 func (m *compactionMaps) Close() error {
 	return _CompactionClose(
 		m.CompactAgg,
 		m.CompactScratch,
+		m.CompactStacks,
+		m.CompactStacksScratch,
 		m.CompactWindows,
 		m.CompactionEvents,
 		m.CompactionStats,
@@ -299,6 +317,7 @@ type compactionVariables struct {
 	UnusedPreemptSource   *ebpf.Variable `ebpf:"unused_preempt_source"`
 	UnusedStallKey        *ebpf.Variable `ebpf:"unused_stall_key"`
 	UnusedStallKind       *ebpf.Variable `ebpf:"unused_stall_kind"`
+	UnusedStallStack      *ebpf.Variable `ebpf:"unused_stall_stack"`
 	UnusedStatIndex       *ebpf.Variable `ebpf:"unused_stat_index"`
 }
 

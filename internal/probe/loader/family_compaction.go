@@ -1,6 +1,7 @@
 package loader
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 
@@ -21,7 +22,7 @@ func init() {
 		load:       loadCompactionSpec,
 		ringbuf:    compactionMapCompactionEvents,
 		stats:      compactionMapCompactionStats,
-		candidates: func(Config) ([]candidate, error) { return compactionCandidates(), nil },
+		candidates: func(cfg Config) ([]candidate, error) { return compactionCandidates(cfg), nil },
 		decode:     decodeCompaction,
 		aggregates: func(s *Session) (any, error) { return s.CompactionAggregates() },
 		forget: func(coll *ebpf.Collection, drop func(uint32) bool) error {
@@ -58,9 +59,16 @@ var compactionHooks = []struct {
 	{"vmscan", "mm_vmscan_node_reclaim_begin", compactionProgNodeReclaimBeginBtf, compactionProgReclaimBeginTp},
 }
 
-func compactionCandidates() []candidate {
-	btfs := tpHooks{kind: "tp_btf", name: "tp_btf/mm_compaction_*", note: compactionNote, choose: chooseCompactionEnd}
-	tps := tpHooks{kind: "tracepoint", name: "tracepoint/compaction/mm_compaction_*", note: compactionNote}
+func compactionCandidates(cfg Config) []candidate {
+	stacks := sizeStallStacks(cfg, compactionMapCompactStacks)
+	btfs := tpHooks{kind: "tp_btf", name: "tp_btf/mm_compaction_*", note: compactionNote,
+		choose: func(spec *ebpf.CollectionSpec, kernel *btf.Spec) error {
+			if err := chooseCompactionEnd(spec, kernel); err != nil {
+				return err
+			}
+			return stacks(spec, kernel)
+		}}
+	tps := tpHooks{kind: "tracepoint", name: "tracepoint/compaction/mm_compaction_*", note: compactionNote, choose: stacks}
 	for _, h := range compactionHooks {
 		btfs.hooks = append(btfs.hooks, tpHook{prog: h.btf, group: h.group, event: h.event})
 		tps.hooks = append(tps.hooks, tpHook{prog: h.tp, group: h.group, event: h.event})
@@ -88,7 +96,7 @@ func chooseCompactionEnd(spec *ebpf.CollectionSpec, kernel *btf.Spec) error {
 
 func decodeCompaction(s *Session, raw []byte) (event.Event, error) {
 	var r compactionCompactionEvent
-	if err := decodeRecord(raw, &r); err != nil {
+	if err := decodeStallRecord(raw, &r, binary.Size(r.Stack)); err != nil {
 		return event.Event{}, err
 	}
 	ev := s.header(event.KindCompactionStall, eventHdr(r.Hdr))
@@ -96,6 +104,7 @@ func decodeCompaction(s *Session, raw []byte) (event.Event, error) {
 		Order: r.Order, GFPFlags: event.Hex(r.Gfp), PriorityValue: int32(r.Prio),
 		OutcomeValue: int32(r.Outcome), PageObtained: r.Obtained != 0,
 		Start: s.wallTime(r.StartNs), StartNs: r.StartNs, DurationNs: r.DurationNs, Count: r.Count,
+		StallStack: event.StallStack{StackAddrs: stallStackAddrs(r.Stack.Ips[:], r.Stack.Len)},
 	}
 	return ev, nil
 }

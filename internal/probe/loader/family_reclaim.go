@@ -1,6 +1,7 @@
 package loader
 
 import (
+	"encoding/binary"
 	"fmt"
 
 	"github.com/cilium/ebpf"
@@ -20,7 +21,7 @@ func init() {
 		load:       loadReclaimSpec,
 		ringbuf:    reclaimMapReclaimEvents,
 		stats:      reclaimMapReclaimStats,
-		candidates: func(Config) ([]candidate, error) { return reclaimCandidates(), nil },
+		candidates: func(cfg Config) ([]candidate, error) { return reclaimCandidates(cfg), nil },
 		decode:     decodeReclaim,
 		aggregates: func(s *Session) (any, error) { return s.ReclaimAggregates() },
 		forget: func(coll *ebpf.Collection, drop func(uint32) bool) error {
@@ -61,9 +62,10 @@ var reclaimHooks = []struct {
 
 // reclaimCandidates: tp_btf first (no tracefs, the cheapest dispatch),
 // then the classic tracepoints.
-func reclaimCandidates() []candidate {
-	btfs := tpHooks{kind: "tp_btf", name: "tp_btf/mm_vmscan_*", note: reclaimNote}
-	tps := tpHooks{kind: "tracepoint", name: "tracepoint/vmscan/mm_vmscan_*", note: reclaimNote}
+func reclaimCandidates(cfg Config) []candidate {
+	stacks := sizeStallStacks(cfg, reclaimMapReclaimStacks)
+	btfs := tpHooks{kind: "tp_btf", name: "tp_btf/mm_vmscan_*", note: reclaimNote, choose: stacks}
+	tps := tpHooks{kind: "tracepoint", name: "tracepoint/vmscan/mm_vmscan_*", note: reclaimNote, choose: stacks}
 	for _, h := range reclaimHooks {
 		btfs.hooks = append(btfs.hooks, tpHook{prog: h.btf, group: "vmscan", event: h.event, optional: h.optional})
 		tps.hooks = append(tps.hooks, tpHook{prog: h.tp, group: "vmscan", event: h.event, optional: h.optional})
@@ -73,7 +75,7 @@ func reclaimCandidates() []candidate {
 
 func decodeReclaim(s *Session, raw []byte) (event.Event, error) {
 	var r reclaimReclaimEvent
-	if err := decodeRecord(raw, &r); err != nil {
+	if err := decodeStallRecord(raw, &r, binary.Size(r.Stack)); err != nil {
 		return event.Event{}, err
 	}
 	ev := s.header(event.KindReclaimStall, eventHdr(r.Hdr))
@@ -81,6 +83,7 @@ func decodeReclaim(s *Session, raw []byte) (event.Event, error) {
 		Kind: stallKindOf(r.Kind), Order: r.Order, GFPFlags: event.Hex(r.Gfp), Node: r.Nid,
 		DurationNs: r.DurationNs, Reclaimed: r.Reclaimed, ThrottledNs: r.ThrottledNs,
 		Passes: r.Passes, ThrottleReasonValue: r.Detail, Count: r.Count,
+		StallStack: event.StallStack{StackAddrs: stallStackAddrs(r.Stack.Ips[:], r.Stack.Len)},
 	}
 	return ev, nil
 }

@@ -1,8 +1,10 @@
 package loader
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -185,4 +187,39 @@ func kernelEnum(kernel *btf.Spec, name, prefix string) *kenum.Names {
 		members[i] = kenum.Member{Name: v.Name, Value: val}
 	}
 	return kenum.FromMembers(name, prefix, members, nil)
+}
+
+// sizeStallStacks sizes a stall family's stack slots (DEFINE_STALL_STACKS
+// in bpf/stall.h): the programs take stacks only with a threshold, so
+// without one a single slot is enough and costs no memory.
+func sizeStallStacks(cfg Config, slots string) func(*ebpf.CollectionSpec, *btf.Spec) error {
+	return func(spec *ebpf.CollectionSpec, _ *btf.Spec) error {
+		if m := spec.Maps[slots]; m != nil && cfg.StallThreshold <= 0 {
+			m.MaxEntries = 1
+		}
+		return nil
+	}
+}
+
+// decodeStallRecord decodes a record ending in a stall stack, which the
+// programs leave out without a threshold (STALL_RECORD_SIZE): the missing
+// stack reads as empty. A record shorter than that is an error.
+func decodeStallRecord(raw []byte, v any, stackSize int) error {
+	if n := binary.Size(v); len(raw) < n {
+		if len(raw) < n-stackSize {
+			return fmt.Errorf("decoding record of %d bytes: want %d, or %d without its stack", len(raw), n, n-stackSize)
+		}
+		full := make([]byte, n)
+		copy(full, raw)
+		raw = full
+	}
+	return decodeRecord(raw, v)
+}
+
+// stallStackAddrs copies the n frames of a record's stack.
+func stallStackAddrs(ips []uint64, n uint32) []uint64 {
+	if n == 0 {
+		return nil
+	}
+	return slices.Clone(ips[:min(int(n), len(ips))])
 }

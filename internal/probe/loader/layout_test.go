@@ -59,6 +59,8 @@ var layoutCases = []struct {
 	{"reclaim", "reclaim_event", reclaimReclaimEvent{}},
 	{"reclaim", "reclaim_val", reclaimReclaimVal{}},
 	{"reclaim", "reclaim_inflight", reclaimReclaimInflight{}},
+	{"reclaim", "stall_stack", reclaimStallStack{}},
+	{"compaction", "stall_stack", compactionStallStack{}},
 	{"compaction", "compaction_event", compactionCompactionEvent{}},
 	{"compaction", "compact_val", compactionCompactVal{}},
 	{"compaction", "compact_window", compactionCompactWindow{}},

@@ -165,7 +165,8 @@ func (n *names) waitSymbols() {
 func (n *names) event(ev *event.Event) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	if ev.AllocFailure != nil || ev.WarnAlloc != nil {
+	if ev.AllocFailure != nil || ev.WarnAlloc != nil ||
+		(ev.Reclaim != nil && len(ev.Reclaim.StackAddrs) > 0) || (ev.Compaction != nil && len(ev.Compaction.StackAddrs) > 0) {
 		n.waitSymbols()
 	}
 	n.dec.Event(ev)

@@ -69,6 +69,7 @@ type reclaimReclaimEvent struct {
 	Kind        uint8
 	Detail      uint8
 	Pad         [2]uint8
+	Stack       reclaimStallStack
 }
 
 type reclaimReclaimInflight struct {
@@ -125,6 +126,13 @@ const (
 	reclaimStallKindSTALL_KCOMPACTD_WAKEUP reclaimStallKind = 8
 )
 
+type reclaimStallStack struct {
+	_   structs.HostLayout
+	Ips [32]uint64
+	Len uint32
+	Pad uint32
+}
+
 // Names of all BPF objects in the ELF.
 //
 // Used for safe lookups in a Collection or CollectionSpec.
@@ -132,6 +140,8 @@ const (
 	reclaimMapReclaimAgg            = "reclaim_agg"
 	reclaimMapReclaimEvents         = "reclaim_events"
 	reclaimMapReclaimSlots          = "reclaim_slots"
+	reclaimMapReclaimStacks         = "reclaim_stacks"
+	reclaimMapReclaimStacksScratch  = "reclaim_stacks_scratch"
 	reclaimMapReclaimStats          = "reclaim_stats"
 	reclaimProgDirectBeginBtf       = "direct_begin_btf"
 	reclaimProgDirectBeginTp        = "direct_begin_tp"
@@ -162,6 +172,7 @@ const (
 	reclaimVarUnusedReclaimVal      = "unused_reclaim_val"
 	reclaimVarUnusedStallKey        = "unused_stall_key"
 	reclaimVarUnusedStallKind       = "unused_stall_kind"
+	reclaimVarUnusedStallStack      = "unused_stall_stack"
 	reclaimVarUnusedStatIndex       = "unused_stat_index"
 )
 
@@ -233,10 +244,12 @@ type reclaimProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type reclaimMapSpecs struct {
-	ReclaimAgg    *ebpf.MapSpec `ebpf:"reclaim_agg"`
-	ReclaimEvents *ebpf.MapSpec `ebpf:"reclaim_events"`
-	ReclaimSlots  *ebpf.MapSpec `ebpf:"reclaim_slots"`
-	ReclaimStats  *ebpf.MapSpec `ebpf:"reclaim_stats"`
+	ReclaimAgg           *ebpf.MapSpec `ebpf:"reclaim_agg"`
+	ReclaimEvents        *ebpf.MapSpec `ebpf:"reclaim_events"`
+	ReclaimSlots         *ebpf.MapSpec `ebpf:"reclaim_slots"`
+	ReclaimStacks        *ebpf.MapSpec `ebpf:"reclaim_stacks"`
+	ReclaimStacksScratch *ebpf.MapSpec `ebpf:"reclaim_stacks_scratch"`
+	ReclaimStats         *ebpf.MapSpec `ebpf:"reclaim_stats"`
 }
 
 // reclaimVariableSpecs contains global variables before they are loaded into the kernel.
@@ -252,6 +265,7 @@ type reclaimVariableSpecs struct {
 	UnusedReclaimVal      *ebpf.VariableSpec `ebpf:"unused_reclaim_val"`
 	UnusedStallKey        *ebpf.VariableSpec `ebpf:"unused_stall_key"`
 	UnusedStallKind       *ebpf.VariableSpec `ebpf:"unused_stall_kind"`
+	UnusedStallStack      *ebpf.VariableSpec `ebpf:"unused_stall_stack"`
 	UnusedStatIndex       *ebpf.VariableSpec `ebpf:"unused_stat_index"`
 }
 
@@ -275,10 +289,12 @@ func (o *reclaimObjects) Close() error {
 //
 // It can be passed to loadReclaimObjects or ebpf.CollectionSpec.LoadAndAssign.
 type reclaimMaps struct {
-	ReclaimAgg    *ebpf.Map `ebpf:"reclaim_agg"`
-	ReclaimEvents *ebpf.Map `ebpf:"reclaim_events"`
-	ReclaimSlots  *ebpf.Map `ebpf:"reclaim_slots"`
-	ReclaimStats  *ebpf.Map `ebpf:"reclaim_stats"`
+	ReclaimAgg           *ebpf.Map `ebpf:"reclaim_agg"`
+	ReclaimEvents        *ebpf.Map `ebpf:"reclaim_events"`
+	ReclaimSlots         *ebpf.Map `ebpf:"reclaim_slots"`
+	ReclaimStacks        *ebpf.Map `ebpf:"reclaim_stacks"`
+	ReclaimStacksScratch *ebpf.Map `ebpf:"reclaim_stacks_scratch"`
+	ReclaimStats         *ebpf.Map `ebpf:"reclaim_stats"`
 }
 
 func (m *reclaimMaps) Close() error {
@@ -286,6 +302,8 @@ func (m *reclaimMaps) Close() error {
 		m.ReclaimAgg,
 		m.ReclaimEvents,
 		m.ReclaimSlots,
+		m.ReclaimStacks,
+		m.ReclaimStacksScratch,
 		m.ReclaimStats,
 	)
 }
@@ -303,6 +321,7 @@ type reclaimVariables struct {
 	UnusedReclaimVal      *ebpf.Variable `ebpf:"unused_reclaim_val"`
 	UnusedStallKey        *ebpf.Variable `ebpf:"unused_stall_key"`
 	UnusedStallKind       *ebpf.Variable `ebpf:"unused_stall_kind"`
+	UnusedStallStack      *ebpf.Variable `ebpf:"unused_stall_stack"`
 	UnusedStatIndex       *ebpf.Variable `ebpf:"unused_stat_index"`
 }
 

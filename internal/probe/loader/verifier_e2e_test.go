@@ -2,6 +2,7 @@ package loader
 
 import (
 	"testing"
+	"time"
 
 	"github.com/memtrace/memtrace/internal/event"
 	"github.com/memtrace/memtrace/internal/testing/privtest"
@@ -21,32 +22,38 @@ const maxVerifiedInsns = 4096
 func TestVerifierWorkBounded(t *testing.T) {
 	privtest.RequireRoot(t)
 	privtest.RequireBTFKernel(t)
-	cfg := DefaultConfig()
-	cfg.Signals = event.AllSignals
-	s, err := Start(cfg, Naming{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	checked := 0
-	for sig, a := range s.families {
-		for name, p := range a.coll.Programs {
-			info, err := p.Info()
+	// A stall threshold makes the stall programs take stacks: other paths.
+	for _, threshold := range []time.Duration{0, 10 * time.Millisecond} {
+		t.Run("stall-threshold="+threshold.String(), func(t *testing.T) {
+			cfg := DefaultConfig()
+			cfg.Signals = event.AllSignals
+			cfg.StallThreshold = threshold
+			s, err := Start(cfg, Naming{})
 			if err != nil {
-				t.Fatalf("%s/%s: %v", sig, name, err)
+				t.Fatal(err)
 			}
-			n, ok := info.VerifiedInstructions()
-			if !ok {
-				t.Skip("this kernel does not report verified instructions (before 5.16)")
+			defer s.Close()
+			checked := 0
+			for sig, a := range s.families {
+				for name, p := range a.coll.Programs {
+					info, err := p.Info()
+					if err != nil {
+						t.Fatalf("%s/%s: %v", sig, name, err)
+					}
+					n, ok := info.VerifiedInstructions()
+					if !ok {
+						t.Skip("this kernel does not report verified instructions (before 5.16)")
+					}
+					checked++
+					t.Logf("%s/%s: %d instructions verified", sig, name, n)
+					if n > maxVerifiedInsns {
+						t.Errorf("%s/%s: the verifier processed %d instructions, want at most %d", sig, name, n, maxVerifiedInsns)
+					}
+				}
 			}
-			checked++
-			t.Logf("%s/%s: %d instructions verified", sig, name, n)
-			if n > maxVerifiedInsns {
-				t.Errorf("%s/%s: the verifier processed %d instructions, want at most %d", sig, name, n, maxVerifiedInsns)
+			if len(s.families) != len(event.AllSignals) || checked == 0 {
+				t.Errorf("%d families attached, %d programs checked; want all %d families", len(s.families), checked, len(event.AllSignals))
 			}
-		}
-	}
-	if len(s.families) != len(event.AllSignals) || checked == 0 {
-		t.Errorf("%d families attached, %d programs checked; want all %d families", len(s.families), checked, len(event.AllSignals))
+		})
 	}
 }
