@@ -25,7 +25,7 @@ help: ## list the targets
 build: ## build bin/memtrace (needs no clang: BPF objects are committed); GOARCH=arm64: bin/memtrace-linux-arm64
 	CGO_ENABLED=0 GOOS=linux GOARCH=$(GOARCH) $(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/memtrace
 
-release: ## dist/: static binaries (amd64, arm64), .deb (.rpm), OCI images FROM scratch (buildah), SHA256SUMS
+release: ## dist/: static binaries (amd64, arm64), .deb (.rpm), OCI images FROM scratch (buildah) and their manifest list, SHA256SUMS
 	GO=$(GO) VERSION=$(VERSION) bash scripts/release.sh
 
 # internal/probe/loader holds memtrace's objects, bench/bpfgen the benchmark's (its
