@@ -25,7 +25,7 @@ help: ## list the targets
 build: ## build bin/memtrace (needs no clang: BPF objects are committed); GOARCH=arm64: bin/memtrace-linux-arm64
 	CGO_ENABLED=0 GOOS=linux GOARCH=$(GOARCH) $(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/memtrace
 
-release: ## dist/: static binaries (amd64, arm64), .deb (.rpm), OCI images FROM scratch (buildah), SHA256SUMS
+release: ## dist/: static binaries (amd64, arm64), .deb (.rpm), OCI images FROM scratch (buildah) and their manifest list, SHA256SUMS
 	GO=$(GO) VERSION=$(VERSION) bash scripts/release.sh
 
 # internal/probe/loader holds memtrace's objects, bench/bpfgen the benchmark's (its
@@ -57,7 +57,7 @@ test-unit: ## only the tests that need no privileges
 lab: ## the incident lab (root): Debian 12's 6.1 under qemu with 512 MiB, atomic failures in softirq on fragmented memory, diagnosed by memtrace; writes docs/lab.md
 	$(GO) run ./test/vm -lab -kernel bookworm:linux-image-amd64 -mem 512 -append nopti -timeout 20m -out /var/cache/memtrace-vm/lab -lab-docs docs/lab.md $(LABFLAGS)
 
-test-kernels: ## boot Debian 12's 6.1 and Debian 11's 5.10 (amd64) and Debian 12's 6.1 (arm64) under qemu: privileged tests and memtrace end to end there and on this host (root)
+test-kernels: ## boot Debian 12's 6.1, Debian 11's 5.10 and Debian 13's 6.12 (amd64) and Debian 12's 6.1 (arm64) under qemu: privileged tests and memtrace end to end there and on this host (root)
 	$(GO) run ./test/vm $(VMFLAGS)
 
 bench: build ## memtrace beside an empty-program floor, bpftrace and bcc, as root (docs/benchmarks.md); BENCH_QUICK=1: smoke test

@@ -8,6 +8,11 @@
 #   memtrace-VERSION.ARCH.rpm    the same files, when rpmbuild is installed
 #   memtrace-oci-ARCH.tar        an OCI image FROM scratch holding the
 #                                binary, built with buildah (podman load -i)
+#   memtrace-oci.tar             the manifest list (OCI image index) of
+#                                those images, one per platform, with the
+#                                images themselves: an OCI archive to push
+#                                to a registry as one multi-arch tag
+#                                (skopeo copy --all oci-archive:... docker://...)
 #   SHA256SUMS
 #
 # Nothing but Go modules is fetched: packages are put together with
@@ -170,6 +175,19 @@ for arch in $ARCHES; do
 	buildah commit --quiet --rm --timestamp "$SOURCE_DATE_EPOCH" "$ctr" \
 		"oci-archive:$DIST/memtrace-oci-$arch.tar:memtrace:$VERSION" >/dev/null
 done
+
+echo "== manifest list (buildah manifest)"
+# In a storage of its own under $work, removed with it: the list and the
+# instances it reads are never left in the machine's image storage.
+store=(--root "$work/storage" --runroot "$work/run" --storage-driver vfs)
+list=memtrace-release-$$
+buildah "${store[@]}" manifest create "$list" >/dev/null
+for arch in $ARCHES; do
+	buildah "${store[@]}" manifest add "$list" "oci-archive:$DIST/memtrace-oci-$arch.tar" >/dev/null
+done
+buildah "${store[@]}" manifest push --quiet --all --format oci "$list" \
+	"oci-archive:$DIST/memtrace-oci.tar:memtrace:$VERSION"
+buildah "${store[@]}" manifest rm "$list" >/dev/null
 
 (cd "$DIST" && sha256sum -- * >SHA256SUMS)
 echo "== $DIST"

@@ -10,6 +10,11 @@
 #     be in the container's output.
 #  2. the .deb of this machine's architecture installed with dpkg --root
 #     into an empty root, then memtrace --version run in it (chroot).
+#  3. the manifest list memtrace-oci.tar: an OCI image index with exactly
+#     linux/amd64 and linux/arm64, each instance the image of
+#     memtrace-oci-ARCH.tar (same config) and its config saying that
+#     platform. The image of step 1 is loaded from this list, so podman's
+#     choice of this machine's platform from it is tested too.
 #
 # Leaves nothing behind: the container is --rm, the image is removed, and
 # the temporary roots are deleted. Installs podman (and runc, see below)
@@ -20,7 +25,9 @@ export PATH="$PATH:/usr/local/go/bin"
 DIST=${DIST:-dist}
 arch=$(dpkg --print-architecture)
 [ "$(id -u)" = 0 ] || { echo "test-release: needs root (BPF, podman, dpkg --root)" >&2; exit 1; }
-[ -f "$DIST/memtrace-oci-$arch.tar" ] || { echo "test-release: no $DIST/memtrace-oci-$arch.tar: run make release first" >&2; exit 1; }
+for f in "memtrace-oci-$arch.tar" memtrace-oci.tar; do
+	[ -f "$DIST/$f" ] || { echo "test-release: no $DIST/$f: run make release first" >&2; exit 1; }
+done
 
 need=()
 command -v podman >/dev/null || need+=(podman)
@@ -65,10 +72,54 @@ if [ -f deploy/systemd/memtrace-record.service ]; then
 	echo "unit: memtrace-record.service runs $exe"
 fi
 
+echo "== manifest list: one image per platform"
+# Prints a line per platform, then the config digest of this machine's
+# platform, which is the ID of the image podman loads from the list.
+python3 - "$DIST" "$arch" >"$tmp/list.txt" <<'EOF'
+import json, sys, tarfile
+dist, host = sys.argv[1], sys.argv[2]
+want = {("linux", "amd64"), ("linux", "arm64")}
+INDEX = "application/vnd.oci.image.index.v1+json"
+
+def blob(tar, digest):
+    return json.load(tar.extractfile("blobs/" + digest.replace(":", "/")))
+
+def manifests(tar):
+    return json.load(tar.extractfile("index.json"))["manifests"]
+
+with tarfile.open(f"{dist}/memtrace-oci.tar") as tar:
+    top = manifests(tar)
+    if len(top) != 1 or top[0]["mediaType"] != INDEX:
+        sys.exit(f"memtrace-oci.tar: want one image index, have {top}")
+    got = {}
+    for m in blob(tar, top[0]["digest"])["manifests"]:
+        plat = (m["platform"]["os"], m["platform"]["architecture"])
+        if plat in got:
+            sys.exit(f"memtrace-oci.tar: {plat} twice")
+        cfgdesc = blob(tar, m["digest"])["config"]
+        cfg = blob(tar, cfgdesc["digest"])
+        if (cfg["os"], cfg["architecture"]) != plat:
+            sys.exit(f"memtrace-oci.tar: the {plat} instance's config says {cfg['os']}/{cfg['architecture']}")
+        got[plat] = cfgdesc["digest"]
+if set(got) != want:
+    sys.exit(f"memtrace-oci.tar: platforms {sorted(got)}, want {sorted(want)}")
+for (os_, arch), cfg in sorted(got.items()):
+    with tarfile.open(f"{dist}/memtrace-oci-{arch}.tar") as tar:
+        own = blob(tar, manifests(tar)[0]["digest"])["config"]["digest"]
+    if own != cfg:
+        sys.exit(f"memtrace-oci.tar: the {os_}/{arch} instance has config {cfg}, memtrace-oci-{arch}.tar {own}")
+    print(f"{os_}/{arch}: config {cfg[:19]}..., as memtrace-oci-{arch}.tar")
+print(got[("linux", host)])
+EOF
+sed '$d' "$tmp/list.txt"
+hostcfg=$(tail -n1 "$tmp/list.txt")
+
 echo "== image: memtrace capture under podman with the DaemonSet's capabilities"
-image=$(podman load -q -i "$DIST/memtrace-oci-$arch.tar" | sed -n 's/^Loaded image[^:]*: *//p' | head -n1)
+image=$(podman load -q -i "$DIST/memtrace-oci.tar" | sed -n 's/^Loaded image[^:]*: *//p' | head -n1)
 [ -n "$image" ] || { echo "podman load gave no image name" >&2; exit 1; }
-echo "loaded $image"
+id=$(podman image inspect --format '{{.Id}}' "$image")
+[ "sha256:$id" = "$hostcfg" ] || { echo "podman loaded $id from the manifest list, not the linux/$arch image ($hostcfg)" >&2; exit 1; }
+echo "loaded $image from the manifest list: the linux/$arch image"
 
 # Debian 12's podman 4.3 ships a seccomp profile older than CAP_BPF: it
 # allows bpf and perf_event_open to CAP_SYS_ADMIN only. Newer profiles

@@ -117,3 +117,28 @@ func fromEnum(members []EnumMember, rel kver) (*Table, error) {
 	entries = append(entries, singles...)
 	return newTable(entries, "|", "none", "kernel BTF"), nil
 }
+
+// withEnumBits adds to a table read from a format file the single bits of
+// the GFP enum that it has no entry of their own for, after its entries,
+// so that they are named instead of left as a hex number. A kernel's
+// tracefs table may lag its enum: 6.12 has ___GFP_NO_OBJ_EXT_BIT (24)
+// but prints __GFP_NO_OBJ_EXT as 0x1000000. The source says so.
+func (t *Table) withEnumBits(bits []gfpBit) *Table {
+	named := map[uint64]bool{}
+	for _, e := range t.entries {
+		named[e.Mask] = true
+	}
+	entries := t.Entries()
+	var added []string
+	for _, b := range bits {
+		if m := uint64(1) << b.bit; !named[m] {
+			entries = append(entries, Entry{Mask: m, Name: "__GFP_" + b.name})
+			added = append(added, "__GFP_"+b.name)
+		}
+	}
+	if len(added) == 0 {
+		return t
+	}
+	source := fmt.Sprintf("%s (%s from kernel BTF)", t.source, strings.Join(added, ", "))
+	return newTable(entries, t.delim, t.zero, source)
+}

@@ -12,7 +12,8 @@
 //   - FromEnum: the members of the ___GFP_*_BIT enum (kernel BTF, 6.10
 //     and later), which the caller reads with its own BTF reader;
 //   - ForRelease: the built-in table for a kernel release;
-//   - Load: the first of these that works for the running kernel.
+//   - Load: the first of these that works for the running kernel, a
+//     format file's table completed with the enum's bits it lacks.
 //
 // The package reads no BTF itself and has no dependency outside the
 // standard library. Decoding reproduces the kernel's __print_flags / %pGg

@@ -16,7 +16,8 @@ const FormatPath = "events/kmem/mm_page_alloc/format"
 //
 //  1. the mm_page_alloc format file under tracefsDir (exactly what the
 //     kernel prints; enum names left in it by 6.10-6.13 are resolved with
-//     enum),
+//     enum, and bits of enum that its table does not name are named
+//     from enum, see withEnumBits),
 //  2. enum, the members of the kernel's ___GFP_*_BIT enum (FromEnum),
 //  3. the built-in table for release.
 //
@@ -24,7 +25,7 @@ const FormatPath = "events/kmem/mm_page_alloc/format"
 // lists why each step failed.
 func Load(tracefsDir string, enum []EnumMember, release string) (*Table, error) {
 	var errs []error
-	_, env, _ := enumBits(enum)
+	bits, env, _ := enumBits(enum)
 	if tracefsDir != "" {
 		path := filepath.Join(tracefsDir, FormatPath)
 		data, err := os.ReadFile(path)
@@ -35,7 +36,7 @@ func Load(tracefsDir string, enum []EnumMember, release string) (*Table, error) 
 			}
 			t, err := fromFormat(string(data), env, source)
 			if err == nil {
-				return t, nil
+				return t.withEnumBits(bits), nil
 			}
 			errs = append(errs, fmt.Errorf("%s: %w", path, err))
 		} else {

@@ -21,8 +21,16 @@ const (
 // writeDocs writes docs/kernels.md from this run's results, so the table
 // says only what was seen, and copies its first table into the README
 // beside the docs directory.
+//
+// Rows of kernels this run did not boot are kept from the file
+// (mergeDocs), so -kernel can re-run one kernel alone.
 func writeDocs(path string, runs []*runResult, h *hostResult, o options) error {
 	doc := kernelsDoc(runs, h, o)
+	if old, err := os.ReadFile(path); err == nil {
+		doc = mergeDocs(string(old), doc, o.kernel)
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("reading %s: %w", path, err)
+	}
 	if err := os.WriteFile(path, []byte(doc), 0o644); err != nil {
 		return err
 	}
@@ -210,8 +218,14 @@ func intro(runs []*runResult, h *hostResult) string {
 			guests = append(guests, shortVersion(r.kernel)+arch+" ("+r.pkg+")")
 		}
 	}
+	return introText(guests, h != nil)
+}
+
+// introText is intro's sentence for these guests, and the host's kernel
+// when host.
+func introText(guests []string, host bool) string {
 	tested := "memtrace is tested on "
-	if h != nil {
+	if host {
 		tested += "the CI host's kernel and on "
 	}
 	return tested + joinAnd(guests) + ", booted under qemu by `make test-kernels` (test/vm). " +

@@ -19,7 +19,7 @@ func TestParseKernels(t *testing.T) {
 		want []kernelEntry
 		err  string
 	}{
-		{defaultKernels, []kernelEntry{{"bookworm", "linux-image-amd64"}, {"bullseye", "linux-image-amd64"}, {"bookworm", "linux-image-arm64"}}, ""},
+		{defaultKernels, []kernelEntry{{"bookworm", "linux-image-amd64"}, {"bullseye", "linux-image-amd64"}, {"trixie", "linux-image-amd64"}, {"bookworm", "linux-image-arm64"}}, ""},
 		{"bullseye:linux-image-amd64", []kernelEntry{{"bullseye", "linux-image-amd64"}}, ""},
 		// A bare package comes from the host's apt sources.
 		{"linux-image-amd64", []kernelEntry{{"", "linux-image-amd64"}}, ""},

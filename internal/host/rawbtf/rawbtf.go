@@ -256,33 +256,65 @@ func (r *File) SectionVars(name string) (map[string]SectionVar, error) {
 }
 
 // MemberOffset is the byte offset of a member of the struct typeID
-// refers to, through typedefs and qualifiers.
+// refers to, through typedefs and qualifiers and into anonymous structs
+// and unions, as C names them: x86's pcpu_hot keeps preempt_count in an
+// anonymous struct inside an anonymous union (6.2 to 6.14).
 func (r *File) MemberOffset(typeID uint32, member string) (uint64, bool, error) {
+	if member == "" {
+		return 0, false, nil
+	}
+	budget := maxMembersVisited
+	return r.memberOffset(typeID, member, 0, &budget)
+}
+
+// maxMembersVisited bounds MemberOffset's search, which malformed BTF
+// (anonymous members that contain themselves) could make endless.
+const maxMembersVisited = 1 << 16
+
+func (r *File) memberOffset(typeID uint32, member string, nesting int, budget *int) (uint64, bool, error) {
+	if nesting > 8 {
+		return 0, false, nil // no C type nests anonymous members this deep
+	}
 	t, err := r.typ(typeID)
 	for depth := 0; err == nil && depth < 32; depth++ {
 		switch t.kind {
 		case btfKindTypedef, btfKindVolatile, btfKindConst, btfKindRestrict, btfKindTypeTag:
 			t, err = r.typ(t.sizeType)
 			continue
-		case btfKindStruct:
-			for i := 0; i < t.vlen; i++ {
-				m := t.data[i*12:]
-				name, err := r.name(r.bo.Uint32(m))
-				if err != nil {
-					return 0, false, err
-				}
-				if name != member {
-					continue
-				}
-				bits := r.bo.Uint32(m[8:])
-				if t.kindFlag {
-					bits &= 0xffffff // the top byte is a bitfield's size
-				}
-				return uint64(bits / 8), true, nil
-			}
-			return 0, false, nil
+		case btfKindStruct, btfKindUnion:
+			return r.searchMembers(t, member, nesting, budget)
 		}
 		return 0, false, nil
 	}
 	return 0, false, err
+}
+
+// searchMembers looks for member among t's members and inside its
+// anonymous ones, in order.
+func (r *File) searchMembers(t rawType, member string, nesting int, budget *int) (uint64, bool, error) {
+	for i := 0; i < t.vlen; i++ {
+		if *budget--; *budget < 0 {
+			return 0, false, nil
+		}
+		m := t.data[i*12:]
+		name, err := r.name(r.bo.Uint32(m))
+		if err != nil {
+			return 0, false, err
+		}
+		if name != "" && name != member {
+			continue
+		}
+		bits := r.bo.Uint32(m[8:])
+		if t.kindFlag {
+			bits &= 0xffffff // the top byte is a bitfield's size
+		}
+		if name == member {
+			return uint64(bits / 8), true, nil
+		}
+		off, ok, err := r.memberOffset(r.bo.Uint32(m[4:]), member, nesting+1, budget)
+		if err != nil || ok {
+			return uint64(bits/8) + off, ok, err
+		}
+	}
+	return 0, false, nil
 }

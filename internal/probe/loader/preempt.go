@@ -27,7 +27,7 @@ type percpuSection struct {
 }
 
 // preemptFrom locates preempt_count. x86 keeps it in a static per-CPU
-// variable (__preempt_count, or inside pcpu_hot from 6.1 to 6.14); other
+// variable (__preempt_count, or inside pcpu_hot from 6.2 to 6.14); other
 // architectures in thread_info.
 func preemptFrom(sec percpuSection) preemptLocation {
 	rq, ok := sec.offsets["runqueues"]
@@ -113,16 +113,33 @@ func findPreemptCount(kernel *btf.Spec) preemptLocation {
 		}
 	}
 	sec.fieldOffset = func(variable, member string) (uint64, bool) {
-		if st, ok := btf.UnderlyingType(types[variable]).(*btf.Struct); ok {
-			for _, m := range st.Members {
-				if m.Name == member {
-					return uint64(m.Offset.Bytes()), true
-				}
-			}
-		}
-		return 0, false
+		return memberOffset(types[variable], member)
 	}
 	return preemptFrom(sec)
+}
+
+// memberOffset is the byte offset of member in the struct or union typ,
+// looking into anonymous members as C does (pcpu_hot's preempt_count is in
+// an anonymous struct in an anonymous union).
+func memberOffset(typ btf.Type, member string) (uint64, bool) {
+	var members []btf.Member
+	switch t := btf.UnderlyingType(typ).(type) {
+	case *btf.Struct:
+		members = t.Members
+	case *btf.Union:
+		members = t.Members
+	}
+	for _, m := range members {
+		if m.Name == member && member != "" {
+			return uint64(m.Offset.Bytes()), true
+		}
+		if m.Name == "" {
+			if off, ok := memberOffset(m.Type, member); ok {
+				return uint64(m.Offset.Bytes()) + off, true
+			}
+		}
+	}
+	return 0, false
 }
 
 // kallsymsPath is where the running kernel lists its symbols.

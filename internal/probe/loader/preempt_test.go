@@ -21,6 +21,8 @@ func TestPreemptRawMatchesParsed(t *testing.T) {
 	i32 := &btf.Int{Name: "int", Size: 4, Encoding: btf.Signed}
 	task := &btf.Struct{Name: "task_struct", Size: 8, Members: []btf.Member{{Name: "pid", Type: i32}}}
 	rq := &btf.Struct{Name: "rq", Size: 64, Members: []btf.Member{{Name: "nr_running", Type: u32}}}
+	// pcpu_hot as 6.2 to 6.14 declare it: its members in an anonymous
+	// struct inside an anonymous union with a cache line of padding.
 	hot := func(bitfields bool) btf.Type {
 		ms := []btf.Member{
 			{Name: "current_task", Type: &btf.Pointer{Target: task}},
@@ -30,8 +32,23 @@ func TestPreemptRawMatchesParsed(t *testing.T) {
 		if bitfields {
 			ms = append(ms, btf.Member{Name: "flag", Type: u32, Offset: 128, BitfieldSize: 1})
 		}
-		return &btf.Typedef{Name: "pcpu_hot_t", Type: &btf.Volatile{Type: &btf.Struct{Name: "pcpu_hot", Size: 24, Members: ms}}}
+		pad := &btf.Array{Index: u32, Type: &btf.Int{Name: "u8", Size: 1}, Nelems: 64}
+		union := &btf.Union{Size: 64, Members: []btf.Member{
+			{Name: "", Type: &btf.Struct{Size: 24, Members: ms}},
+			{Name: "pad", Type: pad},
+		}}
+		return &btf.Typedef{Name: "pcpu_hot_t", Type: &btf.Volatile{Type: &btf.Struct{Name: "pcpu_hot", Size: 64, Members: []btf.Member{{Name: "", Type: union}}}}}
 	}
+	// The anonymous struct need not be at offset 0 of its parent.
+	hotShifted := &btf.Struct{Name: "pcpu_hot", Size: 40, Members: []btf.Member{
+		{Name: "early", Type: i32},
+		{Name: "", Type: &btf.Struct{Size: 8, Members: []btf.Member{{Name: "cpu_number", Type: i32}, {Name: "preempt_count", Type: i32, Offset: 32}}}, Offset: 64},
+	}}
+	// An anonymous member without preempt_count is passed over.
+	hotElsewhere := &btf.Struct{Name: "pcpu_hot", Size: 16, Members: []btf.Member{
+		{Name: "", Type: &btf.Union{Size: 4, Members: []btf.Member{{Name: "cpu_number", Type: i32}}}},
+		{Name: "preempt_count", Type: i32, Offset: 96},
+	}}
 	section := func(vars map[string]struct {
 		off uint32
 		typ btf.Type
@@ -53,10 +70,16 @@ func TestPreemptRawMatchesParsed(t *testing.T) {
 	}{
 		{"6.15+", []btf.Type{section(vars{"runqueues": {0x3000, rq}, "__preempt_count": {0x28, i32}})},
 			preemptLocation{src: allocPreemptSourcePREEMPT_PERCPU, rqOff: 0x3000, pcOff: 0x28, desc: "per-CPU __preempt_count"}},
-		{"6.1-6.14", []btf.Type{section(vars{"runqueues": {0x3000, rq}, "pcpu_hot": {0x100, hot(false)}})},
+		{"6.2-6.14", []btf.Type{section(vars{"runqueues": {0x3000, rq}, "pcpu_hot": {0x100, hot(false)}})},
 			preemptLocation{src: allocPreemptSourcePREEMPT_PERCPU, rqOff: 0x3000, pcOff: 0x108, desc: "per-CPU pcpu_hot.preempt_count"}},
 		{"bitfields", []btf.Type{section(vars{"runqueues": {0x3000, rq}, "pcpu_hot": {0x100, hot(true)}})},
 			preemptLocation{src: allocPreemptSourcePREEMPT_PERCPU, rqOff: 0x3000, pcOff: 0x108, desc: "per-CPU pcpu_hot.preempt_count"}},
+		{"nested at an offset", []btf.Type{section(vars{"runqueues": {0x3000, rq}, "pcpu_hot": {0x100, hotShifted}})},
+			preemptLocation{src: allocPreemptSourcePREEMPT_PERCPU, rqOff: 0x3000, pcOff: 0x10c, desc: "per-CPU pcpu_hot.preempt_count"}},
+		{"after an anonymous member", []btf.Type{section(vars{"runqueues": {0x3000, rq}, "pcpu_hot": {0x100, hotElsewhere}})},
+			preemptLocation{src: allocPreemptSourcePREEMPT_PERCPU, rqOff: 0x3000, pcOff: 0x10c, desc: "per-CPU pcpu_hot.preempt_count"}},
+		{"pcpu_hot without preempt_count", []btf.Type{section(vars{"runqueues": {0x3000, rq}, "pcpu_hot": {0x100, &btf.Struct{Name: "pcpu_hot", Size: 4, Members: []btf.Member{{Name: "", Type: &btf.Union{Size: 4, Members: []btf.Member{{Name: "cpu_number", Type: i32}}}}}}}})},
+			preemptLocation{desc: "preempt_count not found in kernel BTF"}},
 		{"no runqueues", []btf.Type{section(vars{"__preempt_count": {0x28, i32}})},
 			preemptLocation{desc: "runqueues not in kernel BTF"}},
 		{"no preempt_count", []btf.Type{section(vars{"runqueues": {0x3000, rq}})},
@@ -106,6 +129,30 @@ func TestPreemptRawOnRunningKernel(t *testing.T) {
 		t.Errorf("raw %+v, parsed %+v", got, want)
 	}
 	t.Logf("%+v", got)
+}
+
+// Without preempt_count every event's context is "unknown": on an x86
+// kernel it must be found, from BTF or (a kernel whose BTF has no per-CPU
+// section, 5.10) kallsyms, whose addresses only root sees.
+func TestPreemptFoundOnRunningKernel(t *testing.T) {
+	if preemptArchUsesThreadInfo() {
+		t.Skip("preempt_count is in thread_info on this architecture")
+	}
+	kernel, err := btf.LoadKernelSpec()
+	if err != nil {
+		t.Skipf("no kernel BTF: %v", err)
+	}
+	loc := findPreemptCount(kernel)
+	if loc.src == allocPreemptSourcePREEMPT_NONE {
+		if os.Geteuid() != 0 {
+			t.Skipf("kernel BTF says %q and kallsyms addresses need root", loc.desc)
+		}
+		loc = resolvePreempt(loc, nil, kernel, kallsymsPath)
+	}
+	if loc.src == allocPreemptSourcePREEMPT_NONE {
+		t.Fatalf("preempt_count not found: %s", loc.desc)
+	}
+	t.Logf("%+v", loc)
 }
 
 func TestPreemptFromKallsyms(t *testing.T) {
