@@ -28,10 +28,10 @@ var (
 	tMemtraceStall = &tracer{name: "memtrace-stall", goDump: true, args: func(e *env, ready string) []string {
 		return []string{e.bin("memtrace"), "watch", "--json", "--signals", "reclaim,compaction", "--ready-file", ready}
 	}}
-	// The same with a stall threshold: every stall's begin walks its
-	// kernel stack, kept until its end.
+	// The same with stacks of stalls over a threshold: every stall's
+	// begin walks its kernel stack, kept until its end.
 	tMemtraceStallStacks = &tracer{name: "memtrace-stall-stacks", goDump: true, args: func(e *env, ready string) []string {
-		return []string{e.bin("memtrace"), "watch", "--json", "--signals", "reclaim,compaction", "--stall-threshold", "10ms", "--ready-file", ready}
+		return []string{e.bin("memtrace"), "watch", "--json", "--signals", "reclaim,compaction", "--stall-threshold", "10ms", "--stacks", "--ready-file", ready}
 	}}
 	stallTracers = []*tracer{tNone, tStallFloor, tMemtraceStall, tMemtraceStallStacks}
 )
