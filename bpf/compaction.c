@@ -58,8 +58,8 @@ struct compaction_event {
 	__u8 outcome;  // enum compact_result
 	__u8 obtained;
 	__u8 _pad[5];
-	// With a threshold only: where the call began. Last, so it can be
-	// left out.
+	// With stacks only: where the call began. Last, so it can be left
+	// out.
 	struct stall_stack stack;
 };
 
@@ -151,7 +151,7 @@ static __always_inline void close_window(__u64 pid_tgid)
 	e->outcome = w->rc;
 	e->obtained = w->obtained;
 	__builtin_memset(e->_pad, 0, sizeof(e->_pad));
-	if (CFG.stall_min_ns) {
+	if (STALL_STACKS_ON) {
 		stall_stack_put(&compact_stacks, tid, &e->stack);
 		stall_stack_drop(&compact_stacks, tid);
 	}

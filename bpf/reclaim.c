@@ -52,8 +52,8 @@ struct reclaim_event {
 	__u8 kind;   // enum stall_kind
 	__u8 detail; // throttled: enum vmscan_throttle_state
 	__u8 _pad[2];
-	// With a threshold only: where the stall began (the throttling
-	// sleep: where it was reported). Last, so it can be left out.
+	// With stacks only: where the stall began (the throttling sleep:
+	// where it was reported). Last, so it can be left out.
 	struct stall_stack stack;
 };
 
@@ -163,7 +163,7 @@ static __always_inline void record(void *pctx, __u64 pid_tgid, struct reclaim_in
 	e->detail = detail;
 	e->_pad[0] = 0;
 	e->_pad[1] = 0;
-	if (CFG.stall_min_ns) {
+	if (STALL_STACKS_ON) {
 		e->stack.len = 0;
 		if (from == STACK_SLOT)
 			stall_stack_put(&reclaim_stacks, (__u32)pid_tgid, &e->stack);

@@ -95,10 +95,11 @@ static __always_inline bool stall_send(__u64 ns, __u64 count)
 	return should_send(count);
 }
 
-// Kernel stack of a stall, taken where it began, only when a threshold is
-// set (CFG.stall_min_ns): the stalls over it are sent with their stack.
-// The begin hooks do not know yet how long the stall will be, so each
-// stalling thread keeps its stack in a slot until its end.
+// Kernel stack of a stall, taken where it began, only when asked for
+// (STALL_STACKS) with a threshold (CFG.stall_min_ns): the stalls over it
+// are sent with their stack. The begin hooks do not know yet how long the
+// stall will be, so each stalling thread keeps its stack in a slot until
+// its end: a stack walk per stall (microseconds), hence opt-in.
 #define STALL_STACK_DEPTH 32
 struct stall_stack {
 	__u64 ips[STALL_STACK_DEPTH]; // return addresses, innermost first
@@ -108,9 +109,14 @@ struct stall_stack {
 
 const struct stall_stack *unused_stall_stack __attribute__((unused));
 
+// Set by the loader (loader.Config.StallStacks); apart from struct
+// memtrace_config, which every family shares, since only these two read it.
+volatile const __u32 STALL_STACKS = 0;
+#define STALL_STACKS_ON (CFG.stall_min_ns && STALL_STACKS)
+
 // A family's stack slots (LRU, keyed by tid: a thread that never ends its
 // stall does not pin one; 1024 slots, about 300 KiB, one slot set by the
-// loader without a threshold) and the per-CPU buffer a stack is walked
+// loader without stacks) and the per-CPU buffer a stack is walked
 // into (too large for the BPF stack).
 #define DEFINE_STALL_STACKS(name)                                              \
 	struct {                                                                \
@@ -139,7 +145,7 @@ static __always_inline void stall_stack_take(void *ctx, void *slots, void *scrat
 	__u32 zero = 0;
 	struct stall_stack *st;
 
-	if (!CFG.stall_min_ns)
+	if (!STALL_STACKS_ON)
 		return;
 	st = bpf_map_lookup_elem(scratch, &zero);
 	if (!st)
@@ -164,12 +170,12 @@ static __always_inline void stall_stack_put(void *slots, __u32 tid, struct stall
 // stall_stack_drop frees the thread's slot once its stall ended.
 static __always_inline void stall_stack_drop(void *slots, __u32 tid)
 {
-	if (CFG.stall_min_ns)
+	if (STALL_STACKS_ON)
 		bpf_map_delete_elem(slots, &tid);
 }
 
 // The size to reserve for a record ending in a struct stall_stack: all
-// of it with a threshold, without the stack otherwise (the loader pads
-// the record back). CFG is frozen, so the verifier sees one size.
+// of it with stacks, without the stack otherwise (the loader pads the
+// record back). Both are frozen constants: the verifier sees one size.
 #define STALL_RECORD_SIZE(type) \
-	(CFG.stall_min_ns ? sizeof(type) : __builtin_offsetof(type, stack))
+	(STALL_STACKS_ON ? sizeof(type) : __builtin_offsetof(type, stack))

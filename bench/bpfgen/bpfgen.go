@@ -10,6 +10,10 @@ func LoadEmptyObjects(objs *EmptyObjects, opts *ebpf.CollectionOptions) error {
 	return loadEmptyObjects(objs, opts)
 }
 
+// StallEmptySpec is the collection of empty programs on the stall
+// families' tracepoints.
+func StallEmptySpec() (*ebpf.CollectionSpec, error) { return loadStallempty() }
+
 // BurstSpec is the burst injector's collection, to be loaded with a
 // running memtrace's maps as replacements.
 func BurstSpec() (*ebpf.CollectionSpec, error) { return loadBurst() }

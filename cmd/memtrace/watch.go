@@ -47,7 +47,7 @@ func watchCommand() *command {
 			var stallThreshold time.Duration
 			fs.DurationVarP(&interval, "interval", "i", time.Second, "refresh interval")
 			tf.register(fs)
-			fs.BoolVar(&stacks, "stacks", false, "show the most frequent failing kernel stacks, symbolized (of allocation failures, each process, order, flags and context counted under the stack of its first failure), and with --stall-threshold where the newest long stalls began")
+			fs.BoolVar(&stacks, "stacks", false, "show the most frequent failing kernel stacks, symbolized (of allocation failures, each process, order, flags and context counted under the stack of its first failure), and with --stall-threshold where the newest long stalls began (a stack walk per stall, microseconds)")
 			fs.DurationVar(&stallThreshold, "stall-threshold", 0, "list every reclaim or compaction stall at least this long, as it happens (with --json, only those stall events are streamed); 0: none")
 			fs.IntVar(&nStacks, "top-stacks", 3, "how many stacks --stacks shows (1 to 100)")
 			fs.BoolVar(&asJSON, "json", false, "stream NDJSON: every event, and a summary line per interval")
@@ -76,6 +76,7 @@ func watchCommand() *command {
 					return err
 				}
 				cfg.StallThreshold = stallThreshold
+				cfg.StallStacks = stacks
 				out, ok := stdout.(*os.File)
 				if !ok {
 					return fmt.Errorf("watch needs a file or terminal as standard output")

@@ -18,6 +18,8 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"os/signal"
+	"syscall"
 
 	"github.com/memtrace/memtrace/internal/testing/provoke"
 )
@@ -27,6 +29,10 @@ func main() {
 		usage()
 	}
 	cmd, args := os.Args[1], os.Args[2:]
+	// INT, TERM and HUP end a run early (its child gets them too) but not
+	// provoke itself: it puts back the sysctls, pools, cgroups and files
+	// it changed, then exits. Every run is bounded by its timeout.
+	signal.Notify(make(chan os.Signal, 1), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	fs := flag.NewFlagSet(cmd, flag.ExitOnError)
 	comm := fs.String("comm", "", "name of the child's worker thread")
 	timeout := fs.Duration("timeout", 0, "give up after this long (0: the default)")

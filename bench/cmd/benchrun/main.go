@@ -1,7 +1,8 @@
 // Command benchrun measures memtrace side by side with an empty-program
 // floor, bpftrace and bcc on this machine, in one run: start-up and peak
 // RSS, in-kernel cost per hit, slowdown of a page-allocation workload and
-// of pgbench (configurations interleaved round by round), bursts of
+// of pgbench (configurations interleaved round by round), the stall
+// families' cost on a reclaim-heavy workload, bursts of
 // injected allocation failures, and a long run. It writes the raw rows as
 // CSV and a Markdown summary with 95% intervals. Run it through
 // `make bench` (scripts/bench.sh), as root.
@@ -22,26 +23,29 @@ import (
 
 // plan sizes every phase; quick mode is a smoke test, not a result.
 type plan struct {
-	startupReps   int
-	overheadRuns  int // rounds of the page workload
-	touchIters    int // 256 MiB cycles per page-workload run
-	pgRounds      int
-	pgSeconds     int
-	kcostRounds   int
-	burstSeconds  float64
-	longRun       time.Duration
-	settle        time.Duration
-	pgScale       int
-	quick         bool
-	phases        map[string]bool
-	keep          bool
-	quietLoad     float64
-	quietWait     time.Duration
-	burstThreads  int
-	burstBatch    int
-	longInjectHz  int
-	longBatch     int
-	longSampleSec time.Duration
+	startupReps  int
+	overheadRuns int // rounds of the page workload
+	touchIters   int // 256 MiB cycles per page-workload run
+	pgRounds     int
+	pgSeconds    int
+	kcostRounds  int
+	// stallRounds: rounds of the reclaim-heavy workload (stall phase);
+	// stallCostRounds: rounds of it with BPF run-time statistics.
+	stallRounds, stallCostRounds int
+	burstSeconds                 float64
+	longRun                      time.Duration
+	settle                       time.Duration
+	pgScale                      int
+	quick                        bool
+	phases                       map[string]bool
+	keep                         bool
+	quietLoad                    float64
+	quietWait                    time.Duration
+	burstThreads                 int
+	burstBatch                   int
+	longInjectHz                 int
+	longBatch                    int
+	longSampleSec                time.Duration
 	// baseline is another memtrace binary started beside bin/memtrace in
 	// the start-up phase ("memtrace-baseline"), to compare two builds in
 	// one run; "" for none.
@@ -57,7 +61,7 @@ func fullPlan() plan {
 	return plan{startupReps: 8, overheadRuns: 20, touchIters: 6, pgRounds: 8, pgSeconds: 4,
 		kcostRounds: 6, burstSeconds: 2, longRun: 10 * time.Minute, settle: 200 * time.Millisecond,
 		pgScale: 10, burstThreads: 1, burstBatch: 2000, longInjectHz: 10, longBatch: 100,
-		longSampleSec: 10 * time.Second}
+		longSampleSec: 10 * time.Second, stallRounds: 15, stallCostRounds: 5}
 }
 
 func quickPlan() plan {
@@ -66,11 +70,12 @@ func quickPlan() plan {
 	p.startupReps, p.overheadRuns, p.touchIters = 1, 3, 2
 	p.pgRounds, p.pgSeconds, p.pgScale = 2, 1, 2
 	p.kcostRounds, p.burstSeconds = 1, 0.5
+	p.stallRounds, p.stallCostRounds = 2, 1
 	p.longRun, p.longSampleSec = 15*time.Second, 2*time.Second
 	return p
 }
 
-const allPhases = "startup,kcost,overhead,pgbench,burst,longrun"
+const allPhases = "startup,kcost,overhead,pgbench,stall,burst,longrun"
 
 func main() {
 	quick := flag.Bool("quick", false, "smoke test (~2 minutes): few repetitions, short long run")
@@ -199,7 +204,7 @@ func run(ctx context.Context, p plan, outDir, binDir string) error {
 	}
 	for _, ph := range []phase{
 		{"startup", e.startupPhase}, {"kcost", e.kcostPhase}, {"overhead", e.overheadPhase},
-		{"pgbench", e.pgbenchPhase}, {"burst", e.burstPhase}, {"longrun", e.longrunPhase},
+		{"pgbench", e.pgbenchPhase}, {"stall", e.stallPhase}, {"burst", e.burstPhase}, {"longrun", e.longrunPhase},
 	} {
 		if !p.phases[ph.name] {
 			continue

@@ -61,6 +61,7 @@ func (e *env) summary() string {
 		targets = append(targets, e.overheadTable(&b, w)...)
 	}
 	targets = append(targets, e.kcostTable(&b)...)
+	e.stallTable(&b)
 	targets = append(targets, e.startupTable(&b)...)
 	targets = append(targets, e.burstTable(&b)...)
 	targets = append(targets, e.longrunTable(&b)...)

@@ -110,7 +110,7 @@ func (e *env) startTracer(ctx context.Context, t *tracer, extra ...string) (*run
 	argv := append(t.args(e, ready), extra...)
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Stdout, cmd.Stderr = logf, logf
-	if (t == tMemtrace || t == tBaseline) && e.watch {
+	if (t == tMemtrace || t == tBaseline) && e.watch || t == tMemtraceStall || t == tMemtraceStallStacks {
 		cmd.Stdout = nil // /dev/null
 	}
 	cmd.Env = append(os.Environ(), e.tracerEnv...)

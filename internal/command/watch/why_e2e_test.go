@@ -45,6 +45,7 @@ func TestWatchJSONStallsAndWhy(t *testing.T) {
 	streamed := map[int]int{}  // stall events over the threshold, by pid
 	zoneState := map[int]int{} // failure events with a zone state, by pid
 	var short []string         // stall events under the threshold
+	var stacked int            // stall events with a stack: none without StallStacks
 	sc := bufio.NewScanner(strings.NewReader(out))
 	sc.Buffer(make([]byte, 1<<20), 1<<26)
 	for sc.Scan() {
@@ -77,6 +78,9 @@ func TestWatchJSONStallsAndWhy(t *testing.T) {
 			if time.Duration(d) < stallThreshold {
 				short = append(short, sc.Text())
 			}
+			if strings.Contains(sc.Text(), `"stack":`) {
+				stacked++
+			}
 			streamed[int(ev.Pid)]++
 		case ev.AllocFailure != nil && ev.AllocFailure.ZoneState != nil:
 			zoneState[int(ev.Pid)]++
@@ -87,6 +91,9 @@ func TestWatchJSONStallsAndWhy(t *testing.T) {
 	}
 	if len(short) > 0 {
 		t.Errorf("%d stall events under --stall-threshold %v, e.g. %s", len(short), stallThreshold, short[0])
+	}
+	if stacked > 0 {
+		t.Errorf("%d stall events carry a stack without StallStacks (--stacks)", stacked)
 	}
 	row := func(sig event.Signal, pid int) *SummaryCount {
 		for i, r := range final.Families[sig] {

@@ -161,6 +161,7 @@ const (
 	compactionProgWakeupKcompactdBtf   = "wakeup_kcompactd_btf"
 	compactionProgWakeupKcompactdTp    = "wakeup_kcompactd_tp"
 	compactionVarCFG                   = "CFG"
+	compactionVarSTALL_STACKS          = "STALL_STACKS"
 	compactionVarUnusedCompactVal      = "unused_compact_val"
 	compactionVarUnusedCompactWindow   = "unused_compact_window"
 	compactionVarUnusedCompactionEvent = "unused_compaction_event"
@@ -251,6 +252,7 @@ type compactionMapSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type compactionVariableSpecs struct {
 	CFG                   *ebpf.VariableSpec `ebpf:"CFG"`
+	STALL_STACKS          *ebpf.VariableSpec `ebpf:"STALL_STACKS"`
 	UnusedCompactVal      *ebpf.VariableSpec `ebpf:"unused_compact_val"`
 	UnusedCompactWindow   *ebpf.VariableSpec `ebpf:"unused_compact_window"`
 	UnusedCompactionEvent *ebpf.VariableSpec `ebpf:"unused_compaction_event"`
@@ -309,6 +311,7 @@ func (m *compactionMaps) Close() error {
 // It can be passed to loadCompactionObjects or ebpf.CollectionSpec.LoadAndAssign.
 type compactionVariables struct {
 	CFG                   *ebpf.Variable `ebpf:"CFG"`
+	STALL_STACKS          *ebpf.Variable `ebpf:"STALL_STACKS"`
 	UnusedCompactVal      *ebpf.Variable `ebpf:"unused_compact_val"`
 	UnusedCompactWindow   *ebpf.Variable `ebpf:"unused_compact_window"`
 	UnusedCompactionEvent *ebpf.Variable `ebpf:"unused_compaction_event"`

@@ -57,6 +57,10 @@ type Config struct {
 	// are all sent as events; 0 sends them sampled like other events
 	// (SampleFirst). The aggregates count every stall either way.
 	StallThreshold time.Duration
+	// StallStacks: with a StallThreshold, each reclaim and compaction
+	// stall walks its kernel stack where it begins (microseconds per
+	// stall), and the stalls sent carry it (event.StallStack).
+	StallStacks bool
 }
 
 // DefaultConfig returns a configuration with the default signals and auto hooks.

@@ -60,7 +60,7 @@ var compactionHooks = []struct {
 }
 
 func compactionCandidates(cfg Config) []candidate {
-	stacks := sizeStallStacks(cfg, compactionMapCompactStacks)
+	stacks := stallStacks(cfg, compactionMapCompactStacks)
 	btfs := tpHooks{kind: "tp_btf", name: "tp_btf/mm_compaction_*", note: compactionNote,
 		choose: func(spec *ebpf.CollectionSpec, kernel *btf.Spec) error {
 			if err := chooseCompactionEnd(spec, kernel); err != nil {

@@ -63,7 +63,7 @@ var reclaimHooks = []struct {
 // reclaimCandidates: tp_btf first (no tracefs, the cheapest dispatch),
 // then the classic tracepoints.
 func reclaimCandidates(cfg Config) []candidate {
-	stacks := sizeStallStacks(cfg, reclaimMapReclaimStacks)
+	stacks := stallStacks(cfg, reclaimMapReclaimStacks)
 	btfs := tpHooks{kind: "tp_btf", name: "tp_btf/mm_vmscan_*", note: reclaimNote, choose: stacks}
 	tps := tpHooks{kind: "tracepoint", name: "tracepoint/vmscan/mm_vmscan_*", note: reclaimNote, choose: stacks}
 	for _, h := range reclaimHooks {

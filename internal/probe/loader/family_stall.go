@@ -189,17 +189,31 @@ func kernelEnum(kernel *btf.Spec, name, prefix string) *kenum.Names {
 	return kenum.FromMembers(name, prefix, members, nil)
 }
 
-// sizeStallStacks sizes a stall family's stack slots (DEFINE_STALL_STACKS
-// in bpf/stall.h): the programs take stacks only with a threshold, so
-// without one a single slot is enough and costs no memory.
-func sizeStallStacks(cfg Config, slots string) func(*ebpf.CollectionSpec, *btf.Spec) error {
+// stallStacks configures a stall family's stacks (bpf/stall.h): on only
+// with a threshold and StallStacks; off, its slots map (DEFINE_STALL_STACKS)
+// is cut to one entry, which costs no memory.
+func stallStacks(cfg Config, slots string) func(*ebpf.CollectionSpec, *btf.Spec) error {
 	return func(spec *ebpf.CollectionSpec, _ *btf.Spec) error {
-		if m := spec.Maps[slots]; m != nil && cfg.StallThreshold <= 0 {
+		on := cfg.StallStacks && cfg.StallThreshold > 0
+		v, ok := spec.Variables[stallStacksVar]
+		if !ok {
+			return fmt.Errorf("the BPF object has no variable %s", stallStacksVar)
+		}
+		var set uint32
+		if on {
+			set = 1
+		}
+		if err := v.Set(set); err != nil {
+			return fmt.Errorf("setting %s: %w", stallStacksVar, err)
+		}
+		if m := spec.Maps[slots]; m != nil && !on {
 			m.MaxEntries = 1
 		}
 		return nil
 	}
 }
+
+const stallStacksVar = reclaimVarSTALL_STACKS
 
 // decodeStallRecord decodes a record ending in a stall stack, which the
 // programs leave out without a threshold (STALL_RECORD_SIZE): the missing

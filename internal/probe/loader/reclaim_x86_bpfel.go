@@ -164,6 +164,7 @@ const (
 	reclaimProgWakeupKswapdBtf      = "wakeup_kswapd_btf"
 	reclaimProgWakeupKswapdTp       = "wakeup_kswapd_tp"
 	reclaimVarCFG                   = "CFG"
+	reclaimVarSTALL_STACKS          = "STALL_STACKS"
 	reclaimVarUnusedEventKind       = "unused_event_kind"
 	reclaimVarUnusedExecCtx         = "unused_exec_ctx"
 	reclaimVarUnusedPreemptSource   = "unused_preempt_source"
@@ -257,6 +258,7 @@ type reclaimMapSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type reclaimVariableSpecs struct {
 	CFG                   *ebpf.VariableSpec `ebpf:"CFG"`
+	STALL_STACKS          *ebpf.VariableSpec `ebpf:"STALL_STACKS"`
 	UnusedEventKind       *ebpf.VariableSpec `ebpf:"unused_event_kind"`
 	UnusedExecCtx         *ebpf.VariableSpec `ebpf:"unused_exec_ctx"`
 	UnusedPreemptSource   *ebpf.VariableSpec `ebpf:"unused_preempt_source"`
@@ -313,6 +315,7 @@ func (m *reclaimMaps) Close() error {
 // It can be passed to loadReclaimObjects or ebpf.CollectionSpec.LoadAndAssign.
 type reclaimVariables struct {
 	CFG                   *ebpf.Variable `ebpf:"CFG"`
+	STALL_STACKS          *ebpf.Variable `ebpf:"STALL_STACKS"`
 	UnusedEventKind       *ebpf.Variable `ebpf:"unused_event_kind"`
 	UnusedExecCtx         *ebpf.Variable `ebpf:"unused_exec_ctx"`
 	UnusedPreemptSource   *ebpf.Variable `ebpf:"unused_preempt_source"`

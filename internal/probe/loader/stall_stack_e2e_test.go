@@ -10,6 +10,7 @@ import (
 
 	"github.com/memtrace/memtrace/internal/event"
 	"github.com/memtrace/memtrace/internal/probe/loader"
+	"github.com/memtrace/memtrace/internal/probe/tracefs"
 	"github.com/memtrace/memtrace/internal/testing/privtest"
 	"github.com/memtrace/memtrace/internal/testing/provoke"
 )
@@ -18,7 +19,8 @@ import (
 // reclaim stall of a reader over it arrives with the kernel stack where
 // it began, symbolized: the charge that reclaimed
 // (try_to_free_mem_cgroup_pages, called from the memory cgroup's charge
-// path). Without a threshold (TestMemcgReclaimCounts) records carry no
+// path). Without a disk for the file (the guests), charges failing at the
+// limit reclaim instead. Without a threshold (TestMemcgReclaimCounts) records carry no
 // stack. The threshold here is 1 ns, so every stall is sent and the count
 // of events is exact against tracefs unless the ring buffer overflowed
 // (then the lost counter says by how much).
@@ -31,6 +33,7 @@ func TestStallStacksOverThreshold(t *testing.T) {
 			cfg.Signals = []event.Signal{event.SignalReclaim}
 			cfg.DisableHooks = c.disable
 			cfg.StallThreshold = time.Nanosecond
+			cfg.StallStacks = true
 			s, err := loader.Start(cfg, loader.Naming{Stacks: true, Symbols: true})
 			if err != nil {
 				t.Fatal(err)
@@ -71,28 +74,21 @@ func TestStallStacksOverThreshold(t *testing.T) {
 				}
 				done <- g
 			}()
-			rep, err := provoke.MemcgReclaim(provoke.WithComm("mt-rstack-" + strconv.Itoa(i)))
-			if errors.Is(err, errors.ErrUnsupported) {
-				s.Stop()
-				pid <- -1
-				<-done
-				t.Skipf("cannot provoke memcg reclaim of page cache here: %v", err)
-			}
+			reader, begins, how, err := memcgReclaimStalls(t, "mt-rstack-"+strconv.Itoa(i))
 			if err != nil {
 				t.Fatal(err)
 			}
 			if err := s.Stop(); err != nil {
 				t.Fatal(err)
 			}
-			pid <- rep.Pid
+			pid <- reader
 			g := <-done
 			stats, err := s.Stats()
 			if err != nil {
 				t.Fatal(err)
 			}
 			lost := stats[event.SignalReclaim].Lost
-			begins := rep.Counts["vmscan:mm_vmscan_memcg_reclaim_begin"]
-			t.Logf("%s: %d stalls (tracefs), %d events, %d with a stack, %d through try_to_free_mem_cgroup_pages, %d lost", c.name, begins, g.events, g.withStack, g.memcgFrame, lost)
+			t.Logf("%s: %s: %d stalls (tracefs), %d events, %d with a stack, %d through try_to_free_mem_cgroup_pages, %d lost", c.name, how, begins, g.events, g.withStack, g.memcgFrame, lost)
 			if len(mine) > 0 {
 				t.Logf("first stack: %s", strings.Join(mine[0].Reclaim.Stack, " ← "))
 			}
@@ -104,4 +100,36 @@ func TestStallStacksOverThreshold(t *testing.T) {
 			}
 		})
 	}
+}
+
+// memcgReclaimStalls makes a process with this comm stall in memcg
+// reclaim: reading a file through a small memory cgroup, or, without a
+// disk file system for the file (a guest's initramfs), charges that fail
+// at the cgroup's limit. It returns the process, the stalls tracefs
+// counted for it and what was done.
+func memcgReclaimStalls(t *testing.T, comm string) (pid int, begins uint64, how string, err error) {
+	rep, err := provoke.MemcgReclaim(provoke.WithComm(comm))
+	if err == nil {
+		return rep.Pid, rep.Counts["vmscan:mm_vmscan_memcg_reclaim_begin"], rep.Syscall, nil
+	}
+	if !errors.Is(err, errors.ErrUnsupported) {
+		return 0, 0, "", err
+	}
+	t.Logf("reading a file is not possible here (%v): failing charges instead", err)
+	dir, unmount, err := tracefs.Mount()
+	if err != nil {
+		return 0, 0, "", err
+	}
+	defer unmount()
+	counter, err := tracefs.NewCounter(dir, "vmscan", "mm_vmscan_memcg_reclaim_begin", `comm == "`+comm+`"`)
+	if err != nil {
+		return 0, 0, "", err
+	}
+	defer counter.Close()
+	fails, err := provoke.AllocFailures(3, provoke.WithComm(comm))
+	if err != nil {
+		return 0, 0, "", err
+	}
+	begins, err = counter.Count()
+	return fails.Pid, begins, fails.Syscall, err
 }

@@ -22,12 +22,14 @@ const maxVerifiedInsns = 4096
 func TestVerifierWorkBounded(t *testing.T) {
 	privtest.RequireRoot(t)
 	privtest.RequireBTFKernel(t)
-	// A stall threshold makes the stall programs take stacks: other paths.
+	// A stall threshold with stacks makes the stall programs take
+	// stacks: other paths.
 	for _, threshold := range []time.Duration{0, 10 * time.Millisecond} {
 		t.Run("stall-threshold="+threshold.String(), func(t *testing.T) {
 			cfg := DefaultConfig()
 			cfg.Signals = event.AllSignals
 			cfg.StallThreshold = threshold
+			cfg.StallStacks = true
 			s, err := Start(cfg, Naming{})
 			if err != nil {
 				t.Fatal(err)

@@ -16,6 +16,9 @@ const (
 	// nodeReclaimFill is the most free memory a run fills with page cache
 	// itself; more free memory is taken by the huge page pool first.
 	nodeReclaimFill = 1 << 30
+	// nodeReclaimMaxFill is the most left free after the pool took its
+	// part: the file read is that plus nodeReclaimMargin.
+	nodeReclaimMaxFill = 3 << 30
 	// nodeReclaimHeadroom is the free memory left above the low
 	// watermark when the pool takes the rest.
 	nodeReclaimHeadroom = 256 << 20
@@ -42,8 +45,9 @@ const (
 // When more than 1 GiB is free, the default huge page pool first takes
 // all but 256 MiB of it, as much as the kernel gives (GrowHugePages: under
 // the pool lock, restored after), as long as 2 GiB of MemAvailable are
-// left; when that is not possible, or more than 1 GiB is still free
-// after, the error wraps errors.ErrUnsupported. The mode is set to 1 for the read only
+// left; when that is not possible, or more than 3 GiB are still free
+// after (in blocks too small for huge pages), the error wraps
+// errors.ErrUnsupported. The mode is set to 1 for the read only
 // (other tasks allocating meanwhile may node-reclaim too) and put back,
 // then the pool, then the file is removed.
 func NodeReclaim(opts ...Option) (rep StallReport, err error) {
@@ -99,18 +103,20 @@ func NodeReclaim(opts ...Option) (rep StallReport, err error) {
 			}
 		}
 	}
-	// Writing the file charges page cache too; it is dropped after, and
-	// the free memory read again.
-	path, err := writeColdFile(int(min(gap, nodeReclaimFill) + nodeReclaimMargin))
+	// What the pool could not take (free blocks smaller than a huge
+	// page) page cache fills, up to nodeReclaimMaxFill. Writing the file
+	// charges page cache too; it is dropped after, and the free memory
+	// read again.
+	if gap > nodeReclaimMaxFill {
+		return rep, fmt.Errorf("provoking node reclaim: %w: %d MiB still free above the low watermark after the huge page pool took what the kernel gave", errors.ErrUnsupported, gap>>20)
+	}
+	path, err := writeColdFile(int(gap + nodeReclaimMargin))
 	if err != nil {
 		return rep, err
 	}
 	defer os.Remove(path)
 	if gap, err = freeAboveLow(); err != nil {
 		return rep, err
-	}
-	if gap > nodeReclaimFill {
-		return rep, fmt.Errorf("provoking node reclaim: %w: %d MiB still free above the low watermark after the huge page pool took what the kernel gave", errors.ErrUnsupported, gap>>20)
 	}
 	s, err := newSession(hierarchy{}, cfg, 0, false)
 	if err != nil {
@@ -198,16 +204,24 @@ func freeAboveLow() (int64, error) {
 }
 
 // setZoneReclaimMode writes vm.zone_reclaim_mode and returns what puts
-// the old value back.
+// the old value back. Runs in other processes wait (a lock file): two
+// interleaved runs would put back each other's 1.
 func setZoneReclaimMode(mode int) (restore func() error, err error) {
+	unlock, err := lockFile("zone-reclaim-mode", 2*time.Minute)
+	if err != nil {
+		return nil, fmt.Errorf("setting vm.zone_reclaim_mode: %w", err)
+	}
 	old, err := readInt(zoneReclaimModePath)
 	if err != nil {
+		unlock()
 		return nil, fmt.Errorf("reading vm.zone_reclaim_mode: %w", err)
 	}
 	if err := writeFile(zoneReclaimModePath, strconv.Itoa(mode)); err != nil {
+		unlock()
 		return nil, fmt.Errorf("setting vm.zone_reclaim_mode to %d: %w", mode, err)
 	}
 	return func() error {
+		defer unlock()
 		if err := writeFile(zoneReclaimModePath, strconv.FormatInt(old, 10)); err != nil {
 			return fmt.Errorf("restoring vm.zone_reclaim_mode to %d: %w", old, err)
 		}
