@@ -18,6 +18,18 @@ import (
 // nil if no candidate could be.
 func (s *Session) attach(f plan, base *ebpf.CollectionSpec) (*attached, event.HookStatus) {
 	st := event.HookStatus{Signal: f.signal}
+	// The family's maps are created once, before the first candidate is
+	// loaded, and every candidate loads its programs into them. Created
+	// per candidate, a candidate the kernel refuses (fexit where tracing
+	// programs are not permitted) made and freed all of them (a 4 MiB
+	// stack map, hash tables preallocated in full) before the next
+	// candidate made them again. The candidates hold clones: these go.
+	var maps *ebpf.Collection
+	defer func() {
+		if maps != nil {
+			maps.Close()
+		}
+	}()
 	for _, c := range f.cands {
 		if s.cfg.disabled(c.name) {
 			st.Rejected = append(st.Rejected, event.Attempt{Hook: c.name, Reason: "disabled by configuration"})
@@ -29,7 +41,15 @@ func (s *Session) attach(f plan, base *ebpf.CollectionSpec) (*attached, event.Ho
 				continue
 			}
 		}
-		coll, links, hook, err := s.loadCandidate(base, c, nil)
+		if maps == nil {
+			m, err := newMaps(base)
+			if err != nil {
+				st.Rejected = append(st.Rejected, event.Attempt{Hook: c.name, Reason: shortError(err)})
+				continue
+			}
+			maps = m
+		}
+		coll, links, hook, err := s.loadCandidate(base, c, maps.Maps)
 		if err != nil {
 			st.Rejected = append(st.Rejected, event.Attempt{Hook: c.name, Reason: shortError(err)})
 			continue
@@ -74,6 +94,27 @@ func (s *Session) attachCompanion(base *ebpf.CollectionSpec, a *attached, c cand
 	a.links = append(a.links, links...)
 	st.Attached = true
 	return st
+}
+
+// newMaps creates the maps of a family's configured object, as a load of
+// the whole object would (data sections filled and frozen), without its
+// programs.
+func newMaps(base *ebpf.CollectionSpec) (*ebpf.Collection, error) {
+	spec := &ebpf.CollectionSpec{
+		Maps:      base.Maps, // copied by the loader before use
+		Programs:  map[string]*ebpf.ProgramSpec{},
+		Variables: make(map[string]*ebpf.VariableSpec, len(base.Variables)),
+		Types:     base.Types,
+		ByteOrder: base.ByteOrder,
+	}
+	for name, v := range base.Variables {
+		spec.Variables[name] = v.Copy()
+	}
+	coll, err := ebpf.NewCollection(spec)
+	if err != nil {
+		return nil, fmt.Errorf("creating maps: %w", explainLoadError(err))
+	}
+	return coll, nil
 }
 
 // loadCandidate loads and attaches one candidate and returns the hook's
