@@ -41,6 +41,12 @@ func (s *Session) attach(f plan, base *ebpf.CollectionSpec) (*attached, event.Ho
 				continue
 			}
 		}
+		if c.usable != nil {
+			if err := c.usable(s); err != nil {
+				st.Rejected = append(st.Rejected, event.Attempt{Hook: c.name, Reason: err.Error()})
+				continue
+			}
+		}
 		if maps == nil {
 			m, err := newMaps(base)
 			if err != nil {
@@ -84,6 +90,12 @@ func (s *Session) attachCompanion(base *ebpf.CollectionSpec, a *attached, c cand
 	if c.tracefsFallback {
 		// Best effort: without tracefs the fallback fails, not the hook.
 		_ = s.ensureTracefs()
+	}
+	if c.usable != nil {
+		if err := c.usable(s); err != nil {
+			st.Reason = err.Error()
+			return st
+		}
 	}
 	coll, links, _, err := s.loadCandidate(base, c, a.coll.Maps)
 	if err != nil {
