@@ -16,6 +16,13 @@ const (
 	// PageblockFromPagetypeinfo: the kernel's own "Page block order: 9"
 	// line; /proc/pagetypeinfo is readable by root only.
 	PageblockFromPagetypeinfo = "pagetypeinfo"
+	// PageblockFromTracepointFormat: the kernel's own pageblock_order as
+	// compiled, from the print format of the kmem/mm_page_alloc_extfrag
+	// tracepoint ("pageblock_order=%d", whose argument is the macro
+	// expanded to constants: PageblockOrderFromFormat). It costs a small
+	// tracefs file instead of /proc/pagetypeinfo, which the kernel
+	// generates whole, with interrupts off, for its first line.
+	PageblockFromTracepointFormat = "tracepoint_format"
 	// PageblockFromPMDSize: log2 of the THP PMD size over the page size,
 	// which is how x86 and arm64 define pageblock_order.
 	PageblockFromPMDSize = "thp_pmd_size"

@@ -8,14 +8,6 @@ import (
 	"strings"
 )
 
-// PageblockFromTracepointFormat: the kernel's own pageblock_order as it
-// was compiled, read from the print format of the kmem/
-// mm_page_alloc_extfrag tracepoint ("pageblock_order=%d", whose argument
-// is the macro expanded to constants). Reading it costs a small tracefs
-// file instead of /proc/pagetypeinfo, which the kernel generates whole,
-// with interrupts off, for its first line.
-const PageblockFromTracepointFormat = "tracepoint_format"
-
 // PageblockOrderFromFormat evaluates the argument printed as
 // "pageblock_order=%d" in a tracepoint's format file, e.g.
 //
