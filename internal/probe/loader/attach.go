@@ -169,12 +169,16 @@ func (s *Session) loadCandidate(base *ebpf.CollectionSpec, c candidate, shared m
 
 // candidateSpec is what one candidate loads of its family's object: its
 // own programs (the programs of other hooks would be loaded, and may be
-// refused, for nothing), with the maps and variables, copied so that the
-// candidate may change them (prepare, MapReplacements). The object's BTF
-// is shared, not copied: loading only reads it, and the candidates of a
-// family load one after the other. base.Copy() would copy every program
-// of the object and its whole BTF for each candidate: the stall families
-// hold two programs per hook (tp_btf and tracepoint).
+// refused, for nothing), with the maps and variables, so that the
+// candidate may change them (prepare, MapReplacements). Programs and maps
+// are shallow copies: prepare changes their fields (attach target, type),
+// never their instructions or contents, and cilium/ebpf copies both
+// again before it rewrites them, so a deep copy here was a third one of
+// every instruction. The object's BTF is shared too: loading only reads
+// it, and the candidates of a family load one after the other.
+// base.Copy() would copy every program of the object and its whole BTF
+// for each candidate: the stall families hold two programs per hook
+// (tp_btf and tracepoint).
 func candidateSpec(base *ebpf.CollectionSpec, programs []string) (*ebpf.CollectionSpec, error) {
 	spec := &ebpf.CollectionSpec{
 		Maps:      make(map[string]*ebpf.MapSpec, len(base.Maps)),
@@ -188,10 +192,12 @@ func candidateSpec(base *ebpf.CollectionSpec, programs []string) (*ebpf.Collecti
 		if ps == nil {
 			return nil, fmt.Errorf("the BPF object has no program %s", p)
 		}
-		spec.Programs[p] = ps.Copy()
+		cp := *ps
+		spec.Programs[p] = &cp
 	}
 	for name, m := range base.Maps {
-		spec.Maps[name] = m.Copy()
+		cm := *m
+		spec.Maps[name] = &cm
 	}
 	for name, v := range base.Variables {
 		spec.Variables[name] = v.Copy()

@@ -50,6 +50,12 @@ func TestCandidateSpecCopiesOnlyItsPrograms(t *testing.T) {
 	if _, err := candidateSpec(base, []string{"no_such_program"}); err == nil {
 		t.Error("a missing program was not reported")
 	}
+	// The instructions are not copied: cilium/ebpf copies them twice
+	// more before it rewrites them.
+	got, want := spec.Programs[reclaimProgDirectBeginBtf].Instructions, base.Programs[reclaimProgDirectBeginBtf].Instructions
+	if len(got) == 0 || &got[0] != &want[0] {
+		t.Error("the candidate's instructions were copied")
+	}
 }
 
 // TestUnusableCandidateIsNotLoaded: a candidate (or companion) whose
