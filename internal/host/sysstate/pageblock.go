@@ -16,6 +16,13 @@ const (
 	// PageblockFromPagetypeinfo: the kernel's own "Page block order: 9"
 	// line; /proc/pagetypeinfo is readable by root only.
 	PageblockFromPagetypeinfo = "pagetypeinfo"
+	// PageblockFromTracepointFormat: the kernel's own pageblock_order as
+	// compiled, from the print format of the kmem/mm_page_alloc_extfrag
+	// tracepoint ("pageblock_order=%d", whose argument is the macro
+	// expanded to constants: PageblockOrderFromFormat). It costs a small
+	// tracefs file instead of /proc/pagetypeinfo, which the kernel
+	// generates whole, with interrupts off, for its first line.
+	PageblockFromTracepointFormat = "tracepoint_format"
 	// PageblockFromPMDSize: log2 of the THP PMD size over the page size,
 	// which is how x86 and arm64 define pageblock_order.
 	PageblockFromPMDSize = "thp_pmd_size"
@@ -76,9 +83,22 @@ func parsePagetypeinfoHeader(data []byte) (int, error) {
 // snapshot and start the session, and each read it.
 const hostProc = "/proc"
 
-// hostPageblockOrder is the order from hostProc's pagetypeinfo, plus one
-// (0: not read yet).
-var hostPageblockOrder atomic.Int32
+// hostPageblock is the running kernel's pageblock order once found, and
+// where it came from (nil: not found yet).
+var hostPageblock atomic.Pointer[pageblockAnswer]
+
+type pageblockAnswer struct {
+	order  int
+	source string
+}
+
+// KnowHostPageblockOrder records the running kernel's pageblock order,
+// found by the caller from one of the kernel's own figures (e.g.
+// PageblockFromTracepointFormat), so that no reader of /proc in this
+// process reads /proc/pagetypeinfo for it.
+func KnowHostPageblockOrder(order int, source string) {
+	hostPageblock.Store(&pageblockAnswer{order, source})
+}
 
 // readPageblockOrder finds pageblock_order, the unit the page allocator
 // groups by migrate type and compaction works in. It prefers the kernel's
@@ -87,8 +107,8 @@ var hostPageblockOrder atomic.Int32
 // unknown); maxOrder caps the result as the kernel does.
 func readPageblockOrder(procRoot, sysRoot string, hugepagesizeKB uint64, maxOrder int) (int, string, error) {
 	if procRoot == hostProc {
-		if order := hostPageblockOrder.Load(); order > 0 {
-			return int(order - 1), PageblockFromPagetypeinfo, nil
+		if a := hostPageblock.Load(); a != nil {
+			return a.order, a.source, nil
 		}
 	}
 	path := filepath.Join(procRoot, "pagetypeinfo")
@@ -100,7 +120,7 @@ func readPageblockOrder(procRoot, sysRoot string, hugepagesizeKB uint64, maxOrde
 			return 0, "", fileError(path, err)
 		}
 		if procRoot == hostProc {
-			hostPageblockOrder.Store(int32(order) + 1)
+			KnowHostPageblockOrder(order, PageblockFromPagetypeinfo)
 		}
 		return order, PageblockFromPagetypeinfo, nil
 	case !errors.Is(err, os.ErrPermission) && !errors.Is(err, os.ErrNotExist):

@@ -18,6 +18,18 @@ import (
 // nil if no candidate could be.
 func (s *Session) attach(f plan, base *ebpf.CollectionSpec) (*attached, event.HookStatus) {
 	st := event.HookStatus{Signal: f.signal}
+	// The family's maps are created once, before the first candidate is
+	// loaded, and every candidate loads its programs into them. Created
+	// per candidate, a candidate the kernel refuses (fexit where tracing
+	// programs are not permitted) made and freed all of them (a 4 MiB
+	// stack map, hash tables preallocated in full) before the next
+	// candidate made them again. The candidates hold clones: these go.
+	var maps *ebpf.Collection
+	defer func() {
+		if maps != nil {
+			maps.Close()
+		}
+	}()
 	for _, c := range f.cands {
 		if s.cfg.disabled(c.name) {
 			st.Rejected = append(st.Rejected, event.Attempt{Hook: c.name, Reason: "disabled by configuration"})
@@ -29,7 +41,21 @@ func (s *Session) attach(f plan, base *ebpf.CollectionSpec) (*attached, event.Ho
 				continue
 			}
 		}
-		coll, links, hook, err := s.loadCandidate(base, c, nil)
+		if c.usable != nil {
+			if err := c.usable(s); err != nil {
+				st.Rejected = append(st.Rejected, event.Attempt{Hook: c.name, Reason: err.Error()})
+				continue
+			}
+		}
+		if maps == nil {
+			m, err := newMaps(base)
+			if err != nil {
+				st.Rejected = append(st.Rejected, event.Attempt{Hook: c.name, Reason: shortError(err)})
+				continue
+			}
+			maps = m
+		}
+		coll, links, hook, err := s.loadCandidate(base, c, maps.Maps)
 		if err != nil {
 			st.Rejected = append(st.Rejected, event.Attempt{Hook: c.name, Reason: shortError(err)})
 			continue
@@ -65,6 +91,12 @@ func (s *Session) attachCompanion(base *ebpf.CollectionSpec, a *attached, c cand
 		// Best effort: without tracefs the fallback fails, not the hook.
 		_ = s.ensureTracefs()
 	}
+	if c.usable != nil {
+		if err := c.usable(s); err != nil {
+			st.Reason = err.Error()
+			return st
+		}
+	}
 	coll, links, _, err := s.loadCandidate(base, c, a.coll.Maps)
 	if err != nil {
 		st.Reason = shortError(err)
@@ -74,6 +106,27 @@ func (s *Session) attachCompanion(base *ebpf.CollectionSpec, a *attached, c cand
 	a.links = append(a.links, links...)
 	st.Attached = true
 	return st
+}
+
+// newMaps creates the maps of a family's configured object, as a load of
+// the whole object would (data sections filled and frozen), without its
+// programs.
+func newMaps(base *ebpf.CollectionSpec) (*ebpf.Collection, error) {
+	spec := &ebpf.CollectionSpec{
+		Maps:      base.Maps, // copied by the loader before use
+		Programs:  map[string]*ebpf.ProgramSpec{},
+		Variables: make(map[string]*ebpf.VariableSpec, len(base.Variables)),
+		Types:     base.Types,
+		ByteOrder: base.ByteOrder,
+	}
+	for name, v := range base.Variables {
+		spec.Variables[name] = v.Copy()
+	}
+	coll, err := ebpf.NewCollection(spec)
+	if err != nil {
+		return nil, fmt.Errorf("creating maps: %w", explainLoadError(err))
+	}
+	return coll, nil
 }
 
 // loadCandidate loads and attaches one candidate and returns the hook's
@@ -116,12 +169,16 @@ func (s *Session) loadCandidate(base *ebpf.CollectionSpec, c candidate, shared m
 
 // candidateSpec is what one candidate loads of its family's object: its
 // own programs (the programs of other hooks would be loaded, and may be
-// refused, for nothing), with the maps and variables, copied so that the
-// candidate may change them (prepare, MapReplacements). The object's BTF
-// is shared, not copied: loading only reads it, and the candidates of a
-// family load one after the other. base.Copy() would copy every program
-// of the object and its whole BTF for each candidate: the stall families
-// hold two programs per hook (tp_btf and tracepoint).
+// refused, for nothing), with the maps and variables, so that the
+// candidate may change them (prepare, MapReplacements). Programs and maps
+// are shallow copies: prepare changes their fields (attach target, type),
+// never their instructions or contents, and cilium/ebpf copies both
+// again before it rewrites them, so a deep copy here was a third one of
+// every instruction. The object's BTF is shared too: loading only reads
+// it, and the candidates of a family load one after the other.
+// base.Copy() would copy every program of the object and its whole BTF
+// for each candidate: the stall families hold two programs per hook
+// (tp_btf and tracepoint).
 func candidateSpec(base *ebpf.CollectionSpec, programs []string) (*ebpf.CollectionSpec, error) {
 	spec := &ebpf.CollectionSpec{
 		Maps:      make(map[string]*ebpf.MapSpec, len(base.Maps)),
@@ -135,10 +192,12 @@ func candidateSpec(base *ebpf.CollectionSpec, programs []string) (*ebpf.Collecti
 		if ps == nil {
 			return nil, fmt.Errorf("the BPF object has no program %s", p)
 		}
-		spec.Programs[p] = ps.Copy()
+		cp := *ps
+		spec.Programs[p] = &cp
 	}
 	for name, m := range base.Maps {
-		spec.Maps[name] = m.Copy()
+		cm := *m
+		spec.Maps[name] = &cm
 	}
 	for name, v := range base.Variables {
 		spec.Variables[name] = v.Copy()

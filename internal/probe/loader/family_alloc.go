@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/btf"
@@ -88,6 +89,7 @@ func warnAllocCompanion() candidate {
 		programs:        []string{allocProgWarnAllocKprobe},
 		tracefsFallback: true,
 		note:            "failures the kernel logs (page allocation failure, vmalloc error)",
+		usable:          kprobesUsable,
 		attach: attachEach(func(name string, p *ebpf.Program) (link.Link, error) {
 			l, err := link.Kprobe("warn_alloc", p, nil)
 			if errors.Is(err, os.ErrNotExist) {
@@ -99,6 +101,28 @@ func warnAllocCompanion() candidate {
 			return l, nil
 		}, allocProgWarnAllocKprobe),
 	}
+}
+
+// kprobePMU is where the kernel lists its kprobe PMU, which cilium/ebpf
+// attaches kprobes with; kprobe_events in tracefs is its fallback.
+var kprobePMU = "/sys/bus/event_source/devices/kprobe"
+
+// kprobesUsable refuses the kprobe before its program is loaded and
+// verified (458 instructions, a BTF blob, a collection, at every start)
+// when the kernel offers neither way of attaching one.
+func kprobesUsable(s *Session) error {
+	if _, err := os.Stat(kprobePMU); err == nil {
+		return nil
+	}
+	s.tracefsMu.Lock()
+	dir := s.tracefsDir
+	s.tracefsMu.Unlock()
+	if dir != "" {
+		if _, err := os.Stat(filepath.Join(dir, "kprobe_events")); err == nil {
+			return nil
+		}
+	}
+	return fmt.Errorf("this kernel has no kprobes (CONFIG_KPROBES): no %s, no kprobe_events in tracefs", kprobePMU)
 }
 
 // decodeAlloc reads the alloc ring buffer, which carries two record

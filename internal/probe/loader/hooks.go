@@ -20,6 +20,10 @@ type candidate struct {
 	// or every later tracepoint attach fails too.
 	tracefsFallback bool
 	note            string
+	// usable, when set, says before anything is loaded why the candidate
+	// cannot attach on this host (nil: try it), so that the verifier does
+	// not check a program that has nowhere to go.
+	usable func(s *Session) error
 	// prepare adjusts the spec before load (attach targets) and returns the
 	// hook's name as it will be attached; it may refuse.
 	prepare func(spec *ebpf.CollectionSpec, kernel *btf.Spec) (string, error)
