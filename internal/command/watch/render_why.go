@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mattn/go-runewidth"
+
 	"github.com/memtrace/memtrace/internal/aggregate/demand"
 	"github.com/memtrace/memtrace/internal/event"
 	"github.com/memtrace/memtrace/internal/present/text"
@@ -60,14 +62,70 @@ func (v View) burstLines(w io.Writer, m *Model) {
 		if gfp == "" {
 			gfp = b.GFPFlags.String()
 		}
-		summary := text.Escape(b.Summary)
-		if b.Verdict != event.VerdictNeither {
-			summary = v.paint(red, summary)
+		// The judgement goes on lines of its own, wrapped to the
+		// terminal: after the request and its GFP names it began past
+		// column 100, so a terminal cut it away (fitScreen) and with it
+		// the zone figures the line is for.
+		fmt.Fprintf(w, "  %s  %s[%d] %s order %d (%s, %s)  %s\n", b.First.Local().Format("15:04:05.000"),
+			text.Escape(b.Comm), b.Pid, b.Context, b.Order, failures, read, gfp)
+		for _, l := range wrapSummary(text.Escape(b.Summary), v.Width-len(burstIndent)) {
+			if b.Verdict != event.VerdictNeither {
+				l = v.paint(red, l)
+			}
+			fmt.Fprintln(w, burstIndent+l)
 		}
-		fmt.Fprintf(w, "  %s  %s[%d] %s order %d %s (%s): %s  (%s)\n", b.First.Local().Format("15:04:05.000"),
-			text.Escape(b.Comm), b.Pid, b.Context, b.Order, gfp, failures, summary, read)
 	}
 	fmt.Fprintln(w)
+}
+
+// burstIndent sets a burst's judgement under its request.
+const burstIndent = "      "
+
+// wrapSummary wraps a zone judgement ("verdict: zone figures") to width
+// display columns, the figures starting a line of their own when the
+// whole does not fit; width < 20 (or 0, not a terminal) leaves it whole.
+func wrapSummary(s string, width int) []string {
+	if width < 20 || runewidth.StringWidth(s) <= width {
+		return []string{s}
+	}
+	if verdict, levels, ok := strings.Cut(s, ": "); ok {
+		return append(wrapWords(verdict+":", width), wrapWords(levels, width)...)
+	}
+	return wrapWords(s, width)
+}
+
+// units stay on the line of their number.
+var units = map[string]bool{"B": true, "KiB": true, "MiB": true, "GiB": true, "TiB": true,
+	"B,": true, "KiB,": true, "MiB,": true, "GiB,": true, "TiB,": true}
+
+// wrapWords breaks s at spaces into lines of at most width display
+// columns (a longer word keeps its own line), never between a number and
+// its unit.
+func wrapWords(s string, width int) []string {
+	var words []string
+	for _, w := range strings.Fields(s) {
+		if units[w] && len(words) > 0 {
+			words[len(words)-1] += " " + w
+			continue
+		}
+		words = append(words, w)
+	}
+	var lines []string
+	line, n := "", 0
+	for _, word := range words {
+		ww := runewidth.StringWidth(word)
+		if n > 0 && n+1+ww > width {
+			lines = append(lines, line)
+			line, n = "", 0
+		}
+		if n > 0 {
+			line += " "
+			n++
+		}
+		line += word
+		n += ww
+	}
+	return append(lines, line)
 }
 
 // longStalls lists the stalls over --stall-threshold.
@@ -78,10 +136,12 @@ func (v View) longStalls(w io.Writer, m *Model) {
 	}
 	rows, total := m.LongStalls()
 	section(v, w, fmt.Sprintf("Stalls of %s or more  (%d since start, newest first)", duration(th), total),
-		[]string{"TIME", "PID", "COMM", "KIND", "ORDER", "GFP", "TOOK", "RESULT", "CONTAINER/CGROUP"},
+		// How long it took and what came of it before the GFP names,
+		// which are wide: a terminal cuts the right of a table away.
+		[]string{"TIME", "PID", "COMM", "KIND", "ORDER", "TOOK", "RESULT", "GFP", "CONTAINER/CGROUP"},
 		rows, func(r StallRow) []string {
 			return []string{r.Time.Local().Format("15:04:05.000"), strconv.FormatUint(uint64(r.Pid), 10), text.Escape(r.Comm),
-				string(r.Kind), strconv.Itoa(int(r.Order)), r.GFP, v.paint(red, duration(r.Duration)), text.Escape(r.Detail), text.Escape(r.Cgroup)}
+				string(r.Kind), strconv.Itoa(int(r.Order)), v.paint(red, duration(r.Duration)), text.Escape(r.Detail), r.GFP, text.Escape(r.Cgroup)}
 		})
 	if v.Stacks > 0 {
 		v.longStallStacks(w, rows)

@@ -72,9 +72,9 @@ func TestWhyFailed(t *testing.T) {
 		"THP fallbacks 40  (expected",
 		"java[30] 40",
 		"Zones at failure bursts  (1 since start)",
-		"swapper/0[0] softirq order 1 GFP_ATOMIC (2 failures): Normal: free 31 MiB, min 32 MiB (GFP_ATOMIC may go to 12 MiB)  (read 85.0µs after)",
+		"swapper/0[0] softirq order 1 (2 failures, read 85.0µs after)  GFP_ATOMIC\n      Normal: free 31 MiB, min 32 MiB (GFP_ATOMIC may go to 12 MiB)\n",
 		"Stalls of 10.0ms or more  (2 since start, newest first)",
-		"compaction      9      ",
+		"compaction      9      11.0ms",
 		"25.0ms",
 		"32 pages reclaimed",
 		"atomic   now 50.0 MiB/100ms",
@@ -103,5 +103,39 @@ func TestWhyFailed(t *testing.T) {
 	if len(s.THPFallbacks) != 1 || len(s.Bursts) != 1 || s.AtomicDemand == nil || s.AtomicDemand.PerInterval.High.Pages != 12800 ||
 		s.LongStalls == nil || *s.LongStalls != 2 || len(s.AllocFailures) != 1 {
 		t.Errorf("summary %+v", s)
+	}
+}
+
+// On an 80-column terminal, whose lines watch cuts to its width, a
+// burst's verdict and zone figures and a long stall's time and result
+// stay on screen: they used to follow the request's GFP names, past
+// column 100, and were cut away.
+func TestWhyFailedNarrowTerminal(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	m := NewModel(t0)
+	m.why.stallThreshold = 10 * time.Millisecond
+	gfp := "GFP_USER|__GFP_ZERO|__GFP_NOWARN|__GFP_COMP|__GFP_ACCOUNT"
+	summary := "neither below the watermark nor fragmented (a cgroup limit, a __GFP_NORETRY/__GFP_NOWARN try, or memory freed since): Normal free 16 GiB, min 57 MiB, 22697 free blocks of order ≥ 2"
+	evs := []event.Event{
+		{Kind: event.KindAllocFailure, Time: t0, Context: event.ContextProcess, Task: event.Task{Pid: 27150, Comm: "mt-longprocs"},
+			AllocFailure: &event.AllocFailure{Order: 2, GFP: gfp, ZoneState: &event.ZoneState{ReadAt: t0, ReadAfterNs: 1040000,
+				Verdict: event.VerdictNeither, Summary: summary}}},
+		{Kind: event.KindReclaimStall, Time: t0, Task: event.Task{Pid: 4815, Comm: "mt-memcgrecl"},
+			Reclaim: &event.ReclaimStall{Kind: event.StallMemcgReclaim, GFP: "GFP_NOFS|__GFP_HIGHMEM|__GFP_MOVABLE|__GFP_NOWARN|__GFP_NORETRY|__GFP_HARDWALL",
+				DurationNs: 14.2e6, Reclaimed: 119}},
+	}
+	m.Update(Tick{Now: t0.Add(time.Second), Events: evs})
+	var buf bytes.Buffer
+	Render(&buf, m, View{Width: 80})
+	screen := fitScreen(buf.String(), 80, 1000)
+	for _, want := range []string{
+		"mt-longprocs[27150] process order 2 (1 failure, read 1.04ms",
+		"      neither below the watermark nor fragmented (a cgroup limit, a",
+		"\n      Normal free 16 GiB, min 57 MiB, 22697 free blocks of order ≥ 2\n",
+		"14.2ms  119 pages",
+	} {
+		if !strings.Contains(screen, want) {
+			t.Errorf("an 80-column screen lacks %q:\n%s", want, screen)
+		}
 	}
 }
