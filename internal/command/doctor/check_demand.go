@@ -186,7 +186,12 @@ func checkAtomicDemand(in *Inputs) Finding {
 			fmt.Sprintf("echo 'vm.min_free_kbytes = %d' > /etc/sysctl.d/90-memtrace-min-free.conf", r.value))
 	}
 	if r.wsf > 0 {
+		// The summary says why the finding warns: a summary saying only
+		// that min_free_kbytes covers the peak, under WARN, left the
+		// reader to find the watermark_scale_factor among the notes.
 		f.raise(Warn)
+		f.Summary += fmt.Sprintf("; all atomic demand in one %v (%s) outruns the low−min gap: raise vm.watermark_scale_factor from %d to %d",
+			d.Interval, kb(d.PerInterval.Total.Pages*pk), sc.WatermarkScaleFactor, r.wsf)
 		f.Fix = append(f.Fix, fmt.Sprintf("sysctl -w vm.watermark_scale_factor=%d", r.wsf))
 	}
 	return f

@@ -90,7 +90,20 @@ func TestCheckAtomicDemand(t *testing.T) {
 	if f := checkAtomicDemand(in); f.Severity != Problem {
 		t.Errorf("atomic failures below min: %v", f.Severity)
 	}
+	// Enough reserve for GFP_ATOMIC, but all atomic demand wider than
+	// low−min: the summary of the warning names the scale factor, not
+	// only that min_free_kbytes covers the peak (as doctor --measure
+	// printed under WARN with 311 MiB of loopback traffic per 100 ms).
+	in.Measured.Failures = MeasuredFailures{}
+	in.Snap.Sysctl.MinFreeKbytes = 204800
+	in.Measured.Demand.PerInterval.Total.Pages = 79622
+	f = checkAtomicDemand(in)
+	if f.Severity != Warn || !strings.Contains(f.Summary, "covers twice the measured peak burst") ||
+		!strings.Contains(f.Summary, "raise vm.watermark_scale_factor from 10 to 300") {
+		t.Errorf("scale factor alone: %v: %s (fix %q)", f.Severity, f.Summary, f.Fix)
+	}
 	// Enough reserve: ok.
+	in.Measured.Demand.PerInterval.Total.Pages = 10000
 	in.Snap.Sysctl.MinFreeKbytes, in.Snap.Sysctl.WatermarkScaleFactor = 204800, 100
 	if f := checkAtomicDemand(in); f.Severity != OK || len(f.Fix) != 0 {
 		t.Errorf("enough reserve: %v %s %q", f.Severity, f.Summary, f.Fix)
