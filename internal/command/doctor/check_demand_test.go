@@ -80,7 +80,7 @@ func TestCheckAtomicDemand(t *testing.T) {
 	}
 	found := false
 	for _, e := range f.Evidence {
-		found = found || strings.Contains(e.Value, "softirq, interrupting swapper/0 (pid 7)")
+		found = found || strings.Contains(e.Value, "softirq, interrupting swapper/0 (pid 7): about 192 pages ("+kb(192*pageKB())+") GFP_ATOMIC")
 	}
 	if !found {
 		t.Errorf("no largest source in %+v", f.Evidence)
