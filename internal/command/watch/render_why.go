@@ -43,6 +43,10 @@ func (v View) burstLines(w io.Writer, m *Model) {
 	if total == 0 {
 		return
 	}
+	// On a terminal, as many as a table's rows: a burst takes two to
+	// four lines there, and five of them pushed the stall tables and
+	// the atomic demand off a 50-line screen.
+	bursts = bursts[len(bursts)-v.limit(len(bursts)):]
 	title := fmt.Sprintf("Zones at failure bursts  (%d since start", total)
 	if int(total) > len(bursts) {
 		title += fmt.Sprintf(", last %d", len(bursts))
@@ -143,14 +147,17 @@ func (v View) longStalls(w io.Writer, m *Model) {
 			return []string{r.Time.Local().Format("15:04:05.000"), strconv.FormatUint(uint64(r.Pid), 10), text.Escape(r.Comm),
 				string(r.Kind), strconv.Itoa(int(r.Order)), v.paint(red, duration(r.Duration)), text.Escape(r.Detail), r.GFP, text.Escape(r.Cgroup)}
 		})
-	if v.Stacks > 0 {
-		v.longStallStacks(w, rows)
-	}
 }
 
 // longStallStacks shows, under --stacks, where the newest stalls over the
-// threshold began (--top-stacks of them).
-func (v View) longStallStacks(w io.Writer, rows []StallRow) {
+// threshold began (--top-stacks of them). Render draws them last, after
+// the System section: before it, a stack or two pushed the atomic demand
+// off a 50-line terminal.
+func (v View) longStallStacks(w io.Writer, m *Model) {
+	if m.why.stallThreshold <= 0 {
+		return
+	}
+	rows, _ := m.LongStalls()
 	v.heading(w, "Kernel stacks of the newest long stalls")
 	if len(rows) == 0 {
 		fmt.Fprintln(w, "  none")
@@ -176,9 +183,12 @@ func (v View) demandLine(w io.Writer, m *Model) {
 	}
 	pages := func(p demand.Peak) string { return text.Bytes(p.Pages*pageSize, text.Fixed) }
 	s := d.Summary
-	line := fmt.Sprintf("  atomic   now %s/%s, %s/s   peak %s/%s, %s/s  (GFP_ATOMIC-class %s/%s)",
+	// Two lines: on one, the GFP_ATOMIC peak and the reserve it is set
+	// against began past column 80 and a terminal cut them away.
+	fmt.Fprintf(w, "  atomic   now %s/%s, %s/s   peak %s/%s, %s/s\n",
 		pages(d.Latest.Interval), s.Interval, pages(d.Latest.Second),
-		pages(s.PerInterval.Total), s.Interval, pages(s.PerSecond.Total), pages(s.PerInterval.High), s.Interval)
+		pages(s.PerInterval.Total), s.Interval, pages(s.PerSecond.Total))
+	line := fmt.Sprintf("           GFP_ATOMIC-class peak %s/%s", pages(s.PerInterval.High), s.Interval)
 	// Atomic requests may use 5/8 of the min watermark that others may
 	// not (3/8 of it stays even from them): a burst of them larger than
 	// that part of min_free_kbytes can exhaust it.

@@ -124,10 +124,44 @@ func TestWhyFailedNarrowTerminal(t *testing.T) {
 			Reclaim: &event.ReclaimStall{Kind: event.StallMemcgReclaim, GFP: "GFP_NOFS|__GFP_HIGHMEM|__GFP_MOVABLE|__GFP_NOWARN|__GFP_NORETRY|__GFP_HARDWALL",
 				DurationNs: 14.2e6, Reclaimed: 119}},
 	}
+	// Four bursts before: a terminal shows as many as a table's rows
+	// (MaxRows), the newest first.
+	for i := 1; i <= 4; i++ {
+		old := *evs[0].AllocFailure
+		zs := *old.ZoneState
+		zs.ReadAt = t0.Add(-time.Duration(i) * time.Second)
+		old.ZoneState = &zs
+		evs = append([]event.Event{{Kind: event.KindAllocFailure, Time: zs.ReadAt, Context: event.ContextProcess,
+			Task: event.Task{Pid: uint32(27100 + i), Comm: "mt-longprocs"}, AllocFailure: &old}}, evs...)
+	}
 	m.Update(Tick{Now: t0.Add(time.Second), Events: evs})
 	var buf bytes.Buffer
-	Render(&buf, m, View{Width: 80})
+	Render(&buf, m, View{Width: 80, MaxRows: 3})
 	screen := fitScreen(buf.String(), 80, 1000)
+	if n := strings.Count(screen, "process order 2 ("); n != 3 || !strings.Contains(screen, "(5 since start, last 3)") ||
+		!strings.Contains(screen, "[27102]") || strings.Contains(screen, "[27103]") {
+		t.Errorf("%d bursts shown, want the newest 3 of 5:\n%s", n, screen)
+	}
+	// The System section (the atomic demand) comes before the stacks.
+	buf.Reset()
+	Render(&buf, m, View{Width: 80, MaxRows: 3, Stacks: 3})
+	if out := buf.String(); strings.Index(out, "Kernel stacks of the newest long stalls") < strings.Index(out, "\nSystem\n") {
+		t.Errorf("the long stalls' stacks before the System section:\n%s", out)
+	}
+	// The GFP_ATOMIC peak and the reserve within 80 columns.
+	m.why.demand = &demand.Reading{Summary: demand.Summary{Interval: 100 * time.Millisecond,
+		PerInterval: demand.Peaks{High: demand.Peak{Pages: 282}, Total: demand.Peak{Pages: 79622}}}}
+	m.System.Sysctl.MinFreeKbytes = 67584
+	buf.Reset()
+	Render(&buf, m, View{Width: 80, MaxRows: 3})
+	screen = fitScreen(buf.String(), 80, 1000)
+	if !strings.Contains(screen, "GFP_ATOMIC-class peak 1.1 MiB/100ms  reserve for them 41.2 MiB") {
+		t.Errorf("the atomic demand against the reserve cut away:\n%s", screen)
+	}
+	// An empty section takes one line.
+	if !strings.Contains(screen, "Fragmentation (extfrag) by process  (total 0)  none\n") {
+		t.Errorf("an empty section on more than one line:\n%s", screen)
+	}
 	for _, want := range []string{
 		"mt-longprocs[27150] process order 2 (1 failure, read 1.04ms",
 		"      neither below the watermark nor fragmented (a cgroup limit, a",
