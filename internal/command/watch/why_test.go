@@ -173,3 +173,29 @@ func TestWhyFailedNarrowTerminal(t *testing.T) {
 		}
 	}
 }
+
+// The reclaim table says what the stalls came to, the pages they
+// reclaimed (the compaction table has its OUTCOME): growth between reads,
+// summed per process, in the text and in --json.
+func TestReclaimTableReclaimed(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	m := NewModel(t0)
+	row := func(n, pages uint64) event.ReclaimAggregate {
+		return event.ReclaimAggregate{Task: event.Task{Pid: 4815, Comm: "mt-memcgrecl"}, Context: event.ContextProcess,
+			Kind: event.StallMemcgReclaim, StallTotals: event.StallTotals{Count: n, TotalNs: n * 1000, MaxNs: 2000,
+				Histogram: event.StallHistogram{0, n}}, Reclaimed: pages}
+	}
+	hooks := []event.HookStatus{{Signal: event.SignalReclaim, Attached: true}}
+	m.Update(Tick{Now: t0.Add(time.Second), Rows: map[event.Signal]any{event.SignalReclaim: []event.ReclaimAggregate{row(10, 256)}}})
+	m.Update(Tick{Now: t0.Add(2 * time.Second), Rows: map[event.Signal]any{event.SignalReclaim: []event.ReclaimAggregate{row(30, 28587)}}})
+	var buf bytes.Buffer
+	Render(&buf, m, View{Hooks: hooks})
+	out := buf.String()
+	if !strings.Contains(out, "RECLAIMED") || !strings.Contains(out, "112 MiB") {
+		t.Errorf("no pages reclaimed in the reclaim table:\n%s", out)
+	}
+	s := Summarize(m, hooks, false)
+	if r := s.Families[event.SignalReclaim]; len(r) != 1 || r[0].Time == nil || r[0].Time.ReclaimedPages != 28587 {
+		t.Errorf("--json reclaim rows %+v", r)
+	}
+}
