@@ -100,15 +100,30 @@ func TestCaptureStallsAndZones(t *testing.T) {
 	if errA != nil {
 		t.Fatalf("allocation failures not provoked: %v", errA)
 	}
-	var burst bool
+	var burst, others bool
 	for _, b := range back.ZoneStates {
 		if int(b.Pid) == alloc.Pid {
 			burst = b.Summary != "" && len(b.Zones) > 0 && b.ReadAfterNs >= 0 && b.Failures > 0
 			t.Logf("burst of pid %d: %d failures, read %d ns after: %s", alloc.Pid, b.Failures, b.ReadAfterNs, b.Summary)
 		}
+		others = others || int(b.Pid) != alloc.Pid
 	}
-	if !burst {
-		t.Errorf("zone_states has no burst of pid %d: %+v", alloc.Pid, back.ZoneStates)
+	// A burst is host-wide: on a busy host (another suite's failures)
+	// the child's failures may come within another process's burst and
+	// be judged against its reading. Then its events must carry that
+	// judgement; its own burst is required only when no other process's
+	// failure made one.
+	judged := 0
+	for _, ev := range back.Events {
+		if int(ev.Pid) == alloc.Pid && ev.AllocFailure != nil && ev.AllocFailure.ZoneState != nil && ev.AllocFailure.ZoneState.Summary != "" {
+			judged++
+		}
+	}
+	switch {
+	case !burst && others && judged > 0:
+		t.Logf("pid %d's %d failure events were judged within other processes' bursts", alloc.Pid, judged)
+	case !burst:
+		t.Errorf("zone_states has no burst of pid %d (%d of its events judged): %+v", alloc.Pid, judged, back.ZoneStates)
 	}
 	d := back.AtomicDemand
 	if d == nil || d.Readings == 0 || d.Error != "" {

@@ -23,6 +23,7 @@ import (
 // measurement.
 type demandInput struct {
 	high, total uint64        // peak pages per window: GFP_ATOMIC, all atomic
+	netFall     uint64        // largest fall of free pages in a window, net of frees (0: none read)
 	window      time.Duration // the measuring interval
 	cur, wsf    int64         // vm.min_free_kbytes, vm.watermark_scale_factor
 	zones       []sysstate.ZoneFree
@@ -32,9 +33,10 @@ type demandInput struct {
 }
 
 type minFreeRecommendation struct {
-	value    int64 // recommended vm.min_free_kbytes (cur when no change)
-	required int64 // the least that covers one burst
-	wsf      int64 // recommended watermark_scale_factor, 0: keep
+	value    int64  // recommended vm.min_free_kbytes (cur when no change)
+	required int64  // the least that covers one burst
+	wsf      int64  // recommended watermark_scale_factor, 0: keep
+	wsfBurst uint64 // the pages per window wsf is sized for
 	zone     sysstate.ZoneFree
 	reasons  []string
 }
@@ -73,11 +75,20 @@ func recommendMinFree(in demandInput) (minFreeRecommendation, bool) {
 		why("capped at 5%% of memory (%s): memory under min serves only atomic and emergency requests", kb(uint64(limit)))
 	}
 	r.value = target
-	if gap := z.LowPages - min(z.LowPages, z.MinPages); in.total > gap {
-		w := int64(ceilDiv(10000*in.total, max(M, 1)))
+	// What a window's atomic demand took from free memory is at most
+	// what free memory fell in it: gross demand freed again within the
+	// window (network buffers read at once) never brought it near min.
+	burst, what := in.total, "all atomic demand in one window"
+	if in.netFall > 0 && in.netFall < in.total {
+		burst, what = in.netFall, "free memory's largest fall in one window, net of frees"
+		why("all atomic demand peaked at %d pages in one window but free memory fell at most %d pages in one: the rest was freed within the window, so the fall is the burst the low−min gap must hold", in.total, in.netFall)
+	}
+	if gap := z.LowPages - min(z.LowPages, z.MinPages); burst > gap {
+		w := int64(ceilDiv(10000*burst, max(M, 1)))
 		if w > in.wsf {
 			r.wsf = min(w, 3000)
-			why("all atomic demand in one window (%d pages) exceeds the low−min gap of %s (%d pages): kswapd would wake too late and ordinary allocations hit min during a burst; watermark_scale_factor ≥ 10000·%d/M = %d widens it", in.total, z.Zone, gap, in.total, r.wsf)
+			r.wsfBurst = burst
+			why("%s (%d pages) exceeds the low−min gap of %s (%d pages): kswapd would wake too late and ordinary allocations hit min during a burst; watermark_scale_factor ≥ 10000·%d/M = %d widens it", what, burst, z.Zone, gap, burst, r.wsf)
 		}
 	}
 	return r, true
@@ -147,7 +158,7 @@ func checkAtomicDemand(in *Inputs) Finding {
 	}
 	sc := in.Snap.Sysctl
 	r, ok := recommendMinFree(demandInput{
-		high: d.PerInterval.High.Pages, total: d.PerInterval.Total.Pages, window: d.Interval,
+		high: d.PerInterval.High.Pages, total: d.PerInterval.Total.Pages, netFall: m.MaxDropKB / max(pk, 1), window: d.Interval,
 		cur: sc.MinFreeKbytes, wsf: sc.WatermarkScaleFactor, zones: in.Snap.Buddy,
 		memTotalKB: in.Snap.Memory.MemTotalKB, pageKB: pk, pageblock: in.Snap.PageblockOrder,
 	})
@@ -186,7 +197,12 @@ func checkAtomicDemand(in *Inputs) Finding {
 			fmt.Sprintf("echo 'vm.min_free_kbytes = %d' > /etc/sysctl.d/90-memtrace-min-free.conf", r.value))
 	}
 	if r.wsf > 0 {
+		// The summary says why the finding warns: a summary saying only
+		// that min_free_kbytes covers the peak, under WARN, left the
+		// reader to find the watermark_scale_factor among the notes.
 		f.raise(Warn)
+		f.Summary += fmt.Sprintf("; a burst of atomic demand in one %v (%s) outruns the low−min gap: raise vm.watermark_scale_factor from %d to %d",
+			d.Interval, kb(r.wsfBurst*pk), sc.WatermarkScaleFactor, r.wsf)
 		f.Fix = append(f.Fix, fmt.Sprintf("sysctl -w vm.watermark_scale_factor=%d", r.wsf))
 	}
 	return f

@@ -80,7 +80,7 @@ func TestCheckAtomicDemand(t *testing.T) {
 	}
 	found := false
 	for _, e := range f.Evidence {
-		found = found || strings.Contains(e.Value, "softirq, interrupting swapper/0 (pid 7)")
+		found = found || strings.Contains(e.Value, "softirq, interrupting swapper/0 (pid 7): about 192 pages ("+kb(192*pageKB())+") GFP_ATOMIC")
 	}
 	if !found {
 		t.Errorf("no largest source in %+v", f.Evidence)
@@ -90,7 +90,30 @@ func TestCheckAtomicDemand(t *testing.T) {
 	if f := checkAtomicDemand(in); f.Severity != Problem {
 		t.Errorf("atomic failures below min: %v", f.Severity)
 	}
+	// Enough reserve for GFP_ATOMIC, but all atomic demand wider than
+	// low−min: the summary of the warning names the scale factor, not
+	// only that min_free_kbytes covers the peak (as doctor --measure
+	// printed under WARN with 311 MiB of loopback traffic per 100 ms).
+	in.Measured.Failures = MeasuredFailures{}
+	in.Snap.Sysctl.MinFreeKbytes = 204800
+	in.Measured.Demand.PerInterval.Total.Pages = 79622
+	f = checkAtomicDemand(in)
+	if f.Severity != Warn || !strings.Contains(f.Summary, "covers twice the measured peak burst") ||
+		!strings.Contains(f.Summary, "raise vm.watermark_scale_factor from 10 to 300") {
+		t.Errorf("scale factor alone: %v: %s (fix %q)", f.Severity, f.Summary, f.Fix)
+	}
+	// Most of it freed within the window (free memory fell 24.1 MiB while
+	// 219 MiB were allocated, as with loopback traffic here): the gap is
+	// sized for the fall, 6170 pages, not for the gross demand.
+	in.Measured.MaxDropKB = 6170 * pageKB()
+	f = checkAtomicDemand(in)
+	if !strings.Contains(f.Summary, "raise vm.watermark_scale_factor from 10 to 24") ||
+		!strings.Contains(strings.Join(f.Notes, "\n"), "free memory fell at most 6170 pages in one") {
+		t.Errorf("sized for the gross demand, not the fall: %s\n%s", f.Summary, strings.Join(f.Notes, "\n"))
+	}
+	in.Measured.MaxDropKB = 0
 	// Enough reserve: ok.
+	in.Measured.Demand.PerInterval.Total.Pages = 10000
 	in.Snap.Sysctl.MinFreeKbytes, in.Snap.Sysctl.WatermarkScaleFactor = 204800, 100
 	if f := checkAtomicDemand(in); f.Severity != OK || len(f.Fix) != 0 {
 		t.Errorf("enough reserve: %v %s %q", f.Severity, f.Summary, f.Fix)

@@ -245,5 +245,8 @@ func peakSource(src []event.AtomicSource) string {
 	if top.High {
 		class = "GFP_ATOMIC"
 	}
-	return fmt.Sprintf("%s: about %d pages %s (%d samples)", who, cmp.Or(top.EstimatedPages, top.SampledPages), class, top.Samples)
+	// The size beside the pages: a count like 15354432 pages says
+	// nothing at a glance, 59 GiB does.
+	pages := cmp.Or(top.EstimatedPages, top.SampledPages)
+	return fmt.Sprintf("%s: about %d pages (%s) %s (%d samples)", who, pages, kb(pages*pageKB()), class, top.Samples)
 }

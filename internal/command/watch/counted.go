@@ -191,6 +191,14 @@ func timeCells(s view.Spread) []string {
 		below(s.Quantile(0.5)), below(s.Quantile(0.99))}
 }
 
+// pagesCell is what a process's stalls got, in bytes ("-": not timed).
+func pagesCell(s view.Spread) string {
+	if !s.Timed() {
+		return "-"
+	}
+	return text.Bytes(s.Pages*pageSize, text.Fixed)
+}
+
 func (v View) countedTables(w io.Writer, m *Model) {
 	for _, c := range m.counted {
 		if len(c.procs) == 0 && !event.Attached(v.Hooks, c.fam.Signal) {
@@ -202,6 +210,9 @@ func (v View) countedTables(w io.Writer, m *Model) {
 		}
 		if c.fam.Timing != nil {
 			header = append(header, timeColumns...)
+			if c.fam.Timing.Pages != "" {
+				header = append(header, c.fam.Timing.Pages)
+			}
 		}
 		header = append(header, "CONTAINER/CGROUP")
 		section(v, w, fmt.Sprintf("%s  (total %d)", c.fam.Table, c.Total), header, c.Rows(), func(p *CountProc) []string {
@@ -212,6 +223,9 @@ func (v View) countedTables(w io.Writer, m *Model) {
 			}
 			if c.fam.Timing != nil {
 				row = append(row, timeCells(p.Time)...)
+				if c.fam.Timing.Pages != "" {
+					row = append(row, pagesCell(p.Time))
+				}
 			}
 			return append(row, text.Escape(p.Cgroup))
 		})
@@ -242,6 +256,9 @@ type SummaryTime struct {
 	P50Ns     int64                `json:"p50_below_ns"`
 	P99Ns     int64                `json:"p99_below_ns"`
 	Histogram event.StallHistogram `json:"histogram"`
+	// ReclaimedPages: what reclaim stalls reclaimed (families with
+	// Timing.Pages).
+	ReclaimedPages uint64 `json:"reclaimed_pages,omitempty"`
 }
 
 // summarizeCounted lists the families' rows by signal.
@@ -260,7 +277,7 @@ func summarizeCounted(m *Model) map[event.Signal][]SummaryCount {
 			if c.fam.Timing != nil {
 				h := p.Time.Histogram()
 				s.Time = &SummaryTime{Timed: h.Count(), TotalNs: p.Time.TotalNs, MaxNs: p.Time.MaxNs,
-					P50Ns: int64(h.Quantile(0.5)), P99Ns: int64(h.Quantile(0.99)), Histogram: h}
+					P50Ns: int64(h.Quantile(0.5)), P99Ns: int64(h.Quantile(0.99)), Histogram: h, ReclaimedPages: p.Time.Pages}
 			}
 			rows = append(rows, s)
 		}

@@ -61,6 +61,7 @@ func Render(w io.Writer, m *Model, v View) {
 	v.health(w, m)
 	if v.Stacks > 0 {
 		v.stacks(w, m)
+		v.longStallStacks(w, m)
 	}
 }
 
@@ -86,12 +87,18 @@ func (v View) limit(n int) int {
 // section draws one titled table: "none" when empty, at most the row
 // limit (with a "… N more" line), and a blank line after.
 func section[R any](v View, w io.Writer, title string, header []string, rows []R, cells func(R) []string) {
-	v.heading(w, title)
 	if len(rows) == 0 {
-		fmt.Fprintln(w, "  none")
+		// One line on a terminal, whose rows the other sections need.
+		if v.Width > 0 {
+			v.heading(w, title+"  none")
+		} else {
+			v.heading(w, title)
+			fmt.Fprintln(w, "  none")
+		}
 		fmt.Fprintln(w)
 		return
 	}
+	v.heading(w, title)
 	n := v.limit(len(rows))
 	table := make([][]string, 0, n)
 	for _, r := range rows[:n] {

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mattn/go-runewidth"
+
 	"github.com/memtrace/memtrace/internal/aggregate/demand"
 	"github.com/memtrace/memtrace/internal/event"
 	"github.com/memtrace/memtrace/internal/present/text"
@@ -41,6 +43,10 @@ func (v View) burstLines(w io.Writer, m *Model) {
 	if total == 0 {
 		return
 	}
+	// On a terminal, as many as a table's rows: a burst takes two to
+	// four lines there, and five of them pushed the stall tables and
+	// the atomic demand off a 50-line screen.
+	bursts = bursts[len(bursts)-v.limit(len(bursts)):]
 	title := fmt.Sprintf("Zones at failure bursts  (%d since start", total)
 	if int(total) > len(bursts) {
 		title += fmt.Sprintf(", last %d", len(bursts))
@@ -60,14 +66,70 @@ func (v View) burstLines(w io.Writer, m *Model) {
 		if gfp == "" {
 			gfp = b.GFPFlags.String()
 		}
-		summary := text.Escape(b.Summary)
-		if b.Verdict != event.VerdictNeither {
-			summary = v.paint(red, summary)
+		// The judgement goes on lines of its own, wrapped to the
+		// terminal: after the request and its GFP names it began past
+		// column 100, so a terminal cut it away (fitScreen) and with it
+		// the zone figures the line is for.
+		fmt.Fprintf(w, "  %s  %s[%d] %s order %d (%s, %s)  %s\n", b.First.Local().Format("15:04:05.000"),
+			text.Escape(b.Comm), b.Pid, b.Context, b.Order, failures, read, gfp)
+		for _, l := range wrapSummary(text.Escape(b.Summary), v.Width-len(burstIndent)) {
+			if b.Verdict != event.VerdictNeither {
+				l = v.paint(red, l)
+			}
+			fmt.Fprintln(w, burstIndent+l)
 		}
-		fmt.Fprintf(w, "  %s  %s[%d] %s order %d %s (%s): %s  (%s)\n", b.First.Local().Format("15:04:05.000"),
-			text.Escape(b.Comm), b.Pid, b.Context, b.Order, gfp, failures, summary, read)
 	}
 	fmt.Fprintln(w)
+}
+
+// burstIndent sets a burst's judgement under its request.
+const burstIndent = "      "
+
+// wrapSummary wraps a zone judgement ("verdict: zone figures") to width
+// display columns, the figures starting a line of their own when the
+// whole does not fit; width < 20 (or 0, not a terminal) leaves it whole.
+func wrapSummary(s string, width int) []string {
+	if width < 20 || runewidth.StringWidth(s) <= width {
+		return []string{s}
+	}
+	if verdict, levels, ok := strings.Cut(s, ": "); ok {
+		return append(wrapWords(verdict+":", width), wrapWords(levels, width)...)
+	}
+	return wrapWords(s, width)
+}
+
+// units stay on the line of their number.
+var units = map[string]bool{"B": true, "KiB": true, "MiB": true, "GiB": true, "TiB": true,
+	"B,": true, "KiB,": true, "MiB,": true, "GiB,": true, "TiB,": true}
+
+// wrapWords breaks s at spaces into lines of at most width display
+// columns (a longer word keeps its own line), never between a number and
+// its unit.
+func wrapWords(s string, width int) []string {
+	var words []string
+	for _, w := range strings.Fields(s) {
+		if units[w] && len(words) > 0 {
+			words[len(words)-1] += " " + w
+			continue
+		}
+		words = append(words, w)
+	}
+	var lines []string
+	line, n := "", 0
+	for _, word := range words {
+		ww := runewidth.StringWidth(word)
+		if n > 0 && n+1+ww > width {
+			lines = append(lines, line)
+			line, n = "", 0
+		}
+		if n > 0 {
+			line += " "
+			n++
+		}
+		line += word
+		n += ww
+	}
+	return append(lines, line)
 }
 
 // longStalls lists the stalls over --stall-threshold.
@@ -78,19 +140,24 @@ func (v View) longStalls(w io.Writer, m *Model) {
 	}
 	rows, total := m.LongStalls()
 	section(v, w, fmt.Sprintf("Stalls of %s or more  (%d since start, newest first)", duration(th), total),
-		[]string{"TIME", "PID", "COMM", "KIND", "ORDER", "GFP", "TOOK", "RESULT", "CONTAINER/CGROUP"},
+		// How long it took and what came of it before the GFP names,
+		// which are wide: a terminal cuts the right of a table away.
+		[]string{"TIME", "PID", "COMM", "KIND", "ORDER", "TOOK", "RESULT", "GFP", "CONTAINER/CGROUP"},
 		rows, func(r StallRow) []string {
 			return []string{r.Time.Local().Format("15:04:05.000"), strconv.FormatUint(uint64(r.Pid), 10), text.Escape(r.Comm),
-				string(r.Kind), strconv.Itoa(int(r.Order)), r.GFP, v.paint(red, duration(r.Duration)), text.Escape(r.Detail), text.Escape(r.Cgroup)}
+				string(r.Kind), strconv.Itoa(int(r.Order)), v.paint(red, duration(r.Duration)), text.Escape(r.Detail), r.GFP, text.Escape(r.Cgroup)}
 		})
-	if v.Stacks > 0 {
-		v.longStallStacks(w, rows)
-	}
 }
 
 // longStallStacks shows, under --stacks, where the newest stalls over the
-// threshold began (--top-stacks of them).
-func (v View) longStallStacks(w io.Writer, rows []StallRow) {
+// threshold began (--top-stacks of them). Render draws them last, after
+// the System section: before it, a stack or two pushed the atomic demand
+// off a 50-line terminal.
+func (v View) longStallStacks(w io.Writer, m *Model) {
+	if m.why.stallThreshold <= 0 {
+		return
+	}
+	rows, _ := m.LongStalls()
 	v.heading(w, "Kernel stacks of the newest long stalls")
 	if len(rows) == 0 {
 		fmt.Fprintln(w, "  none")
@@ -116,9 +183,12 @@ func (v View) demandLine(w io.Writer, m *Model) {
 	}
 	pages := func(p demand.Peak) string { return text.Bytes(p.Pages*pageSize, text.Fixed) }
 	s := d.Summary
-	line := fmt.Sprintf("  atomic   now %s/%s, %s/s   peak %s/%s, %s/s  (GFP_ATOMIC-class %s/%s)",
+	// Two lines: on one, the GFP_ATOMIC peak and the reserve it is set
+	// against began past column 80 and a terminal cut them away.
+	fmt.Fprintf(w, "  atomic   now %s/%s, %s/s   peak %s/%s, %s/s\n",
 		pages(d.Latest.Interval), s.Interval, pages(d.Latest.Second),
-		pages(s.PerInterval.Total), s.Interval, pages(s.PerSecond.Total), pages(s.PerInterval.High), s.Interval)
+		pages(s.PerInterval.Total), s.Interval, pages(s.PerSecond.Total))
+	line := fmt.Sprintf("           GFP_ATOMIC-class peak %s/%s", pages(s.PerInterval.High), s.Interval)
 	// Atomic requests may use 5/8 of the min watermark that others may
 	// not (3/8 of it stays even from them): a burst of them larger than
 	// that part of min_free_kbytes can exhaust it.

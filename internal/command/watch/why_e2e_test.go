@@ -163,11 +163,21 @@ func TestWatchJSONStallsAndWhy(t *testing.T) {
 	if zoneState[alloc.Pid] == 0 {
 		t.Errorf("no failure event of pid %d with its zone state", alloc.Pid)
 	}
-	var burst bool
+	// A burst is host-wide: on a busy host (another suite's failures) the
+	// child's failures may fall within another process's burst and be
+	// judged against its reading, or later bursts may push its own out
+	// of the last few watch keeps. Its events' zone states (above) show
+	// it was judged; its own burst is required only when no other
+	// process's failure made one.
+	var burst, others bool
 	for _, b := range final.Bursts {
 		burst = burst || int(b.Pid) == alloc.Pid && b.Summary != "" && b.ReadAfterNs >= 0
+		others = others || int(b.Pid) != alloc.Pid
 	}
-	if !burst {
+	switch {
+	case !burst && others:
+		t.Logf("no failure burst of pid %d: other processes' failures made the bursts %+v", alloc.Pid, final.Bursts)
+	case !burst:
 		t.Errorf("no failure burst of pid %d: %+v", alloc.Pid, final.Bursts)
 	}
 	if d := final.AtomicDemand; d == nil || d.Readings == 0 || d.Error != "" {

@@ -18,6 +18,10 @@ type Timing struct {
 	// Metric names it, memtrace_<Metric>_seconds (its buckets, _sum and
 	// _count); "" exports none. Help is its help text.
 	Metric, Help string
+	// Pages, when set, heads a watch column of the pages the counted
+	// stalls got (Durations.Pages): what a reclaim stall came to, as a
+	// compaction call's outcome is.
+	Pages string
 }
 
 // HistSlots is the number of slots of an in-kernel log2 histogram
@@ -30,6 +34,8 @@ const HistSlots = 32
 type Durations struct {
 	TotalNs, MaxNs uint64
 	Hist           event.StallHistogram
+	// Pages the stalls got (reclaimed), for a Timing with Pages.
+	Pages uint64
 }
 
 // DurationsOf is the Durations of an in-kernel stall aggregate.
@@ -40,15 +46,15 @@ func DurationsOf(t event.StallTotals) *Durations {
 // Tally is what an output keeps of one count between two reads, a
 // tracker.Value: N and, for a timed family, its durations.
 type Tally struct {
-	N, TotalNs, MaxNs uint64
-	Hist              [HistSlots]uint64
+	N, TotalNs, MaxNs, Pages uint64
+	Hist                     [HistSlots]uint64
 }
 
 // Tally is what c holds.
 func (c Count) Tally() Tally {
 	t := Tally{N: c.N}
 	if d := c.Time; d != nil {
-		t.TotalNs, t.MaxNs = d.TotalNs, d.MaxNs
+		t.TotalNs, t.MaxNs, t.Pages = d.TotalNs, d.MaxNs, d.Pages
 		for k, n := range d.Hist {
 			t.Hist[min(k, HistSlots-1)] += n
 		}
@@ -63,10 +69,10 @@ func (c Count) Tally() Tally {
 // its growth wraps, and Spread.Add reads it as negative. MaxNs is the
 // new maximum, or 0 when it did not grow.
 func (t Tally) Since(prev Tally) (Tally, bool) {
-	if t.N < prev.N || t.TotalNs < prev.TotalNs {
+	if t.N < prev.N || t.TotalNs < prev.TotalNs || t.Pages < prev.Pages {
 		return t, false
 	}
-	g := Tally{N: t.N - prev.N, TotalNs: t.TotalNs - prev.TotalNs}
+	g := Tally{N: t.N - prev.N, TotalNs: t.TotalNs - prev.TotalNs, Pages: t.Pages - prev.Pages}
 	if t.MaxNs > prev.MaxNs {
 		g.MaxNs = t.MaxNs
 	}
@@ -79,7 +85,7 @@ func (t Tally) Since(prev Tally) (Tally, bool) {
 // Spread sums the growth of tallies: the time of a process's stalls, or
 // of one series of a histogram.
 type Spread struct {
-	N, TotalNs, MaxNs uint64
+	N, TotalNs, MaxNs, Pages uint64
 	// Hist is signed: a slot's growth is negative when a running stall
 	// left it. Summed over reads it is what the kernel holds, never
 	// below zero but for a row the kernel deleted mid-stall.
@@ -90,6 +96,7 @@ type Spread struct {
 func (s *Spread) Add(g Tally) {
 	s.N += g.N
 	s.TotalNs += g.TotalNs
+	s.Pages += g.Pages
 	s.MaxNs = max(s.MaxNs, g.MaxNs)
 	for k, n := range g.Hist {
 		s.Hist[k] += int64(n)
