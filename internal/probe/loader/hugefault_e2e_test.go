@@ -118,7 +118,9 @@ func TestHugeFaultSigbus(t *testing.T) {
 // mmap unlock to a per-CPU irq_work that the first one has taken: the
 // second got EBUSY and, before the mapping was read without the lock,
 // lost every SIGBUS (the cause of verify's flaky SIGBUS test). Each
-// session reports both SIGBUS of the child.
+// session reports both SIGBUS of the child. fexit is disabled: where it
+// is permitted (the 6.1 guest) the signal hook, and its lock-free read of
+// 6.1's maple tree, are tested all the same.
 func TestHugeFaultSigbusTwoSessions(t *testing.T) {
 	privtest.RequireRoot(t)
 	privtest.RequireBTFKernel(t)
@@ -126,8 +128,9 @@ func TestHugeFaultSigbusTwoSessions(t *testing.T) {
 	for range 2 {
 		cfg := loader.DefaultConfig()
 		cfg.Signals = []event.Signal{event.SignalHugefault}
+		cfg.DisableHooks = []string{"fexit"}
 		s, err := loader.Start(cfg, loader.Naming{})
-		if err != nil && (strings.Contains(err.Error(), "bpf_find_vma is not in kernel BTF") || strings.Contains(err.Error(), "is in kernel BTF")) {
+		if err != nil && strings.Contains(err.Error(), "is not in kernel BTF") {
 			t.Skipf("no signal hook on this kernel: %v", err)
 		}
 		if err != nil {
