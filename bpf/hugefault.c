@@ -15,8 +15,8 @@
 // signal/signal_generate (the address from the thread's fault record, x86's
 // thread.cr2). The signal hooks find the VMA with bpf_find_vma (5.17+), and
 // where it cannot take the mmap lock (another thread of the process holds
-// it or waits for it: -EBUSY) or does not exist, without the lock: see
-// vma_lockless.
+// it or waits for it, or another program used the helper on the same
+// SIGBUS: -EBUSY) or does not exist, without the lock: see bpf/vma.h.
 #include "common.h"
 #include "vma.h"
 

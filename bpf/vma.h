@@ -46,7 +46,7 @@ struct task_struct___old {
 #define MAPLE_NODE_MASK 255ULL
 #define MAPLE_TYPE_SHIFT 3
 #define MAPLE_TYPE_MASK 0xf
-#define MAPLE_DEPTH 8 // levels walked: 16^7 VMAs are more than any process has
+#define MAPLE_DEPTH 8 // levels walked: room for far more VMAs than vm.max_map_count (65530) allows
 #define MAPLE_RANGE64_PIVOTS 15
 
 // vma_ok keeps what a lockless read found only if it is a VMA of mm that
