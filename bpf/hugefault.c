@@ -10,10 +10,15 @@
 // Hooks, best first: fexit on hugetlb_fault (its vm_fault_t return: also
 // VM_FAULT_OOM and failures of kernel-mode faults that send no signal);
 // tp_btf/signal_generate (SIGBUS, BUS_ADRERR, the fault address from the
-// siginfo); the classic tracepoint signal/signal_generate (the address
-// from the thread's fault record, x86's thread.cr2). The signal hooks find
-// the VMA with bpf_find_vma (5.17+).
+// siginfo); the same tracepoint without bpf_find_vma (5.10 to 5.16, and
+// wherever the helper is missing); the classic tracepoint
+// signal/signal_generate (the address from the thread's fault record, x86's
+// thread.cr2). The signal hooks find the VMA with bpf_find_vma (5.17+), and
+// where it cannot take the mmap lock (another thread of the process holds
+// it or waits for it, or another program used the helper on the same
+// SIGBUS: -EBUSY) or does not exist, without the lock: see bpf/vma.h.
 #include "common.h"
+#include "vma.h"
 
 // Values of the kernel's mm.h, signal.h and hugetlb.c, stable since 4.x.
 #define SIGBUS 7
@@ -77,12 +82,6 @@ struct hugefault_event {
 	char file[32];     // the mapping's file: anon_hugepage, SYSV…, a hugetlbfs name
 };
 
-// What the bpf_find_vma callback copies out of the VMA.
-struct vma_info {
-	__u64 start, end, flags, pgoff, file, priv;
-	__u8 found;
-};
-
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 64 * 1024);
@@ -94,6 +93,7 @@ const struct hugefault_event *unused_hugefault_event __attribute__((unused));
 const enum hugefault_source *unused_hugefault_source __attribute__((unused));
 const enum hugefault_kind *unused_hugefault_kind __attribute__((unused));
 const struct vma_info *unused_vma_info __attribute__((unused));
+const struct maple_walk *unused_maple_walk __attribute__((unused));
 
 // hstate_index finds the index of h in the kernel's hstates[] array, which
 // the hugetlb cgroup's counters are indexed by. The array is not exported,
@@ -225,17 +225,6 @@ static __always_inline void send(struct vma_info *vi, __u64 addr, __u32 ret, int
 	bpf_ringbuf_submit(e, 0);
 }
 
-static __always_inline void vma_info_of(struct vma_info *vi, struct vm_area_struct *vma)
-{
-	vi->start = BPF_CORE_READ(vma, vm_start);
-	vi->end = BPF_CORE_READ(vma, vm_end);
-	vi->flags = BPF_CORE_READ(vma, vm_flags);
-	vi->pgoff = BPF_CORE_READ(vma, vm_pgoff);
-	vi->file = (__u64)BPF_CORE_READ(vma, vm_file);
-	vi->priv = (__u64)BPF_CORE_READ(vma, vm_private_data);
-	vi->found = 1;
-}
-
 // Preferred where fexit is permitted (6.1, 5.10): the fault's own result.
 SEC("fexit/hugetlb_fault")
 int BPF_PROG(hugetlb_fault_exit, struct mm_struct *mm, struct vm_area_struct *vma, unsigned long address,
@@ -256,18 +245,30 @@ static long find_cb(struct task_struct *task, struct vm_area_struct *vma, void *
 	return 0;
 }
 
+// send_sigbus sends the SIGBUS at addr if vi, the VMA it hit, is hugetlb.
+static __always_inline void send_sigbus(struct vma_info *vi, __u64 addr, int code, int result)
+{
+	if (!vi->found || !(vi->flags & VM_HUGETLB))
+		return;
+	send(vi, addr, 0, code, result, SOURCE_SIGBUS);
+}
+
 // sigbus_at sends the SIGBUS at addr of the current task if it hit a
 // hugetlb mapping. The fault handler has dropped the mmap lock before it
-// sends the signal, so bpf_find_vma's trylock succeeds.
+// sends the signal, but bpf_find_vma only tries it, and with interrupts
+// off (the siglock is held) it leaves the unlock to a per-CPU irq_work: it
+// fails with EBUSY when another thread of the process holds or waits for
+// the lock (mmap, munmap), and when another program already used that
+// irq_work on this SIGBUS (a second memtrace on the host). The VMA is then
+// read without the lock.
 static __always_inline void sigbus_at(__u64 addr, int code, int result)
 {
 	struct vma_info vi = {};
+	long err = bpf_find_vma(bpf_get_current_task_btf(), addr, find_cb, &vi, 0);
 
-	if (bpf_find_vma(bpf_get_current_task_btf(), addr, find_cb, &vi, 0) || !vi.found)
-		return;
-	if (!(vi.flags & VM_HUGETLB))
-		return;
-	send(&vi, addr, 0, code, result, SOURCE_SIGBUS);
+	if (err == -16 /* EBUSY */)
+		vma_lockless(&vi, addr);
+	send_sigbus(&vi, addr, code, result);
 }
 
 SEC("tp_btf/signal_generate")
@@ -281,6 +282,25 @@ int BPF_PROG(sigbus_btf, int sig, struct kernel_siginfo *info, struct task_struc
 	if (code != BUS_ADRERR)
 		return 0;
 	sigbus_at((__u64)BPF_CORE_READ(info, _sifields._sigfault._addr), code, result);
+	return 0;
+}
+
+// The same hook without bpf_find_vma (and bpf_get_current_task_btf, 5.11,
+// and bpf_loop): the VMA from the task's VMA cache only, for 5.10 to 5.16.
+SEC("tp_btf/signal_generate")
+int BPF_PROG(sigbus_btf_lockless, int sig, struct kernel_siginfo *info, struct task_struct *task, int group,
+	     int result)
+{
+	struct vma_info vi = {};
+
+	if (sig != SIGBUS || (void *)task != (void *)bpf_get_current_task())
+		return 0;
+	int code = BPF_CORE_READ(info, si_code);
+	if (code != BUS_ADRERR)
+		return 0;
+	__u64 addr = (__u64)BPF_CORE_READ(info, _sifields._sigfault._addr);
+	vma_cached(&vi, addr);
+	send_sigbus(&vi, addr, code, result);
 	return 0;
 }
 

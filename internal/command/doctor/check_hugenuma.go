@@ -59,6 +59,19 @@ func addHugeNUMA(f *Finding, in *Inputs) {
 		f.Fix = append(f.Fix, fmt.Sprintf("grow node %d's pool (echo PAGES > /sys/devices/system/node/node%d/hugepages/hugepages-%dkB/nr_hugepages), or bind the database to a node with free pages (numactl --membind)",
 			s.Empty[0], s.Empty[0], s.PageSizeKB))
 	}
+	for _, r := range in.RemoteHuge {
+		f.add("huge pages remote from the CPUs", "%s", r.String())
+		short := fmt.Sprintf("%s[%d] has %s of huge pages on a node its CPUs are not on", r.Comm, r.Pid, kb(r.RemoteKB))
+		if f.Severity >= Warn {
+			f.Summary += "; " + short
+			continue
+		}
+		f.Severity = Warn
+		f.Summary = short
+		f.Why = "A fault takes its huge page from the faulting CPU's node while that node's pool has one, else from another node: a database bound to one node's CPUs (cpuset, taskset, numactl --cpunodebind) whose shared memory was faulted elsewhere, because its node's pool ran dry or another process touched the pages first, reads it across the interconnect for as long as it runs."
+		f.Fix = append(f.Fix, fmt.Sprintf("grow the pool of node %d (the CPUs' node) and restart the database bound to it (numactl --cpunodebind=%d --membind=%d), so its shared memory is faulted there",
+			r.CPUNodes[0], r.CPUNodes[0], r.CPUNodes[0]))
+	}
 	if len(in.HugetlbLimits) > 0 {
 		t := Table{Title: "Hugetlb cgroup limits", Header: []string{"cgroup", "page size", "faulted", "limit", "reserved", "rsvd limit"}}
 		for _, l := range in.HugetlbLimits {

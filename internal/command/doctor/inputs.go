@@ -77,13 +77,16 @@ type Inputs struct {
 	// hugetlb cgroups that limit a page size.
 	NodePools     []sysstate.NodePool
 	HugetlbLimits []hugetlbcg.Limits
-	THP           THP
-	Shm           []hugepages.Segment
-	Procs         Processes
-	KswapdLater   []KernelThread // kswapd CPU after Interval
-	Users         map[uint64]string
-	Log           *kmsg.Log
-	LogErr        error
+	// RemoteHuge are processes with huge pages on nodes none of their
+	// allowed CPUs are on.
+	RemoteHuge  []hugepages.RemoteHuge
+	THP         THP
+	Shm         []hugepages.Segment
+	Procs       Processes
+	KswapdLater []KernelThread // kswapd CPU after Interval
+	Users       map[uint64]string
+	Log         *kmsg.Log
+	LogErr      error
 	// LogSince is the --since window applied to the log.
 	LogSince time.Duration
 	// Measured is what --measure traced (nil without it).
@@ -171,6 +174,14 @@ func Gather(ctx context.Context, opt Options) *Inputs {
 				Reason: fmt.Sprintf("%d processes' status could not be read (hidepid or another user's process); their page tables and shared memory are not counted", in.Procs.Unreadable)})
 		}
 	}
+	var hugeUsers []int
+	for _, p := range in.Procs.List {
+		if p.HugetlbPages > 0 {
+			hugeUsers = append(hugeUsers, p.PID)
+		}
+	}
+	in.RemoteHuge, err = hugepages.ReadRemote(opt.ProcRoot, opt.SysRoot, hugeUsers)
+	fail(err)
 	in.Users = readUsers(opt.PasswdFile, uids(in))
 
 	if opt.Interval > 0 && reader != nil {

@@ -25,6 +25,10 @@ func (r *Report) collectPlacement(opts Options) {
 	}
 	r.NodePools = pools
 	r.NodeShortages = sysstate.NodeShortages(pools)
+	nodeCPUs, err := NodeCPUs(opts.SysRoot)
+	if err != nil {
+		r.Errors = append(r.Errors, err.Error())
+	}
 	for i := range r.Processes {
 		p := &r.Processes[i]
 		if len(p.Hugetlb) == 0 {
@@ -32,6 +36,11 @@ func (r *Report) collectPlacement(opts Options) {
 		}
 		if ms, err := ReadNumaMaps(opts.ProcRoot, p.Pid); err == nil {
 			p.HugeByNode = HugeByNode(ms)
+		}
+		if st, err := ReadStatus(opts.ProcRoot, p.Pid); err == nil {
+			if rh, ok := FindRemote(p.Pid, p.Comm, st.CPUsAllowed, p.HugeByNode, nodeCPUs); ok {
+				r.RemoteHuge = append(r.RemoteHuge, rh)
+			}
 		}
 	}
 	if hs, err := hugetlbcg.Hierarchies(filepath.Join(opts.ProcRoot, "self/mountinfo")); err == nil && len(hs) > 0 {
@@ -82,6 +91,9 @@ func writePlacement(w io.Writer, r *Report) error {
 			if err := t.Render(); err != nil {
 				return err
 			}
+		}
+		for _, rh := range r.RemoteHuge {
+			fmt.Fprintf(w, "  remote: %s\n", text.Escape(rh.String()))
 		}
 	}
 	if len(r.CgroupLimits) > 0 {

@@ -72,6 +72,9 @@ type Report struct {
 	// sizes whose pool is exhausted on a node while another has pages.
 	NodePools     []sysstate.NodePool     `json:"node_pools"`
 	NodeShortages []sysstate.NodeShortage `json:"node_shortages,omitempty"`
+	// RemoteHuge are processes with huge pages on nodes none of the CPUs
+	// they may run on belong to.
+	RemoteHuge []RemoteHuge `json:"remote_huge,omitempty"`
 	// CgroupLimits are the hugetlb cgroups that limit a page size.
 	CgroupLimits []hugetlbcg.Limits `json:"hugetlb_cgroup_limits,omitempty"`
 	Errors       []string           `json:"errors,omitempty"`

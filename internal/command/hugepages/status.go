@@ -29,6 +29,8 @@ type Status struct {
 	// HugetlbKB is the hugetlb memory faulted into this process (status
 	// "HugetlbPages", Linux 4.4+).
 	HugetlbKB uint64 `json:"hugetlb_kb"`
+	// CPUsAllowed is Cpus_allowed_list: the CPUs it may run on.
+	CPUsAllowed string `json:"cpus_allowed,omitempty"`
 	// CapEff is the effective capability set (CAP_IPC_LOCK = bit 14
 	// bypasses vm.hugetlb_shm_group and the memlock limit).
 	CapEff uint64 `json:"-"`
@@ -102,6 +104,8 @@ func ParseStatus(data []byte) (Status, error) {
 			s.VmPTEKB, err = parseKB([]byte(v))
 		case "HugetlbPages":
 			s.HugetlbKB, err = parseKB([]byte(v))
+		case "Cpus_allowed_list":
+			s.CPUsAllowed = v
 		case "CapEff":
 			s.CapEff, err = strconv.ParseUint(v, 16, 64)
 		}

@@ -125,7 +125,10 @@ func hugetlbHierarchy(procRoot string) (hugetlbcg.Hierarchy, bool) {
 
 // hugetlbPath is the followed processes' cgroup in the hugetlb hierarchy:
 // pid's when it still runs, else the cgroup verify made (when it is in
-// that hierarchy) or the one it was asked to follow.
+// that hierarchy) or the one it was asked to follow, else, for a command,
+// memtrace's own: verify places the command in one hierarchy only (v2, or
+// v1 memory), and in the others, such as a v1 hugetlb hierarchy, the
+// command was born in memtrace's cgroup.
 func (w *watch) hugetlbPath(h hugetlbcg.Hierarchy, pid int) (string, bool) {
 	if pid > 0 {
 		if p, err := hugetlbcg.PathOf(h, filepath.Join(w.opts.ProcRoot, fmt.Sprint(pid), "cgroup")); err == nil {
@@ -135,6 +138,11 @@ func (w *watch) hugetlbPath(h hugetlbcg.Hierarchy, pid int) (string, bool) {
 	for _, dir := range []string{w.placeDir(), w.opts.Cgroup} {
 		if rel, err := filepath.Rel(h.Root, dir); err == nil && dir != "" && !strings.HasPrefix(rel, "..") {
 			return "/" + strings.TrimPrefix(rel, "."), true
+		}
+	}
+	if len(w.opts.Command) > 0 {
+		if p, err := hugetlbcg.PathOf(h, filepath.Join(w.opts.ProcRoot, "self/cgroup")); err == nil {
+			return p, true
 		}
 	}
 	return "", false

@@ -18,8 +18,10 @@ type Config struct {
 	AllocHook string
 
 	// DisableHooks lists hook types not to use ("tp_btf", "tracepoint",
-	// "fexit"), to force a fallback on a kernel where the better hook
-	// exists (tests, or a hook that misbehaves on some kernel).
+	// "fexit") or single hooks by their full candidate name
+	// ("tp_btf/signal_generate"), to force a fallback on a kernel where
+	// the better hook exists (tests, or a hook that misbehaves on some
+	// kernel).
 	DisableHooks []string
 
 	// Filters, applied in the kernel (zero: no filter).
@@ -159,7 +161,7 @@ func SignalHookTypes(sig event.Signal, allocHook string) ([]string, error) {
 func (c Config) disabled(hook string) bool {
 	kind, _, _ := strings.Cut(hook, "/")
 	for _, d := range c.DisableHooks {
-		if d == kind {
+		if d == kind || d == hook {
 			return true
 		}
 	}

@@ -50,6 +50,43 @@ func needFunc(fn, hook string) func(*ebpf.CollectionSpec, *btf.Spec) (string, er
 	}
 }
 
+// hugefaultLocklessHook names the signal hook without bpf_find_vma apart
+// from the one with it (Config.DisableHooks takes either name).
+const hugefaultLocklessHook = "tp_btf/signal_generate (lockless VMA)"
+
+// hasMember reports whether the kernel's struct name has a member member,
+// also inside its anonymous structs and unions (6.1's mm_struct keeps
+// mm_mt in one).
+func hasMember(kernel *btf.Spec, name, member string) bool {
+	var st *btf.Struct
+	if kernel.TypeByName(name, &st) != nil {
+		return false
+	}
+	return findMember(st.Members, member, 4)
+}
+
+func findMember(members []btf.Member, name string, depth int) bool {
+	for _, m := range members {
+		if m.Name == name {
+			return true
+		}
+		if m.Name != "" || depth == 0 {
+			continue
+		}
+		switch t := btf.UnderlyingType(m.Type).(type) {
+		case *btf.Struct:
+			if findMember(t.Members, name, depth-1) {
+				return true
+			}
+		case *btf.Union:
+			if findMember(t.Members, name, depth-1) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 func hugefaultCandidates() []candidate {
 	return []candidate{
 		{
@@ -61,9 +98,25 @@ func hugefaultCandidates() []candidate {
 		},
 		{
 			name: "tp_btf/signal_generate", programs: []string{hugefaultProgSigbusBtf},
-			note:    "SIGBUS of user-mode faults on hugetlb mappings (bpf_find_vma: 5.17+)",
+			note:    "SIGBUS of user-mode faults on hugetlb mappings (bpf_find_vma: 5.17+; the mapping read without the mmap lock when the helper finds it taken)",
 			prepare: needFunc("bpf_find_vma", "tp_btf/signal_generate"),
 			attach:  tpBTF(hugefaultProgSigbusBtf),
+		},
+		{
+			// Without bpf_find_vma (5.10 to 5.16): the VMA from the
+			// task's VMA cache, which the fault filled, read without
+			// the mmap lock. (The preferred hook reads it so too, or
+			// from 6.1's maple tree, when the helper finds the lock
+			// taken.)
+			name: hugefaultLocklessHook, programs: []string{hugefaultProgSigbusBtfLockless},
+			note: "SIGBUS of user-mode faults on hugetlb mappings, the mapping from the task's VMA cache (before 6.1), read without the mmap lock",
+			prepare: func(_ *ebpf.CollectionSpec, kernel *btf.Spec) (string, error) {
+				if !hasMember(kernel, "task_struct", "vmacache") {
+					return "", fmt.Errorf("task_struct.vmacache is not in kernel BTF (gone in 6.1, where bpf_find_vma is)")
+				}
+				return "tp_btf/signal_generate", nil
+			},
+			attach: tpBTF(hugefaultProgSigbusBtfLockless),
 		},
 		{
 			name: "tracepoint/signal/signal_generate", programs: []string{hugefaultProgSigbusTp}, needsTracefs: true,

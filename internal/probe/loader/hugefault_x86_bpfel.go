@@ -72,6 +72,12 @@ const (
 	hugefaultHugefaultSourceSOURCE_SIGBUS       hugefaultHugefaultSource = 2
 )
 
+type hugefaultMapleWalk struct {
+	_     structs.HostLayout
+	Entry uint64
+	Addr  uint64
+}
+
 type hugefaultMemtraceConfig struct {
 	_                 structs.HostLayout
 	FilterCgroup      uint64
@@ -122,6 +128,7 @@ const (
 	hugefaultMapHugefaultStats        = "hugefault_stats"
 	hugefaultProgHugetlbFaultExit     = "hugetlb_fault_exit"
 	hugefaultProgSigbusBtf            = "sigbus_btf"
+	hugefaultProgSigbusBtfLockless    = "sigbus_btf_lockless"
 	hugefaultProgSigbusTp             = "sigbus_tp"
 	hugefaultVarCFG                   = "CFG"
 	hugefaultVarUnusedEventKind       = "unused_event_kind"
@@ -129,6 +136,7 @@ const (
 	hugefaultVarUnusedHugefaultEvent  = "unused_hugefault_event"
 	hugefaultVarUnusedHugefaultKind   = "unused_hugefault_kind"
 	hugefaultVarUnusedHugefaultSource = "unused_hugefault_source"
+	hugefaultVarUnusedMapleWalk       = "unused_maple_walk"
 	hugefaultVarUnusedPreemptSource   = "unused_preempt_source"
 	hugefaultVarUnusedStatIndex       = "unused_stat_index"
 	hugefaultVarUnusedVmaInfo         = "unused_vma_info"
@@ -176,9 +184,10 @@ type hugefaultSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type hugefaultProgramSpecs struct {
-	HugetlbFaultExit *ebpf.ProgramSpec `ebpf:"hugetlb_fault_exit"`
-	SigbusBtf        *ebpf.ProgramSpec `ebpf:"sigbus_btf"`
-	SigbusTp         *ebpf.ProgramSpec `ebpf:"sigbus_tp"`
+	HugetlbFaultExit  *ebpf.ProgramSpec `ebpf:"hugetlb_fault_exit"`
+	SigbusBtf         *ebpf.ProgramSpec `ebpf:"sigbus_btf"`
+	SigbusBtfLockless *ebpf.ProgramSpec `ebpf:"sigbus_btf_lockless"`
+	SigbusTp          *ebpf.ProgramSpec `ebpf:"sigbus_tp"`
 }
 
 // hugefaultMapSpecs contains maps before they are loaded into the kernel.
@@ -199,6 +208,7 @@ type hugefaultVariableSpecs struct {
 	UnusedHugefaultEvent  *ebpf.VariableSpec `ebpf:"unused_hugefault_event"`
 	UnusedHugefaultKind   *ebpf.VariableSpec `ebpf:"unused_hugefault_kind"`
 	UnusedHugefaultSource *ebpf.VariableSpec `ebpf:"unused_hugefault_source"`
+	UnusedMapleWalk       *ebpf.VariableSpec `ebpf:"unused_maple_walk"`
 	UnusedPreemptSource   *ebpf.VariableSpec `ebpf:"unused_preempt_source"`
 	UnusedStatIndex       *ebpf.VariableSpec `ebpf:"unused_stat_index"`
 	UnusedVmaInfo         *ebpf.VariableSpec `ebpf:"unused_vma_info"`
@@ -245,6 +255,7 @@ type hugefaultVariables struct {
 	UnusedHugefaultEvent  *ebpf.Variable `ebpf:"unused_hugefault_event"`
 	UnusedHugefaultKind   *ebpf.Variable `ebpf:"unused_hugefault_kind"`
 	UnusedHugefaultSource *ebpf.Variable `ebpf:"unused_hugefault_source"`
+	UnusedMapleWalk       *ebpf.Variable `ebpf:"unused_maple_walk"`
 	UnusedPreemptSource   *ebpf.Variable `ebpf:"unused_preempt_source"`
 	UnusedStatIndex       *ebpf.Variable `ebpf:"unused_stat_index"`
 	UnusedVmaInfo         *ebpf.Variable `ebpf:"unused_vma_info"`
@@ -254,15 +265,17 @@ type hugefaultVariables struct {
 //
 // It can be passed to loadHugefaultObjects or ebpf.CollectionSpec.LoadAndAssign.
 type hugefaultPrograms struct {
-	HugetlbFaultExit *ebpf.Program `ebpf:"hugetlb_fault_exit"`
-	SigbusBtf        *ebpf.Program `ebpf:"sigbus_btf"`
-	SigbusTp         *ebpf.Program `ebpf:"sigbus_tp"`
+	HugetlbFaultExit  *ebpf.Program `ebpf:"hugetlb_fault_exit"`
+	SigbusBtf         *ebpf.Program `ebpf:"sigbus_btf"`
+	SigbusBtfLockless *ebpf.Program `ebpf:"sigbus_btf_lockless"`
+	SigbusTp          *ebpf.Program `ebpf:"sigbus_tp"`
 }
 
 func (p *hugefaultPrograms) Close() error {
 	return _HugefaultClose(
 		p.HugetlbFaultExit,
 		p.SigbusBtf,
+		p.SigbusBtfLockless,
 		p.SigbusTp,
 	)
 }

@@ -68,6 +68,7 @@ var layoutCases = []struct {
 	{"hugefault", "event_hdr", hugefaultHugefaultEvent{}.Hdr},
 	{"hugefault", "hugefault_event", hugefaultHugefaultEvent{}},
 	{"hugefault", "vma_info", hugefaultVmaInfo{}},
+	{"hugefault", "maple_walk", hugefaultMapleWalk{}},
 }
 
 // TestLayoutMatchesBTF checks every Go struct shared with the programs

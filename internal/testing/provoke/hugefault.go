@@ -16,6 +16,12 @@ type HugeFaultRequest struct {
 	// NoReserve adds MAP_NORESERVE: no pages are reserved at mmap, so a
 	// touch with the pool short gets SIGBUS instead of mmap failing.
 	NoReserve bool
+	// Contend runs threads in the child that map and unmap a page in a
+	// loop while the huge pages are touched: they hold or wait for the
+	// process's mmap lock for writing, which a BPF program can only try
+	// to take (bpf_find_vma fails with EBUSY), as in a busy database
+	// whose other threads map memory while one of them faults.
+	Contend bool
 }
 
 // HugeFaultReport is what HugeFaults did and what tracefs counted.
@@ -37,6 +43,7 @@ type HugeFaultReport struct {
 type hugeFaultArgs struct {
 	Length, PageSize int
 	Flags            int
+	Contend          bool
 }
 
 type hugeFaultResult struct {
@@ -56,7 +63,7 @@ func HugeFaults(req HugeFaultRequest, opts ...Option) (rep HugeFaultReport, err 
 	if err != nil {
 		return rep, fmt.Errorf("provoking huge-page faults: %w", err)
 	}
-	args := hugeFaultArgs{PageSize: int(kb * 1024), Flags: hugeFaultFlags(req.Private, req.NoReserve)}
+	args := hugeFaultArgs{PageSize: int(kb * 1024), Flags: hugeFaultFlags(req.Private, req.NoReserve), Contend: req.Contend}
 	pages := req.Pages
 	if pages == 0 {
 		pages = 2

@@ -4,9 +4,12 @@ import (
 	"encoding/json"
 	"errors"
 	"os"
+	"runtime"
 	"runtime/debug"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -38,6 +41,9 @@ func opHugeFault(w *worker, raw json.RawMessage) (any, error) {
 	}
 	defer unix.Munmap(b)
 	res := hugeFaultResult{Start: uint64(addr(b))}
+	if a.Contend {
+		defer contendMmapLock()()
+	}
 	// A SIGBUS in Go code becomes a recoverable panic with this set.
 	old := debug.SetPanicOnFault(true)
 	defer debug.SetPanicOnFault(old)
@@ -47,6 +53,38 @@ func opHugeFault(w *worker, raw json.RawMessage) (any, error) {
 		}
 	}
 	return res, nil
+}
+
+// contendThreads is how many threads contendMmapLock runs: one per CPU
+// of the test machine (2) keeps a writer on the lock or waiting for it
+// most of the time.
+const contendThreads = 2
+
+// contendMmapLock starts threads that map and unmap an anonymous page in
+// a loop (each call takes the mmap lock for writing) and returns the
+// function that stops them and waits for them to end.
+func contendMmapLock() (stop func()) {
+	var quit atomic.Bool
+	var wg sync.WaitGroup
+	for range contendThreads {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			runtime.LockOSThread()
+			defer runtime.UnlockOSThread()
+			for !quit.Load() {
+				p, _, e := unix.RawSyscall6(unix.SYS_MMAP, 0, 4096, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS, ^uintptr(0), 0)
+				if e != 0 {
+					return
+				}
+				unix.RawSyscall(unix.SYS_MUNMAP, p, 4096, 0)
+			}
+		}()
+	}
+	return func() {
+		quit.Store(true)
+		wg.Wait()
+	}
 }
 
 // touchOne writes b[i] and reports whether it took no fault.
