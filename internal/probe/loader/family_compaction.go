@@ -20,6 +20,7 @@ func init() {
 	register(family{
 		signal:     event.SignalCompaction,
 		load:       loadCompactionSpec,
+		configure:  stallStacks(compactionMapCompactStacks),
 		ringbuf:    compactionMapCompactionEvents,
 		stats:      compactionMapCompactionStats,
 		candidates: func(cfg Config) ([]candidate, error) { return compactionCandidates(cfg), nil },
@@ -60,15 +61,8 @@ var compactionHooks = []struct {
 }
 
 func compactionCandidates(cfg Config) []candidate {
-	stacks := stallStacks(cfg, compactionMapCompactStacks)
-	btfs := tpHooks{kind: "tp_btf", name: "tp_btf/mm_compaction_*", note: compactionNote,
-		choose: func(spec *ebpf.CollectionSpec, kernel *btf.Spec) error {
-			if err := chooseCompactionEnd(spec, kernel); err != nil {
-				return err
-			}
-			return stacks(spec, kernel)
-		}}
-	tps := tpHooks{kind: "tracepoint", name: "tracepoint/compaction/mm_compaction_*", note: compactionNote, choose: stacks}
+	btfs := tpHooks{kind: "tp_btf", name: "tp_btf/mm_compaction_*", note: compactionNote, choose: chooseCompactionEnd}
+	tps := tpHooks{kind: "tracepoint", name: "tracepoint/compaction/mm_compaction_*", note: compactionNote}
 	for _, h := range compactionHooks {
 		btfs.hooks = append(btfs.hooks, tpHook{prog: h.btf, group: h.group, event: h.event})
 		tps.hooks = append(tps.hooks, tpHook{prog: h.tp, group: h.group, event: h.event})

@@ -19,6 +19,7 @@ func init() {
 	register(family{
 		signal:     event.SignalReclaim,
 		load:       loadReclaimSpec,
+		configure:  stallStacks(reclaimMapReclaimStacks),
 		ringbuf:    reclaimMapReclaimEvents,
 		stats:      reclaimMapReclaimStats,
 		candidates: func(cfg Config) ([]candidate, error) { return reclaimCandidates(cfg), nil },
@@ -63,9 +64,8 @@ var reclaimHooks = []struct {
 // reclaimCandidates: tp_btf first (no tracefs, the cheapest dispatch),
 // then the classic tracepoints.
 func reclaimCandidates(cfg Config) []candidate {
-	stacks := stallStacks(cfg, reclaimMapReclaimStacks)
-	btfs := tpHooks{kind: "tp_btf", name: "tp_btf/mm_vmscan_*", note: reclaimNote, choose: stacks}
-	tps := tpHooks{kind: "tracepoint", name: "tracepoint/vmscan/mm_vmscan_*", note: reclaimNote, choose: stacks}
+	btfs := tpHooks{kind: "tp_btf", name: "tp_btf/mm_vmscan_*", note: reclaimNote}
+	tps := tpHooks{kind: "tracepoint", name: "tracepoint/vmscan/mm_vmscan_*", note: reclaimNote}
 	for _, h := range reclaimHooks {
 		btfs.hooks = append(btfs.hooks, tpHook{prog: h.btf, group: "vmscan", event: h.event, optional: h.optional})
 		tps.hooks = append(tps.hooks, tpHook{prog: h.tp, group: "vmscan", event: h.event, optional: h.optional})

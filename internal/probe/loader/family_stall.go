@@ -191,9 +191,11 @@ func kernelEnum(kernel *btf.Spec, name, prefix string) *kenum.Names {
 
 // stallStacks configures a stall family's stacks (bpf/stall.h): on only
 // with a threshold and StallStacks; off, its slots map (DEFINE_STALL_STACKS)
-// is cut to one entry, which costs no memory.
-func stallStacks(cfg Config, slots string) func(*ebpf.CollectionSpec, *btf.Spec) error {
-	return func(spec *ebpf.CollectionSpec, _ *btf.Spec) error {
+// is cut to one entry, which costs no memory. It is the family's
+// configure step, so the constant and the map size are set before the
+// maps every candidate shares are created.
+func stallStacks(slots string) func(Config, *ebpf.CollectionSpec) error {
+	return func(cfg Config, spec *ebpf.CollectionSpec) error {
 		on := cfg.StallStacks && cfg.StallThreshold > 0
 		v, ok := spec.Variables[stallStacksVar]
 		if !ok {

@@ -30,6 +30,13 @@ type family struct {
 	// load parses the embedded object and checks it against its
 	// generated bindings (loadChecked).
 	load func() (*ebpf.CollectionSpec, error)
+	// configure sets the family's own load-time constants and map sizes
+	// from the configuration (nil: CFG is all it reads). It runs once on
+	// the parsed object, after CFG is written and before the family's
+	// maps are created: the candidates share those maps (.rodata
+	// included), so a constant set per candidate would not reach the
+	// programs.
+	configure func(Config, *ebpf.CollectionSpec) error
 	// ringbuf and stats name the family's ring buffer and its per-CPU
 	// array of enum stat_index counters.
 	ringbuf, stats string

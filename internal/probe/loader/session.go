@@ -173,6 +173,9 @@ func Start(cfg Config, n Naming) (*Session, error) {
 		if err == nil {
 			err = writeConfig(spec, kcfg)
 		}
+		if err == nil && fams[i].configure != nil {
+			err = fams[i].configure(cfg, spec)
+		}
 		if err != nil {
 			s.Close()
 			return nil, err
