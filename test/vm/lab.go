@@ -22,9 +22,9 @@ func labPlan(o options, m machine) proto.Plan {
 	return proto.Plan{Cgroup: o.cgroup, Results: m.results, Steps: []proto.Step{{
 		Name:    "lab",
 		Dir:     "/tmp",
-		Args:    []string{"/vm/bin/lab", "-memtrace", "/vm/bin/memtrace", "-out", "/tmp/lab"},
-		Timeout: 15 * time.Minute,
-		Files:   []string{"/tmp/lab/*.json", "/tmp/lab/*.txt", "/tmp/lab/lab.md"},
+		Args:    append([]string{"/vm/bin/lab", "-memtrace", "/vm/bin/memtrace", "-out", "/tmp/lab"}, strings.Fields(o.labArgs)...),
+		Timeout: 15 * time.Minute, // the lab gives up after 12 (-deadline)
+		Files:   []string{"/tmp/lab/*.json", "/tmp/lab/*.txt", "/tmp/lab/*.log", "/tmp/lab/*.gz", "/tmp/lab/lab.md"},
 	}}}
 }
 
@@ -59,17 +59,22 @@ func writeLabDocs(path string, runs []*runResult, o options, took time.Duration)
 const labHeader = `# Incident lab: the seeds' incidents on a real kernel
 
 ` + "`make lab`" + ` (root) boots Debian 12's 6.1 under qemu with 512 MiB through
-test/vm's machinery and runs test/lab in the guest: scenario 1 of issue 14
-(atomic allocation failures in softirq network receive, on fragmented
-free memory), with memtrace capture attached and a tracefs counter of
-the same events as the independent count. This file is written from the
-run; the sections below the generated part say what was not reproduced.
+test/vm's machinery and runs test/lab in the guest: both scenarios of
+issue 14, each checked by the lab itself (it fails when a check fails).
+Scenario 2 (a SysV segment on 4 KiB pages and what its page tables cost,
+with ` + "`memtrace verify`" + ` and ` + "`memtrace hugepages`" + `) runs first, on unfragmented
+memory, since its second start needs 66 huge pages; then scenario 1
+(atomic allocation failures in softirq network receive, on fragmented free
+memory), with memtrace capture attached, a tracefs counter of the same
+events as the independent count, and ` + "`memtrace doctor --measure`" + ` across the
+first traffic. This file is written from the run; the sections below the
+generated part say how to read it and what was not reproduced.
 
-## Scenario 1: atomic failures in softirq
+## The run
 
 `
 
-const labFooter = `## How to read this, and what was not reproduced
+const labFooter = `## Scenario 1: how to read it, and what was not reproduced
 
 - **How the fragmentation is made.** The lab maps anonymous memory until
   only a few MiB are free, touches every page (MADV_NOHUGEPAGE, so they are
@@ -77,31 +82,34 @@ const labFooter = `## How to read this, and what was not reproduced
   rest with mlock2(MLOCK_ONFAULT), which mlocks the pages already there
   without faulting the holes back in. With vm.compact_unevictable_allowed=0
   compaction may not move the locked pages, and with
-  vm.compaction_proactiveness=0 it does not run on its own: about 180 MiB
+  vm.compaction_proactiveness=0 it does not run on its own: about 190 MiB
   is free, nearly all of it order 0 (the buddyinfo above). What higher-order
   blocks remain come from the few MiB left unfragmented, from freed slabs
-  and from kcompactd moving the movable pages (Go heaps) it may move.
+  and from kcompactd moving the movable pages (Go heaps) it may move. The
+  fragmenting happens before memtrace starts: started first, memtrace's
+  movable pages lie in unfragmented memory, kcompactd moves them into the
+  holes and rebuilds order-3 blocks (an earlier run saw no failure at all).
 - **Where the failures are.** Each accepted connection is a child socket
   that tcp_v4_rcv → tcp_check_req → tcp_v4_syn_recv_sock → sk_clone_lock
   allocates in NET_RX softirq; holding thousands of them makes SLUB grow the
   TCP cache by new slabs, and SLUB first tries the cache's preferred order
   (3) with __GFP_NORETRY|__GFP_NOWARN added to the caller's GFP_ATOMIC, then
   falls back to its minimum order, which succeeds. The order-1 softirq
-  failures are the same SLUB first try for kmalloc-2k skb heads (keepalive
-  probes from the timer softirq: Go sets TCP keepalive on every connection).
-  The process-context failures are the same pattern on the client side
-  (socket(), accept()'s inode, tcp_sendmsg's order-3 skb_page_frag_refill
-  try). None of them is logged: every one carries __GFP_NOWARN, which is
-  why memtrace's warn_alloc companion reports them with logged=false and
-  ` + "`doctor`" + `'s kernel-log finding says none was logged.
+  failures are the same SLUB first try for kmalloc-2k skb heads (SYN-ACKs,
+  and keepalive probes from the timer softirq: Go sets TCP keepalive on
+  every connection). The process-context failures are the same pattern on
+  the client side (socket(), accept()'s inode, tcp_sendmsg's order-3
+  skb_page_frag_refill try). None of them is logged: every one carries
+  __GFP_NOWARN, which is why memtrace's warn_alloc companion reports them
+  with logged=false and ` + "`doctor`" + `'s kernel-log finding says none was logged.
 - **The interrupted task is not swapper.** Over loopback the receive side
   runs as the softirq raised by the sender's own transmit
   (__dev_queue_xmit → __local_bh_enable_ip → do_softirq → net_rx_action →
   process_backlog), so the task memtrace names is the connecting process
   (lab), or ksoftirqd/0 when the softirq was deferred, or whatever task a
-  timer interrupt hit (memtrace itself, once). The seed's swapper (idle)
-  case needs receive from a device interrupting an idle CPU (virtio-net fed
-  from outside the guest); the lab does not do that.
+  timer interrupt hit. The seed's swapper (idle) case needs receive from a
+  device interrupting an idle CPU (virtio-net fed from outside the guest);
+  the lab does not do that.
 - **No logged failure.** The seed's ` + "`swapper: page allocation failure. order:1, mode:0x20`" + `
   is a request without __GFP_NOWARN that found nothing at any order it could
   use. Here every atomic first try has a fallback (SLUB's minimum order,
@@ -109,57 +117,84 @@ const labFooter = `## How to read this, and what was not reproduced
   kernel never logged one; making it log would need the order-0 reserve
   exhausted in softirq, which the lab does not attempt (it would OOM the
   guest first).
-- **Before and after.** The first run's doctor output decides the second
-  run's vm.min_free_kbytes. In a run at 17:44 UTC (commit c55a975) doctor's
-  watermarks finding saw a zone with no free block of order 1..3 and
-  suggested 6144; with it the second run failed as often as the first
-  (3709 failures, 1961 in softirq, against 3240 and 1492): raising
-  min_free_kbytes keeps more memory free and wakes kswapd and kcompactd
-  earlier, but with the free memory pinned into order-0 holes by locked
-  pages there is little for compaction to move. In the run shown above,
-  doctor's 10 s measuring window came after the failures had stopped (its
-  start under TCG took about 20 s: it ran 18:00:01.0 to 18:00:30.6, the
-  failures were from 17:59:51.4 to 18:00:13.9), so its atomic-demand finding
-  measured no GFP_ATOMIC demand and no failures, its watermarks finding saw
-  order-3 blocks again and nothing was changed; the second run, with the
-  same settings, saw no failure because kcompactd had rebuilt higher-order
-  blocks meanwhile (the last buddyinfo line). So the lab shows doctor's
-  recommendation, but not yet an effect of applying it; starting doctor
-  before the traffic (or measuring 30 s) is the next step.
+- **Before and after.** ` + "`doctor --measure`" + ` starts before the first traffic (the
+  lab waits until doctor holds a BPF link, i.e. its probes are attached and
+  its window has begun) and is interrupted after it, so its window covers
+  every failure of that run (the capture's first and last failure times sit
+  inside doctor's window, shown on its first line). The lab applies what
+  doctor's findings say to run, in their order, for vm.min_free_kbytes and
+  vm.watermark_scale_factor (the first finding that names a setting wins: the
+  watermarks finding's when it fires), and runs the same traffic again; then
+  it puts compaction back to the kernel's defaults
+  (vm.compaction_proactiveness=20, vm.compact_unevictable_allowed=1: the two
+  settings the lab turned off to keep the fragmentation) and runs it a third
+  time. The table gives the failures of each run. A larger min_free_kbytes
+  keeps more memory free and wakes kswapd and kcompactd earlier, but it
+  cannot rebuild order-3 blocks from free memory pinned into order-0 holes
+  by locked pages; compaction allowed to move the locked pages can. That is
+  the lab's fragmentation, not a host's: there the pages that pin free
+  memory are mostly kernel objects (slabs, page tables) that compaction
+  cannot move either, and the reserve is what is left.
+- **Safety valve.** Four of the first runs ended with the guest's OOM killer
+  taking the lab, which holds the locked memory. On fragmented memory a
+  request of order 1 to 3 that may sleep and must not fail finds no block
+  and compaction cannot build one, so the kernel's last way out is the OOM
+  killer. Such a request stalls in direct compaction or reclaim first
+  (compact_stall, allocstall_* in /proc/vmstat); the atomic tries the lab is
+  after never do, nor do SLUB's higher-order first tries (SLUB takes the
+  reclaim flags from them). The lab polls those counters every 10 ms while
+  memory is fragmented and gives back one of its regions (a block of up to
+  1 MiB) at each stall; the table counts the regions given back. An OOM
+  kill in the guest fails the lab with the count (the guest's console.log
+  has the kernel's report), and the lab gives up after 12 minutes
+  (-deadline) with MemFree, oom_kill and buddyinfo rather than waiting for
+  qemu's timeout.
 - **Independent count.** The tracefs counter is a private trace instance
   with kmem:mm_page_alloc filtered on pfn == -1UL (the failed case), opened
   after memtrace's probes are attached and read before memtrace stops; the
   softirq split comes from the irq-info column of the records the instance
   kept ('s' or 'H'). The lab fails when memtrace saw fewer failures, in
-  total or in softirq, than the counter.
+  total or in softirq, than the counter, and when the first run made no
+  failure in softirq at all (the scenario was not reproduced).
 
-## Scenario 2: page-table cost of a SysV segment
+## Scenario 2: how to read it
 
-Not done yet: the lab has no scenario 2 (SysV segment with SHM_HUGETLB and
-N attaching workers, ` + "`memtrace verify`" + ` and ` + "`memtrace hugepages`" + ` against the
-seed's arithmetic). It is left for a follow-up.
+- **The database.** shm-db and shm-worker are the lab's own binary under
+  two names (so ` + "`memtrace hugepages`" + ` and verify list them as a database's
+  processes would be). shm-db makes the calls a database makes at start:
+  shmget with SHM_HUGETLB, and on failure the same shmget without it; the
+  workers shmat the segment and write one byte per 4 KiB, as processes
+  that read the whole buffer cache would, so every page has an entry in
+  every worker's page tables. verify follows the command in a cgroup of
+  its own and gives its verdict once the calls settle (5 s); the database
+  keeps running, as a real one would, until the lab has read the host.
+- **Measured against the arithmetic.** The seed's arithmetic counts one
+  8-byte entry per page and process: 128 MiB / 4 KiB × 8 B = 256 KiB per
+  worker, 2 MiB for 8. The measured figure is VmPTE as ` + "`memtrace hugepages`" + `
+  reads it, summed over the workers, less what each worker's VmPTE was
+  before it attached (its own Go runtime's page tables, about 85 KiB each;
+  the workers read it themselves). The rest, beyond the last-level entries,
+  is the upper levels (a page-middle directory per process when the
+  segment starts a new 1 GiB range) and one more page of entries when the
+  segment is not 2 MiB aligned (shmat aligns to 4 KiB): a few KiB per
+  process, well inside the lab's ±10%. On 2 MiB pages the same segment is 64
+  entries (512 B) per worker; the page-middle directory entries that map
+  them are the page tables, and VmPTE barely moves.
+- **The saving.** The seed's 100 GiB SGA × 1000 processes → 200 GiB is the
+  same arithmetic at scale: ` + "`memtrace hugepages --plan 100G --processes 1000`" + `
+  prints it. The lab checks it at a size a 512 MiB guest can hold, where
+  the measured saving is within a few KiB of the computed one.
+- **Not reproduced.** A real Oracle or PostgreSQL start (the lab makes the
+  same system calls, not the same program); x86's sharing of page-table
+  pages between processes for shared hugetlb mappings of whole aligned
+  gigabytes (the segment is 128 MiB); memlock limits (root is exempt).
 
 ## Duration and CI
 
-The whole ` + "`make lab`" + ` took between 2.5 and 4.5 minutes on the 2-core CI host
-(TCG, one vCPU; the busier the host, the longer). It is not in .ci/run
-because it is not yet reliable. Of the runs made while building it: with
-12 MiB left unfragmented one run saw no failure at all; with 8 MiB one run
-saw thousands in both phases (the first committed docs/lab.md); four runs
-ended with the guest's OOM killer taking the lab (which holds the locked
-memory) before it could report. One suspect: in a guest whose free memory
-is all order-0 holes, a request of order 1 to 3 that may sleep and must
-not fail can only end in the OOM killer, since compaction may not move the
-locked pages; it is not confirmed. The OOM kills came just after memtrace capture had
-attached, with about 200 MiB free in order-0 blocks and a few order-1..3
-blocks left: what the request was is not in the guest's console (loglevel
-4 keeps the OOM report out). Booting with ` + "`nopti`" + ` (order-0 PGDs for new
-processes) did not prevent it in one run; the run shown above (nopti,
-loglevel=7 to see an OOM report if one came) had none. Fragmenting after
-memtrace had started avoided the OOM but produced no failure at all:
-kcompactd moved memtrace's movable pages into the holes and rebuilt order-3
-blocks (hundreds of them at the end). A burst also ends when MemFree falls
-under 64 MiB. Until several runs in a row pass, ` + "`make lab`" + ` stays a manual target. Its results are in
-/var/cache/memtrace-vm/lab/<release>/ (lab.log, console.log, the captures
-and doctor's output under guest/tmp/lab/).
+` + "`make lab`" + ` runs in .ci/run after the kernel matrix: its time is measured there
+(the guest's own run is printed at the end of the lab step, and the whole
+run in the generated line above). Its results are in
+/var/cache/memtrace-vm/lab/<release>/ (lab.log, console.log, and under
+guest/tmp/lab/ the captures, gzipped, doctor's, verify's and hugepages's
+output).
 `
