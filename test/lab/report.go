@@ -189,14 +189,14 @@ func (r *report) scenario1(b *strings.Builder) {
 	for _, a := range r.applied {
 		w("- applied: %s\n", a)
 	}
-	w("\n| run | min_free_kbytes | watermark_scale_factor | compaction proactiveness / unevictable | bursts (ended by low memory) | connections (peak held) | failed allocations (memtrace) | in softirq (memtrace) | tracefs counter (all / kept / softirq of kept) | extfrag events (fragmenting) | regions given back by the valve | OOM kills |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+	w("\n| run | min_free_kbytes | watermark_scale_factor | compaction proactiveness / unevictable | bursts (ended by low memory) | connections (peak held) | failed allocations (memtrace) | in softirq (memtrace) | softirq failures per 1000 connections | tracefs counter (all / kept / softirq of kept) | extfrag events (fragmenting) | regions given back by the valve | OOM kills |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, p := range r.phases {
 		if p.capture == nil {
 			w("| %s | %s | %s | %s | (did not finish) |\n", p.name, p.minFree, p.wsf, p.compact)
 			continue
 		}
-		w("| %s | %s | %s | %s | %d (%d) | %d (%d; %d dial errors) | %d | %d | %d / %d / %d | %d (%d) | %d | %d |\n", p.name, p.minFree, p.wsf, p.compact, p.traffic.Bursts, p.traffic.LowMemory, p.traffic.Connected, p.traffic.PeakHeld, p.traffic.DialErrors,
-			p.capture.Total, p.capture.Softirq, p.counter.Total, p.counter.Kept, p.counter.Softirq, p.capture.Extfrag, p.capture.Fragmenting, p.valve, p.oomKills)
+		w("| %s | %s | %s | %s | %d (%d) | %d (%d; %d dial errors) | %d | %d | %.1f | %d / %d / %d | %d (%d) | %d | %d |\n", p.name, p.minFree, p.wsf, p.compact, p.traffic.Bursts, p.traffic.LowMemory, p.traffic.Connected, p.traffic.PeakHeld, p.traffic.DialErrors,
+			p.capture.Total, p.capture.Softirq, 1000*float64(p.capture.Softirq)/float64(max(p.traffic.Connected, 1)), p.counter.Total, p.counter.Kept, p.counter.Softirq, p.capture.Extfrag, p.capture.Fragmenting, p.valve, p.oomKills)
 	}
 	w("\n")
 	for _, p := range r.phases {
