@@ -214,8 +214,9 @@ func scenario1(o options, sc sysctls, rep *report) error {
 }
 
 // applyDoctor applies the vm sysctls doctor --measure recommended in the
-// first run (min_free_kbytes, watermark_scale_factor), as an operator
-// would, and lets kswapd and kcompactd work towards the new watermarks.
+// first run (min_free_kbytes, watermark_scale_factor) and the compaction
+// it says to run now, as an operator would, and lets kswapd and kcompactd
+// work towards the new watermarks.
 func applyDoctor(rep *report, sc sysctls) error {
 	doc := rep.phases[0].doctor
 	seen := map[string]bool{}
@@ -229,8 +230,15 @@ func applyDoctor(rep *report, sc sysctls) error {
 		}
 		rep.applied = append(rep.applied, fmt.Sprintf("%s=%s (doctor's recommendation) from the second run on", m[1], m[2]))
 	}
+	if strings.Contains(doc, "echo 1 > /proc/sys/vm/compact_memory") {
+		if err := os.WriteFile("/proc/sys/vm/compact_memory", []byte("1"), 0o200); err != nil {
+			return fmt.Errorf("compacting memory: %w", err)
+		}
+		seen["compact_memory"] = true
+		rep.applied = append(rep.applied, "echo 1 > /proc/sys/vm/compact_memory (doctor's recommendation: compacts once) before the second run")
+	}
 	if len(seen) == 0 {
-		rep.notes = append(rep.notes, "doctor --measure made no min_free_kbytes or watermark recommendation: the second run keeps the first run's settings")
+		rep.notes = append(rep.notes, "doctor --measure made no min_free_kbytes, watermark or compaction recommendation: the second run keeps the first run's settings")
 		return nil
 	}
 	time.Sleep(3 * time.Second)

@@ -102,7 +102,9 @@ func summarize(path string) (*captureSummary, error) {
 			s.WarnNoWarn++
 		case e.AllocFailure != nil && e.Context == "softirq" && e.AllocFailure.ZoneState != nil:
 			s.Verdicts[e.AllocFailure.ZoneState.Verdict]++
-			if s.Example == nil && e.AllocFailure.Order >= 1 && e.AllocFailure.ZoneState.Verdict == "fragmented" {
+			// The seed's path first: receive through net_rx_action.
+			if e.AllocFailure.Order >= 1 && e.AllocFailure.ZoneState.Verdict == "fragmented" &&
+				(s.Example == nil || !throughRx(s.Example) && throughRx(&doc.Events[i])) {
 				s.Example = &doc.Events[i]
 			}
 		}
@@ -185,7 +187,7 @@ func (r *report) scenario1(b *strings.Builder) {
 	w("Fragmenting, before memtrace started: took %d MiB in 16 MiB then 1 MiB anonymous mappings (until MemFree was under %d MiB) (MADV_NOHUGEPAGE), touched every page, gave every other page back (MADV_DONTNEED) and locked the rest (mlock2 MLOCK_ONFAULT), with vm.compaction_proactiveness=0 and vm.compact_unevictable_allowed=0 (%.1fs). MemFree after: %d MiB.\n\n",
 		r.takenKB>>10, r.o.leaveKB>>10+1, r.fragTook.Seconds(), r.freeAfterFrag>>10)
 	w("/proc/buddyinfo (free blocks per order 0..10) at boot, before fragmenting (after scenario 2, if it ran), after fragmenting, at the end:\n\n```\n%s%s%s%s```\n\n", r.buddyBoot, r.buddyStart, r.buddyFrag, r.buddyEnd)
-	w("Traffic: %s of TCP connections over loopback, opened by %d dialers at a time (each writes 2 KiB) and held until %d are open or MemFree falls under %d MiB (a burst), then all closed.\n\n", r.o.traffic, dialers, r.o.conns, lowFreeKB>>10)
+	w("Traffic: %s of TCP connections over loopback, opened by %d dialers at a time (each writes %d bytes) and held until %d are open or MemFree falls under %d MiB (a burst), then all closed.\n\n", r.o.traffic, dialers, payloadBytes, r.o.conns, lowFreeKB>>10)
 	for _, a := range r.applied {
 		w("- applied: %s\n", a)
 	}
@@ -234,7 +236,11 @@ func (r *report) scenario1(b *strings.Builder) {
 		if i > 0 {
 			groups, frames = 2, 0 // the stacks are the first run's
 		}
-		w("The largest softirq failure groups (alloc_failures; stacks cut after %d frames):\n\n```\n", frames)
+		if frames > 0 {
+			w("The largest softirq failure groups (alloc_failures; stacks cut after %d frames):\n\n```\n", frames)
+		} else {
+			w("The largest softirq failure groups (alloc_failures; their stacks are the first run's):\n\n```\n")
+		}
 		n := 0
 		for _, f := range c.Failures {
 			if f.Context != "softirq" || n == groups {
@@ -244,7 +250,9 @@ func (r *report) scenario1(b *strings.Builder) {
 			w("%d× order %d in %s, interrupted task %s (pid %d), gfp %s = %s, atomic %v\n", f.Count, f.Order, f.Context, escape(f.Comm), f.Pid, f.GfpFlags, f.Gfp, f.Atomic)
 			for i, fr := range f.Stack {
 				if i == frames {
-					w("    ...\n")
+					if frames > 0 {
+						w("    ...\n")
+					}
 					break
 				}
 				w("    %s\n", fr)
@@ -272,6 +280,10 @@ func (r *report) scenario1(b *strings.Builder) {
 	for _, s := range r.notes {
 		w("Note: %s\n\n", s)
 	}
+}
+
+func throughRx(e *captured) bool {
+	return slices.ContainsFunc(e.AllocFailure.Stack, func(f string) bool { return strings.HasPrefix(f, "net_rx_action") })
 }
 
 func verdicts(m map[string]uint64) string {

@@ -13,8 +13,16 @@ type trafficStats struct {
 	LowMemory                               int64 // bursts ended by lowFreeKB
 }
 
-// lowFreeKB ends a burst early.
-const lowFreeKB = 64 << 10
+// lowFreeKB ends a burst early. At 64 MiB a run's first burst could end
+// before the TCP slabs had outgrown the blocks left unfragmented, and the
+// run made no failure; below it, the safety valve (frag.go) answers the
+// reclaim stalls that come first.
+const lowFreeKB = 32 << 10
+
+// payloadBytes is what each connection writes (and the server never
+// reads): enough for tcp_sendmsg's page-fragment refill, little enough
+// that the receive queues do not eat the free memory the bursts need.
+const payloadBytes = 512
 
 // dialers is how many connections are being opened at once: more only
 // overflows the listener's SYN queue on a single slow vCPU, and the
@@ -62,7 +70,7 @@ func traffic(d time.Duration, hold int) (trafficStats, error) {
 		}
 	}()
 	addr := ln.Addr().String()
-	payload := make([]byte, 2048)
+	payload := make([]byte, payloadBytes)
 	var connected, dialErr, open atomic.Int64
 	end := time.Now().Add(d)
 	// A burst also ends when free memory runs low: the held sockets and

@@ -95,9 +95,9 @@ const labFooter = `## Scenario 1: how to read it, and what was not reproduced
   TCP cache by new slabs, and SLUB first tries the cache's preferred order
   (3) with __GFP_NORETRY|__GFP_NOWARN added to the caller's GFP_ATOMIC, then
   falls back to its minimum order, which succeeds. The order-1 softirq
-  failures are the same SLUB first try for kmalloc-2k skb heads (SYN-ACKs,
-  and keepalive probes from the timer softirq: Go sets TCP keepalive on
-  every connection). The process-context failures are the same pattern on
+  failures are the same SLUB first try for kmalloc-2k skb heads: SYN-ACKs,
+  and from the timer softirq keepalive probes (Go sets TCP keepalive on
+  every connection) and tail-loss-probe retransmits (tcp_write_timer). The process-context failures are the same pattern on
   the client side (socket(), accept()'s inode, tcp_sendmsg's order-3
   skb_page_frag_refill try). None of them is logged: every one carries
   __GFP_NOWARN, which is why memtrace's warn_alloc companion reports them
@@ -128,7 +128,14 @@ const labFooter = `## Scenario 1: how to read it, and what was not reproduced
   it puts compaction back to the kernel's defaults
   (vm.compaction_proactiveness=20, vm.compact_unevictable_allowed=1: the two
   settings the lab turned off to keep the fragmentation) and runs it a third
-  time. The table gives the failures of each run. A larger min_free_kbytes
+  time. Doctor's watermarks finding also says to compact once now (echo 1 >
+  /proc/sys/vm/compact_memory); the lab does that before the second run.
+  The table gives the failures of each run. They come while the TCP slabs
+  grow past what the free order-3 blocks hold, mostly in a run's first
+  burst: the slabs freed when a burst closes its connections are reused by
+  the next. How many connections fit in a run depends on the host's speed
+  (TCG), so the counts, and the failures per 1000 connections, compare the
+  first two runs only roughly. A larger min_free_kbytes
   keeps more memory free and wakes kswapd and kcompactd earlier, but it
   cannot rebuild order-3 blocks from free memory pinned into order-0 holes
   by locked pages; compaction allowed to move the locked pages can. That is
