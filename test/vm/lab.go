@@ -138,7 +138,16 @@ const labFooter = `## Scenario 1: how to read it, and what was not reproduced
   first two runs only roughly. A larger min_free_kbytes
   keeps more memory free and wakes kswapd and kcompactd earlier, but it
   cannot rebuild order-3 blocks from free memory pinned into order-0 holes
-  by locked pages; compaction allowed to move the locked pages can. That is
+  by locked pages; compaction allowed to move the locked pages can. In the
+  runs that applied doctor's settings without its compact_memory step
+  (17:44, 19:29 and 19:47 UTC on 2026-12-06) the second run still failed
+  (softirq failures in the first run, then the second: 1492 then 1961;
+  3057 then 1942; 2021 then 1173) and the third, where there was one, had
+  none. When the second run has none too, as it may now, the one-time
+  compaction (which moves what it may: Go heaps, page cache) and the first
+  run's traffic (whose TCP slabs, freed when its bursts closed, come back
+  as order-3 blocks) both had their part, and the lab cannot tell them
+  apart. That is
   the lab's fragmentation, not a host's: there the pages that pin free
   memory are mostly kernel objects (slabs, page tables) that compaction
   cannot move either, and the reserve is what is left.
@@ -189,7 +198,8 @@ const labFooter = `## Scenario 1: how to read it, and what was not reproduced
   them are the page tables, and VmPTE barely moves.
 - **The saving.** The seed's 100 GiB SGA × 1000 processes → 200 GiB is the
   same arithmetic at scale: ` + "`memtrace hugepages --plan 100G --processes 1000`" + `
-  prints it. The lab checks it at a size a 512 MiB guest can hold, where
+  prints it (200 MiB per process, 195 GiB for 1000:
+  the seed rounds it to 200). The lab checks it at a size a 512 MiB guest can hold, where
   the measured saving is within a few KiB of the computed one.
 - **Not reproduced.** A real Oracle or PostgreSQL start (the lab makes the
   same system calls, not the same program); x86's sharing of page-table
