@@ -32,6 +32,7 @@ type options struct {
 	scenarios     string
 	shmMB         uint64
 	workers       int
+	warmUp        int
 	deadline      time.Duration
 }
 
@@ -43,6 +44,7 @@ func main() {
 	flag.DurationVar(&o.traffic, "traffic", 45*time.Second, "how long each traffic run lasts")
 	flag.IntVar(&o.conns, "conns", 4000, "connections held per burst (client and server side each count one)")
 	flag.Uint64Var(&o.leaveKB, "leave-kb", 4<<10, "MemFree left unfragmented before the odd pages are given back")
+	flag.IntVar(&o.warmUp, "warm-up", 1500, "connections opened after fragmenting and held through every run (0: none)")
 	flag.Uint64Var(&o.shmMB, "shm-mb", 128, "scenario 2's segment in MiB")
 	flag.IntVar(&o.workers, "shm-workers", 8, "scenario 2's worker processes")
 	flag.DurationVar(&o.deadline, "deadline", 12*time.Minute, "give up (exit 1, with the memory state) after this long")
@@ -164,6 +166,12 @@ func scenario1(o options, sc sysctls, rep *report) error {
 	rep.buddyStart = readFile("/proc/buddyinfo")
 	var fr fragmenter
 	defer fr.release()
+	var warm *holder
+	defer func() {
+		if warm != nil {
+			warm.close()
+		}
+	}()
 	// Fragmenting happens before memtrace starts: started first, its
 	// movable pages lie in unfragmented memory and kcompactd moves them
 	// into the holes, rebuilding order-3 blocks (a run with no failure).
@@ -176,10 +184,16 @@ func scenario1(o options, sc sysctls, rep *report) error {
 			return err
 		}
 		rep.takenKB, rep.fragTook = taken, time.Since(t0)
+		fr.startValve()
+		if o.warmUp > 0 {
+			if warm, err = warmUp(o.warmUp); err != nil {
+				return fmt.Errorf("warming up: %w", err)
+			}
+			rep.warmHeld = warm.held()
+		}
 		rep.freeAfterFrag, _ = meminfo("MemFree")
 		rep.buddyFrag = readFile("/proc/buddyinfo")
-		fmt.Printf("lab: took %d MiB, gave every other page back: MemFree %d MiB\n%s", taken>>10, rep.freeAfterFrag>>10, rep.buddyFrag)
-		fr.startValve()
+		fmt.Printf("lab: took %d MiB, gave every other page back, holding %d sockets: MemFree %d MiB\n%s", taken>>10, rep.warmHeld, rep.freeAfterFrag>>10, rep.buddyFrag)
 		return nil
 	}
 	phases := []*phase{

@@ -132,6 +132,7 @@ type report struct {
 	kernel                                     string
 	memTotal, takenKB, freeAfterFrag           uint64
 	fragTook, shmTook                          time.Duration
+	warmHeld                                   int // sockets held through the runs
 	buddyBoot, buddyStart, buddyFrag, buddyEnd string
 	phases                                     []*phase
 	applied                                    []string // settings changed between runs
@@ -184,9 +185,9 @@ func (r *report) markdown() string {
 func (r *report) scenario1(b *strings.Builder) {
 	w := func(format string, a ...any) { fmt.Fprintf(b, format, a...) }
 	w("### Scenario 1 on %s (%d MiB guest)\n\n", r.kernel, r.memTotal>>10)
-	w("Fragmenting, before memtrace started: took %d MiB in 16 MiB then 1 MiB anonymous mappings (until MemFree was under %d MiB) (MADV_NOHUGEPAGE), touched every page, gave every other page back (MADV_DONTNEED) and locked the rest (mlock2 MLOCK_ONFAULT), with vm.compaction_proactiveness=0 and vm.compact_unevictable_allowed=0 (%.1fs). MemFree after: %d MiB.\n\n",
-		r.takenKB>>10, r.o.leaveKB>>10+1, r.fragTook.Seconds(), r.freeAfterFrag>>10)
-	w("/proc/buddyinfo (free blocks per order 0..10) at boot, before fragmenting (after scenario 2, if it ran), after fragmenting, at the end:\n\n```\n%s%s%s%s```\n\n", r.buddyBoot, r.buddyStart, r.buddyFrag, r.buddyEnd)
+	w("Fragmenting, before memtrace started: took %d MiB in 16 MiB then 1 MiB anonymous mappings (until MemFree was under %d MiB) (MADV_NOHUGEPAGE), touched every page, gave every other page back (MADV_DONTNEED) and locked the rest (mlock2 MLOCK_ONFAULT), with vm.compaction_proactiveness=0 and vm.compact_unevictable_allowed=0 (%.1fs). Then it opened %d loopback connections and held them through every run (%d sockets; their TCP slabs take the higher-order blocks left). MemFree after: %d MiB.\n\n",
+		r.takenKB>>10, r.o.leaveKB>>10+1, r.fragTook.Seconds(), r.o.warmUp, r.warmHeld, r.freeAfterFrag>>10)
+	w("/proc/buddyinfo (free blocks per order 0..10) at boot, before fragmenting (after scenario 2, if it ran), after fragmenting and the %d held connections, at the end:\n\n```\n%s%s%s%s```\n\n", r.o.warmUp, r.buddyBoot, r.buddyStart, r.buddyFrag, r.buddyEnd)
 	w("Traffic: %s of TCP connections over loopback, opened by %d dialers at a time (each writes %d bytes) and held until %d are open or MemFree falls under %d MiB (a burst), then all closed.\n\n", r.o.traffic, dialers, payloadBytes, r.o.conns, lowFreeKB>>10)
 	for _, a := range r.applied {
 		w("- applied: %s\n", a)
