@@ -20,6 +20,7 @@ import (
 // higher-order blocks around them.
 type fragmenter struct {
 	mu      sync.Mutex
+	reserve int // huge pages taken before fragmenting, for the valve
 	regions [][]byte
 	given   int // regions given back by the valve
 	stop    chan struct{}
@@ -38,6 +39,10 @@ type fragmenter struct {
 // valve gives a region back (its locked pages beside their holes: a block
 // of up to 1 MiB), and the kernel's next retry finds it.
 const valvePoll = 10 * time.Millisecond
+
+// valveHugePages is the valve's reserve: huge pages taken before
+// fragmenting and given back one at a time, before any region.
+const valveHugePages = 4
 
 // meminfo returns a /proc/meminfo field in KiB.
 func meminfo(field string) (uint64, error) {
@@ -103,6 +108,22 @@ func (fr *fragmenter) fragment(leaveKB uint64) (takenKB uint64, err error) {
 	return takenKB, nil
 }
 
+const nrHugepages = "/proc/sys/vm/nr_hugepages"
+
+// reserveHuge takes n huge pages before fragmenting: whole 2 MiB blocks
+// the valve can give back at once (the caller restores the pool).
+func (fr *fragmenter) reserveHuge(n int) error {
+	if err := os.WriteFile(nrHugepages, []byte(strconv.Itoa(n)), 0o644); err != nil {
+		return fmt.Errorf("reserving %d huge pages: %w", n, err)
+	}
+	got, err := strconv.Atoi(strings.TrimSpace(readFile(nrHugepages)))
+	if err != nil {
+		return fmt.Errorf("reading vm.nr_hugepages: %w", err)
+	}
+	fr.reserve = got
+	return nil
+}
+
 // startValve watches for stalls while the lab runs on fragmented memory
 // and gives regions back, smallest (last taken) first, at each one.
 func (fr *fragmenter) startValve() {
@@ -122,6 +143,17 @@ func (fr *fragmenter) startValve() {
 			}
 			last = n
 			fr.mu.Lock()
+			// A reserved huge page first: 2 MiB free at once. A region's
+			// locked pages come back beside holes that other allocations
+			// may have filled since.
+			if fr.reserve > 0 {
+				fr.reserve--
+				if os.WriteFile(nrHugepages, []byte(strconv.Itoa(fr.reserve)), 0o644) == nil {
+					fr.given++
+					fr.mu.Unlock()
+					continue
+				}
+			}
 			if n := len(fr.regions); n > 0 {
 				unix.Munmap(fr.regions[n-1])
 				fr.regions = fr.regions[:n-1]

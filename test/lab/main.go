@@ -178,6 +178,13 @@ func scenario1(o options, sc sysctls, rep *report) error {
 	// Starting a process afterwards needs an order-1 PGD under page-table
 	// isolation, which nothing can provide: the guest boots with nopti.
 	fragment := func() error {
+		// Recorded for restore, then taken directly by the valve.
+		if err := sc.set("vm.nr_hugepages", "0"); err != nil {
+			return err
+		}
+		if err := fr.reserveHuge(valveHugePages); err != nil {
+			return err
+		}
 		t0 := time.Now()
 		taken, err := fr.fragment(o.leaveKB)
 		if err != nil {

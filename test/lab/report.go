@@ -192,7 +192,7 @@ func (r *report) scenario1(b *strings.Builder) {
 	for _, a := range r.applied {
 		w("- applied: %s\n", a)
 	}
-	w("\n| run | min_free_kbytes | watermark_scale_factor | compaction proactiveness / unevictable | bursts (ended by low memory) | connections (peak held) | failed allocations (memtrace) | in softirq (memtrace) | softirq failures per 1000 connections | tracefs counter (all / kept / softirq of kept) | extfrag events (fragmenting) | regions given back by the valve (since fragmenting) | OOM kills |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+	w("\n| run | min_free_kbytes | watermark_scale_factor | compaction proactiveness / unevictable | bursts (ended by low memory) | connections (peak held) | failed allocations (memtrace) | in softirq (memtrace) | softirq failures per 1000 connections | tracefs counter (all / kept / softirq of kept) | extfrag events (fragmenting) | valve openings (since fragmenting) | OOM kills |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, p := range r.phases {
 		if p.capture == nil {
 			w("| %s | %s | %s | %s | (did not finish) |\n", p.name, p.minFree, p.wsf, p.compact)

@@ -157,20 +157,23 @@ const labFooter = `## Scenario 1: how to read it, and what was not reproduced
   the lab's fragmentation, not a host's: there the pages that pin free
   memory are mostly kernel objects (slabs, page tables) that compaction
   cannot move either, and the reserve is what is left.
-- **Safety valve.** Four of the first runs ended with the guest's OOM killer
-  taking the lab, which holds the locked memory. On fragmented memory a
-  request of order 1 to 3 that may sleep and must not fail finds no block
-  and compaction cannot build one, so the kernel's last way out is the OOM
-  killer. Such a request stalls in direct compaction or reclaim first
-  (compact_stall, allocstall_* in /proc/vmstat); the atomic tries the lab is
-  after never do, nor do SLUB's higher-order first tries (SLUB takes the
-  reclaim flags from them). The lab polls those counters every 10 ms while
-  memory is fragmented and gives back one of its regions (a block of up to
-  1 MiB) at each stall; the table counts the regions given back. An OOM
-  kill in the guest fails the lab with the count (the guest's console.log
-  has the kernel's report), and the lab gives up after 12 minutes
-  (-deadline) with MemFree, oom_kill and buddyinfo rather than waiting for
-  qemu's timeout.
+- **Safety valve.** Four of the first runs, and one since, ended with the
+  guest's OOM killer taking the lab, which holds the locked memory. On
+  fragmented memory a request of order 1 to 3 that may sleep and must not
+  fail finds no block and compaction cannot build one, so the kernel's last
+  way out is the OOM killer. Such a request stalls in direct compaction or
+  reclaim first (compact_stall, allocstall_* in /proc/vmstat); the atomic
+  tries the lab is after never do, nor do SLUB's higher-order first tries
+  (SLUB takes the reclaim flags from them). The lab takes 4 huge pages
+  before fragmenting, polls those counters every 10 ms while memory is
+  fragmented, and at each stall gives one back (2 MiB free at once), then,
+  when none is left, one of its regions (whose locked pages come back
+  beside holes that may have been filled since); the table counts the
+  openings. An OOM kill in the guest fails the lab (the guest's console.log
+  has the kernel's report; the lab's step ends "signal: killed" when the
+  victim was the lab), and the lab gives up after 12 minutes (-deadline)
+  with MemFree, oom_kill and buddyinfo rather than waiting for qemu's
+  timeout.
 - **Independent count.** The tracefs counter is a private trace instance
   with kmem:mm_page_alloc filtered on pfn == -1UL (the failed case), opened
   after memtrace's probes are attached and read before memtrace stops; the
