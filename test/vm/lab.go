@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -26,6 +27,25 @@ func labPlan(o options, m machine) proto.Plan {
 		Timeout: 15 * time.Minute, // the lab gives up after 12 (-deadline)
 		Files:   []string{"/tmp/lab/*.json", "/tmp/lab/*.txt", "/tmp/lab/*.log", "/tmp/lab/*.gz", "/tmp/lab/lab.md"},
 	}}}
+}
+
+// oomLines prints the guest kernel's OOM kills from each console: the lab
+// step only says "signal: killed" when the victim was the lab.
+func oomLines(w io.Writer, runs []*runResult) {
+	for _, r := range runs {
+		if r.out == "" {
+			continue // not booted
+		}
+		b, err := os.ReadFile(filepath.Join(r.out, "console.log"))
+		if err != nil {
+			continue
+		}
+		for _, l := range strings.Split(string(b), "\n") {
+			if strings.Contains(l, "Out of memory") || strings.Contains(l, "invoked oom-killer") {
+				fmt.Fprintf(w, "vm: %s: the guest's OOM killer: %s\n", r.kernel, strings.TrimSpace(l))
+			}
+		}
+	}
 }
 
 // writeLabDocs writes the lab's report from each kernel's run, with how

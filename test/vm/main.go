@@ -176,6 +176,9 @@ func run(ctx context.Context, o options) (bool, error) {
 		hostRes = runHostE2E(ctx, hostBins, dir)
 	}
 	ok := report(os.Stdout, runs, hostRes, o)
+	if o.lab {
+		oomLines(os.Stdout, runs)
+	}
 	if o.docs != "" {
 		if err := writeDocs(o.docs, runs, hostRes, o); err != nil {
 			return false, err
