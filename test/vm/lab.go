@@ -154,8 +154,10 @@ const labFooter = `## Scenario 1: how to read it, and what was not reproduced
   it puts compaction back to the kernel's defaults
   (vm.compaction_proactiveness=20, vm.compact_unevictable_allowed=1: the two
   settings the lab turned off to keep the fragmentation) and runs it a third
-  time. Doctor's watermarks finding also says to compact once now (echo 1 >
-  /proc/sys/vm/compact_memory); the lab does that before the second run.
+  time. When doctor's watermarks finding fires (it reads the zones before
+  the measurement), it also says to compact once now (echo 1 >
+  /proc/sys/vm/compact_memory), and the lab does that before the second
+  run; the "applied" lines above say what was done in this run.
   The table gives the failures of each run. They come while the TCP slabs
   grow past what the free order-3 blocks hold, mostly in a run's first
   burst: the slabs freed when a burst closes its connections are reused by
