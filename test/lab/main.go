@@ -44,7 +44,7 @@ func main() {
 	flag.DurationVar(&o.traffic, "traffic", 45*time.Second, "how long each traffic run lasts")
 	flag.IntVar(&o.conns, "conns", 4000, "connections held per burst (client and server side each count one)")
 	flag.Uint64Var(&o.leaveKB, "leave-kb", 4<<10, "MemFree left unfragmented before the odd pages are given back")
-	flag.IntVar(&o.warmUp, "warm-up", 1500, "connections opened after fragmenting and held through every run (0: none)")
+	flag.IntVar(&o.warmUp, "warm-up", 1000, "connections opened after fragmenting and held through every run (0: none)")
 	flag.Uint64Var(&o.shmMB, "shm-mb", 128, "scenario 2's segment in MiB")
 	flag.IntVar(&o.workers, "shm-workers", 8, "scenario 2's worker processes")
 	flag.DurationVar(&o.deadline, "deadline", 12*time.Minute, "give up (exit 1, with the memory state) after this long")

@@ -109,12 +109,12 @@ const labFooter = `## Scenario 1: how to read it, and what was not reproduced
   fragmenting happens before memtrace starts: started first, memtrace's
   movable pages lie in unfragmented memory, kcompactd moves them into the
   holes and rebuilds order-3 blocks (an earlier run saw no failure at all).
-  Then, still before memtrace starts, the lab opens 1500 loopback
+  Then, still before memtrace starts, the lab opens 1000 loopback
   connections and holds them through all three runs: their TCP slabs take
   the higher-order blocks that were left (the few MiB not fragmented, and
   what the kernel freed meanwhile), so each run's slabs must grow on
-  fragmented memory. Without that, runs with the same settings made from
-  12 to 8082 failures in their first run, and one made none.
+  fragmented memory. Without that, runs of the lab made from 12 to 8082
+  failures in their first run, and one made none.
 - **Where the failures are.** Each accepted connection is a child socket
   that tcp_v4_rcv → tcp_check_req → tcp_v4_syn_recv_sock → sk_clone_lock
   allocates in NET_RX softirq; holding thousands of them makes SLUB grow the
@@ -179,8 +179,11 @@ const labFooter = `## Scenario 1: how to read it, and what was not reproduced
   the lab's fragmentation, not a host's: there the pages that pin free
   memory are mostly kernel objects (slabs, page tables) that compaction
   cannot move either, and the reserve is what is left.
-- **Safety valve.** Four of the first runs, and one since, ended with the
-  guest's OOM killer taking the lab, which holds the locked memory. On
+- **Safety valve.** Four of the first runs, and two of the twelve since
+  (in their second or third traffic run, one of them with the huge-page
+  reserve below), ended with the guest's OOM killer taking the lab, which
+  holds the locked memory; ` + "`make lab`" + ` boots with loglevel=5 so that the
+  next one's request (gfp_mask, order) is in console.log. On
   fragmented memory a request of order 1 to 3 that may sleep and must not
   fail finds no block and compaction cannot build one, so the kernel's last
   way out is the OOM killer. Such a request stalls in direct compaction or
