@@ -179,14 +179,21 @@ const labFooter = `## Scenario 1: how to read it, and what was not reproduced
   the lab's fragmentation, not a host's: there the pages that pin free
   memory are mostly kernel objects (slabs, page tables) that compaction
   cannot move either, and the reserve is what is left.
-- **Safety valve.** Four of the first runs, and two of the twelve since
-  (in their second or third traffic run, one of them with the huge-page
-  reserve below), ended with the guest's OOM killer taking the lab, which
-  holds the locked memory; ` + "`make lab`" + ` boots with loglevel=5 so that the
-  next one's request (gfp_mask, order) is in console.log. On
-  fragmented memory a request of order 1 to 3 that may sleep and must not
-  fail finds no block and compaction cannot build one, so the kernel's last
-  way out is the OOM killer. Such a request stalls in direct compaction or
+- **OOM kills, and the safety valve.** Four of the first runs, and three
+  of the thirteen made while scenario 2 and the valve below were added (in
+  their second or third traffic run), ended with the guest's OOM killer
+  taking the lab, which holds the locked memory. With loglevel=5 (which
+  ` + "`make lab`" + ` now boots with) the last one's report showed why: an order-0
+  GFP_KERNEL request of the lab's, with 30 MiB free in DMA32 and its min
+  watermark at 33 MiB, 28 MiB of it boost. Every fragmenting fallback
+  boosts a zone's watermarks (up to vm.watermark_boost_factor = 150% of
+  high), and in a guest without swap kswapd cannot reclaim the boost away;
+  doctor's larger min_free_kbytes and watermark_scale_factor raise high,
+  and with it the boost, which is why the kills came in the second or
+  third run. The lab sets vm.watermark_boost_factor=0 for scenario 1. The
+  valve guards against the other way out of fragmented memory: a request
+  of order 1 to 3 that may sleep and must not fail, for which compaction
+  cannot build a block. Such a request stalls in direct compaction or
   reclaim first (compact_stall, allocstall_* in /proc/vmstat); the atomic
   tries the lab is after never do, nor do SLUB's higher-order first tries
   (SLUB takes the reclaim flags from them). The lab takes 4 huge pages
@@ -194,11 +201,11 @@ const labFooter = `## Scenario 1: how to read it, and what was not reproduced
   fragmented, and at each stall gives one back (2 MiB free at once), then,
   when none is left, one of its regions (whose locked pages come back
   beside holes that may have been filled since); the table counts the
-  openings. An OOM kill in the guest fails the lab (the guest's console.log
-  has the kernel's report; the lab's step ends "signal: killed" when the
-  victim was the lab), and the lab gives up after 12 minutes (-deadline)
-  with MemFree, oom_kill and buddyinfo rather than waiting for qemu's
-  timeout.
+  openings. An OOM kill in the guest fails the lab (test/vm prints the
+  kernel's OOM lines from console.log; the lab's step ends "signal:
+  killed" when the victim was the lab), and the lab gives up after 12
+  minutes (-deadline) with MemFree, oom_kill and buddyinfo rather than
+  waiting for qemu's timeout.
 - **Independent count.** The tracefs counter is a private trace instance
   with kmem:mm_page_alloc filtered on pfn == -1UL (the failed case), opened
   after memtrace's probes are attached and read before memtrace stops; the
