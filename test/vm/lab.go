@@ -171,11 +171,11 @@ const labFooter = `## Scenario 1: how to read it, and what was not reproduced
   (17:44, 19:29 and 19:47 UTC on 2026-12-06) the second run still failed
   (softirq failures in the first run, then the second: 1492 then 1961;
   3057 then 1942; 2021 then 1173) and the third, where there was one, had
-  none. When the second run has none too, as it may now, the one-time
-  compaction (which moves what it may: Go heaps, page cache) and the first
-  run's traffic (whose TCP slabs, freed when its bursts closed, come back
-  as order-3 blocks) both had their part, and the lab cannot tell them
-  apart. That is
+  none. When the second run has none too, as in runs since, doctor's
+  settings (with the one-time compaction when doctor asked for it, which
+  moves what it may: Go heaps, page cache) and the first run's traffic
+  (whose TCP slabs, freed when its bursts closed, come back as order-3
+  blocks) both had their part, and the lab cannot tell them apart. That is
   the lab's fragmentation, not a host's: there the pages that pin free
   memory are mostly kernel objects (slabs, page tables) that compaction
   cannot move either, and the reserve is what is left.
