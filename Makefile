@@ -54,8 +54,9 @@ test-unit: ## only the tests that need no privileges
 	$(GO) test -count=1 -short ./...
 
 .PHONY: test-kernels lab
-lab: ## the incident lab (root): Debian 12's 6.1 under qemu with 512 MiB, atomic failures in softirq on fragmented memory, diagnosed by memtrace; writes docs/lab.md
-	$(GO) run ./test/vm -lab -kernel bookworm:linux-image-amd64 -mem 512 -append nopti -timeout 20m -out /var/cache/memtrace-vm/lab -lab-docs docs/lab.md $(LABFLAGS)
+LABDOCS ?= docs/lab.md
+lab: ## the incident lab (root): Debian 12's 6.1 under qemu with 512 MiB: softirq failures on fragmented memory and a SysV segment's page tables, diagnosed by memtrace; writes $(LABDOCS)
+	$(GO) run ./test/vm -lab -kernel bookworm:linux-image-amd64 -mem 512 -append "nopti loglevel=5" -timeout 15m -out /var/cache/memtrace-vm/lab -lab-docs $(LABDOCS) $(LABFLAGS)
 
 test-kernels: ## boot Debian 12's 6.1, Debian 11's 5.10 and Debian 13's 6.12 (amd64) and Debian 12's 6.1 (arm64) under qemu: privileged tests and memtrace end to end there and on this host (root)
 	$(GO) run ./test/vm $(VMFLAGS)

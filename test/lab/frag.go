@@ -6,6 +6,8 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -17,8 +19,30 @@ import (
 // locked pages cannot be migrated, so compaction cannot rebuild
 // higher-order blocks around them.
 type fragmenter struct {
+	mu      sync.Mutex
+	reserve int // huge pages taken before fragmenting, for the valve
 	regions [][]byte
+	given   int // regions given back by the valve
+	stop    chan struct{}
+	done    chan struct{}
 }
+
+// The safety valve: in a guest whose free memory is order-0 holes kept
+// by locked pages, a request of order 1 to 3 that may sleep and must not
+// fail (a new slab of a cache whose smallest order is above 0, a PGD)
+// finds nothing that compaction may build, and the kernel's last way out
+// is the OOM killer, whose victim is the lab (it holds the locked memory).
+// Such a request enters direct reclaim or compaction first, which
+// compact_stall and allocstall_* count; the atomic tries the lab is after
+// never do (they cannot sleep), nor do SLUB's higher-order first tries,
+// from which SLUB takes the reclaim flags. So a stall is the sign: the
+// valve gives a region back (its locked pages beside their holes: a block
+// of up to 1 MiB), and the kernel's next retry finds it.
+const valvePoll = 10 * time.Millisecond
+
+// valveHugePages is the valve's reserve: huge pages taken before
+// fragmenting and given back one at a time, before any region.
+const valveHugePages = 4
 
 // meminfo returns a /proc/meminfo field in KiB.
 func meminfo(field string) (uint64, error) {
@@ -84,11 +108,118 @@ func (fr *fragmenter) fragment(leaveKB uint64) (takenKB uint64, err error) {
 	return takenKB, nil
 }
 
+const nrHugepages = "/proc/sys/vm/nr_hugepages"
+
+// reserveHuge takes n huge pages before fragmenting: whole 2 MiB blocks
+// the valve can give back at once (the caller restores the pool).
+func (fr *fragmenter) reserveHuge(n int) error {
+	if err := os.WriteFile(nrHugepages, []byte(strconv.Itoa(n)), 0o644); err != nil {
+		return fmt.Errorf("reserving %d huge pages: %w", n, err)
+	}
+	got, err := strconv.Atoi(strings.TrimSpace(readFile(nrHugepages)))
+	if err != nil {
+		return fmt.Errorf("reading vm.nr_hugepages: %w", err)
+	}
+	fr.reserve = got
+	return nil
+}
+
+// startValve watches for stalls while the lab runs on fragmented memory
+// and gives regions back, smallest (last taken) first, at each one.
+func (fr *fragmenter) startValve() {
+	fr.stop, fr.done = make(chan struct{}), make(chan struct{})
+	last := stalls()
+	go func() {
+		defer close(fr.done)
+		for {
+			select {
+			case <-fr.stop:
+				return
+			case <-time.After(valvePoll):
+			}
+			n := stalls()
+			if n == last {
+				continue
+			}
+			last = n
+			fr.mu.Lock()
+			// A reserved huge page first: 2 MiB free at once. A region's
+			// locked pages come back beside holes that other allocations
+			// may have filled since.
+			if fr.reserve > 0 {
+				fr.reserve--
+				if os.WriteFile(nrHugepages, []byte(strconv.Itoa(fr.reserve)), 0o644) == nil {
+					fr.given++
+					fr.mu.Unlock()
+					continue
+				}
+			}
+			if n := len(fr.regions); n > 0 {
+				unix.Munmap(fr.regions[n-1])
+				fr.regions = fr.regions[:n-1]
+				fr.given++
+			}
+			fr.mu.Unlock()
+		}
+	}()
+}
+
+func (fr *fragmenter) stopValve() {
+	if fr.stop != nil {
+		close(fr.stop)
+		<-fr.done
+		fr.stop = nil
+	}
+}
+
+// opened is how many regions the valve has given back so far.
+func (fr *fragmenter) opened() int {
+	fr.mu.Lock()
+	defer fr.mu.Unlock()
+	return fr.given
+}
+
 func (fr *fragmenter) release() {
+	fr.stopValve()
+	fr.mu.Lock()
+	defer fr.mu.Unlock()
 	for _, b := range fr.regions {
 		unix.Munmap(b)
 	}
 	fr.regions = nil
+}
+
+// stalls is the direct compaction and direct reclaim stalls since boot.
+func stalls() uint64 { return stallsIn(readFile("/proc/vmstat")) }
+
+func stallsIn(vmstat string) uint64 {
+	var n uint64
+	for _, line := range strings.Split(vmstat, "\n") {
+		if k, v, ok := strings.Cut(line, " "); ok && (k == "compact_stall" || strings.HasPrefix(k, "allocstall_")) {
+			c, _ := strconv.ParseUint(v, 10, 64)
+			n += c
+		}
+	}
+	return n
+}
+
+// vmstat reads one /proc/vmstat counter (0 when absent).
+func vmstat(name string) uint64 {
+	for _, line := range strings.Split(readFile("/proc/vmstat"), "\n") {
+		if k, v, ok := strings.Cut(line, " "); ok && k == name {
+			n, _ := strconv.ParseUint(v, 10, 64)
+			return n
+		}
+	}
+	return 0
+}
+
+// prctlSubreaper makes the lab the reaper of its descendants' orphans.
+func prctlSubreaper() error {
+	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
+		return fmt.Errorf("becoming a child subreaper: %w", err)
+	}
+	return nil
 }
 
 // sysctls sets /proc/sys values and remembers the old ones for restore.

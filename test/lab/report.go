@@ -102,7 +102,9 @@ func summarize(path string) (*captureSummary, error) {
 			s.WarnNoWarn++
 		case e.AllocFailure != nil && e.Context == "softirq" && e.AllocFailure.ZoneState != nil:
 			s.Verdicts[e.AllocFailure.ZoneState.Verdict]++
-			if s.Example == nil && e.AllocFailure.Order >= 1 && e.AllocFailure.ZoneState.Verdict == "fragmented" {
+			// The seed's path first: receive through net_rx_action.
+			if e.AllocFailure.Order >= 1 && e.AllocFailure.ZoneState.Verdict == "fragmented" &&
+				(s.Example == nil || !throughRx(s.Example) && throughRx(&doc.Events[i])) {
 				s.Example = &doc.Events[i]
 			}
 		}
@@ -126,26 +128,39 @@ func summarize(path string) (*captureSummary, error) {
 }
 
 type report struct {
-	o                                options
-	kernel                           string
-	memTotal, takenKB, freeAfterFrag uint64
-	fragTook                         time.Duration
-	buddyBoot, buddyFrag, buddyEnd   string
-	phases                           []*phase
-	notes, problems                  []string
+	o                                          options
+	kernel                                     string
+	memTotal, takenKB, freeAfterFrag           uint64
+	fragTook, shmTook                          time.Duration
+	warmHeld                                   int // sockets held through the runs
+	buddyBoot, buddyStart, buddyFrag, buddyEnd string
+	phases                                     []*phase
+	applied                                    []string // settings changed between runs
+	shm                                        []*shmRun
+	notes, problems                            []string
 }
 
 // check is the lab's test: memtrace must have seen at least what the
 // independent counter saw in the same (narrower) window, in total and in
 // softirq.
 func (r *report) check() bool {
+	if len(r.phases) > 0 && r.phases[0].capture != nil && r.phases[0].capture.Softirq == 0 {
+		r.problems = append(r.problems, "the first run made no allocation failure in softirq: scenario 1 was not reproduced")
+	}
 	for _, p := range r.phases {
 		c, k := p.capture, p.counter
+		if c == nil {
+			r.problems = append(r.problems, p.name+": no capture")
+			continue
+		}
 		if c.Total < k.Total {
 			r.problems = append(r.problems, fmt.Sprintf("%s: memtrace saw %d failed allocations, the tracefs counter %d", p.name, c.Total, k.Total))
 		}
 		if k.Kept == k.Total && c.Softirq < k.Softirq {
 			r.problems = append(r.problems, fmt.Sprintf("%s: memtrace saw %d in softirq, the tracefs counter %d", p.name, c.Softirq, k.Softirq))
+		}
+		if p.oomKills > 0 {
+			r.problems = append(r.problems, fmt.Sprintf("%s: the guest's OOM killer ran %d time(s) (console.log has its report)", p.name, p.oomKills))
 		}
 	}
 	return len(r.problems) == 0
@@ -153,19 +168,44 @@ func (r *report) check() bool {
 
 func (r *report) markdown() string {
 	var b strings.Builder
-	w := func(format string, a ...any) { fmt.Fprintf(&b, format, a...) }
+	if len(r.phases) > 0 {
+		r.scenario1(&b)
+	}
+	if len(r.shm) > 0 {
+		r.scenario2(&b)
+	}
+	if len(r.problems) == 0 {
+		fmt.Fprintf(&b, "Check: memtrace saw at least every failure the tracefs counter saw in each run, no OOM kill, verify's verdicts and the page tables as expected: **pass**.\n")
+	} else {
+		fmt.Fprintf(&b, "Check: **FAIL**: %s\n", strings.Join(r.problems, "; "))
+	}
+	return b.String()
+}
+
+func (r *report) scenario1(b *strings.Builder) {
+	w := func(format string, a ...any) { fmt.Fprintf(b, format, a...) }
 	w("### Scenario 1 on %s (%d MiB guest)\n\n", r.kernel, r.memTotal>>10)
-	w("Fragmenting, before memtrace started: took %d MiB in 16 MiB then 1 MiB anonymous mappings (until MemFree was under %d MiB) (MADV_NOHUGEPAGE), touched every page, gave every other page back (MADV_DONTNEED) and locked the rest (mlock2 MLOCK_ONFAULT), with vm.compaction_proactiveness=0 and vm.compact_unevictable_allowed=0 (%.1fs). MemFree after: %d MiB.\n\n",
-		r.takenKB>>10, r.o.leaveKB>>10+1, r.fragTook.Seconds(), r.freeAfterFrag>>10)
-	w("/proc/buddyinfo (free blocks per order 0..10) at boot, after fragmenting, at the end:\n\n```\n%s%s%s```\n\n", r.buddyBoot, r.buddyFrag, r.buddyEnd)
-	w("Traffic: %s of TCP connections over loopback, opened by %d dialers at a time (each writes 2 KiB) and held until %d are open or MemFree falls under %d MiB (a burst), then all closed.\n\n", r.o.traffic, dialers, r.o.conns, lowFreeKB>>10)
-	w("| run | min_free_kbytes | bursts (ended by low memory) | connections (peak held) | failed allocations (memtrace) | in softirq (memtrace) | tracefs counter (all / kept / softirq of kept) | extfrag events (fragmenting) |\n|---|---|---|---|---|---|---|---|\n")
+	w("Fragmenting, before memtrace started: took %d MiB in 16 MiB then 1 MiB anonymous mappings (until MemFree was under %d MiB) (MADV_NOHUGEPAGE), touched every page, gave every other page back (MADV_DONTNEED) and locked the rest (mlock2 MLOCK_ONFAULT), with vm.compaction_proactiveness=0, vm.compact_unevictable_allowed=0 and vm.watermark_boost_factor=0 (%.1fs). Then it opened %d loopback connections and held them through every run (%d sockets; their TCP slabs take the higher-order blocks left). MemFree after: %d MiB.\n\n",
+		r.takenKB>>10, r.o.leaveKB>>10+1, r.fragTook.Seconds(), r.o.warmUp, r.warmHeld, r.freeAfterFrag>>10)
+	w("/proc/buddyinfo (free blocks per order 0..10) at boot, before fragmenting (after scenario 2, if it ran), after fragmenting and the %d held connections, at the end:\n\n```\n%s%s%s%s```\n\n", r.o.warmUp, r.buddyBoot, r.buddyStart, r.buddyFrag, r.buddyEnd)
+	w("Traffic: %s of TCP connections over loopback, opened by %d dialers at a time (each writes %d bytes) and held until %d are open or MemFree falls under %d MiB (a burst), then all closed.\n\n", r.o.traffic, dialers, payloadBytes, r.o.conns, lowFreeKB>>10)
+	for _, a := range r.applied {
+		w("- applied: %s\n", a)
+	}
+	w("\n| run | min_free_kbytes | watermark_scale_factor | compaction proactiveness / unevictable | bursts (ended by low memory) | connections (peak held) | failed allocations (memtrace) | in softirq (memtrace) | softirq failures per 1000 connections | tracefs counter (all / kept / softirq of kept) | extfrag events (fragmenting) | valve openings (since fragmenting) | OOM kills |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, p := range r.phases {
-		w("| %s | %s | %d (%d) | %d (%d; %d dial errors) | %d | %d | %d / %d / %d | %d (%d) |\n", p.name, p.minFree, p.traffic.Bursts, p.traffic.LowMemory, p.traffic.Connected, p.traffic.PeakHeld, p.traffic.DialErrors,
-			p.capture.Total, p.capture.Softirq, p.counter.Total, p.counter.Kept, p.counter.Softirq, p.capture.Extfrag, p.capture.Fragmenting)
+		if p.capture == nil {
+			w("| %s | %s | %s | %s | (did not finish) |\n", p.name, p.minFree, p.wsf, p.compact)
+			continue
+		}
+		w("| %s | %s | %s | %s | %d (%d) | %d (%d; %d dial errors) | %d | %d | %.1f | %d / %d / %d | %d (%d) | %d | %d |\n", p.name, p.minFree, p.wsf, p.compact, p.traffic.Bursts, p.traffic.LowMemory, p.traffic.Connected, p.traffic.PeakHeld, p.traffic.DialErrors,
+			p.capture.Total, p.capture.Softirq, 1000*float64(p.capture.Softirq)/float64(max(p.traffic.Connected, 1)), p.counter.Total, p.counter.Kept, p.counter.Softirq, p.capture.Extfrag, p.capture.Fragmenting, p.valve, p.oomKills)
 	}
 	w("\n")
 	for _, p := range r.phases {
+		if p.capture == nil {
+			continue
+		}
 		keys := make([]string, 0, len(p.capture.ByContextOrder))
 		for k := range p.capture.ByContextOrder {
 			keys = append(keys, k)
@@ -177,28 +217,43 @@ func (r *report) markdown() string {
 		}
 		w("\n\n")
 	}
-	p := r.phases[0]
-	w("memtrace's hooks: %s.\n\n", strings.Join(p.capture.Hooks, "; "))
-	for _, p := range r.phases {
+	if r.phases[0].capture == nil {
+		return
+	}
+	w("memtrace's hooks: %s.\n\n", strings.Join(r.phases[0].capture.Hooks, "; "))
+	for i, p := range r.phases {
 		c := p.capture
-		w("#### %s: what memtrace's capture shows (`%s`)\n\n", p.name, filepath.Base(p.capFile))
+		if c == nil {
+			continue
+		}
+		w("#### %s: what memtrace's capture shows (`%s.gz`)\n\n", p.name, filepath.Base(p.capFile))
 		w("warn_alloc reached (page allocation failure path): %d not logged (__GFP_NOWARN), %d logged. Zone state read at softirq failures (kept events): %s.",
 			c.WarnNoWarn, c.WarnLogged, verdicts(c.Verdicts))
 		if !c.First.IsZero() {
 			w(" Failures from %s to %s UTC.", c.First.UTC().Format("15:04:05.0"), c.Last.UTC().Format("15:04:05.0"))
 		}
 		w("\n\n")
-		w("The largest softirq failure groups (alloc_failures; stacks cut after 12 frames):\n\n```\n")
+		groups, frames := 4, 12
+		if i > 0 {
+			groups, frames = 2, 0 // the stacks are the first run's
+		}
+		if frames > 0 {
+			w("The largest softirq failure groups (alloc_failures; stacks cut after %d frames):\n\n```\n", frames)
+		} else {
+			w("The largest softirq failure groups (alloc_failures; their stacks are the first run's):\n\n```\n")
+		}
 		n := 0
 		for _, f := range c.Failures {
-			if f.Context != "softirq" || n == 4 {
+			if f.Context != "softirq" || n == groups {
 				continue
 			}
 			n++
 			w("%d× order %d in %s, interrupted task %s (pid %d), gfp %s = %s, atomic %v\n", f.Count, f.Order, f.Context, escape(f.Comm), f.Pid, f.GfpFlags, f.Gfp, f.Atomic)
 			for i, fr := range f.Stack {
-				if i == 12 {
-					w("    ...\n")
+				if i == frames {
+					if frames > 0 {
+						w("    ...\n")
+					}
 					break
 				}
 				w("    %s\n", fr)
@@ -208,7 +263,7 @@ func (r *report) markdown() string {
 			w("(none)\n")
 		}
 		w("```\n\n")
-		if e := c.Example; e != nil {
+		if e := c.Example; e != nil && i == 0 {
 			a := e.AllocFailure
 			w("One of those failures as an event, whole stack and the zone state memtrace read at it:\n\n```\n")
 			w("%s in %s, task %s (pid %d): order %d, gfp %s = %s\n", e.Kind, e.Context, escape(e.Comm), e.Pid, a.Order, a.GfpFlags, a.Gfp)
@@ -222,16 +277,14 @@ func (r *report) markdown() string {
 			w("```\n\n")
 		}
 	}
-	w("`memtrace doctor --measure 10s`, run during the first traffic (trimmed to the findings that matter here):\n\n```\n%s```\n\n", trimDoctor(p.doctor))
+	w("`memtrace doctor --measure`, started before the first traffic and interrupted after it (trimmed to the findings that matter here):\n\n```\n%s```\n\n", trimDoctor(r.phases[0].doctor))
 	for _, s := range r.notes {
 		w("Note: %s\n\n", s)
 	}
-	if len(r.problems) == 0 {
-		w("Check: memtrace saw at least every failure the tracefs counter saw in each run: **pass**.\n")
-	} else {
-		w("Check: **FAIL**: %s\n", strings.Join(r.problems, "; "))
-	}
-	return b.String()
+}
+
+func throughRx(e *captured) bool {
+	return slices.ContainsFunc(e.AllocFailure.Stack, func(f string) bool { return strings.HasPrefix(f, "net_rx_action") })
 }
 
 func verdicts(m map[string]uint64) string {
@@ -252,6 +305,10 @@ func trimDoctor(s string) string {
 	var out []string
 	keep := false
 	for _, line := range strings.Split(s, "\n") {
+		if strings.HasPrefix(line, "(lab:") {
+			out = append(out, line)
+			continue
+		}
 		if line != "" && !strings.HasPrefix(line, " ") {
 			l := strings.ToLower(line)
 			keep = strings.Contains(l, "atomic") || strings.Contains(l, "min_free") || strings.Contains(l, "failure") ||

@@ -13,8 +13,16 @@ type trafficStats struct {
 	LowMemory                               int64 // bursts ended by lowFreeKB
 }
 
-// lowFreeKB ends a burst early.
-const lowFreeKB = 64 << 10
+// lowFreeKB ends a burst early. At 64 MiB a run's first burst could end
+// before the TCP slabs had outgrown the blocks left unfragmented, and the
+// run made no failure; below it, the safety valve (frag.go) answers the
+// reclaim stalls that come first.
+const lowFreeKB = 32 << 10
+
+// payloadBytes is what each connection writes (and the server never
+// reads): enough for tcp_sendmsg's page-fragment refill, little enough
+// that the receive queues do not eat the free memory the bursts need.
+const payloadBytes = 512
 
 // dialers is how many connections are being opened at once: more only
 // overflows the listener's SYN queue on a single slow vCPU, and the
@@ -62,7 +70,7 @@ func traffic(d time.Duration, hold int) (trafficStats, error) {
 		}
 	}()
 	addr := ln.Addr().String()
-	payload := make([]byte, 2048)
+	payload := make([]byte, payloadBytes)
 	var connected, dialErr, open atomic.Int64
 	end := time.Now().Add(d)
 	// A burst also ends when free memory runs low: the held sockets and
@@ -113,4 +121,71 @@ func traffic(d time.Duration, hold int) (trafficStats, error) {
 	}
 	st.Connected, st.DialErrors = connected.Load(), dialErr.Load()
 	return st, nil
+}
+
+// holder keeps connections open across the traffic runs.
+type holder struct {
+	ln    net.Listener
+	mu    sync.Mutex
+	conns []net.Conn
+}
+
+// warmUp opens n loopback connections before memtrace starts and holds
+// them until close. Their TCP slabs take the order-3 blocks left where
+// memory was not fragmented (and those the kernel frees meanwhile), so
+// the measured runs' slabs must grow on fragmented memory: without it,
+// how many failures a run made depended on how many such blocks were
+// left (12 to 8082 in runs with the same settings).
+func warmUp(n int) (*holder, error) {
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	h := &holder{ln: ln}
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			h.mu.Lock()
+			h.conns = append(h.conns, c)
+			h.mu.Unlock()
+		}
+	}()
+	var wg sync.WaitGroup
+	var left atomic.Int64
+	left.Store(int64(n))
+	for range dialers {
+		wg.Go(func() {
+			for left.Add(-1) >= 0 {
+				c, err := net.DialTimeout("tcp4", ln.Addr().String(), 5*time.Second)
+				if err != nil {
+					continue
+				}
+				h.mu.Lock()
+				h.conns = append(h.conns, c)
+				h.mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	return h, nil
+}
+
+// held is how many sockets (both sides) are held.
+func (h *holder) held() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.conns)
+}
+
+func (h *holder) close() {
+	h.ln.Close()
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, c := range h.conns {
+		c.Close()
+	}
+	h.conns = nil
 }

@@ -44,7 +44,7 @@ type options struct {
 	timeout, testTimeout                                  time.Duration
 	host, e2e, verbose                                    bool
 	lab                                                   bool
-	labDocs                                               string
+	labDocs, labArgs                                      string
 }
 
 func main() {
@@ -68,6 +68,7 @@ func main() {
 	flag.BoolVar(&o.verbose, "v", true, "echo the guest's output as it arrives")
 	flag.BoolVar(&o.lab, "lab", false, "run the incident lab (test/lab) instead of the tests: make lab")
 	flag.StringVar(&o.labDocs, "lab-docs", "", "with -lab, write the lab's report to this file (docs/lab.md)")
+	flag.StringVar(&o.labArgs, "lab-args", "", "with -lab, more arguments for test/lab in the guest, space-separated (-scenarios 2)")
 	flag.Parse()
 	for _, p := range strings.Split(pkgs, ",") {
 		if p = strings.TrimSpace(p); p != "" {
@@ -175,6 +176,9 @@ func run(ctx context.Context, o options) (bool, error) {
 		hostRes = runHostE2E(ctx, hostBins, dir)
 	}
 	ok := report(os.Stdout, runs, hostRes, o)
+	if o.lab {
+		oomLines(os.Stdout, runs)
+	}
 	if o.docs != "" {
 		if err := writeDocs(o.docs, runs, hostRes, o); err != nil {
 			return false, err
