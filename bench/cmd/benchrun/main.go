@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -42,6 +43,10 @@ type plan struct {
 	longInjectHz  int
 	longBatch     int
 	longSampleSec time.Duration
+	// procsRun and procsRate size the longprocs phase: how long, and how
+	// many new failing processes a second.
+	procsRun  time.Duration
+	procsRate float64
 	// baseline is another memtrace binary started beside bin/memtrace in
 	// the start-up phase ("memtrace-baseline"), to compare two builds in
 	// one run; "" for none.
@@ -57,7 +62,7 @@ func fullPlan() plan {
 	return plan{startupReps: 8, overheadRuns: 20, touchIters: 6, pgRounds: 8, pgSeconds: 4,
 		kcostRounds: 6, burstSeconds: 2, longRun: 10 * time.Minute, settle: 200 * time.Millisecond,
 		pgScale: 10, burstThreads: 1, burstBatch: 2000, longInjectHz: 10, longBatch: 100,
-		longSampleSec: 10 * time.Second}
+		longSampleSec: 10 * time.Second, procsRun: time.Hour, procsRate: 3}
 }
 
 func quickPlan() plan {
@@ -67,17 +72,24 @@ func quickPlan() plan {
 	p.pgRounds, p.pgSeconds, p.pgScale = 2, 1, 2
 	p.kcostRounds, p.burstSeconds = 1, 0.5
 	p.longRun, p.longSampleSec = 15*time.Second, 2*time.Second
+	p.procsRun = 15 * time.Second
 	return p
 }
 
 const allPhases = "startup,kcost,overhead,pgbench,burst,longrun"
 
+// knownPhases are allPhases and those run only when asked for: longprocs
+// takes an hour.
+const knownPhases = allPhases + ",longprocs"
+
 func main() {
 	quick := flag.Bool("quick", false, "smoke test (~2 minutes): few repetitions, short long run")
 	out := flag.String("out", "docs/bench", "directory for results.csv and summary.md")
 	bin := flag.String("bin", "bin", "directory holding memtrace, floor and pagetouch")
-	phases := flag.String("phases", allPhases, "phases to run, comma-separated")
+	phases := flag.String("phases", allPhases, "phases to run, comma-separated, of "+knownPhases+" (longprocs: only when named)")
 	long := flag.Duration("long", 0, "override the long run's duration")
+	procsRun := flag.Duration("procs-run", 0, "longprocs phase: how long to run (default 1h)")
+	procsRate := flag.Float64("procs-rate", 0, "longprocs phase: new failing processes per second (default 3)")
 	keep := flag.Bool("keep", false, "keep the scratch directory (tracer logs) for debugging")
 	quietLoad := flag.Float64("quiet-load", 1.0, "before starting, wait for the 1-minute load average to fall below this")
 	fromCSV := flag.String("from-csv", "", "only render summary.md into -out from this results.csv of an earlier run")
@@ -94,13 +106,25 @@ func main() {
 	if *long > 0 {
 		p.longRun = *long
 	}
+	if *procsRun > 0 {
+		p.procsRun = *procsRun
+	}
+	if *procsRate > 0 {
+		p.procsRate = *procsRate
+	}
 	if *startupReps > 0 {
 		p.startupReps = *startupReps
 	}
 	p.baseline, p.startupPeers, p.signals = *baseline, *startupPeers, *signals
 	p.phases = map[string]bool{}
 	for _, ph := range strings.Split(*phases, ",") {
-		p.phases[strings.TrimSpace(ph)] = true
+		ph = strings.TrimSpace(ph)
+		if !slices.Contains(strings.Split(knownPhases, ","), ph) {
+			fmt.Fprintf(os.Stderr, "benchrun: unknown phase %q (known: %s)\n", ph, knownPhases)
+			flag.Usage()
+			os.Exit(2)
+		}
+		p.phases[ph] = true
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -138,8 +162,11 @@ type env struct {
 	tracerEnv      []string
 	watch          bool // memtrace watch exists: use it instead of capture
 	res            results
-	started        time.Time
-	cleanups       []func()
+	// tracerStdout, when set, is memtrace watch's stdout in the next
+	// startTracer instead of /dev/null (longprocs reads it).
+	tracerStdout *os.File
+	started      time.Time
+	cleanups     []func()
 }
 
 func (e *env) bin(name string) string { return filepath.Join(e.binDir, name) }
@@ -200,6 +227,7 @@ func run(ctx context.Context, p plan, outDir, binDir string) error {
 	for _, ph := range []phase{
 		{"startup", e.startupPhase}, {"kcost", e.kcostPhase}, {"overhead", e.overheadPhase},
 		{"pgbench", e.pgbenchPhase}, {"burst", e.burstPhase}, {"longrun", e.longrunPhase},
+		{"longprocs", e.longprocsPhase},
 	} {
 		if !p.phases[ph.name] {
 			continue

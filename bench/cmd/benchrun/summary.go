@@ -64,6 +64,7 @@ func (e *env) summary() string {
 	targets = append(targets, e.startupTable(&b)...)
 	targets = append(targets, e.burstTable(&b)...)
 	targets = append(targets, e.longrunTable(&b)...)
+	e.longprocsTable(&b)
 	if len(targets) > 0 {
 		b.WriteString("## Targets (issue 6)\n\n")
 		for _, t := range targets {

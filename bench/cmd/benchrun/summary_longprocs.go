@@ -1,0 +1,114 @@
+package main
+
+import (
+	"fmt"
+	"math"
+	"strings"
+	"time"
+)
+
+// watchAgeOut is memtrace watch's default --age-out: a process's rows stay
+// this long after its last failure, so the tables are full from then on.
+const watchAgeOut = 10 * time.Minute
+
+// slope fits y = a + b·x by least squares and returns b with a t-based 95%
+// interval. Samples 10 s apart are autocorrelated (the Go heap's sawtooth
+// spans several), so the interval is narrower than an honest one: it says
+// how well a line fits, not how sure the trend is.
+func slope(xs, ys []float64) interval {
+	n := len(xs)
+	if n < 3 {
+		return interval{n: n}
+	}
+	mx, _ := meanSD(xs)
+	my, _ := meanSD(ys)
+	var sxx, sxy float64
+	for i := range xs {
+		sxx += (xs[i] - mx) * (xs[i] - mx)
+		sxy += (xs[i] - mx) * (ys[i] - my)
+	}
+	if sxx == 0 {
+		return interval{n: n}
+	}
+	b := sxy / sxx
+	var sse float64
+	for i := range xs {
+		r := ys[i] - (my + b*(xs[i]-mx))
+		sse += r * r
+	}
+	se := math.Sqrt(sse / float64(n-2) / sxx)
+	h := tQuantile975(n-2) * se
+	return interval{est: b, lo: b - h, hi: b + h, n: n}
+}
+
+// longprocsTable renders the longprocs phase: memtrace's memory and CPU
+// while thousands of distinct processes fail, and its counts against
+// tracefs's.
+func (e *env) longprocsTable(b *strings.Builder) {
+	const ph, wl, cfg = "longprocs", "failing-processes", "memtrace"
+	v := func(metric string) map[int]float64 { return e.res.values(ph, wl, cfg, metric) }
+	el, rss, anon, file := v("elapsed_s"), v("rss_kib"), v("rss_anon_kib"), v("rss_file_kib")
+	rounds := sortedRounds(rss, el, anon, file)
+	if len(rounds) < 3 {
+		return
+	}
+	last := rounds[len(rounds)-1]
+	total := el[last]
+	// Steady from one age-out (plus a minute) after the start: processes
+	// then leave the tables as fast as they come. A shorter run has no
+	// steady part; its second half is fitted instead.
+	steadyFrom := watchAgeOut.Seconds() + 60
+	if steadyFrom > total/2 {
+		steadyFrom = total / 2
+	}
+	at := func(sec float64) int { // the first sample at or after sec
+		for _, r := range rounds {
+			if el[r] >= sec {
+				return r
+			}
+		}
+		return last
+	}
+	var xs, ys []float64
+	maxRSS, maxAt := 0.0, 0.0
+	for _, r := range rounds {
+		if rss[r] > maxRSS {
+			maxRSS, maxAt = rss[r], el[r]
+		}
+		if el[r] >= steadyFrom {
+			xs, ys = append(xs, el[r]/3600), append(ys, rss[r]/1024)
+		}
+	}
+	one := func(metric string) float64 { return v(metric)[0] }
+	started := one("processes_started")
+	fmt.Fprintf(b, "## Failing processes (longprocs)\n\n")
+	fmt.Fprintf(b, "%.0f s of `memtrace watch --json` (output read through a pipe: %d summary lines, %.1f MB, at most %.0f rows in one) while %.0f processes (%.2f/s) each made real allocations fail; %.0f could not be provoked.\n\n",
+		total, int(one("summary_lines")), one("output_bytes")/1e6, one("max_rows"), started, started/total, one("processes_not_provoked"))
+	fmt.Fprintf(b, "Failures counted by tracefs (per child thread) %.0f, by memtrace %.0f; pids %.0f and %.0f; pids whose counts differ: %.0f.\n\n",
+		one("failures_tracefs"), one("failures_memtrace"), one("pids_tracefs"), one("pids_memtrace"), one("pids_mismatched"))
+	b.WriteString("| at | elapsed (s) | VmRSS (MiB) | RssAnon (MiB) | RssFile (MiB) |\n|---|---|---|---|---|\n")
+	row := func(name string, r int) {
+		fmt.Fprintf(b, "| %s | %.0f | %.1f | %.1f | %.1f |\n", name, el[r], rss[r]/1024, anon[r]/1024, file[r]/1024)
+	}
+	row("ready", rounds[0])
+	if total >= 300 {
+		row("5 min", at(300))
+	}
+	row("steady from", at(steadyFrom))
+	row("end", last)
+	fmt.Fprintf(b, "\nMax VmRSS %.1f MiB at %.0f s.", maxRSS/1024, maxAt)
+	if s := slope(xs, ys); s.n >= 3 {
+		fmt.Fprintf(b, " VmRSS slope from %.0f s to the end: %+.2f MiB/h [%+.2f, %+.2f] (%d samples; least squares, the interval ignores autocorrelation).", steadyFrom, s.est, s.lo, s.hi, s.n)
+	}
+	cpu, cpuIv := v("cpu_cores"), v("cpu_cores_interval")
+	maxIv := 0.0
+	for _, c := range cpuIv {
+		maxIv = math.Max(maxIv, c)
+	}
+	var steadyCPU float64
+	if r0 := at(steadyFrom); el[last] > el[r0] {
+		// cumulative averages at two points give the average between them
+		steadyCPU = (cpu[last]*el[last] - cpu[r0]*el[r0]) / (el[last] - el[r0])
+	}
+	fmt.Fprintf(b, " CPU %.4f cores on average, %.4f from %.0f s, at most %.4f over a sample interval.\n\n", cpu[last], steadyCPU, steadyFrom, maxIv)
+}
