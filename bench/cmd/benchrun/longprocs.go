@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"sync/atomic"
 	"time"
 
 	"github.com/memtrace/memtrace/internal/testing/provoke"
@@ -40,6 +41,10 @@ type summaryLine struct {
 	} `json:"alloc_failures"`
 }
 
+// lastRows is the number of rows of the latest summary line, sampled with
+// the RSS: the tables' size over the run.
+var lastRows atomic.Int64
+
 // readWatch reads memtrace's NDJSON until EOF (memtrace exited).
 func readWatch(f *os.File, done chan<- *procsTally) {
 	t := &procsTally{recent: map[uint32]uint64{}}
@@ -58,6 +63,7 @@ func readWatch(f *os.File, done chan<- *procsTally) {
 		}
 		t.summaries++
 		t.rows = max(t.rows, len(s.AllocFailures))
+		lastRows.Store(int64(len(s.AllocFailures)))
 		for _, a := range s.AllocFailures {
 			if a.Comm == procsComm && a.Recent > 0 {
 				t.recent[a.Pid] += a.Recent
@@ -119,6 +125,7 @@ func (e *env) longprocsPhase(ctx context.Context) error {
 			add("cpu_cores_interval", float64(cpu-lastCPU)/clockTick/d, "cores")
 		}
 		add("processes", float64(started), "processes")
+		add("rows", float64(lastRows.Load()), "rows")
 		lastCPU, lastT = cpu, now
 		if sample%30 == 0 {
 			e.logf("longprocs: %4.0f s, %d processes (%d failed to provoke), VmRSS %d KiB, %.4f cores", el, started, failed, statusKB(pid, "VmRSS"), float64(cpu-cpu0)/clockTick/max(el, 1))
