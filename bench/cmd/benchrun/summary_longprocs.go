@@ -1,8 +1,10 @@
 package main
 
 import (
+	"cmp"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"time"
 )
@@ -69,14 +71,15 @@ func (e *env) longprocsTable(b *strings.Builder) {
 		}
 		return last
 	}
-	var xs, ys []float64
-	maxRSS, maxAt := 0.0, 0.0
+	var xs, ys, ya []float64
+	maxRSS, maxAt, maxAnon := 0.0, 0.0, 0.0
 	for _, r := range rounds {
 		if rss[r] > maxRSS {
 			maxRSS, maxAt = rss[r], el[r]
 		}
 		if el[r] >= steadyFrom {
-			xs, ys = append(xs, el[r]/3600), append(ys, rss[r]/1024)
+			xs, ys, ya = append(xs, el[r]/3600), append(ys, rss[r]/1024), append(ya, anon[r]/1024)
+			maxAnon = math.Max(maxAnon, anon[r])
 		}
 	}
 	one := func(metric string) float64 { return v(metric)[0] }
@@ -86,19 +89,24 @@ func (e *env) longprocsTable(b *strings.Builder) {
 		total, int(one("summary_lines")), one("output_bytes")/1e6, one("max_rows"), started, started/total, one("processes_not_provoked"))
 	fmt.Fprintf(b, "Failures counted by tracefs (per child thread) %.0f, by memtrace %.0f; pids %.0f and %.0f; pids whose counts differ: %.0f.\n\n",
 		one("failures_tracefs"), one("failures_memtrace"), one("pids_tracefs"), one("pids_memtrace"), one("pids_mismatched"))
-	b.WriteString("| at | elapsed (s) | VmRSS (MiB) | RssAnon (MiB) | RssFile (MiB) |\n|---|---|---|---|---|\n")
-	row := func(name string, r int) {
-		fmt.Fprintf(b, "| %s | %.0f | %.1f | %.1f | %.1f |\n", name, el[r], rss[r]/1024, anon[r]/1024, file[r]/1024)
+	rows := v("rows")
+	b.WriteString("| at | elapsed (s) | VmRSS (MiB) | RssAnon (MiB) | RssFile (MiB) | rows in watch's summary |\n|---|---|---|---|---|---|\n")
+	type point struct {
+		name string
+		r    int
 	}
-	row("ready", rounds[0])
+	points := []point{{"ready", rounds[0]}, {"steady from", at(steadyFrom)}, {"end", last}}
 	if total >= 300 {
-		row("5 min", at(300))
+		points = append(points, point{"5 min", at(300)})
 	}
-	row("steady from", at(steadyFrom))
-	row("end", last)
-	fmt.Fprintf(b, "\nMax VmRSS %.1f MiB at %.0f s.", maxRSS/1024, maxAt)
-	if s := slope(xs, ys); s.n >= 3 {
-		fmt.Fprintf(b, " VmRSS slope from %.0f s to the end: %+.2f MiB/h [%+.2f, %+.2f] (%d samples; least squares, the interval ignores autocorrelation).", steadyFrom, s.est, s.lo, s.hi, s.n)
+	slices.SortStableFunc(points, func(x, y point) int { return cmp.Compare(el[x.r], el[y.r]) })
+	for _, p := range points {
+		fmt.Fprintf(b, "| %s | %.0f | %.1f | %.1f | %.1f | %.0f |\n", p.name, el[p.r], rss[p.r]/1024, anon[p.r]/1024, file[p.r]/1024, rows[p.r])
+	}
+	fmt.Fprintf(b, "\nMax VmRSS %.1f MiB at %.0f s; max RssAnon from %.0f s %.1f MiB.", maxRSS/1024, maxAt, steadyFrom, maxAnon/1024)
+	if s, a := slope(xs, ys), slope(xs, ya); s.n >= 3 {
+		fmt.Fprintf(b, " Slopes from %.0f s to the end (%d samples; least squares, the interval ignores autocorrelation): VmRSS %+.2f MiB/h [%+.2f, %+.2f], RssAnon %+.2f MiB/h [%+.2f, %+.2f].",
+			steadyFrom, s.n, s.est, s.lo, s.hi, a.est, a.lo, a.hi)
 	}
 	cpu, cpuIv := v("cpu_cores"), v("cpu_cores_interval")
 	maxIv := 0.0
