@@ -11,6 +11,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"math"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -105,6 +106,12 @@ func main() {
 	}
 	if *long > 0 {
 		p.longRun = *long
+	}
+	// A rate outside these bounds makes no ticker (or no sense here).
+	if *procsRun < 0 || math.IsNaN(*procsRate) || (*procsRate != 0 && (*procsRate < 0.001 || *procsRate > 1000)) {
+		fmt.Fprintf(os.Stderr, "benchrun: -procs-run must be positive and -procs-rate within 0.001 to 1000 per second\n")
+		flag.Usage()
+		os.Exit(2)
 	}
 	if *procsRun > 0 {
 		p.procsRun = *procsRun
