@@ -109,6 +109,7 @@ func (e *env) longprocsPhase(ctx context.Context) error {
 	var started, failed int
 	var events uint64
 	want := map[uint32]uint64{}
+	procsOf := map[uint32]int{} // children per pid: pid_max is 32768 here
 	record := func() {
 		now, cpu := time.Now(), cpuTicks(pid)
 		el := now.Sub(start).Seconds()
@@ -154,6 +155,7 @@ func (e *env) longprocsPhase(ctx context.Context) error {
 		}
 		if rep.Pid > 0 {
 			want[uint32(rep.Pid)] += rep.Events
+			procsOf[uint32(rep.Pid)]++
 			events += rep.Events
 		}
 		if time.Now().After(nextSample) {
@@ -168,15 +170,20 @@ func (e *env) longprocsPhase(ctx context.Context) error {
 	t := <-tallied
 	var counted uint64
 	mismatched := 0
+	// A differing pid is logged with both counts and how many processes
+	// had it: a pid reused within watch's age-out merges two processes'
+	// counts in one in-kernel key (pid, order, flags, context).
 	for p, n := range want {
 		if t.recent[p] != n {
 			mismatched++
+			e.logf("longprocs: pid %d: tracefs %d (%d processes), memtrace %d", p, n, procsOf[p], t.recent[p])
 		}
 	}
 	for p, n := range t.recent {
 		counted += n
 		if _, ok := want[p]; !ok {
 			mismatched++ // counted by memtrace, never started here
+			e.logf("longprocs: pid %d: memtrace %d under %s, never started here", p, n, procsComm)
 		}
 	}
 	add := func(metric string, v float64, unit string) { e.res.add(ph, wl, cfg, 0, 0, metric, v, unit) }

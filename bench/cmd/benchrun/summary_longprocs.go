@@ -108,6 +108,8 @@ func (e *env) longprocsTable(b *strings.Builder) {
 		fmt.Fprintf(b, " Slopes from %.0f s to the end (%d samples; least squares, the interval ignores autocorrelation): VmRSS %+.2f MiB/h [%+.2f, %+.2f], RssAnon %+.2f MiB/h [%+.2f, %+.2f].",
 			steadyFrom, s.n, s.est, s.lo, s.hi, a.est, a.lo, a.hi)
 	}
+	b.WriteString("\n\n")
+	e.longprocsBlocks(b, rounds, el, rss, anon, rows)
 	cpu, cpuIv := v("cpu_cores"), v("cpu_cores_interval")
 	maxIv := 0.0
 	for _, c := range cpuIv {
@@ -118,5 +120,30 @@ func (e *env) longprocsTable(b *strings.Builder) {
 		// cumulative averages at two points give the average between them
 		steadyCPU = (cpu[last]*el[last] - cpu[r0]*el[r0]) / (el[last] - el[r0])
 	}
-	fmt.Fprintf(b, " CPU %.4f cores on average, %.4f from %.0f s, at most %.4f over a sample interval.\n\n", cpu[last], steadyCPU, steadyFrom, maxIv)
+	fmt.Fprintf(b, "CPU %.4f cores on average, %.4f from %.0f s, at most %.4f over a sample interval.\n\n", cpu[last], steadyCPU, steadyFrom, maxIv)
+}
+
+// longprocsBlocks renders medians per 10-minute block: the Go heap's
+// sawtooth spans minutes, so a block's median says more about a trend
+// than a line fitted through every sample.
+func (e *env) longprocsBlocks(b *strings.Builder, rounds []int, el, rss, anon, rows map[int]float64) {
+	const block = 600.0
+	if el[rounds[len(rounds)-1]] < 2*block {
+		return
+	}
+	b.WriteString("| minutes | VmRSS median (min–max), MiB | RssAnon median (min–max), MiB | rows, median |\n|---|---|---|---|\n")
+	for lo := 0.0; ; lo += block {
+		var vs, as, rs []float64
+		for _, r := range rounds {
+			if el[r] >= lo && el[r] < lo+block {
+				vs, as, rs = append(vs, rss[r]/1024), append(as, anon[r]/1024), append(rs, rows[r])
+			}
+		}
+		if len(vs) < 3 {
+			break
+		}
+		fmt.Fprintf(b, "| %.0f–%.0f | %.1f (%.1f–%.1f) | %.1f (%.1f–%.1f) | %.0f |\n", lo/60, (lo+block)/60,
+			median(vs), slices.Min(vs), slices.Max(vs), median(as), slices.Min(as), slices.Max(as), median(rs))
+	}
+	b.WriteString("\n")
 }
