@@ -84,7 +84,11 @@ func (e *env) memtraceMode() string {
 		sig = " --signals " + e.signals
 	}
 	if e.watch {
-		return "memtrace watch --json" + sig + " >/dev/null"
+		mode := "memtrace watch --json" + sig + " >/dev/null"
+		if e.phases["longprocs"] {
+			mode += " (longprocs: into a pipe benchrun reads)"
+		}
+		return mode
 	}
 	return "memtrace capture --duration 0 -o /dev/null" + sig
 }
