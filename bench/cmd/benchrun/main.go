@@ -12,10 +12,12 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"math"
 	"os"
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -46,6 +48,10 @@ type plan struct {
 	longInjectHz                 int
 	longBatch                    int
 	longSampleSec                time.Duration
+	// procsRun and procsRate size the longprocs phase: how long, and how
+	// many new failing processes a second.
+	procsRun  time.Duration
+	procsRate float64
 	// baseline is another memtrace binary started beside bin/memtrace in
 	// the start-up phase ("memtrace-baseline"), to compare two builds in
 	// one run; "" for none.
@@ -61,7 +67,7 @@ func fullPlan() plan {
 	return plan{startupReps: 8, overheadRuns: 20, touchIters: 6, pgRounds: 8, pgSeconds: 4,
 		kcostRounds: 6, burstSeconds: 2, longRun: 10 * time.Minute, settle: 200 * time.Millisecond,
 		pgScale: 10, burstThreads: 1, burstBatch: 2000, longInjectHz: 10, longBatch: 100,
-		longSampleSec: 10 * time.Second, stallRounds: 15, stallCostRounds: 5}
+		longSampleSec: 10 * time.Second, stallRounds: 15, stallCostRounds: 5, procsRun: time.Hour, procsRate: 3}
 }
 
 func quickPlan() plan {
@@ -72,17 +78,24 @@ func quickPlan() plan {
 	p.kcostRounds, p.burstSeconds = 1, 0.5
 	p.stallRounds, p.stallCostRounds = 2, 1
 	p.longRun, p.longSampleSec = 15*time.Second, 2*time.Second
+	p.procsRun = 15 * time.Second
 	return p
 }
 
 const allPhases = "startup,kcost,overhead,pgbench,stall,burst,longrun"
 
+// knownPhases are allPhases and those run only when asked for: longprocs
+// takes an hour.
+const knownPhases = allPhases + ",longprocs"
+
 func main() {
 	quick := flag.Bool("quick", false, "smoke test (~2 minutes): few repetitions, short long run")
 	out := flag.String("out", "docs/bench", "directory for results.csv and summary.md")
 	bin := flag.String("bin", "bin", "directory holding memtrace, floor and pagetouch")
-	phases := flag.String("phases", allPhases, "phases to run, comma-separated")
+	phases := flag.String("phases", allPhases, "phases to run, comma-separated, of "+knownPhases+" (longprocs: only when named)")
 	long := flag.Duration("long", 0, "override the long run's duration")
+	procsRun := flag.Duration("procs-run", 0, "longprocs phase: how long to run (default 1h)")
+	procsRate := flag.Float64("procs-rate", 0, "longprocs phase: new failing processes per second (default 3)")
 	keep := flag.Bool("keep", false, "keep the scratch directory (tracer logs) for debugging")
 	quietLoad := flag.Float64("quiet-load", 1.0, "before starting, wait for the 1-minute load average to fall below this")
 	fromCSV := flag.String("from-csv", "", "only render summary.md into -out from this results.csv of an earlier run")
@@ -99,13 +112,31 @@ func main() {
 	if *long > 0 {
 		p.longRun = *long
 	}
+	// A rate outside these bounds makes no ticker (or no sense here).
+	if *procsRun < 0 || math.IsNaN(*procsRate) || (*procsRate != 0 && (*procsRate < 0.001 || *procsRate > 1000)) {
+		fmt.Fprintf(os.Stderr, "benchrun: -procs-run must be positive and -procs-rate within 0.001 to 1000 per second\n")
+		flag.Usage()
+		os.Exit(2)
+	}
+	if *procsRun > 0 {
+		p.procsRun = *procsRun
+	}
+	if *procsRate > 0 {
+		p.procsRate = *procsRate
+	}
 	if *startupReps > 0 {
 		p.startupReps = *startupReps
 	}
 	p.baseline, p.startupPeers, p.signals = *baseline, *startupPeers, *signals
 	p.phases = map[string]bool{}
 	for _, ph := range strings.Split(*phases, ",") {
-		p.phases[strings.TrimSpace(ph)] = true
+		ph = strings.TrimSpace(ph)
+		if !slices.Contains(strings.Split(knownPhases, ","), ph) {
+			fmt.Fprintf(os.Stderr, "benchrun: unknown phase %q (known: %s)\n", ph, knownPhases)
+			flag.Usage()
+			os.Exit(2)
+		}
+		p.phases[ph] = true
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -143,8 +174,11 @@ type env struct {
 	tracerEnv      []string
 	watch          bool // memtrace watch exists: use it instead of capture
 	res            results
-	started        time.Time
-	cleanups       []func()
+	// tracerStdout, when set, is memtrace watch's stdout in the next
+	// startTracer instead of /dev/null (longprocs reads it).
+	tracerStdout *os.File
+	started      time.Time
+	cleanups     []func()
 }
 
 func (e *env) bin(name string) string { return filepath.Join(e.binDir, name) }
@@ -205,6 +239,7 @@ func run(ctx context.Context, p plan, outDir, binDir string) error {
 	for _, ph := range []phase{
 		{"startup", e.startupPhase}, {"kcost", e.kcostPhase}, {"overhead", e.overheadPhase},
 		{"pgbench", e.pgbenchPhase}, {"stall", e.stallPhase}, {"burst", e.burstPhase}, {"longrun", e.longrunPhase},
+		{"longprocs", e.longprocsPhase},
 	} {
 		if !p.phases[ph.name] {
 			continue

@@ -65,6 +65,7 @@ func (e *env) summary() string {
 	targets = append(targets, e.startupTable(&b)...)
 	targets = append(targets, e.burstTable(&b)...)
 	targets = append(targets, e.longrunTable(&b)...)
+	e.longprocsTable(&b)
 	if len(targets) > 0 {
 		b.WriteString("## Targets (issue 6)\n\n")
 		for _, t := range targets {
@@ -84,7 +85,11 @@ func (e *env) memtraceMode() string {
 		sig = " --signals " + e.signals
 	}
 	if e.watch {
-		return "memtrace watch --json" + sig + " >/dev/null"
+		mode := "memtrace watch --json" + sig + " >/dev/null"
+		if e.phases["longprocs"] {
+			mode += " (longprocs: into a pipe benchrun reads)"
+		}
+		return mode
 	}
 	return "memtrace capture --duration 0 -o /dev/null" + sig
 }

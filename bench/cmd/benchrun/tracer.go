@@ -112,6 +112,9 @@ func (e *env) startTracer(ctx context.Context, t *tracer, extra ...string) (*run
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if (t == tMemtrace || t == tBaseline) && e.watch || t == tMemtraceStall || t == tMemtraceStallStacks {
 		cmd.Stdout = nil // /dev/null
+		if e.tracerStdout != nil {
+			cmd.Stdout = e.tracerStdout
+		}
 	}
 	cmd.Env = append(os.Environ(), e.tracerEnv...)
 	// Its own process group: a Ctrl-C of the harness reaches the harness
