@@ -7,6 +7,7 @@ import (
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/btf"
 	"github.com/cilium/ebpf/link"
+	"github.com/cilium/ebpf/rlimit"
 
 	"github.com/memtrace/memtrace/internal/event"
 	"github.com/memtrace/memtrace/internal/testing/privtest"
@@ -21,6 +22,11 @@ import (
 func TestCandidatesShareTheFamilysMaps(t *testing.T) {
 	privtest.RequireRoot(t)
 	privtest.RequireBTFKernel(t)
+	// Start does this; on kernels before 5.11 maps are charged to
+	// RLIMIT_MEMLOCK, and its default refuses the ring buffer (EPERM).
+	if err := rlimit.RemoveMemlock(); err != nil {
+		t.Fatal(err)
+	}
 	s := &Session{btfCache: btf.NewCache()}
 	var err error
 	if s.kernel, err = s.btfCache.Kernel(); err != nil {

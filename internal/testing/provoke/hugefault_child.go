@@ -78,6 +78,10 @@ func contendMmapLock() (stop func()) {
 					return
 				}
 				unix.RawSyscall(unix.SYS_MUNMAP, p, 4096, 0)
+				// Raw system calls never give up the P: on a one-CPU
+				// guest (GOMAXPROCS 1) the faulting goroutine waited for
+				// async preemption between them and the child timed out.
+				runtime.Gosched()
 			}
 		}()
 	}
