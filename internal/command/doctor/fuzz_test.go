@@ -6,18 +6,6 @@ import (
 	"testing"
 )
 
-func FuzzParseCPUList(f *testing.F) {
-	for _, s := range []string{"0", "0-1", "0-3,8,10-11", "", "1-0", "0-99999999999", "-", ","} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, s string) {
-		v, err := parseCPUList(s)
-		if err == nil && len(v) > maxNodes {
-			t.Errorf("%d entries", len(v))
-		}
-	})
-}
-
 func FuzzParseDistances(f *testing.F) {
 	f.Add("10 21", 2)
 	f.Add("10", 1)

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/memtrace/memtrace/internal/host/sysstate"
 )
 
 // NUMA is the node topology from /sys/devices/system/node.
@@ -40,7 +42,7 @@ func readNUMA(sysRoot string) (NUMA, error) {
 	if err != nil {
 		return NUMA{Nodes: []int{0}}, err
 	}
-	nodes, err := parseCPUList(strings.TrimSpace(string(data)))
+	nodes, err := sysstate.ParseList(string(data), maxNodes)
 	if err != nil || len(nodes) == 0 {
 		return NUMA{Nodes: []int{0}}, fmt.Errorf("reading %s: %q is not a node list", filepath.Join(dir, "online"), truncate(string(data)))
 	}
@@ -62,34 +64,6 @@ func readNUMA(sysRoot string) (NUMA, error) {
 
 // maxNodes bounds a node list (MAX_NUMNODES is 1024 at most).
 const maxNodes = 1024
-
-// parseCPUList parses the kernel's list format, "0-3,8,10-11".
-func parseCPUList(s string) ([]int, error) {
-	var out []int
-	if s == "" {
-		return nil, nil
-	}
-	for _, part := range strings.Split(s, ",") {
-		lo, hi, isRange := strings.Cut(part, "-")
-		a, err := strconv.Atoi(lo)
-		if err != nil || a < 0 {
-			return nil, fmt.Errorf("%q is not a list", s)
-		}
-		b := a
-		if isRange {
-			if b, err = strconv.Atoi(hi); err != nil || b < a {
-				return nil, fmt.Errorf("%q is not a list", s)
-			}
-		}
-		if b >= maxNodes || len(out)+(b-a+1) > maxNodes {
-			return nil, fmt.Errorf("%q names more than %d entries", s, maxNodes)
-		}
-		for i := a; i <= b; i++ {
-			out = append(out, i)
-		}
-	}
-	return out, nil
-}
 
 // parseDistances parses one node's distance file, "10 21".
 func parseDistances(s string, want int) ([]int, error) {

@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/memtrace/memtrace/internal/host/sysstate"
 )
 
 // Huge pages remote from a process's CPUs: a fault takes its page from
@@ -51,31 +53,8 @@ func nodeList(v []int) string {
 	return strings.Join(s, ", ")
 }
 
-// ParseCPUList parses a kernel CPU list ("0-15,32-47", "3", "" for none).
-func ParseCPUList(s string) ([]int, error) {
-	var out []int
-	s = strings.TrimSpace(s)
-	if s == "" {
-		return nil, nil
-	}
-	for _, part := range strings.Split(s, ",") {
-		lo, hi, isRange := strings.Cut(part, "-")
-		a, err := strconv.Atoi(lo)
-		if err != nil || a < 0 {
-			return nil, fmt.Errorf("parsing CPU list %q: bad CPU %q", s, lo)
-		}
-		b := a
-		if isRange {
-			if b, err = strconv.Atoi(hi); err != nil || b < a || b-a > 1<<16 {
-				return nil, fmt.Errorf("parsing CPU list %q: bad range %q", s, part)
-			}
-		}
-		for c := a; c <= b; c++ {
-			out = append(out, c)
-		}
-	}
-	return out, nil
-}
+// maxCPUs bounds a CPU list read from /proc or sysfs.
+const maxCPUs = 1 << 16
 
 // NodeCPUs reads each node's CPUs (/sys/devices/system/node/node<N>/
 // cpulist). A kernel without NUMA has no node directories: none, no error.
@@ -102,7 +81,7 @@ func NodeCPUs(sysRoot string) (map[int][]int, error) {
 		if err != nil {
 			return nil, fmt.Errorf("reading %s: %w", path, err)
 		}
-		if out[id], err = ParseCPUList(string(b)); err != nil {
+		if out[id], err = sysstate.ParseList(string(b), maxCPUs); err != nil {
 			return nil, fmt.Errorf("reading %s: %w", path, err)
 		}
 	}
@@ -114,7 +93,7 @@ func NodeCPUs(sysRoot string) (map[int][]int, error) {
 // when all its huge pages are on those nodes, or when nothing can be said
 // (no CPU list, fewer than two nodes).
 func FindRemote(pid int, comm, cpus string, use []NodeUse, nodeCPUs map[int][]int) (RemoteHuge, bool) {
-	allowed, err := ParseCPUList(cpus)
+	allowed, err := sysstate.ParseList(cpus, maxCPUs)
 	if err != nil || len(allowed) == 0 || len(nodeCPUs) < 2 {
 		return RemoteHuge{}, false
 	}

@@ -10,27 +10,6 @@ import (
 
 const twoNodeSys = "../../host/sysstate/testdata/twonode/sys"
 
-func TestParseCPUList(t *testing.T) {
-	for _, c := range []struct {
-		in   string
-		want []int
-		bad  bool
-	}{
-		{"0-3,8", []int{0, 1, 2, 3, 8}, false},
-		{"5\n", []int{5}, false},
-		{"", nil, false},
-		{"3-1", nil, true},
-		{"x", nil, true},
-		{"0-99999999", nil, true},
-		{"-1", nil, true},
-	} {
-		got, err := ParseCPUList(c.in)
-		if (err != nil) != c.bad || !reflect.DeepEqual(got, c.want) {
-			t.Errorf("ParseCPUList(%q) = %v, %v", c.in, got, err)
-		}
-	}
-}
-
 // TestReadRemoteTwoNode: on the two-node trees, the postmaster's CPUs are
 // node 0's and 256 MiB of its 2 MiB pages are on node 1; the backend's are
 // node 1's and 128 MiB of its 2 MiB pages are on node 0 (its 1 GiB pages,
