@@ -10,7 +10,7 @@ import (
 type Hit struct {
 	Comm  string // task name when the event was recorded ("<...>" if unknown)
 	Tid   int    // common_pid: the thread
-	Tgid  int    // the process, 0 unless the record-tgid option took effect
+	Tgid  int    // the process from the kernel's saved-tgid cache (stale for a reused pid until its next switch), 0 unless record-tgid took effect
 	CPU   int
 	Time  float64 // seconds, in the instance's trace clock
 	Event string  // event name, e.g. "mm_page_alloc"; "sys_shmget" for syscalls
