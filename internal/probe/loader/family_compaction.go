@@ -23,7 +23,7 @@ func init() {
 		configure:  stallStacks(compactionMapCompactStacks),
 		ringbuf:    compactionMapCompactionEvents,
 		stats:      compactionMapCompactionStats,
-		candidates: func(cfg Config) ([]candidate, error) { return compactionCandidates(cfg), nil },
+		candidates: func(Config) ([]candidate, error) { return compactionCandidates(), nil },
 		decode:     decodeCompaction,
 		aggregates: func(s *Session) (any, error) { return s.CompactionAggregates() },
 		forget: func(coll *ebpf.Collection, drop func(uint32) bool) error {
@@ -60,7 +60,7 @@ var compactionHooks = []struct {
 	{"vmscan", "mm_vmscan_node_reclaim_begin", compactionProgNodeReclaimBeginBtf, compactionProgReclaimBeginTp},
 }
 
-func compactionCandidates(cfg Config) []candidate {
+func compactionCandidates() []candidate {
 	btfs := tpHooks{kind: "tp_btf", name: "tp_btf/mm_compaction_*", note: compactionNote, choose: chooseCompactionEnd}
 	tps := tpHooks{kind: "tracepoint", name: "tracepoint/compaction/mm_compaction_*", note: compactionNote}
 	for _, h := range compactionHooks {

@@ -22,7 +22,7 @@ func init() {
 		configure:  stallStacks(reclaimMapReclaimStacks),
 		ringbuf:    reclaimMapReclaimEvents,
 		stats:      reclaimMapReclaimStats,
-		candidates: func(cfg Config) ([]candidate, error) { return reclaimCandidates(cfg), nil },
+		candidates: func(Config) ([]candidate, error) { return reclaimCandidates(), nil },
 		decode:     decodeReclaim,
 		aggregates: func(s *Session) (any, error) { return s.ReclaimAggregates() },
 		forget: func(coll *ebpf.Collection, drop func(uint32) bool) error {
@@ -63,7 +63,7 @@ var reclaimHooks = []struct {
 
 // reclaimCandidates: tp_btf first (no tracefs, the cheapest dispatch),
 // then the classic tracepoints.
-func reclaimCandidates(cfg Config) []candidate {
+func reclaimCandidates() []candidate {
 	btfs := tpHooks{kind: "tp_btf", name: "tp_btf/mm_vmscan_*", note: reclaimNote}
 	tps := tpHooks{kind: "tracepoint", name: "tracepoint/vmscan/mm_vmscan_*", note: reclaimNote}
 	for _, h := range reclaimHooks {

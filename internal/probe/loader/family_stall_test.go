@@ -54,7 +54,7 @@ func TestReclaimOptionalHooks(t *testing.T) {
 	delete(tps, "mm_vmscan_memcg_reclaim_begin")
 	delete(tps, "mm_vmscan_memcg_reclaim_end")
 	kernel := fakeKernel(t, tps)
-	for _, c := range reclaimCandidates(DefaultConfig()) {
+	for _, c := range reclaimCandidates() {
 		spec, err := loadReclaimSpec()
 		if err != nil {
 			t.Fatal(err)
@@ -85,7 +85,7 @@ func TestReclaimOptionalHooks(t *testing.T) {
 		tps[h.event] = 1
 	}
 	spec, _ := loadReclaimSpec()
-	if hook, err := reclaimCandidates(DefaultConfig())[0].prepare(spec, fakeKernel(t, tps)); err != nil || hook != "tp_btf/mm_vmscan_*" {
+	if hook, err := reclaimCandidates()[0].prepare(spec, fakeKernel(t, tps)); err != nil || hook != "tp_btf/mm_vmscan_*" {
 		t.Errorf("hook %q, %v", hook, err)
 	}
 }
@@ -99,7 +99,7 @@ func TestCompactionEndPrototype(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := compactionCandidates(DefaultConfig())[0].prepare(spec, fakeKernel(t, map[string]int{"mm_compaction_end": args})); err != nil {
+		if _, err := compactionCandidates()[0].prepare(spec, fakeKernel(t, map[string]int{"mm_compaction_end": args})); err != nil {
 			t.Fatal(err)
 		}
 		for _, p := range []string{compactionProgEndBtf, compactionProgEndBtfV5} {
@@ -109,7 +109,7 @@ func TestCompactionEndPrototype(t *testing.T) {
 		}
 	}
 	spec, _ := loadCompactionSpec()
-	if _, err := compactionCandidates(DefaultConfig())[0].prepare(spec, fakeKernel(t, map[string]int{"mm_compaction_end": 3})); err == nil {
+	if _, err := compactionCandidates()[0].prepare(spec, fakeKernel(t, map[string]int{"mm_compaction_end": 3})); err == nil {
 		t.Error("an unknown prototype was accepted")
 	}
 }
