@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 )
 
 // TestMemcgReclaim: the reader's memcg reclaim is seen by an outside
@@ -38,14 +39,11 @@ func TestMemcgReclaim(t *testing.T) {
 // is exactly as it was afterwards.
 func TestCompaction(t *testing.T) {
 	requireRoot(t, "grows the huge page pool")
-	dir, _, err := hugePool()
+	_, size, err := hugePool()
 	if err != nil {
 		t.Skip(err)
 	}
-	before, err := readInt(filepath.Join(dir, "nr_hugepages"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	before := poolAtRest(t, size)
 	comm := testComm("cp")
 	c := counter(t, "compaction", "mm_compaction_try_to_compact_pages", `comm == "`+comm+`"`)
 	rep, err := Compaction(2, WithComm(comm))
@@ -59,9 +57,8 @@ func TestCompaction(t *testing.T) {
 		t.Errorf("compactions: report %d, outside counter %d", rep.Events, count(t, c))
 	}
 	checkAttribution(t, rep.Report, hits(t, c))
-	after, err := readInt(filepath.Join(dir, "nr_hugepages"))
-	if err != nil || after != before {
-		t.Errorf("nr_hugepages %d after, %d before (%v)", after, before, err)
+	if after := poolAtRest(t, size); after != before {
+		t.Errorf("nr_hugepages %d after, %d before", after, before)
 	}
 	if rep.PoolGot <= before {
 		t.Errorf("the pool did not grow: %d", rep.PoolGot)
@@ -73,18 +70,12 @@ func TestCompaction(t *testing.T) {
 // comm agrees, and the mode, the pool and the file are as they were after.
 func TestNodeReclaim(t *testing.T) {
 	requireRoot(t, "sets vm.zone_reclaim_mode and grows the huge page pool")
-	dir, _, err := hugePool()
+	_, size, err := hugePool()
 	if err != nil {
 		t.Skip(err)
 	}
-	pool, err := readInt(filepath.Join(dir, "nr_hugepages"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	mode, err := readInt(zoneReclaimModePath)
-	if err != nil {
-		t.Fatal(err)
-	}
+	pool := poolAtRest(t, size)
+	mode := zoneReclaimModeAtRest(t)
 	comm := testComm("nr")
 	c := counter(t, "vmscan", "mm_vmscan_node_reclaim_begin", `comm == "`+comm+`"`)
 	rep, err := NodeReclaim(WithComm(comm))
@@ -99,14 +90,31 @@ func TestNodeReclaim(t *testing.T) {
 		t.Errorf("begin %d, end %d, outside counter %d", begins, ends, count(t, c))
 	}
 	checkAttribution(t, rep.Report, hits(t, c))
-	if after, err := readInt(filepath.Join(dir, "nr_hugepages")); err != nil || after != pool {
-		t.Errorf("nr_hugepages %d after, %d before (%v)", after, pool, err)
+	if after := poolAtRest(t, size); after != pool {
+		t.Errorf("nr_hugepages %d after, %d before", after, pool)
 	}
-	if after, err := readInt(zoneReclaimModePath); err != nil || after != mode {
-		t.Errorf("zone_reclaim_mode %d after, %d before (%v)", after, mode, err)
+	if after := zoneReclaimModeAtRest(t); after != mode {
+		t.Errorf("zone_reclaim_mode %d after, %d before", after, mode)
 	}
 	left, _ := filepath.Glob(filepath.Join(os.TempDir(), fmt.Sprintf("memtrace-provoke-%d-*.dat", os.Getpid())))
 	if len(left) > 0 {
 		t.Errorf("files left: %v", left)
 	}
+}
+
+// zoneReclaimModeAtRest reads vm.zone_reclaim_mode under the lock every
+// change to it holds, as poolAtRest does for a pool: cmd/memtrace's doctor
+// test provokes node reclaim in a test binary running beside this one.
+func zoneReclaimModeAtRest(t *testing.T) int64 {
+	t.Helper()
+	unlock, err := lockFile("zone-reclaim-mode", 2*time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unlock()
+	mode, err := readInt(zoneReclaimModePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return mode
 }
