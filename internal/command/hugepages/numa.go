@@ -62,7 +62,7 @@ func writePlacement(w io.Writer, r *Report) error {
 	}
 	if len(nodes) > 1 {
 		fmt.Fprintln(w, "\nHuge page pools per NUMA node")
-		t := text.Table(w, 0, "NODE", "PAGE SIZE", "TOTAL", "FREE", "SURP")
+		t := text.NewTable(w, "NODE", "PAGE SIZE", "TOTAL", "FREE", "SURP")
 		for _, p := range r.NodePools {
 			t.Append([]string{strconv.Itoa(p.Node), kib(p.PageSizeKB), u(p.Total), u(p.Free), u(p.Surplus)})
 		}
@@ -84,7 +84,7 @@ func writePlacement(w io.Writer, r *Report) error {
 		}
 		if len(rows) > 0 {
 			fmt.Fprintln(w, "\nHuge pages of each process by node (numa_maps)")
-			t := text.Table(w, 0, "PID", "COMM", "HUGE PAGES BY NODE")
+			t := text.NewTable(w, "PID", "COMM", "HUGE PAGES BY NODE")
 			for _, row := range rows {
 				t.Append(row)
 			}
@@ -98,7 +98,7 @@ func writePlacement(w io.Writer, r *Report) error {
 	}
 	if len(r.CgroupLimits) > 0 {
 		fmt.Fprintln(w, "\nHugetlb cgroup limits")
-		t := text.Table(w, 0, "CGROUP", "PAGE SIZE", "FAULTED", "LIMIT", "RESERVED", "RSVD LIMIT", "REFUSED")
+		t := text.NewTable(w, "CGROUP", "PAGE SIZE", "FAULTED", "LIMIT", "RESERVED", "RSVD LIMIT", "REFUSED")
 		for _, l := range r.CgroupLimits {
 			rsvd := "-"
 			if l.RsvdUsage != nil {

@@ -16,7 +16,7 @@ import (
 func WriteText(w io.Writer, r *Report) error {
 	def := r.DefaultPageSizeKB
 	fmt.Fprintf(w, "Huge page pools (default page size %s, vm.nr_hugepages %d)\n", kib(def), r.NrHugepages)
-	t := text.Table(w, 0, "PAGE SIZE", "TOTAL", "FREE", "RSVD", "SURP", "IN USE", "IN USE OR PROMISED", "NEVER USED", "WASTED")
+	t := text.NewTable(w, "PAGE SIZE", "TOTAL", "FREE", "RSVD", "SURP", "IN USE", "IN USE OR PROMISED", "NEVER USED", "WASTED")
 	for _, p := range r.Pools {
 		t.Append([]string{kib(p.PageSizeKB), u(p.Total), u(p.Free), u(p.Reserved), u(p.Surplus),
 			u(p.InUse()), u(p.InUseOrPromised()), u(p.NeverUsed()), size(p.NeverUsedBytes())})
@@ -30,7 +30,7 @@ func WriteText(w io.Writer, r *Report) error {
 	if len(r.Processes) == 0 {
 		fmt.Fprintln(w, "  none")
 	} else {
-		t = text.Table(w, 0, "PID", "COMM", "HUGETLB MAPPED", "FAULTED", "PAGE SIZES", "SHARED ON BASE PAGES", "SYSV SHMIDS", "VmPTE", "MEMLOCK")
+		t = text.NewTable(w, "PID", "COMM", "HUGETLB MAPPED", "FAULTED", "PAGE SIZES", "SHARED ON BASE PAGES", "SYSV SHMIDS", "VmPTE", "MEMLOCK")
 		for _, p := range r.Processes {
 			var faulted uint64
 			var sizes []string
@@ -57,7 +57,7 @@ func WriteText(w io.Writer, r *Report) error {
 	if len(r.Segments) == 0 {
 		fmt.Fprintln(w, "  none")
 	} else {
-		t = text.Table(w, 0, "SHMID", "KEY", "SIZE", "HUGE PAGES", "NATTCH", "UID", "CREATOR", "ATTACHED BY")
+		t = text.NewTable(w, "SHMID", "KEY", "SIZE", "HUGE PAGES", "NATTCH", "UID", "CREATOR", "ATTACHED BY")
 		for _, s := range r.Segments {
 			var by []string
 			for _, a := range s.Attachers {

@@ -68,7 +68,7 @@ func WriteText(w io.Writer, r *Result) error {
 	if len(r.Calls) == 0 {
 		fmt.Fprintln(w, "  none")
 	} else {
-		t := text.Table(w, 0, "#", "TIME", "PID", "COMM", "CALL", "SIZE", "PAGES", "FLAGS", "RESULT", "")
+		t := text.NewTable(w, "#", "TIME", "PID", "COMM", "CALL", "SIZE", "PAGES", "FLAGS", "RESULT", "")
 		for _, c := range r.Calls {
 			var notes []string
 			if !c.Large && c.Call != event.CallShmat {
@@ -117,7 +117,7 @@ func WriteText(w io.Writer, r *Result) error {
 	if len(r.Confirmations) == 0 {
 		fmt.Fprintln(w, "  nothing to confirm")
 	} else {
-		t := text.Table(w, 0, "#", "PID", "WHAT", "PAGE SIZE", "SIZE", "HUGE PAGES TOUCHED", "NOTE")
+		t := text.NewTable(w, "#", "PID", "WHAT", "PAGE SIZE", "SIZE", "HUGE PAGES TOUCHED", "NOTE")
 		for _, c := range r.Confirmations {
 			page, mapped, touched := "-", "-", "-"
 			if c.Found {

@@ -70,7 +70,7 @@ func (v View) heading(w io.Writer, s string) {
 }
 
 func (v View) table(w io.Writer, header []string, rows [][]string) {
-	t := text.Table(w, 0, header...)
+	t := text.NewTable(w, header...)
 	for _, r := range rows {
 		_ = t.Append(r)
 	}
