@@ -5,23 +5,18 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/memtrace/memtrace/internal/present/promtext"
 )
 
 // newMux routes /metrics, /healthz and a small index. Every endpoint only
 // reads: anything but GET and HEAD is refused, so nothing reachable over
 // the network can change what is traced or how.
-func newMux(reg *prometheus.Registry, h *health) http.Handler {
+func newMux(reg *promtext.Registry, h *health) http.Handler {
 	mux := http.NewServeMux()
-	metrics := promhttp.HandlerFor(reg, promhttp.HandlerOpts{
-		// A family that fails (an unreadable map) must not hide the others.
-		ErrorHandling: promhttp.ContinueOnError,
-		// Each scrape reads the kernel's maps: a few at a time is plenty.
-		MaxRequestsInFlight: 4,
-		Timeout:             20 * time.Second,
-	})
-	mux.Handle("/metrics", promhttp.InstrumentMetricHandler(reg, metrics))
+	// Each scrape reads the kernel's maps: a few at a time is plenty. A
+	// collector that cannot read a map reports it in a metric, so the
+	// others are never hidden by one failure.
+	mux.Handle("/metrics", reg.Handler(4, 20*time.Second))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		if err := h.check(time.Now()); err != nil {

@@ -13,9 +13,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-
 	"github.com/memtrace/memtrace/internal/aggregate/demand"
 	"github.com/memtrace/memtrace/internal/command/record"
 	"github.com/memtrace/memtrace/internal/decode/container"
@@ -23,6 +20,7 @@ import (
 	"github.com/memtrace/memtrace/internal/event"
 	"github.com/memtrace/memtrace/internal/host/sysstate"
 	"github.com/memtrace/memtrace/internal/present/metrics"
+	"github.com/memtrace/memtrace/internal/present/promtext"
 	"github.com/memtrace/memtrace/pkg/gfp"
 )
 
@@ -127,13 +125,11 @@ func Run(ctx context.Context, opts Options) error {
 	// Atomic demand is read every 100 ms: a burst lasts about that long.
 	meter := demand.StartLive(sess, 100*time.Millisecond, metrics.PeakWindow)
 	defer meter.Stop()
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(
+	reg := promtext.NewRegistry(
 		exp,
 		metrics.NewHostCollector(sys.Take),
 		metrics.NewDemandCollector(meter.Read),
-		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		collectors.NewGoCollector(),
+		promtext.ProcessCollector(),
 		buildInfo(opts.Version),
 	)
 	health := &health{interval: opts.SyncInterval, hooks: sess.Hooks(), lastOK: time.Now()}
@@ -209,16 +205,12 @@ loop:
 	return errors.Join(serveErr, recErr, stopErr, sess.Close())
 }
 
-func buildInfo(version string) prometheus.Collector {
+func buildInfo(version string) promtext.Collector {
 	if version == "" {
 		version = "dev"
 	}
-	return prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-		Namespace:   "memtrace",
-		Name:        "build_info",
-		Help:        "Always 1; the version label is memtrace's version.",
-		ConstLabels: prometheus.Labels{"version": version},
-	}, func() float64 { return 1 })
+	d := promtext.NewDesc("memtrace_build_info", "Always 1; the version label is memtrace's version.", nil, map[string]string{"version": version})
+	return promtext.CollectorFunc(func(ch chan<- promtext.Metric) { ch <- promtext.MustNewConstMetric(d, promtext.GaugeValue, 1) })
 }
 
 // health is what /healthz reports: the probes are attached and the

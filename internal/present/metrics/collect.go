@@ -6,76 +6,65 @@ import (
 
 	"github.com/memtrace/memtrace/internal/event"
 	"github.com/memtrace/memtrace/internal/present/view"
-	"github.com/prometheus/client_golang/prometheus"
+	"github.com/memtrace/memtrace/internal/present/promtext"
 )
 
 // Descriptions of the self-metrics: how much of what happened memtrace saw.
 var (
-	seenDesc = prometheus.NewDesc(namespace+"_events_seen_total",
+	seenDesc = promtext.NewDesc(namespace+"_events_seen_total",
 		"Events that passed the filters in the kernel, per signal.", []string{"signal"}, nil)
-	lostDesc = prometheus.NewDesc(namespace+"_events_lost_total",
+	lostDesc = promtext.NewDesc(namespace+"_events_lost_total",
 		"Events dropped because a ring buffer was full. Allocation and extfrag counts stay exact (they are counted in the kernel); huge-page requests lost here are missing from the counters.", []string{"signal"}, nil)
-	sampledDesc = prometheus.NewDesc(namespace+"_events_sampled_total",
+	sampledDesc = promtext.NewDesc(namespace+"_events_sampled_total",
 		"Events not streamed by design (sampling); they are in the exact counts.", []string{"signal"}, nil)
-	mapFullDesc = prometheus.NewDesc(namespace+"_map_full_total",
+	mapFullDesc = promtext.NewDesc(namespace+"_map_full_total",
 		"Events that found an in-kernel aggregation or pairing map full: counts are missing for them.", []string{"signal"}, nil)
-	rateDesc = prometheus.NewDesc(namespace+"_events_per_second",
+	rateDesc = promtext.NewDesc(namespace+"_events_per_second",
 		"Events seen per second over the last sync interval, per signal.", []string{"signal"}, nil)
-	attachedDesc = prometheus.NewDesc(namespace+"_probe_attached",
+	attachedDesc = promtext.NewDesc(namespace+"_probe_attached",
 		"1 for the hook each signal uses, 0 for hooks that were tried or skipped.", []string{"signal", "hook"}, nil)
-	decodeErrDesc = prometheus.NewDesc(namespace+"_decode_errors_total",
+	decodeErrDesc = promtext.NewDesc(namespace+"_decode_errors_total",
 		"Records from the kernel that could not be decoded (never expected).", nil, nil)
-	readErrDesc = prometheus.NewDesc(namespace+"_read_errors_total",
+	readErrDesc = promtext.NewDesc(namespace+"_read_errors_total",
 		"Failed reads of the in-kernel aggregates or counters.", []string{"source"}, nil)
-	forgottenDesc = prometheus.NewDesc(namespace+"_aged_out_processes_total",
+	forgottenDesc = promtext.NewDesc(namespace+"_aged_out_processes_total",
 		"Processes whose in-kernel aggregates were deleted after being idle (their counts stay in the counters).", nil, nil)
-	seriesDesc = prometheus.NewDesc(namespace+"_series",
+	seriesDesc = promtext.NewDesc(namespace+"_series",
 		"Series a counter family holds, the folded one included.", []string{"metric"}, nil)
-	foldedDesc = prometheus.NewDesc(namespace+"_folded_label_sets_total",
+	foldedDesc = promtext.NewDesc(namespace+"_folded_label_sets_total",
 		"Distinct high-cardinality label sets (comm, container) counted under \"other\" because the family reached its series limit; stops growing at 65536.", []string{"metric"}, nil)
-	limitDesc = prometheus.NewDesc(namespace+"_series_limit",
+	limitDesc = promtext.NewDesc(namespace+"_series_limit",
 		"The series limit of each counter family (0: none).", nil, nil)
 )
 
-// Describe implements prometheus.Collector.
-func (e *Exporter) Describe(ch chan<- *prometheus.Desc) {
-	for _, f := range e.families() {
-		ch <- f.desc
-	}
-	for _, d := range []*prometheus.Desc{seenDesc, lostDesc, sampledDesc, mapFullDesc, rateDesc, attachedDesc,
-		decodeErrDesc, readErrDesc, forgottenDesc, seriesDesc, foldedDesc, limitDesc} {
-		ch <- d
-	}
-}
-
-// Collect implements prometheus.Collector: it syncs, then reports.
-func (e *Exporter) Collect(ch chan<- prometheus.Metric) {
+// Collect implements promtext.Collector: it syncs, then reports.
+func (e *Exporter) Collect(ch chan<- promtext.Metric) {
 	if err := e.Sync(); err != nil {
 		slog.Warn("memtrace: reading in-kernel aggregates", "err", err)
 	}
 	for _, f := range e.families() {
 		f.collect(ch)
 		n, folded := f.counts()
-		ch <- prometheus.MustNewConstMetric(seriesDesc, prometheus.GaugeValue, float64(n), f.name)
-		ch <- prometheus.MustNewConstMetric(foldedDesc, prometheus.CounterValue, float64(folded), f.name)
+		ch <- promtext.MustNewConstMetric(seriesDesc, promtext.GaugeValue, float64(n), f.name)
+		ch <- promtext.MustNewConstMetric(foldedDesc, promtext.CounterValue, float64(folded), f.name)
 	}
-	ch <- prometheus.MustNewConstMetric(limitDesc, prometheus.GaugeValue, float64(e.opts.MaxSeries))
+	ch <- promtext.MustNewConstMetric(limitDesc, promtext.GaugeValue, float64(e.opts.MaxSeries))
 	e.collectStats(ch)
 	for _, h := range e.src.Hooks() {
 		if h.Attached {
-			ch <- prometheus.MustNewConstMetric(attachedDesc, prometheus.GaugeValue, 1, string(h.Signal), h.Hook)
+			ch <- promtext.MustNewConstMetric(attachedDesc, promtext.GaugeValue, 1, string(h.Signal), h.Hook)
 		}
 		for _, r := range h.Rejected {
 			if r.Hook == h.Hook {
 				continue
 			}
-			ch <- prometheus.MustNewConstMetric(attachedDesc, prometheus.GaugeValue, 0, string(h.Signal), r.Hook)
+			ch <- promtext.MustNewConstMetric(attachedDesc, promtext.GaugeValue, 0, string(h.Signal), r.Hook)
 		}
 	}
-	ch <- prometheus.MustNewConstMetric(decodeErrDesc, prometheus.CounterValue, float64(e.src.DecodeErrors()))
+	ch <- promtext.MustNewConstMetric(decodeErrDesc, promtext.CounterValue, float64(e.src.DecodeErrors()))
 }
 
-func (e *Exporter) collectStats(ch chan<- prometheus.Metric) {
+func (e *Exporter) collectStats(ch chan<- promtext.Metric) {
 	stats, err := e.src.Stats()
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -92,10 +81,10 @@ func (e *Exporter) collectStats(ch chan<- prometheus.Metric) {
 	for _, sig := range sigs {
 		st := stats[sig]
 		s := string(sig)
-		ch <- prometheus.MustNewConstMetric(seenDesc, prometheus.CounterValue, float64(st.Seen), s)
-		ch <- prometheus.MustNewConstMetric(lostDesc, prometheus.CounterValue, float64(st.Lost), s)
-		ch <- prometheus.MustNewConstMetric(sampledDesc, prometheus.CounterValue, float64(st.Sampled), s)
-		ch <- prometheus.MustNewConstMetric(mapFullDesc, prometheus.CounterValue, float64(st.MapFull), s)
+		ch <- promtext.MustNewConstMetric(seenDesc, promtext.CounterValue, float64(st.Seen), s)
+		ch <- promtext.MustNewConstMetric(lostDesc, promtext.CounterValue, float64(st.Lost), s)
+		ch <- promtext.MustNewConstMetric(sampledDesc, promtext.CounterValue, float64(st.Sampled), s)
+		ch <- promtext.MustNewConstMetric(mapFullDesc, promtext.CounterValue, float64(st.MapFull), s)
 		// The rate is over the time since the previous window closed; a
 		// window shorter than a second (scrapes close together) is kept
 		// open so the value is not noise.
@@ -108,13 +97,13 @@ func (e *Exporter) collectStats(ch chan<- prometheus.Metric) {
 			w.seen, w.at = st.Seen, now
 		}
 		e.rate[sig] = w
-		ch <- prometheus.MustNewConstMetric(rateDesc, prometheus.GaugeValue, w.rate, s)
+		ch <- promtext.MustNewConstMetric(rateDesc, promtext.GaugeValue, w.rate, s)
 	}
 	for _, f := range view.Families() {
 		if f.Rows != nil {
-			ch <- prometheus.MustNewConstMetric(readErrDesc, prometheus.CounterValue, e.readErrs[string(f.Signal)], string(f.Signal))
+			ch <- promtext.MustNewConstMetric(readErrDesc, promtext.CounterValue, e.readErrs[string(f.Signal)], string(f.Signal))
 		}
 	}
-	ch <- prometheus.MustNewConstMetric(readErrDesc, prometheus.CounterValue, e.readErrs["stats"], "stats")
-	ch <- prometheus.MustNewConstMetric(forgottenDesc, prometheus.CounterValue, e.forgotten)
+	ch <- promtext.MustNewConstMetric(readErrDesc, promtext.CounterValue, e.readErrs["stats"], "stats")
+	ch <- promtext.MustNewConstMetric(forgottenDesc, promtext.CounterValue, e.forgotten)
 }

@@ -5,7 +5,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
+	"github.com/memtrace/memtrace/internal/present/promtext"
 
 	"github.com/memtrace/memtrace/internal/aggregate/demand"
 )
@@ -32,26 +32,19 @@ func NewDemandCollector(read func() (demand.Reading, bool)) *DemandCollector {
 const PeakWindow = time.Minute
 
 var (
-	demandDesc = prometheus.NewDesc(namespace+"_atomic_demand_bytes_total",
+	demandDesc = promtext.NewDesc(namespace+"_atomic_demand_bytes_total",
 		"Bytes allocated by requests that cannot sleep (no __GFP_DIRECT_RECLAIM), successes and failures, counted per CPU in the kernel. gfp: high (__GFP_HIGH, GFP_ATOMIC: may go under the min watermark, to 3/8 of it), other (GFP_NOWAIT, THP faults without reclaim: stop at min).",
 		[]string{"gfp"}, nil)
-	demandPeakDesc = prometheus.NewDesc(namespace+"_atomic_demand_peak_bytes",
+	demandPeakDesc = promtext.NewDesc(namespace+"_atomic_demand_peak_bytes",
 		"The largest atomic demand in one window (100ms or 1s) during the last minute, read every 100 ms. vm.min_free_kbytes must cover a burst: atomic requests may use 5/8 of the min watermark that others may not, so 1.6 times the gfp=\"high\" 100ms peak should stay under memtrace_vm_min_free_bytes (memtrace doctor --measure sizes it).",
 		[]string{"window", "gfp"}, nil)
-	demandErrDesc = prometheus.NewDesc(namespace+"_atomic_demand_read_error",
+	demandErrDesc = promtext.NewDesc(namespace+"_atomic_demand_read_error",
 		"1 when the atomic demand could no longer be read (the values are then frozen), else 0.", nil, nil)
 )
 
-// Describe implements prometheus.Collector.
-func (c *DemandCollector) Describe(ch chan<- *prometheus.Desc) {
-	ch <- demandDesc
-	ch <- demandPeakDesc
-	ch <- demandErrDesc
-}
-
-// Collect implements prometheus.Collector; it reports nothing when the
+// Collect implements promtext.Collector; it reports nothing when the
 // session counts no atomic demand.
-func (c *DemandCollector) Collect(ch chan<- prometheus.Metric) {
+func (c *DemandCollector) Collect(ch chan<- promtext.Metric) {
 	r, ok := c.read()
 	if !ok {
 		return
@@ -66,9 +59,9 @@ func (c *DemandCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 		c.mu.Unlock()
 	}
-	ch <- prometheus.MustNewConstMetric(demandErrDesc, prometheus.GaugeValue, failed)
-	ch <- prometheus.MustNewConstMetric(demandDesc, prometheus.CounterValue, pageBytes(r.Summary.Total.HighPages), "high")
-	ch <- prometheus.MustNewConstMetric(demandDesc, prometheus.CounterValue, pageBytes(r.Summary.Total.OtherPages), "other")
+	ch <- promtext.MustNewConstMetric(demandErrDesc, promtext.GaugeValue, failed)
+	ch <- promtext.MustNewConstMetric(demandDesc, promtext.CounterValue, pageBytes(r.Summary.Total.HighPages), "high")
+	ch <- promtext.MustNewConstMetric(demandDesc, promtext.CounterValue, pageBytes(r.Summary.Total.OtherPages), "other")
 	for _, w := range []struct {
 		name  string
 		peaks demand.Peaks
@@ -77,7 +70,7 @@ func (c *DemandCollector) Collect(ch chan<- prometheus.Metric) {
 			gfp  string
 			peak demand.Peak
 		}{{"high", w.peaks.High}, {"other", w.peaks.Other}, {"all", w.peaks.Total}} {
-			ch <- prometheus.MustNewConstMetric(demandPeakDesc, prometheus.GaugeValue, pageBytes(p.peak.Pages), w.name, p.gfp)
+			ch <- promtext.MustNewConstMetric(demandPeakDesc, promtext.GaugeValue, pageBytes(p.peak.Pages), w.name, p.gfp)
 		}
 	}
 }

@@ -1,6 +1,6 @@
 // Package metrics exports memtrace's exact in-kernel counts, its huge-page
 // requests, the host's memory state and its own health as Prometheus
-// metrics, with client_golang's collectors.
+// metrics, as constant metrics written by promtext at each scrape.
 //
 // Counters are kept in Go: each sync adds the growth of every in-kernel
 // aggregate since the previous sync, so they stay monotonic when the

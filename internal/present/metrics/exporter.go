@@ -43,7 +43,7 @@ type Options struct {
 	Now func() time.Time // for tests
 }
 
-// Exporter is a prometheus.Collector over a Source. Each Collect syncs
+// Exporter is a promtext.Collector over a Source. Each Collect syncs
 // first, so a scrape sees every event counted until then.
 type Exporter struct {
 	src  Source
@@ -91,7 +91,7 @@ type rateWindow struct {
 const namespace = "memtrace"
 
 // New returns an exporter; register it, and its HostCollector, with a
-// prometheus.Registry.
+// promtext.Registry.
 func New(src Source, opts Options) *Exporter {
 	if opts.Now == nil {
 		opts.Now = time.Now

@@ -97,11 +97,9 @@ func classOf(flags uint64) string {
 	return "kernel"
 }
 
-func registry(t *testing.T, e *Exporter) *prometheus.Registry {
+func registry(t *testing.T, e *Exporter) prometheus.Gatherer {
 	t.Helper()
-	reg := prometheus.NewPedanticRegistry()
-	reg.MustRegister(e)
-	return reg
+	return gatherer(e)
 }
 
 // value returns the value of the one series of name whose labels include
@@ -352,8 +350,7 @@ func TestLint(t *testing.T) {
 	src.fail(1, "a", 0, 0x20, 1)
 	e.HandleEvent(&event.Event{Hugetlb: &event.Hugetlb{Call: event.CallMmap, HugeRequest: true, OK: true, HugePageSize: 2 << 20}})
 	e.HandleEvent(&event.Event{Hugetlb: &event.Hugetlb{Call: event.CallMmap, AfterHugeFailure: true, OK: true}})
-	reg := prometheus.NewPedanticRegistry()
-	reg.MustRegister(e, NewHostCollector(func() sysstate.Snapshot {
+	reg := gatherer(e, NewHostCollector(func() sysstate.Snapshot {
 		return sysstate.Take("../../host/sysstate/testdata/numa/proc", "../../host/sysstate/testdata/numa/sys")
 	}))
 	problems, err := testutil.GatherAndLint(reg)

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/prometheus/client_golang/prometheus"
+	"github.com/memtrace/memtrace/internal/present/promtext"
 )
 
 // Folded is the value every high-cardinality label takes in the series
@@ -28,7 +28,7 @@ type family struct {
 	name string // short name for self-metrics ("page_alloc_failures")
 	// histogram: the series are histograms (observe), not counters (add).
 	histogram bool
-	desc      *prometheus.Desc
+	desc      *promtext.Desc
 	nLow      int // labels [0, nLow) are low-cardinality
 	nAll      int
 	limit     int // 0: no limit
@@ -48,7 +48,7 @@ func newFamily(name, fqName, help string, low, high []string, limit int) *family
 	labels := append(append([]string(nil), low...), high...)
 	return &family{
 		name:   name,
-		desc:   prometheus.NewDesc(fqName, help, labels, nil),
+		desc:   promtext.NewDesc(fqName, help, labels, nil),
 		nLow:   len(low),
 		nAll:   len(labels),
 		limit:  limit,
@@ -60,7 +60,7 @@ func newFamily(name, fqName, help string, low, high []string, limit int) *family
 
 // add adds delta to the series of values (low-cardinality values first),
 // folding it when the family is full. It panics on a wrong number of
-// values, like client_golang's own vectors: that is a bug, not input.
+// values, like Prometheus' client vectors: that is a bug, not input.
 func (f *family) add(values []string, delta float64) {
 	if delta <= 0 {
 		return
@@ -113,14 +113,14 @@ func foldedValues(n int) []string {
 }
 
 // collect sends every series, in a stable order (tests read them).
-func (f *family) collect(ch chan<- prometheus.Metric) {
+func (f *family) collect(ch chan<- promtext.Metric) {
 	f.mu.Lock()
 	keys := make([]string, 0, len(f.series))
 	for k := range f.series {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
-	ms := make([]prometheus.Metric, 0, len(keys))
+	ms := make([]promtext.Metric, 0, len(keys))
 	for _, k := range keys {
 		s := f.series[k]
 		if f.histogram {
@@ -129,7 +129,7 @@ func (f *family) collect(ch chan<- prometheus.Metric) {
 			}
 			continue
 		}
-		ms = append(ms, prometheus.MustNewConstMetric(f.desc, prometheus.CounterValue, s.total, s.values...))
+		ms = append(ms, promtext.MustNewConstMetric(f.desc, promtext.CounterValue, s.total, s.values...))
 	}
 	f.mu.Unlock()
 	for _, m := range ms {

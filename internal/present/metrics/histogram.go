@@ -8,7 +8,7 @@ package metrics
 import (
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
+	"github.com/memtrace/memtrace/internal/present/promtext"
 
 	"github.com/memtrace/memtrace/internal/event"
 	"github.com/memtrace/memtrace/internal/present/view"
@@ -66,7 +66,7 @@ func buckets(s view.Spread) (count uint64, cum []uint64) {
 }
 
 // metric is the series as a constant histogram; f.mu is held.
-func (h *histSeries) metric(desc *prometheus.Desc, values []string) prometheus.Metric {
+func (h *histSeries) metric(desc *promtext.Desc, values []string) promtext.Metric {
 	count, cum := buckets(h.spread)
 	h.exportedCount = max(h.exportedCount, count)
 	m := make(map[float64]uint64, len(cum))
@@ -75,5 +75,5 @@ func (h *histSeries) metric(desc *prometheus.Desc, values []string) prometheus.M
 		m[bucketBounds[k]] = h.exported[k]
 	}
 	sum := time.Duration(h.spread.TotalNs).Seconds()
-	return prometheus.MustNewConstHistogram(desc, h.exportedCount, sum, m, values...)
+	return promtext.MustNewConstHistogram(desc, h.exportedCount, sum, m, values...)
 }

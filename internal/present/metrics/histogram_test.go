@@ -4,9 +4,7 @@ import (
 	"math"
 	"testing"
 
-	"github.com/prometheus/client_golang/prometheus"
-	dto "github.com/prometheus/client_model/go"
-
+	"github.com/memtrace/memtrace/internal/present/promtext"
 	"github.com/memtrace/memtrace/internal/present/view"
 )
 
@@ -35,7 +33,7 @@ func TestBucketsFromLog2Slots(t *testing.T) {
 // A stall that moves to a longer slot between scrapes makes a bucket go
 // down in the kernel: the exported bucket must not.
 func TestHistogramBucketsNeverGoDown(t *testing.T) {
-	desc := prometheus.NewDesc("h_seconds", "h", nil, nil)
+	desc := promtext.NewDesc("h_seconds", "h", nil, nil)
 	h := &histSeries{}
 	h.spread.Add(view.Tally{N: 1, TotalNs: 1000, Hist: [view.HistSlots]uint64{1}})
 	first := bucketValues(t, h.metric(desc, nil))
@@ -57,14 +55,14 @@ func TestHistogramBucketsNeverGoDown(t *testing.T) {
 	}
 }
 
-func bucketValues(t *testing.T, m prometheus.Metric) map[float64]uint64 {
+func bucketValues(t *testing.T, m promtext.Metric) map[float64]uint64 {
 	t.Helper()
-	var pb dto.Metric
-	if err := m.Write(&pb); err != nil {
-		t.Fatal(err)
+	mfs, err := gatherer(promtext.CollectorFunc(func(ch chan<- promtext.Metric) { ch <- m })).Gather()
+	if err != nil || len(mfs) != 1 || len(mfs[0].GetMetric()) != 1 {
+		t.Fatalf("gathering one histogram: %d families (%v)", len(mfs), err)
 	}
 	out := map[float64]uint64{}
-	for _, b := range pb.GetHistogram().GetBucket() {
+	for _, b := range mfs[0].GetMetric()[0].GetHistogram().GetBucket() {
 		out[b.GetUpperBound()] = b.GetCumulativeCount()
 	}
 	return out
@@ -79,8 +77,7 @@ func TestTHPFallbacksApart(t *testing.T) {
 	a.THPFallback = true
 	src.alloc[k] = a
 	src.fail(31, "nginx", 1, 0x820, 3)
-	reg := prometheus.NewPedanticRegistry()
-	reg.MustRegister(New(src, Options{CommLabel: true}))
+	reg := gatherer(New(src, Options{CommLabel: true}))
 	mfs, err := reg.Gather()
 	if err != nil {
 		t.Fatal(err)

@@ -5,8 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/memtrace/memtrace/internal/aggregate/demand"
 	"github.com/memtrace/memtrace/internal/event"
 	"github.com/memtrace/memtrace/internal/host/sysstate"
@@ -15,8 +13,7 @@ import (
 // TestHostGauges reads the two-node test tree, whose 2 MiB pool is the
 // huge page article's worked example: Total 13007, Free 11813, Rsvd 3372.
 func TestHostGauges(t *testing.T) {
-	reg := prometheus.NewPedanticRegistry()
-	reg.MustRegister(NewHostCollector(func() sysstate.Snapshot {
+	reg := gatherer(NewHostCollector(func() sysstate.Snapshot {
 		return sysstate.Take("../../host/sysstate/testdata/numa/proc", "../../host/sysstate/testdata/numa/sys")
 	}))
 	size := map[string]string{"page_size": "2097152"}
@@ -70,8 +67,7 @@ func TestDemandGauges(t *testing.T) {
 		total.OtherPages += 10
 		m.Add(t0.Add(time.Duration(i)*100*time.Millisecond), total)
 	}
-	reg := prometheus.NewPedanticRegistry()
-	reg.MustRegister(NewDemandCollector(func() (demand.Reading, bool) {
+	reg := gatherer(NewDemandCollector(func() (demand.Reading, bool) {
 		r := demand.Reading{Summary: m.Summary(), Latest: m.Latest()}
 		r.RecentInterval, r.RecentSecond = m.Recent()
 		return r, true
@@ -86,8 +82,7 @@ func TestDemandGauges(t *testing.T) {
 	if v := value(t, reg, "memtrace_atomic_demand_bytes_total", map[string]string{"gfp": "other"}); v != float64(120*page) {
 		t.Errorf("other total = %v", v)
 	}
-	none := prometheus.NewPedanticRegistry()
-	none.MustRegister(NewDemandCollector(func() (demand.Reading, bool) { return demand.Reading{}, false }))
+	none := gatherer(NewDemandCollector(func() (demand.Reading, bool) { return demand.Reading{}, false }))
 	if mfs, err := none.Gather(); err != nil || len(mfs) != 0 {
 		t.Errorf("not counted, yet %d families (%v)", len(mfs), err)
 	}
