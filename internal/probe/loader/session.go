@@ -20,7 +20,6 @@ import (
 	"github.com/cilium/ebpf/btf"
 	"github.com/cilium/ebpf/link"
 	"github.com/cilium/ebpf/ringbuf"
-	"github.com/cilium/ebpf/rlimit"
 	"golang.org/x/sys/unix"
 
 	"github.com/memtrace/memtrace/internal/event"
@@ -92,8 +91,8 @@ func Start(cfg Config, n Naming) (*Session, error) {
 		return nil, err
 	}
 	// Kernels before 5.11 charge BPF maps to RLIMIT_MEMLOCK.
-	if err := rlimit.RemoveMemlock(); err != nil {
-		return nil, fmt.Errorf("raising RLIMIT_MEMLOCK for BPF maps: %w", err)
+	if err := liftMemlock(); err != nil {
+		return nil, err
 	}
 	fams, err := requested(cfg)
 	if err != nil {
