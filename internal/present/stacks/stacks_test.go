@@ -66,6 +66,36 @@ func TestProfileOpensInPprof(t *testing.T) {
 	if leaf := p.Sample[0].Location[0].Line[0].Function.Name; leaf != "__alloc_pages_noprof" {
 		t.Errorf("innermost frame %q", leaf)
 	}
+	if err := p.CheckValid(); err != nil {
+		t.Errorf("pprof's own check: %v", err)
+	}
+	// Every row's labels, numbers included, and the window read back (an
+	// empty value, or a zero number, is no label in pprof).
+	first := func(vs []string) string {
+		if len(vs) == 0 {
+			return ""
+		}
+		return vs[0]
+	}
+	firstNum := func(vs []int64) int64 {
+		if len(vs) == 0 {
+			return 0
+		}
+		return vs[0]
+	}
+	for i, s := range p.Sample {
+		r := rows[i]
+		if first(s.Label["comm"]) != r.Comm || first(s.Label["gfp"]) != r.GFP || first(s.Label["context"]) != r.Context.String() ||
+			firstNum(s.NumLabel["pid"]) != int64(r.Pid) || firstNum(s.NumLabel["order"]) != int64(r.Order) ||
+			(len(s.Label["thp_fallback"]) == 1) != r.THPFallback || len(s.Location) != max(len(r.Stack), 1) {
+			t.Errorf("sample %d: %v %v %d frames, row %+v", i, s.Label, s.NumLabel, len(s.Location), r)
+		}
+	}
+	if p.TimeNanos != start.UnixNano() || p.DurationNanos != int64(time.Minute) || p.Period != 1 || p.PeriodType.Type != "failures" ||
+		p.DefaultSampleType != "failures" || len(p.Mapping) != 1 || p.Mapping[0].File != "[kernel.kallsyms]" || len(p.Comments) != 1 {
+		t.Errorf("profile header: time %d duration %d period %d %v default %q mappings %v comments %q",
+			p.TimeNanos, p.DurationNanos, p.Period, p.PeriodType, p.DefaultSampleType, p.Mapping, p.Comments)
+	}
 
 	goCmd, err := exec.LookPath("go")
 	if err != nil {
