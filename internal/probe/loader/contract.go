@@ -39,6 +39,7 @@ func loadChecked(name string, load func() (*ebpf.CollectionSpec, error), want an
 	if err := checkSpec(name, spec, want); err != nil {
 		return nil, err
 	}
+	anchorLineInfo(spec)
 	return spec, nil
 }
 

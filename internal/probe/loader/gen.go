@@ -14,3 +14,6 @@ package loader
 //go:generate go tool bpf2go -cc ${BPF_CLANG} -cflags ${BPF_CFLAGS} -target amd64,arm64 -type stall_key -type stall_kind -type reclaim_event -type reclaim_val -type reclaim_inflight -type stall_stack reclaim ../../../bpf/reclaim.c -- -I../../../bpf/include -I../../../bpf
 //go:generate go tool bpf2go -cc ${BPF_CLANG} -cflags ${BPF_CFLAGS} -target amd64,arm64 -type stall_key -type stall_kind -type compaction_event -type compact_val -type compact_window -type stall_stack compaction ../../../bpf/compaction.c -- -I../../../bpf/include -I../../../bpf
 //go:generate go tool bpf2go -cc ${BPF_CLANG} -cflags ${BPF_CFLAGS} -target amd64,arm64 -type hugefault_event -type hugefault_kind -type hugefault_source -type vma_info -type maple_walk hugefault ../../../bpf/hugefault.c -- -I../../../bpf/include -I../../../bpf
+
+// Line info is stripped from the objects: see internal/build/striplines.
+//go:generate go run ../../build/striplines alloc_x86_bpfel.o alloc_arm64_bpfel.o extfrag_x86_bpfel.o extfrag_arm64_bpfel.o hugetlb_x86_bpfel.o hugetlb_arm64_bpfel.o reclaim_x86_bpfel.o reclaim_arm64_bpfel.o compaction_x86_bpfel.o compaction_arm64_bpfel.o hugefault_x86_bpfel.o hugefault_arm64_bpfel.o
