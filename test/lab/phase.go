@@ -39,6 +39,13 @@ func runPhase(o options, tfs string, p *phase) error {
 	if err := waitFor("memtrace capture's probes", 2*time.Minute, capt, func() bool { _, err := os.Stat(ready); return err == nil }); err != nil {
 		return err
 	}
+	// The independent count runs over capture's window: from capture's
+	// probes until the failures have stopped, when capture is stopped.
+	c, err := tracefs.NewCounter(tfs, "kmem", "mm_page_alloc", "pfn == 18446744073709551615")
+	if err != nil {
+		return err
+	}
+	defer c.Close()
 	var doc *exec.Cmd
 	var docOut strings.Builder
 	var docStart time.Time
@@ -57,10 +64,6 @@ func runPhase(o options, tfs string, p *phase) error {
 		}
 		docStart = time.Now().UTC()
 	}
-	c, err := tracefs.NewCounter(tfs, "kmem", "mm_page_alloc", "pfn == 18446744073709551615")
-	if err != nil {
-		return err
-	}
 	p.traffic, err = traffic(o.traffic, o.conns)
 	if doc != nil {
 		doc.Process.Signal(os.Interrupt)
@@ -69,8 +72,12 @@ func runPhase(o options, tfs string, p *phase) error {
 			docStart.Format("15:04:05.0"), time.Now().UTC().Format("15:04:05.0"), docOut.String())
 		os.WriteFile(filepath.Join(o.out, "doctor-"+p.tag+".txt"), []byte(p.doctor), 0o644)
 	}
+	// Closing thousands of connections goes on in the kernel after
+	// close() returns (FINs, TIME_WAIT sockets from their own slab), and
+	// its allocations fail too: wait until the counter stops moving, so
+	// that both counts end together.
+	quiet(c, 2*time.Second, 30*time.Second)
 	p.counter, _ = countTrace(c)
-	c.Close()
 	capt.Process.Signal(os.Interrupt)
 	if werr := capt.Wait(); werr != nil {
 		return fmt.Errorf("memtrace capture: %w", werr)
@@ -84,6 +91,18 @@ func runPhase(o options, tfs string, p *phase) error {
 	// Sent back over the guest's serial port: 14 MiB of JSON takes
 	// minutes there, a twentieth of it seconds.
 	return gzipFile(p.capFile)
+}
+
+// quiet waits until c has not moved for still, or for at most limit.
+func quiet(c *tracefs.Counter, still, limit time.Duration) {
+	last, _ := c.Count()
+	since := time.Now()
+	for deadline := time.Now().Add(limit); time.Now().Before(deadline) && time.Since(since) < still; {
+		time.Sleep(250 * time.Millisecond)
+		if n, _ := c.Count(); n != last {
+			last, since = n, time.Now()
+		}
+	}
 }
 
 // gzipFile replaces path by path.gz.

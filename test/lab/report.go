@@ -141,8 +141,8 @@ type report struct {
 }
 
 // check is the lab's test: memtrace must have seen at least what the
-// independent counter saw in the same (narrower) window, in total and in
-// softirq.
+// independent counter saw in the same window (from capture's probes until
+// the failures stopped), in total and in softirq.
 func (r *report) check() bool {
 	if len(r.phases) > 0 && r.phases[0].capture != nil && r.phases[0].capture.Softirq == 0 {
 		r.problems = append(r.problems, "the first run made no allocation failure in softirq: scenario 1 was not reproduced")
