@@ -29,6 +29,17 @@ func runPhase(o options, tfs string, p *phase) error {
 	p.minFree = strings.TrimSpace(readFile("/proc/sys/vm/min_free_kbytes"))
 	p.wsf = strings.TrimSpace(readFile("/proc/sys/vm/watermark_scale_factor"))
 	p.compact = strings.TrimSpace(readFile("/proc/sys/vm/compaction_proactiveness")) + " / " + strings.TrimSpace(readFile("/proc/sys/vm/compact_unevictable_allowed"))
+	// The independent count runs over capture's window: from capture's
+	// probes until the failures have stopped, when capture is stopped. Its
+	// trace instance is made first: making one creates a file per event,
+	// and in this fragmented memory the inode slab's growth fails (1,601
+	// order-1 failures in one run, all in tracefs_create_file), which
+	// capture would count and the counter, not yet enabled, would not.
+	c, err := tracefs.NewCounter(tfs, "kmem", "mm_page_alloc", "pfn == 18446744073709551615")
+	if err != nil {
+		return err
+	}
+	defer c.Close()
 	capt := exec.Command(o.memtrace, "capture", "--duration", "0", "--signals", "alloc,extfrag", "-o", p.capFile, "--ready-file", ready)
 	capt.Stdout, capt.Stderr, capt.Env = os.Stdout, os.Stderr, smallGo
 	capt.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
@@ -39,13 +50,10 @@ func runPhase(o options, tfs string, p *phase) error {
 	if err := waitFor("memtrace capture's probes", 2*time.Minute, capt, func() bool { _, err := os.Stat(ready); return err == nil }); err != nil {
 		return err
 	}
-	// The independent count runs over capture's window: from capture's
-	// probes until the failures have stopped, when capture is stopped.
-	c, err := tracefs.NewCounter(tfs, "kmem", "mm_page_alloc", "pfn == 18446744073709551615")
-	if err != nil {
+	// The counter counts from here, when capture's probes are attached.
+	if err := c.Reset(); err != nil {
 		return err
 	}
-	defer c.Close()
 	var doc *exec.Cmd
 	var docOut strings.Builder
 	var docStart time.Time

@@ -207,16 +207,19 @@ const labFooter = `## Scenario 1: how to read it, and what was not reproduced
   minutes (-deadline) with MemFree, oom_kill and buddyinfo rather than
   waiting for qemu's timeout.
 - **Independent count.** The tracefs counter is a private trace instance
-  with kmem:mm_page_alloc filtered on pfn == -1UL (the failed case), opened
-  once memtrace capture's probes are attached (before doctor starts) and
-  read when it has not moved for 2 s after the traffic (closing thousands
-  of connections goes on in the kernel after close() returns, and its
+  with kmem:mm_page_alloc filtered on pfn == -1UL (the failed case). Its
+  instance is made before memtrace capture starts and cleared once
+  capture's probes are attached (before doctor starts), and it is read when
+  it has not moved for 2 s after the traffic (closing thousands of
+  connections goes on in the kernel after close() returns, and its
   allocations fail too), just before capture is stopped: the two count the
-  same window. (Until session 5 the counter opened after doctor and was
-  read as the traffic returned, and memtrace also counted the failures
-  outside that narrower window: 2133 against 1272 in one run.) The softirq
-  split comes from the irq-info column of the records the instance kept
-  ('s' or 'H'). The lab fails when memtrace saw fewer failures, in
+  same window. Making the instance is not free here: it creates a file per
+  event, and in this fragmented memory the inode slab's growth fails, 1,601
+  times (order 1, all under tracefs_create_file) in one run. Until session
+  5 the instance was made after capture started, so capture counted those
+  and the counter could not (1688 against 87, 2133 against 1272). The
+  softirq split comes from the irq-info column of the records the instance
+  kept ('s' or 'H'). The lab fails when memtrace saw fewer failures, in
   total or in softirq, than the counter, and when the first run made no
   failure in softirq at all (the scenario was not reproduced).
 
