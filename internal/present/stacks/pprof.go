@@ -33,7 +33,7 @@ func WriteProfile(w io.Writer, aggs []event.AllocAggregate, start, end time.Time
 
 // Field numbers of profile.proto's messages.
 const (
-	profSampleType, profSample, profMapping, profLocation, profFunction, profStringTable = 1, 2, 3, 4, 5, 6
+	profSampleType, profSample, profMapping, profLocation, profFunction, profStringTable       = 1, 2, 3, 4, 5, 6
 	profTimeNanos, profDurationNanos, profPeriodType, profPeriod, profComment, profDefaultType = 9, 10, 11, 12, 13, 14
 )
 
@@ -101,14 +101,16 @@ func encodeProfile(aggs []event.AllocAggregate, start, end time.Time) []byte {
 		m = pb{}
 		m.packed(1, ids)
 		m.packed(2, []uint64{min(a.Count, 1<<62)})
-		label := func(key string, str2 func(*pb)) {
+		// A label's value is a string-table index (field 2) or a
+		// number (field 3).
+		label := func(key string, field int, v int64) {
 			var l pb
 			l.int(1, str(key))
-			str2(&l)
+			l.int(field, v)
 			m.message(3, l)
 		}
-		text := func(key, v string) { label(key, func(l *pb) { l.int(2, str(v)) }) }
-		num := func(key string, v int64) { label(key, func(l *pb) { l.int(3, v) }) }
+		text := func(key, v string) { label(key, 2, str(v)) }
+		num := func(key string, v int64) { label(key, 3, v) }
 		text("comm", a.Comm)
 		text("gfp", a.GFP)
 		text("context", a.Context.String())
