@@ -55,7 +55,7 @@ func Compaction(min int, opts ...Option) (rep StallReport, err error) {
 		delete(reserved, sizeKB)
 		reservedMu.Unlock()
 	}()
-	unlock, err := lockFile(fmt.Sprintf("hugepages-%dkB", sizeKB), 2*time.Minute)
+	unlock, err := lockPool(sizeKB)
 	if err != nil {
 		return rep, fmt.Errorf("provoking compaction: %w", err)
 	}

@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
-	"time"
 )
 
 const hugepagesDir = "/sys/kernel/mm/hugepages"
@@ -68,7 +67,7 @@ func reserveHugePages(sizeKB uint64, n int, exact bool) (restore func() error, g
 		delete(reserved, sizeKB)
 		reservedMu.Unlock()
 	}
-	unlock, err := lockFile(fmt.Sprintf("hugepages-%dkB", sizeKB), 2*time.Minute)
+	unlock, err := lockPool(sizeKB)
 	if err != nil {
 		release()
 		return nil, 0, fmt.Errorf("reserving %d kB huge pages: %w", sizeKB, err)

@@ -1,11 +1,9 @@
 package provoke
 
 import (
-	"fmt"
 	"path/filepath"
 	"strconv"
 	"testing"
-	"time"
 )
 
 func poolValue(t *testing.T, sizeKB uint64, file string) int64 {
@@ -24,7 +22,7 @@ func poolValue(t *testing.T, sizeKB uint64, file string) int64 {
 // compare this test's restore only (CI failed once: 1 before, 0 after).
 func poolAtRest(t *testing.T, sizeKB uint64) int64 {
 	t.Helper()
-	unlock, err := lockFile(fmt.Sprintf("hugepages-%dkB", sizeKB), 2*time.Minute)
+	unlock, err := lockPool(sizeKB)
 	if err != nil {
 		t.Fatal(err)
 	}

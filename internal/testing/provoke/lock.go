@@ -42,3 +42,16 @@ func lockFile(name string, timeout time.Duration) (unlock func(), err error) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// lockPool takes the lock every change to the huge page pool of sizeKB
+// holds (GrowHugePages, ReserveHugePages, Compaction, and tests reading
+// the pool at rest).
+func lockPool(sizeKB uint64) (unlock func(), err error) {
+	return lockFile(fmt.Sprintf("hugepages-%dkB", sizeKB), 2*time.Minute)
+}
+
+// lockZoneReclaimMode takes the lock every change to vm.zone_reclaim_mode
+// holds.
+func lockZoneReclaimMode() (unlock func(), err error) {
+	return lockFile("zone-reclaim-mode", 2*time.Minute)
+}

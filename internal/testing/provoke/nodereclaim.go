@@ -207,7 +207,7 @@ func freeAboveLow() (int64, error) {
 // the old value back. Runs in other processes wait (a lock file): two
 // interleaved runs would put back each other's 1.
 func setZoneReclaimMode(mode int) (restore func() error, err error) {
-	unlock, err := lockFile("zone-reclaim-mode", 2*time.Minute)
+	unlock, err := lockZoneReclaimMode()
 	if err != nil {
 		return nil, fmt.Errorf("setting vm.zone_reclaim_mode: %w", err)
 	}

@@ -6,7 +6,6 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
-	"time"
 )
 
 // TestMemcgReclaim: the reader's memcg reclaim is seen by an outside
@@ -107,7 +106,7 @@ func TestNodeReclaim(t *testing.T) {
 // test provokes node reclaim in a test binary running beside this one.
 func zoneReclaimModeAtRest(t *testing.T) int64 {
 	t.Helper()
-	unlock, err := lockFile("zone-reclaim-mode", 2*time.Minute)
+	unlock, err := lockZoneReclaimMode()
 	if err != nil {
 		t.Fatal(err)
 	}
