@@ -133,3 +133,82 @@ func memcgReclaimStalls(t *testing.T, comm string) (pid int, begins uint64, how 
 	begins, err = counter.Count()
 	return fails.Pid, begins, fails.Syscall, err
 }
+
+// TestCompactionStacksOverThreshold: with a stall threshold and stacks,
+// every direct compaction of a process growing the huge page pool on
+// fragmented free memory arrives with the kernel stack where it began:
+// the allocator's slow path compacting (try_to_compact_pages, under
+// __alloc_pages_direct_compact), symbolized. Counted against tracefs's
+// try_to_compact_pages for the same process; a compaction still open
+// when the session stops is sent by no end hook, so events may fall
+// short of the count only by the ring buffer's losses and that one.
+func TestCompactionStacksOverThreshold(t *testing.T) {
+	privtest.RequireRoot(t)
+	privtest.RequireBTFKernel(t)
+	for i, c := range stallHookCases {
+		t.Run(c.name, func(t *testing.T) {
+			cfg := loader.DefaultConfig()
+			cfg.Signals = []event.Signal{event.SignalCompaction}
+			cfg.DisableHooks = c.disable
+			cfg.StallThreshold = time.Nanosecond
+			cfg.StallStacks = true
+			s, err := loader.Start(cfg, loader.Naming{Stacks: true, Symbols: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			var all []event.Event
+			drained := make(chan struct{})
+			go func() {
+				defer close(drained)
+				for ev := range s.Events() {
+					if ev.Kind == event.KindCompactionStall {
+						all = append(all, ev)
+					}
+				}
+			}()
+			rep, err := provoke.Compaction(3, provoke.WithComm("mt-cstack-"+strconv.Itoa(i)))
+			if errors.Is(err, errors.ErrUnsupported) {
+				t.Skipf("cannot provoke direct compaction safely here: %v", err)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := s.Stop(); err != nil {
+				t.Fatal(err)
+			}
+			<-drained
+			stats, err := s.Stats()
+			if err != nil {
+				t.Fatal(err)
+			}
+			lost := stats[event.SignalCompaction].Lost
+			var events, withStack, compactFrame int
+			for _, ev := range all {
+				if int(ev.Pid) != rep.Pid {
+					continue
+				}
+				events++
+				if len(ev.Compaction.StackAddrs) > 0 && len(ev.Compaction.Stack) > 0 {
+					withStack++
+				}
+				if slices.ContainsFunc(ev.Compaction.Stack, func(f string) bool {
+					return strings.HasPrefix(f, "try_to_compact_pages") || strings.HasPrefix(f, "__alloc_pages_direct_compact")
+				}) {
+					compactFrame++
+				}
+				if events == 1 {
+					t.Logf("first stack: %s", strings.Join(ev.Compaction.Stack, " ← "))
+				}
+			}
+			try := rep.Counts["compaction:mm_compaction_try_to_compact_pages"]
+			t.Logf("%s: %d direct compactions (tracefs), %d events, %d with a stack, %d through the allocator's compaction, %d lost", c.name, try, events, withStack, compactFrame, lost)
+			if events == 0 || withStack != events || compactFrame != events {
+				t.Errorf("compactions over the threshold without their stack: %d events, %d with a stack, %d through the compaction path", events, withStack, compactFrame)
+			}
+			if uint64(events) > try || uint64(events)+lost+1 < try {
+				t.Errorf("%d events and %d lost for %d compactions", events, lost, try)
+			}
+		})
+	}
+}

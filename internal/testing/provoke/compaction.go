@@ -12,9 +12,18 @@ import (
 	"time"
 )
 
-// compactionStep is how many huge pages past the free blocks of their
-// order each round asks for: each one needs a compaction.
-const compactionStep = 4
+const (
+	// compactionStep is how many huge pages past the free blocks of
+	// their order each round asks for: each one needs a compaction.
+	compactionStep = 4
+	// compactionKeepShare: while the pool holds the free blocks, at least
+	// MemTotal / compactionKeepShare stays available to the rest of the
+	// machine (page cache and the free blocks too small for the pool),
+	// and never less than compactionKeepMin. A run holds them for
+	// seconds.
+	compactionKeepShare = 16
+	compactionKeepMin   = 128 << 10 // kB
+)
 
 // Compaction makes a child process grow the default huge page pool
 // (nr_hugepages) while no free block of the huge page order is left, so
@@ -27,9 +36,13 @@ const compactionStep = 4
 //
 // The free blocks of the huge page order and above (/proc/buddyinfo) are
 // first taken into the pool, which holds them only for the run: what is
-// left free is fragmented by the machine's own use. It refuses to hold
-// more than half of MemAvailable (an error wrapping errors.ErrUnsupported:
-// too little of the free memory is fragmented to provoke safely). The pool is put back as it was
+// left free is fragmented by the machine's own use. It refuses when that
+// would leave less than a sixteenth of MemTotal (128 MiB at least)
+// available outside the pool (an error wrapping errors.ErrUnsupported:
+// too little of the free memory is fragmented to provoke safely). On a
+// mostly idle machine nearly all free memory is in such blocks, so the
+// pool holds most of the machine's memory for the seconds of a run, as
+// NodeReclaim's does. The pool is put back as it was
 // (nr_hugepages; its freed pages return to the free lists), also on
 // error, and a run waits for other users of the pool (ReserveHugePages).
 func Compaction(min int, opts ...Option) (rep StallReport, err error) {
@@ -82,7 +95,12 @@ func Compaction(min int, opts ...Option) (rep StallReport, err error) {
 	if err != nil {
 		return rep, fmt.Errorf("provoking compaction: %w", err)
 	}
-	limit := int64(avail / 2 / sizeKB)
+	total, err := meminfo("MemTotal")
+	if err != nil {
+		return rep, fmt.Errorf("provoking compaction: %w", err)
+	}
+	keep := max(total/compactionKeepShare, compactionKeepMin)
+	limit := (int64(avail) - int64(keep)) / int64(sizeKB)
 	nrFile := filepath.Join(dir, "nr_hugepages")
 	for round := 0; round < 8; round++ {
 		free, err := freeBlocks(order)
@@ -95,7 +113,7 @@ func Compaction(min int, opts ...Option) (rep StallReport, err error) {
 		}
 		rep.PoolAsked = cur + free + compactionStep
 		if rep.PoolAsked-p.nr > limit {
-			return rep, fmt.Errorf("provoking compaction: %w: %d free blocks of order %d or more, taking them would hold more than half of MemAvailable", errors.ErrUnsupported, free, order)
+			return rep, fmt.Errorf("provoking compaction: %w: %d free blocks of order %d or more, taking them would leave less than %d MiB of %d MiB available", errors.ErrUnsupported, free, order, keep>>10, avail>>10)
 		}
 		if err := s.child.call("setpool", poolArgs{Path: nrFile, N: rep.PoolAsked}, &rep.PoolGot); err != nil {
 			return rep, err
