@@ -90,4 +90,3 @@ func strip(path string) error {
 	clear(ext[hdrLen+lineOff+4 : hdrLen+lineOff+lineLen])
 	return os.WriteFile(path, b, 0o644)
 }
-

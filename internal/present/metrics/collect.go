@@ -5,8 +5,8 @@ import (
 	"sort"
 
 	"github.com/memtrace/memtrace/internal/event"
-	"github.com/memtrace/memtrace/internal/present/view"
 	"github.com/memtrace/memtrace/internal/present/promtext"
+	"github.com/memtrace/memtrace/internal/present/view"
 )
 
 // Descriptions of the self-metrics: how much of what happened memtrace saw.
