@@ -19,10 +19,13 @@ const (
 	// compactionKeepShare: while the pool holds the free blocks, at least
 	// MemTotal / compactionKeepShare stays available to the rest of the
 	// machine (page cache and the free blocks too small for the pool),
-	// and never less than compactionKeepMin. A run holds them for
-	// seconds.
+	// bounded by compactionKeepMin and compactionKeepMax: a run holds
+	// them for seconds, and what the rest of a test machine needs in
+	// that time (a few test binaries, a browser) does not grow with its
+	// memory.
 	compactionKeepShare = 16
 	compactionKeepMin   = 128 << 10 // kB
+	compactionKeepMax   = 512 << 10 // kB
 )
 
 // Compaction makes a child process grow the default huge page pool
@@ -37,7 +40,7 @@ const (
 // The free blocks of the huge page order and above (/proc/buddyinfo) are
 // first taken into the pool, which holds them only for the run: what is
 // left free is fragmented by the machine's own use. It refuses when that
-// would leave less than a sixteenth of MemTotal (128 MiB at least)
+// would leave less than a sixteenth of MemTotal (128 to 512 MiB)
 // available outside the pool (an error wrapping errors.ErrUnsupported:
 // too little of the free memory is fragmented to provoke safely). On a
 // mostly idle machine nearly all free memory is in such blocks, so the
@@ -45,10 +48,10 @@ const (
 // NodeReclaim's does. The pool is put back as it was
 // (nr_hugepages; its freed pages return to the free lists), also on
 // error, and a run waits for other users of the pool (ReserveHugePages).
-func Compaction(min int, opts ...Option) (rep StallReport, err error) {
+func Compaction(want int, opts ...Option) (rep StallReport, err error) {
 	cfg := newConfig("mt-compact", 120*time.Second, opts)
-	if min < 1 {
-		return rep, fmt.Errorf("provoking compaction: min = %d, want at least 1", min)
+	if want < 1 {
+		return rep, fmt.Errorf("provoking compaction: want = %d, must be at least 1", want)
 	}
 	start := time.Now()
 	dir, sizeKB, err := hugePool()
@@ -99,7 +102,7 @@ func Compaction(min int, opts ...Option) (rep StallReport, err error) {
 	if err != nil {
 		return rep, fmt.Errorf("provoking compaction: %w", err)
 	}
-	keep := max(total/compactionKeepShare, compactionKeepMin)
+	keep := min(max(total/compactionKeepShare, compactionKeepMin), compactionKeepMax)
 	limit := (int64(avail) - int64(keep)) / int64(sizeKB)
 	nrFile := filepath.Join(dir, "nr_hugepages")
 	for round := 0; round < 8; round++ {
@@ -121,7 +124,7 @@ func Compaction(min int, opts ...Option) (rep StallReport, err error) {
 		if rep.Counts, err = readCounters(counters); err != nil {
 			return rep, err
 		}
-		if rep.Counts[try] >= uint64(min) {
+		if rep.Counts[try] >= uint64(want) {
 			break
 		}
 	}
@@ -129,8 +132,8 @@ func Compaction(min int, opts ...Option) (rep StallReport, err error) {
 	rep.Syscall = "write(" + nrFile + ")"
 	rep.Events = rep.Counts[try]
 	rep.Duration = time.Since(start)
-	if rep.Events < uint64(min) {
-		return rep, fmt.Errorf("provoking compaction: growing the huge page pool to %d (got %d) gave %d direct compactions, want %d", rep.PoolAsked, rep.PoolGot, rep.Events, min)
+	if rep.Events < uint64(want) {
+		return rep, fmt.Errorf("provoking compaction: growing the huge page pool to %d (got %d) gave %d direct compactions, want %d", rep.PoolAsked, rep.PoolGot, rep.Events, want)
 	}
 	return rep, nil
 }
