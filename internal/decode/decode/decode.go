@@ -272,7 +272,9 @@ func (d *Decoder) frames(addrs []uint64) []string {
 // function that hit the tracepoint.
 var tracingPrefixes = []string{"bpf_prog_", "kprobe_", "opt_pre_handler", "optimized_callback", "aggr_pre_handler", "pre_handler_kretprobe", "kprobe_ftrace_handler", "arch_ftrace_ops_list_func", "ftrace_", "bpf_trace_run", "__bpf_trace_", "bpf_trampoline_", "__traceiter_", "perf_trace_", "trace_event_raw_event_", "perf_tp_event", "trace_call_bpf", "__probestub_", "trace_mm_page_alloc"}
 
-// TrimTracingFrames drops the leading frames that belong to the tracer.
+// TrimTracingFrames drops the leading frames that belong to the tracer:
+// named ones, and addresses no symbol covers (BPF code JITed after
+// kallsyms was read, such as a fexit hook's trampoline).
 func TrimTracingFrames(frames []string) []string {
 	i := 0
 	for i < len(frames) && isTracingFrame(frames[i]) {
@@ -285,6 +287,9 @@ func TrimTracingFrames(frames []string) []string {
 }
 
 func isTracingFrame(f string) bool {
+	if strings.HasPrefix(f, "0x") {
+		return true
+	}
 	for _, p := range tracingPrefixes {
 		if strings.HasPrefix(f, p) {
 			return true

@@ -62,6 +62,11 @@ func TestTrimTracingFrames(t *testing.T) {
 	if got := TrimTracingFrames(in); !reflect.DeepEqual(got, want) {
 		t.Errorf("got %v", got)
 	}
+	// A fexit trampoline JITed after kallsyms was read has no symbol.
+	tramp := []string{"0xffffffffc0a3d0b5", "__alloc_pages+0x5", "allocate_slab+0x334"}
+	if got := TrimTracingFrames(tramp); !reflect.DeepEqual(got, tramp[1:]) {
+		t.Errorf("an unnamed top frame must be dropped: %v", got)
+	}
 	only := []string{"bpf_prog_x+0x1"}
 	if got := TrimTracingFrames(only); !reflect.DeepEqual(got, only) {
 		t.Errorf("a stack of only tracing frames must be kept: %v", got)

@@ -52,6 +52,7 @@ type Table struct {
 	mod     []uint16 // into mods; 0 is the kernel image
 	names   string
 	mods    []string
+	modEnd  []uint64 // by module index, 0 unknown (LoadModules)
 }
 
 // Len is the number of symbols kept.
@@ -59,13 +60,14 @@ func (t *Table) Len() int { return len(t.addrs) }
 
 // Symbolize finds the symbol at or below addr. kallsyms has no sizes, so an
 // address past the end of a function is given to that function with a
-// large offset; ok is false only below the first symbol.
+// large offset; ok is false below the first symbol, and past the end of a
+// module when its extent is known (LoadModules).
 func (t *Table) Symbolize(addr uint64) (Symbol, bool) {
 	i, found := slices.BinarySearch(t.addrs, addr)
 	if !found {
 		i--
 	}
-	if i < 0 {
+	if i < 0 || t.beyondModule(i, addr) {
 		return Symbol{}, false
 	}
 	off := t.nameOff[i]
@@ -88,7 +90,7 @@ func (t *Table) FormatAddr(addr uint64) string {
 
 // footprint is the memory the table keeps, for tests and benchmarks.
 func (t *Table) footprint() int {
-	n := cap(t.addrs)*8 + cap(t.nameOff)*4 + cap(t.nameLen)*2 + cap(t.mod)*2 + len(t.names)
+	n := cap(t.addrs)*8 + cap(t.modEnd)*8 + cap(t.nameOff)*4 + cap(t.nameLen)*2 + cap(t.mod)*2 + len(t.names)
 	for _, m := range t.mods {
 		n += len(m) + 16
 	}

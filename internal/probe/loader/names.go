@@ -142,6 +142,11 @@ func (s *Session) finishNames(n Naming, hugePageSize uint64) {
 			nm.symsErr = err
 			return
 		}
+		// Without the extents an address past a module's code (a
+		// trampoline JITed after kallsyms was read) would be named
+		// after the module's last function; with an error the
+		// symbols are still right inside every function.
+		_ = syms.LoadModules(modulesPath)
 		nm.dec.Symbols = syms
 	}()
 }

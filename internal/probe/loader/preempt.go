@@ -145,6 +145,10 @@ func memberOffset(typ btf.Type, member string) (uint64, bool) {
 // kallsymsPath is where the running kernel lists its symbols.
 const kallsymsPath = "/proc/kallsyms"
 
+// modulesPath lists the loaded modules with their base and size, which
+// bound their symbols (ksym.Table.LoadModules).
+const modulesPath = "/proc/modules"
+
 // resolvePreempt settles where preempt_count is, in order: the raw kernel
 // BTF (raw, found while cilium/ebpf parsed the same file; rawErr if it
 // could not be read), the parsed kernel BTF, then kallsyms.
