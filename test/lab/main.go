@@ -2,7 +2,10 @@
 // -lab`) and reproduces the first seed's incident for real: free memory
 // fragmented into order-0 blocks, then TCP connection bursts over
 // loopback, whose child sockets and SYN-ACKs are allocated in NET_RX
-// softirq. memtrace capture runs across the traffic; a tracefs counter
+// softirq, and connections from the host through a virtio-net device
+// (wire.go), received in the softirq after its interrupt, where an idle
+// CPU's interrupted task is the idle task. memtrace capture runs across
+// the traffic; a tracefs counter
 // of kmem:mm_page_alloc with no page counts the same window
 // independently. memtrace doctor --measure recommends min_free_kbytes,
 // which is applied before the same traffic runs again. It writes its
@@ -27,6 +30,7 @@ import (
 type options struct {
 	memtrace, out string
 	traffic       time.Duration
+	wireOnly      time.Duration
 	conns         int
 	leaveKB       uint64
 	scenarios     string
@@ -42,6 +46,7 @@ func main() {
 	flag.StringVar(&o.out, "out", "/tmp/lab", "directory for captures and the report")
 	flag.StringVar(&o.scenarios, "scenarios", "2,1", "which scenarios to run: 1 (softirq failures), 2 (SysV segment page tables); 2 runs first, on unfragmented memory")
 	flag.DurationVar(&o.traffic, "traffic", 45*time.Second, "how long each traffic run lasts")
+	flag.DurationVar(&o.wireOnly, "wire-only", 15*time.Second, "how long each traffic run first receives only the host's connections (the wire), the guest otherwise idle")
 	flag.IntVar(&o.conns, "conns", 4000, "connections held per burst (client and server side each count one)")
 	flag.Uint64Var(&o.leaveKB, "leave-kb", 4<<10, "MemFree left unfragmented before the odd pages are given back")
 	flag.IntVar(&o.warmUp, "warm-up", 1000, "connections opened after fragmenting and held through every run (0: none)")
@@ -101,7 +106,10 @@ type phase struct {
 	capFile  string
 	prepare  func() error // before the capture starts
 	oomKills uint64
-	valve    int // fragmenter regions given back (safety valve), cumulative
+	valve    int   // fragmenter regions given back (safety valve), cumulative
+	wireOn   bool  // accept the host's connections during the traffic (wire.go)
+	wire     int64 // connections accepted from the wire
+	wireIdle int64 // of them, while only the wire's arrived (o.wireOnly)
 }
 
 func run(o options) (bool, error) {
@@ -168,6 +176,13 @@ func scenario1(o options, sc sysctls, rep *report) error {
 			return err
 		}
 	}
+	// The device's modules load before fragmenting: their allocations
+	// would fail after.
+	if name, err := wireUp(); err != nil {
+		rep.notes = append(rep.notes, "no traffic from the wire: "+err.Error())
+	} else {
+		rep.wire = name
+	}
 	rep.buddyStart = readFile("/proc/buddyinfo")
 	var fr fragmenter
 	defer fr.release()
@@ -226,6 +241,7 @@ func scenario1(o options, sc sysctls, rep *report) error {
 	}
 	for _, p := range phases {
 		oom := vmstat("oom_kill")
+		p.wireOn = rep.wire != ""
 		err := runPhase(o, tfs, p)
 		rep.phases = append(rep.phases, p)
 		if err != nil {

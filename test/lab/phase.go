@@ -72,7 +72,23 @@ func runPhase(o options, tfs string, p *phase) error {
 		}
 		docStart = time.Now().UTC()
 	}
+	var wire *wireListener
+	if p.wireOn {
+		if wire, err = listenWire(); err != nil {
+			return fmt.Errorf("listening for the wire: %w", err)
+		}
+		// First only the host's connections, held: with the guest
+		// otherwise idle their receive softirq interrupts the idle
+		// task, as the seed's did (during the loopback bursts the vCPU
+		// is never idle), and their TCP slabs grow on the fragmented
+		// memory the warm-up left, as the first burst's would.
+		time.Sleep(o.wireOnly)
+		p.wireIdle = wire.accepted.Load()
+	}
 	p.traffic, err = traffic(o.traffic, o.conns)
+	if wire != nil {
+		p.wire = wire.close()
+	}
 	if doc != nil {
 		doc.Process.Signal(os.Interrupt)
 		doc.Wait() // exit 1 when a finding is a problem: expected here

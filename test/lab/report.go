@@ -57,6 +57,7 @@ type captured struct {
 type captureSummary struct {
 	Failures               []failure
 	Total, Softirq         uint64
+	Swapper                uint64            // softirq failures that interrupted the idle task (pid 0)
 	ByContextOrder         map[string]uint64 // "softirq order 3"
 	Extfrag, Fragmenting   uint64
 	Hooks                  []string
@@ -102,9 +103,10 @@ func summarize(path string) (*captureSummary, error) {
 			s.WarnNoWarn++
 		case e.AllocFailure != nil && e.Context == "softirq" && e.AllocFailure.ZoneState != nil:
 			s.Verdicts[e.AllocFailure.ZoneState.Verdict]++
-			// The seed's path first: receive through net_rx_action.
+			// The seed's case first: the idle task interrupted, then
+			// receive through net_rx_action.
 			if e.AllocFailure.Order >= 1 && e.AllocFailure.ZoneState.Verdict == "fragmented" &&
-				(s.Example == nil || !throughRx(s.Example) && throughRx(&doc.Events[i])) {
+				(s.Example == nil || seedLike(&doc.Events[i]) > seedLike(s.Example)) {
 				s.Example = &doc.Events[i]
 			}
 		}
@@ -116,6 +118,9 @@ func summarize(path string) (*captureSummary, error) {
 		s.Total += f.Count
 		if f.Context == "softirq" {
 			s.Softirq += f.Count
+			if f.Pid == 0 {
+				s.Swapper += f.Count
+			}
 		}
 		s.ByContextOrder[fmt.Sprintf("%s order %d", f.Context, f.Order)] += f.Count
 	}
@@ -132,7 +137,8 @@ type report struct {
 	kernel                                     string
 	memTotal, takenKB, freeAfterFrag           uint64
 	fragTook, shmTook                          time.Duration
-	warmHeld                                   int // sockets held through the runs
+	warmHeld                                   int    // sockets held through the runs
+	wire                                       string // the guest's interface for the wire, "" without
 	buddyBoot, buddyStart, buddyFrag, buddyEnd string
 	phases                                     []*phase
 	applied                                    []string // settings changed between runs
@@ -188,7 +194,11 @@ func (r *report) scenario1(b *strings.Builder) {
 	w("Fragmenting, before memtrace started: took %d MiB in 16 MiB then 1 MiB anonymous mappings (until MemFree was under %d MiB) (MADV_NOHUGEPAGE), touched every page, gave every other page back (MADV_DONTNEED) and locked the rest (mlock2 MLOCK_ONFAULT), with vm.compaction_proactiveness=0, vm.compact_unevictable_allowed=0 and vm.watermark_boost_factor=0 (%.1fs). Then it opened %d loopback connections and held them through every run (%d sockets; their TCP slabs take the higher-order blocks left). MemFree after: %d MiB.\n\n",
 		r.takenKB>>10, r.o.leaveKB>>10+1, r.fragTook.Seconds(), r.o.warmUp, r.warmHeld, r.freeAfterFrag>>10)
 	w("/proc/buddyinfo (free blocks per order 0..10) at boot, before fragmenting (after scenario 2, if it ran), after fragmenting and the %d held connections, at the end:\n\n```\n%s%s%s%s```\n\n", r.o.warmUp, r.buddyBoot, r.buddyStart, r.buddyFrag, r.buddyEnd)
-	w("Traffic: %s of TCP connections over loopback, opened by %d dialers at a time (each writes %d bytes) and held until %d are open or MemFree falls under %d MiB (a burst), then all closed.\n\n", r.o.traffic, dialers, payloadBytes, r.o.conns, lowFreeKB>>10)
+	w("Traffic: %s of TCP connections over loopback, opened by %d dialers at a time (each writes %d bytes) and held until %d are open or MemFree falls under %d MiB (a burst), then all closed.", r.o.traffic, dialers, payloadBytes, r.o.conns, lowFreeKB>>10)
+	if r.wire != "" {
+		w(" Before it, and during it, connections from the host through the guest's virtio-net device (%s, the wire): %s of them alone first, then with the loopback bursts.", r.wire, r.o.wireOnly)
+	}
+	w("\n\n")
 	for _, a := range r.applied {
 		w("- applied: %s\n", a)
 	}
@@ -233,6 +243,9 @@ func (r *report) scenario1(b *strings.Builder) {
 			w(" Failures from %s to %s UTC.", c.First.UTC().Format("15:04:05.0"), c.Last.UTC().Format("15:04:05.0"))
 		}
 		w("\n\n")
+		if p.wireOn {
+			w("From the wire (virtio-net, connections the host dialed through qemu's user network): %d accepted, %d of them in the first %s, when only they arrived and the guest was otherwise idle. Softirq failures that interrupted the idle task (swapper, pid 0), as in the seed: %d.\n\n", p.wire, p.wireIdle, r.o.wireOnly, c.Swapper)
+		}
 		groups, frames := 4, 12
 		if i > 0 {
 			groups, frames = 2, 0 // the stacks are the first run's
@@ -242,12 +255,16 @@ func (r *report) scenario1(b *strings.Builder) {
 		} else {
 			w("The largest softirq failure groups (alloc_failures; their stacks are the first run's):\n\n```\n")
 		}
-		n := 0
+		n, swapper := 0, false
 		for _, f := range c.Failures {
-			if f.Context != "softirq" || n == groups {
+			// The largest groups, and the largest of the idle task's
+			// when none of those is.
+			idle := f.Pid == 0 && !swapper
+			if f.Context != "softirq" || n >= groups && !idle {
 				continue
 			}
 			n++
+			swapper = swapper || f.Pid == 0
 			w("%d× order %d in %s, interrupted task %s (pid %d), gfp %s = %s, atomic %v\n", f.Count, f.Order, f.Context, escape(f.Comm), f.Pid, f.GfpFlags, f.Gfp, f.Atomic)
 			for i, fr := range f.Stack {
 				if i == frames {
@@ -281,6 +298,23 @@ func (r *report) scenario1(b *strings.Builder) {
 	for _, s := range r.notes {
 		w("Note: %s\n\n", s)
 	}
+}
+
+// seedLike ranks a failure by how much it looks like the seed's: the
+// idle task interrupted (4), received from a device (virtio-net's NAPI
+// poll, 2), received through net_rx_action at all (1).
+func seedLike(e *captured) int {
+	n := 0
+	if e.Pid == 0 {
+		n += 4
+	}
+	if slices.ContainsFunc(e.AllocFailure.Stack, func(f string) bool { return strings.HasPrefix(f, "virtnet_poll") }) {
+		n += 2
+	}
+	if throughRx(e) {
+		n++
+	}
+	return n
 }
 
 func throughRx(e *captured) bool {

@@ -25,7 +25,8 @@ import (
 //	/src/          the work tree's files, so tests find testdata/ and
 //	               ../../docs as they do on the host; each test binary
 //	               runs in its package's directory
-func writeInitramfs(dst, repo, bins, bb string, plan proto.Plan) error {
+//	/lib/modules/  trees (the lab's network device modules), if any
+func writeInitramfs(dst, repo, bins, bb string, plan proto.Plan, trees ...string) error {
 	f, err := os.Create(dst)
 	if err != nil {
 		return fmt.Errorf("creating the initramfs: %w", err)
@@ -35,6 +36,12 @@ func writeInitramfs(dst, repo, bins, bb string, plan proto.Plan) error {
 	if err := fill(cw, repo, bins, bb, plan); err != nil {
 		f.Close()
 		return err
+	}
+	for _, t := range trees {
+		if err := addTree(cw, t); err != nil {
+			f.Close()
+			return fmt.Errorf("adding %s to the initramfs: %w", t, err)
+		}
 	}
 	if err := cw.Close(); err != nil {
 		f.Close()

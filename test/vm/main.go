@@ -141,7 +141,11 @@ func run(ctx context.Context, o options) (bool, error) {
 			return false, err
 		}
 		initrd := filepath.Join(work, "initramfs-"+arch+".cpio")
-		if err := writeInitramfs(initrd, repo, bins, bb, makePlan(o, machines[arch])); err != nil {
+		var trees []string
+		if o.lab {
+			trees = labTrees(o.cache, runs, arch)
+		}
+		if err := writeInitramfs(initrd, repo, bins, bb, makePlan(o, machines[arch]), trees...); err != nil {
 			return false, err
 		}
 		initrds[arch] = initrd
@@ -293,6 +297,15 @@ func bootKernel(ctx context.Context, r *runResult, initrd string, m machine, acc
 		echo = os.Stdout
 	}
 	r.accel, r.out, r.started, r.cgroup = accel, out, time.Now(), cgroupMode(k, o.cgroup)
+	if o.lab {
+		port, err := freePort()
+		if err != nil {
+			return fmt.Errorf("choosing a port for the lab's wire: %w", err)
+		}
+		cfg.extra = wireArgs(m, port)
+		stop := startWire(port)
+		defer func() { r.wire = stop() }()
+	}
 	r.stream, r.took, r.bootErr = boot(ctx, cfg, echo)
 	if r.stream != nil {
 		return saveStream(out, r.stream)

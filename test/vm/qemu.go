@@ -59,7 +59,8 @@ type vmConfig struct {
 	accel              string // "kvm" or "tcg"
 	console            string // file for the kernel console (ttyS0)
 	timeout            time.Duration
-	cmdline            string // appended to the kernel command line
+	cmdline            string   // appended to the kernel command line
+	extra              []string // more qemu arguments (the lab's network device)
 }
 
 // chooseAccel uses KVM only when a hardware KVM module is loaded: the
@@ -97,6 +98,7 @@ func (c vmConfig) args() []string {
 		"-serial", "file:" + c.console,
 	}
 	a = append(a, c.machine.args...)
+	a = append(a, c.extra...)
 	if c.accel == "kvm" {
 		a = append(a, "-cpu", "host")
 	}

@@ -27,6 +27,7 @@ type runResult struct {
 	bootErr error         // fetching or booting failed
 	stream  *proto.Stream
 	started time.Time
+	wire    int64 // the lab's connections from the host that the guest greeted
 }
 
 // testCounts summarizes a test binary's -test.v output.
