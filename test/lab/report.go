@@ -284,7 +284,12 @@ func (r *report) scenario1(b *strings.Builder) {
 			a := e.AllocFailure
 			w("One of those failures as an event, whole stack and the zone state memtrace read at it:\n\n```\n")
 			w("%s in %s, task %s (pid %d): order %d, gfp %s = %s\n", e.Kind, e.Context, escape(e.Comm), e.Pid, a.Order, a.GfpFlags, a.Gfp)
-			w("zone state: %s: %s\n", a.ZoneState.Verdict, a.ZoneState.Summary)
+			// The summary starts with its verdict when it has one.
+			if strings.HasPrefix(a.ZoneState.Summary, a.ZoneState.Verdict+":") {
+				w("zone state: %s\n", a.ZoneState.Summary)
+			} else {
+				w("zone state: %s: %s\n", a.ZoneState.Verdict, a.ZoneState.Summary)
+			}
 			for _, z := range a.ZoneState.Zones {
 				w("  zone %-6s free %d pages, min %d, largest free order %d, fragmented %v\n", z.Zone, z.Free, z.Min, z.Largest, z.Fragmented)
 			}

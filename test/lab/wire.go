@@ -95,6 +95,7 @@ type wireListener struct {
 	wg       sync.WaitGroup
 	mu       sync.Mutex
 	conns    map[net.Conn]bool
+	closed   bool // by close: a connection accepted meanwhile is closed at once
 }
 
 func listenWire() (*wireListener, error) {
@@ -115,8 +116,13 @@ func listenWire() (*wireListener, error) {
 				c.Close()
 				continue
 			}
-			w.accepted.Add(1)
 			w.mu.Lock()
+			if w.closed {
+				w.mu.Unlock()
+				c.Close()
+				continue
+			}
+			w.accepted.Add(1)
 			w.conns[c] = true
 			w.mu.Unlock()
 			w.wg.Go(func() {
@@ -142,6 +148,7 @@ func listenWire() (*wireListener, error) {
 func (w *wireListener) close() int64 {
 	w.ln.Close()
 	w.mu.Lock()
+	w.closed = true
 	for c := range w.conns {
 		c.Close()
 	}
