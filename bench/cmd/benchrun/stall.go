@@ -13,6 +13,8 @@ import (
 
 	"github.com/cilium/ebpf"
 	"golang.org/x/sys/unix"
+
+	"github.com/memtrace/memtrace/internal/testing/provoke"
 )
 
 // The stall phase (issue 13): what memtrace's reclaim and compaction
@@ -136,7 +138,33 @@ func (m *memcgStream) workload() workload {
 	}}
 }
 
-// stallPhase runs the workload under the three configurations, rounds
+// poolCompactionWant is how many direct compactions a run of the
+// pool-compaction workload makes at least.
+const poolCompactionWant = 3
+
+// poolCompaction is the compaction workload: a child process grows the
+// huge page pool past the free blocks of its order (provoke.Compaction,
+// the tests' trigger), so each page it adds is made by direct compaction
+// in its context. It needs a host whose free memory can be taken into
+// the pool for the seconds of a run; elsewhere the phase measures the
+// memcg stream alone.
+func poolCompaction() workload {
+	return workload{name: "pool-compaction", metric: "elapsed_s", unit: "s", run: func(ctx context.Context) (float64, error) {
+		start := time.Now()
+		rep, err := provoke.Compaction(poolCompactionWant, provoke.WithComm("mt-bench-comp"))
+		if err != nil {
+			return 0, err
+		}
+		lastCompactions = rep.Events
+		return time.Since(start).Seconds(), nil
+	}}
+}
+
+// lastCompactions is how many direct compactions the last pool-compaction
+// run made (tracefs's count of try_to_compact_pages for its child).
+var lastCompactions uint64
+
+// stallPhase runs each workload under the three configurations, rounds
 // interleaved in a shuffled order (slowdown, BPF statistics off), then
 // the two tracers again with BPF run-time statistics on: the stall
 // programs' run time over their run count is the cost per event.
@@ -145,18 +173,32 @@ func (e *env) stallPhase(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	w := m.workload()
+	if err := e.stallWorkload(ctx, m.workload()); err != nil {
+		return err
+	}
+	// Tried once first: where the pool cannot take the free memory, the
+	// phase ends with the memcg stream's figures.
+	if _, err := poolCompaction().run(ctx); err != nil {
+		e.logf("stall: no pool-compaction workload here: %v", err)
+		return nil
+	}
+	return e.stallWorkload(ctx, poolCompaction())
+}
+
+func (e *env) stallWorkload(ctx context.Context, w workload) error {
 	rng := rand.New(rand.NewSource(13))
 	for round := 0; round < e.stallRounds; round++ {
 		for seq, k := range rng.Perm(len(stallTracers)) {
 			t := stallTracers[k]
 			v, _, err := e.stallRun(ctx, t, w, false)
-			if err != nil {
+			if skip, err := e.stallSkip(w, t, err); skip {
+				continue
+			} else if err != nil {
 				return err
 			}
 			e.res.add("stall", w.name, t.name, round, seq, w.metric, v, w.unit)
 		}
-		e.logf("stall round %d/%d", round+1, e.stallRounds)
+		e.logf("stall %s round %d/%d", w.name, round+1, e.stallRounds)
 	}
 	stats, err := ebpf.EnableStats(uint32(unix.BPF_STATS_RUN_TIME))
 	if err != nil {
@@ -167,7 +209,9 @@ func (e *env) stallPhase(ctx context.Context) error {
 		for seq, k := range rng.Perm(len(stallTracers) - 1) {
 			t := stallTracers[1+k]
 			_, progs, err := e.stallRun(ctx, t, w, true)
-			if err != nil {
+			if skip, err := e.stallSkip(w, t, err); skip {
+				continue
+			} else if err != nil {
 				return err
 			}
 			var runs, ns uint64
@@ -184,10 +228,31 @@ func (e *env) stallPhase(ctx context.Context) error {
 			e.res.add("stallcost", w.name, t.name, round, seq, "runs", float64(runs), "runs")
 			e.res.add("stallcost", w.name, t.name, round, seq, "ns_per_run", float64(ns)/float64(runs), "ns")
 			e.res.add("stallcost", w.name, t.name, round, seq, "all_progs_ns", float64(ns), "ns")
+			if w.name == "pool-compaction" && lastCompactions > 0 {
+				e.res.add("stallcost", w.name, t.name, round, seq, "ns_per_compaction", float64(ns)/float64(lastCompactions), "ns")
+			}
 		}
-		e.logf("stall cost round %d/%d", round+1, e.stallCostRounds)
+		e.logf("stall %s cost round %d/%d", w.name, round+1, e.stallCostRounds)
 	}
 	return nil
+}
+
+// stallSkips counts the pool-compaction runs left out.
+var stallSkips int
+
+// stallSkip leaves out a pool-compaction run that made too few
+// compactions or found the free memory too large to take (the machine's
+// own use changes what is free between runs), up to a third of the runs.
+func (e *env) stallSkip(w workload, t *tracer, err error) (bool, error) {
+	if err == nil || w.name != "pool-compaction" {
+		return false, err
+	}
+	stallSkips++
+	if stallSkips*3 > e.stallRounds*len(stallTracers) {
+		return false, fmt.Errorf("%s: %d pool-compaction runs failed, the last: %w", t.name, stallSkips, err)
+	}
+	e.logf("stall: %s: run left out: %v", t.name, err)
+	return true, nil
 }
 
 // stallRun starts t, runs w once, stops t; with progs, it returns the
@@ -216,18 +281,27 @@ func (e *env) stallRun(ctx context.Context, t *tracer, w workload, progs bool) (
 	return v, deltas, err
 }
 
-// stallTable writes the stall phase's two tables: the workload's slowdown
-// and the stall programs' cost per run.
+// stallTable writes the stall phase's two tables per workload: its
+// slowdown and the stall programs' cost per run.
 func (e *env) stallTable(b *strings.Builder) {
-	const w = "memcg-stream"
+	heads := []struct{ w, head string }{
+		{"memcg-stream", fmt.Sprintf("## Stall hooks on a reclaim-heavy workload (issue 13)\n\n"+
+			"dd reading a cold %d MiB file in a memory cgroup limited to %d MiB", stallFileSize>>20, stallLimit>>20)},
+		{"pool-compaction", fmt.Sprintf("## Stall hooks on direct compaction (issue 13)\n\n"+
+			"a process growing the huge page pool by at least %d pages that direct compaction must make (provoke.Compaction)", poolCompactionWant)},
+	}
+	for _, h := range heads {
+		e.stallWorkloadTable(b, h.w, h.head)
+	}
+}
+
+func (e *env) stallWorkloadTable(b *strings.Builder, w, head string) {
 	base := e.res.values("stall", w, "none", "elapsed_s")
 	if len(base) == 0 {
 		return
 	}
-	fmt.Fprintf(b, "## Stall hooks on a reclaim-heavy workload (issue 13)\n\n"+
-		"dd reading a cold %d MiB file in a memory cgroup limited to %d MiB, %d interleaved rounds.\n\n"+
-		"| configuration | elapsed (s), median | slowdown vs none [95%%] | vs floor-stall [95%%] |\n|---|---|---|---|\n",
-		stallFileSize>>20, stallLimit>>20, len(base))
+	fmt.Fprintf(b, "%s, %d interleaved rounds.\n\n"+
+		"| configuration | elapsed (s), median | slowdown vs none [95%%] | vs floor-stall [95%%] |\n|---|---|---|---|\n", head, len(base))
 	floor := e.res.values("stall", w, tStallFloor.name, "elapsed_s")
 	for _, t := range stallTracers {
 		v := e.res.values("stall", w, t.name, "elapsed_s")
@@ -245,7 +319,7 @@ func (e *env) stallTable(b *strings.Builder) {
 	}
 	fl := e.res.values("stallcost", w, tStallFloor.name, "ns_per_run")
 	if len(fl) > 0 {
-		b.WriteString("\n| configuration | program runs per workload run, median | ns per run, all stall programs [95%] | above floor (ns) [95%] | BPF time per workload run (ms), median |\n|---|---|---|---|---|\n")
+		b.WriteString("\n| configuration | program runs per workload run, median | ns per run, all stall programs [95%] | above floor (ns) [95%] | BPF time per workload run (ms), median | BPF time per direct compaction (µs), median |\n|---|---|---|---|---|---|\n")
 		for _, t := range stallTracers[1:] {
 			v := e.res.values("stallcost", w, t.name, "ns_per_run")
 			if len(v) == 0 {
@@ -262,8 +336,12 @@ func (e *env) stallTable(b *strings.Builder) {
 				above = tInterval(d).fmtNum("", 1)
 			}
 			all := e.res.values("stallcost", w, t.name, "all_progs_ns")
-			fmt.Fprintf(b, "| %s | %.0f | %s | %s | %.2f |\n", t.name, median(valuesOf(runs, sortedRounds(runs))), tInterval(valuesOf(v, sortedRounds(v))).fmtNum("", 1), above,
-				median(valuesOf(all, sortedRounds(all)))/1e6)
+			perComp := "-"
+			if pc := e.res.values("stallcost", w, t.name, "ns_per_compaction"); len(pc) > 0 {
+				perComp = fmt.Sprintf("%.2f", median(valuesOf(pc, sortedRounds(pc)))/1e3)
+			}
+			fmt.Fprintf(b, "| %s | %.0f | %s | %s | %.2f | %s |\n", t.name, median(valuesOf(runs, sortedRounds(runs))), tInterval(valuesOf(v, sortedRounds(v))).fmtNum("", 1), above,
+				median(valuesOf(all, sortedRounds(all)))/1e6, perComp)
 		}
 	}
 	b.WriteString("\n")

@@ -115,6 +115,11 @@ func Compaction(want int, opts ...Option) (rep StallReport, err error) {
 			return rep, fmt.Errorf("reading nr_hugepages: %w", err)
 		}
 		rep.PoolAsked = cur + free + compactionStep
+		if rep.PoolAsked-p.nr > limit && round > 0 {
+			// Compaction and reclaim freed new blocks meanwhile: what
+			// the child made so far is the result.
+			break
+		}
 		if rep.PoolAsked-p.nr > limit {
 			return rep, fmt.Errorf("provoking compaction: %w: %d free blocks of order %d or more, taking them would leave less than %d MiB of %d MiB available", errors.ErrUnsupported, free, order, keep>>10, avail>>10)
 		}
