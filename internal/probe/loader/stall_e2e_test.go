@@ -33,7 +33,26 @@ func startStalls(t *testing.T, disable []string, prefix map[event.Signal]string,
 	cfg := loader.DefaultConfig()
 	cfg.Signals = sigs
 	cfg.DisableHooks = disable
-	s, err := loader.Start(cfg, loader.Naming{})
+	return startChecked(t, cfg, loader.Naming{}, prefix)
+}
+
+// startStallStacks starts sig's family with a 1 ns threshold and stacks:
+// every stall is sent with its kernel stack, symbolized.
+func startStallStacks(t *testing.T, disable []string, prefix map[event.Signal]string, sig event.Signal) *loader.Session {
+	t.Helper()
+	cfg := loader.DefaultConfig()
+	cfg.Signals = []event.Signal{sig}
+	cfg.DisableHooks = disable
+	cfg.StallThreshold = time.Nanosecond
+	cfg.StallStacks = true
+	return startChecked(t, cfg, loader.Naming{Stacks: true, Symbols: true}, prefix)
+}
+
+// startChecked starts a session, closed at the test's end, whose every
+// hook is attached with the prefix its signal must have.
+func startChecked(t *testing.T, cfg loader.Config, n loader.Naming, prefix map[event.Signal]string) *loader.Session {
+	t.Helper()
+	s, err := loader.Start(cfg, n)
 	if err != nil {
 		t.Fatal(err)
 	}

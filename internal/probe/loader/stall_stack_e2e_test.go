@@ -6,10 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/memtrace/memtrace/internal/event"
-	"github.com/memtrace/memtrace/internal/probe/loader"
 	"github.com/memtrace/memtrace/internal/probe/tracefs"
 	"github.com/memtrace/memtrace/internal/testing/privtest"
 	"github.com/memtrace/memtrace/internal/testing/provoke"
@@ -29,21 +27,7 @@ func TestStallStacksOverThreshold(t *testing.T) {
 	privtest.RequireBTFKernel(t)
 	for i, c := range stallHookCases {
 		t.Run(c.name, func(t *testing.T) {
-			cfg := loader.DefaultConfig()
-			cfg.Signals = []event.Signal{event.SignalReclaim}
-			cfg.DisableHooks = c.disable
-			cfg.StallThreshold = time.Nanosecond
-			cfg.StallStacks = true
-			s, err := loader.Start(cfg, loader.Naming{Stacks: true, Symbols: true})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer s.Close()
-			for _, h := range s.Hooks() {
-				if !h.Attached || !strings.HasPrefix(h.Hook, c.prefix[h.Signal]) {
-					t.Fatalf("%s: hook %q attached=%v, want %q", h.Signal, h.Hook, h.Attached, c.prefix[h.Signal])
-				}
-			}
+			s := startStallStacks(t, c.disable, c.prefix, event.SignalReclaim)
 			// The reader's stalls are drained as they come: the ring
 			// buffer holds ~180 records with stacks.
 			type got struct{ events, withStack, memcgFrame int }
@@ -147,16 +131,7 @@ func TestCompactionStacksOverThreshold(t *testing.T) {
 	privtest.RequireBTFKernel(t)
 	for i, c := range stallHookCases {
 		t.Run(c.name, func(t *testing.T) {
-			cfg := loader.DefaultConfig()
-			cfg.Signals = []event.Signal{event.SignalCompaction}
-			cfg.DisableHooks = c.disable
-			cfg.StallThreshold = time.Nanosecond
-			cfg.StallStacks = true
-			s, err := loader.Start(cfg, loader.Naming{Stacks: true, Symbols: true})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer s.Close()
+			s := startStallStacks(t, c.disable, c.prefix, event.SignalCompaction)
 			var all []event.Event
 			drained := make(chan struct{})
 			go func() {
