@@ -1,6 +1,9 @@
 package doctor
 
 import (
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -117,5 +120,60 @@ func TestCheckAtomicDemand(t *testing.T) {
 	in.Snap.Sysctl.MinFreeKbytes, in.Snap.Sysctl.WatermarkScaleFactor = 204800, 100
 	if f := checkAtomicDemand(in); f.Severity != OK || len(f.Fix) != 0 {
 		t.Errorf("enough reserve: %v %s %q", f.Severity, f.Summary, f.Fix)
+	}
+}
+
+// TestCompactionAdvice: failures that were fragmentation add compaction
+// to the fix, and name what turned it off (as the lab's guest had it).
+func TestCompactionAdvice(t *testing.T) {
+	in := &Inputs{Snap: sysstate.Snapshot{Buddy: hostZones, PageblockOrder: 9,
+		Sysctl: sysstate.Sysctl{MinFreeKbytes: 67584, WatermarkScaleFactor: 10}, Memory: sysstate.Memory{MemTotalKB: 13723584}}}
+	in.Measured = &Measurement{Asked: time.Second, Hook: "fexit/__alloc_pages", Demand: demand.Summary{
+		Interval: 100 * time.Millisecond, Readings: 10, Measured: time.Second,
+		Total:       event.AtomicDemand{HighPages: 20, OtherPages: 5},
+		PerInterval: demand.Peaks{High: demand.Peak{Pages: 10}, Total: demand.Peak{Pages: 10}},
+	}}
+	if f := checkAtomicDemand(in); slices.ContainsFunc(f.Fix, func(s string) bool { return strings.Contains(s, "compact") }) {
+		t.Errorf("compaction advised without fragmented failures: %q", f.Fix)
+	}
+	in.Measured.Failures = MeasuredFailures{Total: 18, Atomic: 18, Verdicts: map[event.ZoneVerdict]uint64{event.VerdictFragmented: 18}}
+	in.Measured.Compaction = CompactionSysctls{Proactiveness: 0, UnevictableAllowed: 0}
+	f := checkAtomicDemand(in)
+	want := []string{
+		"sysctl -w vm.compaction_proactiveness=20   # kcompactd keeps compacting in the background (the kernel's default)",
+		"sysctl -w vm.compact_unevictable_allowed=1   # compaction may move mlocked pages (the kernel's default)",
+		"echo 1 > /proc/sys/vm/compact_memory   # compacts every zone once, now",
+	}
+	for _, w := range want {
+		if !slices.Contains(f.Fix, w) {
+			t.Errorf("fix %q lacks %q", f.Fix, w)
+		}
+	}
+	if f.Severity < Warn || !strings.Contains(f.Summary, "18 failures were fragmentation and proactive compaction is off") {
+		t.Errorf("%v: %s", f.Severity, f.Summary)
+	}
+	// Compaction on (the kernel's defaults), or a kernel without the
+	// sysctls (-1): compact now, nothing to turn on.
+	in.Measured.Compaction = CompactionSysctls{Proactiveness: 20, UnevictableAllowed: -1}
+	f = checkAtomicDemand(in)
+	if slices.ContainsFunc(f.Fix, func(s string) bool {
+		return strings.Contains(s, "compaction_proactiveness=") || strings.Contains(s, "unevictable")
+	}) ||
+		!slices.Contains(f.Fix, want[2]) || !strings.Contains(f.Summary, "compact now") {
+		t.Errorf("compaction on: %s, fix %q", f.Summary, f.Fix)
+	}
+}
+
+// TestReadCompactionSysctls reads a proc copy; a missing file is -1.
+func TestReadCompactionSysctls(t *testing.T) {
+	root := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(root, "sys", "vm"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(root, "sys", "vm", "compaction_proactiveness"), []byte("0\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if got := readCompactionSysctls(root); got != (CompactionSysctls{Proactiveness: 0, UnevictableAllowed: -1}) {
+		t.Errorf("%+v", got)
 	}
 }
