@@ -118,12 +118,12 @@ func Compaction(want int, opts ...Option) (rep StallReport, err error) {
 			return rep, fmt.Errorf("reading nr_hugepages: %w", err)
 		}
 		rep.PoolAsked = cur + free + compactionStep
-		if rep.PoolAsked-p.nr > limit && round > 0 {
-			// Compaction and reclaim freed new blocks meanwhile: what
-			// the child made so far is the result.
-			break
-		}
 		if rep.PoolAsked-p.nr > limit {
+			if round > 0 {
+				// Compaction and reclaim freed new blocks meanwhile:
+				// what the child made so far is the result.
+				break
+			}
 			return rep, fmt.Errorf("provoking compaction: %w: %d free blocks of order %d or more, taking them would leave less than %d MiB of %d MiB available", errors.ErrUnsupported, free, order, keep>>10, avail>>10)
 		}
 		if err := s.child.call("setpool", poolArgs{Path: nrFile, N: rep.PoolAsked}, &rep.PoolGot); err != nil {
