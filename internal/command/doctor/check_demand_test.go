@@ -66,9 +66,14 @@ func TestRecommendMinFreeBounds(t *testing.T) {
 	}
 }
 
-func TestCheckAtomicDemand(t *testing.T) {
-	in := &Inputs{Snap: sysstate.Snapshot{Buddy: hostZones, PageblockOrder: 9,
+// hostInputs are this host's zones and vm sysctls, before any measurement.
+func hostInputs() *Inputs {
+	return &Inputs{Snap: sysstate.Snapshot{Buddy: hostZones, PageblockOrder: 9,
 		Sysctl: sysstate.Sysctl{MinFreeKbytes: 67584, WatermarkScaleFactor: 10}, Memory: sysstate.Memory{MemTotalKB: 13723584}}}
+}
+
+func TestCheckAtomicDemand(t *testing.T) {
+	in := hostInputs()
 	in.Measured = &Measurement{Asked: time.Second, Hook: "tp_btf/mm_page_alloc", Demand: demand.Summary{
 		Interval: 100 * time.Millisecond, Readings: 10, Measured: time.Second,
 		Total:       event.AtomicDemand{HighPages: 20000, OtherPages: 5},
@@ -126,8 +131,7 @@ func TestCheckAtomicDemand(t *testing.T) {
 // TestCompactionAdvice: failures that were fragmentation add compaction
 // to the fix, and name what turned it off (as the lab's guest had it).
 func TestCompactionAdvice(t *testing.T) {
-	in := &Inputs{Snap: sysstate.Snapshot{Buddy: hostZones, PageblockOrder: 9,
-		Sysctl: sysstate.Sysctl{MinFreeKbytes: 67584, WatermarkScaleFactor: 10}, Memory: sysstate.Memory{MemTotalKB: 13723584}}}
+	in := hostInputs()
 	in.Measured = &Measurement{Asked: time.Second, Hook: "fexit/__alloc_pages", Demand: demand.Summary{
 		Interval: 100 * time.Millisecond, Readings: 10, Measured: time.Second,
 		Total:       event.AtomicDemand{HighPages: 20, OtherPages: 5},
