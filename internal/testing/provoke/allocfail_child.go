@@ -13,6 +13,16 @@ import (
 // system calls only and touches no new memory: any kernel allocation it
 // causes is charged to the full cgroup, and a page fault needing a new page
 // table would block in the memcg OOM wait (cgroup v1, OOM killer off).
+//
+// While the cgroup is full, the worker must not be preempted either. The
+// runtime preempts a goroutine that runs 10 ms without a call (the loops
+// below, slow under TCG) with SIGURG, and the signal handler runs on the
+// thread's signal stack, whose pages this thread may never have touched:
+// before about 5.11 the whole child is in the cgroup (see PipeResize), so
+// that first touch waited for memory forever and the child timed out (CI,
+// 5.10 guest). So the full window blocks SIGURG and calls only nosplit
+// functions, which have no preemption check; a preemption asked for in it
+// happens after the pipes are closed and the cgroup has room again.
 
 func opPipeFail(w *worker, raw json.RawMessage) (any, error) {
 	var a failArgs
@@ -29,6 +39,7 @@ func opPipeFail(w *worker, raw json.RawMessage) (any, error) {
 	if err := joinCgroup(a.Join, a.Thread); err != nil {
 		return nil, err
 	}
+	mask := blockPreemption()
 	for i := 0; res.Failed < a.Want && i < len(fds); {
 		res.Attempts++
 		_, _, e := unix.RawSyscall(unix.SYS_FCNTL, uintptr(fds[i+1]), unix.F_SETPIPE_SZ, uintptr(a.PipeSize))
@@ -45,6 +56,7 @@ func opPipeFail(w *worker, raw json.RawMessage) (any, error) {
 	}
 	closeAll(fds) // uncharges the pipe_buffer arrays
 	fds = nil
+	restoreSigmask(mask)
 	if err := joinCgroup(a.Home, a.Thread); err != nil {
 		return nil, err
 	}
@@ -274,12 +286,33 @@ func makePipes(n int) ([]int, error) {
 // memory forever (cgroup v1, OOM killer disabled). Before about 5.11 the
 // kernel charges every thread's allocations to one cgroup (the mm owner's),
 // so the whole child is in it and this hung the child.
+//
+//go:nosplit
 func rawClose(fd int) { unix.RawSyscall(unix.SYS_CLOSE, uintptr(fd), 0, 0) }
 
+//go:nosplit
 func closeAll(fds []int) {
 	for _, fd := range fds {
 		rawClose(fd)
 	}
+}
+
+// blockPreemption blocks SIGURG, the runtime's preemption signal, on the
+// calling thread and returns the signal mask to restore.
+//
+//go:nosplit
+func blockPreemption() (old uint64) {
+	set := uint64(1) << (unix.SIGURG - 1)
+	unix.RawSyscall6(unix.SYS_RT_SIGPROCMASK, unix.SIG_BLOCK, uintptr(unsafe.Pointer(&set)), uintptr(unsafe.Pointer(&old)), 8, 0, 0)
+	return old
+}
+
+// restoreSigmask puts back the mask blockPreemption returned; a pending
+// SIGURG is delivered then.
+//
+//go:nosplit
+func restoreSigmask(old uint64) {
+	unix.RawSyscall6(unix.SYS_RT_SIGPROCMASK, unix.SIG_SETMASK, uintptr(unsafe.Pointer(&old)), 0, 8, 0, 0)
 }
 
 // growStack grows the goroutine stack ahead of time, so that no stack

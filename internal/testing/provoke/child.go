@@ -116,8 +116,9 @@ func (c *child) call(op string, args, result any) error {
 		}
 		return nil
 	case <-timer.C:
+		where := threadWaits(c.Pid)
 		c.kill()
-		return fmt.Errorf("child timed out during %s (killed)%s", op, c.stderrTail())
+		return fmt.Errorf("child timed out during %s (killed; its threads: %s)%s", op, where, c.stderrTail())
 	}
 }
 
