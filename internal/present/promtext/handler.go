@@ -5,6 +5,7 @@ import (
 	"compress/gzip"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -48,14 +49,24 @@ func (r *Registry) Handler(maxInFlight int, timeout time.Duration) http.Handler 
 	return http.TimeoutHandler(h, timeout, "metrics not gathered in time\n")
 }
 
-// acceptsGzip reads Accept-Encoding: gzip listed without q=0.
+// acceptsGzip reads Accept-Encoding (RFC 9110 12.5.3): gzip, or x-gzip,
+// listed with a weight above zero. A malformed weight refuses, so an
+// unreadable header gets the uncompressed body every client can read.
 func acceptsGzip(h string) bool {
 	for part := range strings.SplitSeq(h, ",") {
-		enc, params, _ := strings.Cut(strings.TrimSpace(part), ";")
-		if strings.EqualFold(strings.TrimSpace(enc), "gzip") {
-			q := strings.ReplaceAll(params, " ", "")
-			return q != "q=0" && q != "q=0.0" && q != "q=0.00" && q != "q=0.000"
+		params := strings.Split(part, ";")
+		enc := strings.TrimSpace(params[0])
+		if !strings.EqualFold(enc, "gzip") && !strings.EqualFold(enc, "x-gzip") {
+			continue
 		}
+		for _, p := range params[1:] {
+			name, value, _ := strings.Cut(strings.TrimSpace(p), "=")
+			if strings.EqualFold(strings.TrimSpace(name), "q") {
+				q, err := strconv.ParseFloat(strings.TrimSpace(value), 64)
+				return err == nil && q > 0 && q <= 1
+			}
+		}
+		return true
 	}
 	return false
 }

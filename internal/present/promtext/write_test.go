@@ -206,3 +206,45 @@ func FuzzLabelValue(f *testing.F) {
 		}
 	})
 }
+
+func TestAcceptsGzip(t *testing.T) {
+	for h, want := range map[string]bool{
+		"":                     false,
+		"gzip":                 true,
+		"GZIP":                 true,
+		"x-gzip":               true,
+		"identity, gzip":       true,
+		"gzip;q=1.0":           true,
+		"gzip; q=0.5":          true,
+		"gzip ; Q = 0.001":     true,
+		"gzip;q=0":             false,
+		"gzip;q=0.0, identity": false,
+		"gzip; q=0.000":        false,
+		"gzip;Q=0":             false,
+		"gzip;q=nope":          false,
+		"gzip;q=2":             false,
+		"deflate, br":          false,
+		"gzipx":                false,
+		"*":                    false,
+		"gzip;level=1;q=0":     false,
+		"br;q=0, gzip;q=0.1":   true,
+	} {
+		if got := acceptsGzip(h); got != want {
+			t.Errorf("acceptsGzip(%q) = %v, want %v", h, got, want)
+		}
+	}
+}
+
+// FuzzAcceptsGzip: any header is read without a panic, and a weight of
+// zero given to gzip alone always refuses.
+func FuzzAcceptsGzip(f *testing.F) {
+	for _, h := range []string{"gzip", "gzip;q=0", "identity, gzip;q=0.5", "x-gzip;;q=", ";,;=,"} {
+		f.Add(h)
+	}
+	f.Fuzz(func(t *testing.T, h string) {
+		acceptsGzip(h)
+		if acceptsGzip("gzip;q=0, " + h) {
+			t.Errorf("gzip;q=0, %q accepted", h)
+		}
+	})
+}
