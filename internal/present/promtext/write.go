@@ -57,7 +57,9 @@ func (r *Registry) Gather() []family {
 		}
 		key := m.desc.name + "\xff" + seriesKey(m.labels)
 		if seen[key] {
-			r.warn(key, "a series sent twice: "+m.desc.name+"{"+seriesKey(m.labels)+"}")
+			var b strings.Builder
+			writeLabels(&b, m.labels)
+			r.warn(key, "a series sent twice: "+m.desc.name+"{"+b.String()+"}")
 			continue
 		}
 		seen[key] = true
@@ -138,14 +140,7 @@ func writeSample(w *bufio.Writer, name string, ls []labelPair, extra string, ext
 	w.WriteString(name)
 	if len(ls) > 0 || extra != "" {
 		w.WriteByte('{')
-		for i, l := range ls {
-			if i > 0 {
-				w.WriteByte(',')
-			}
-			w.WriteString(l.name + `="`)
-			w.WriteString(valueEscaper.Replace(l.value))
-			w.WriteByte('"')
-		}
+		writeLabels(w, ls)
 		if extra != "" {
 			if len(ls) > 0 {
 				w.WriteByte(',')
@@ -157,6 +152,21 @@ func writeSample(w *bufio.Writer, name string, ls []labelPair, extra string, ext
 	w.WriteByte(' ')
 	w.WriteString(value)
 	w.WriteByte('\n')
+}
+
+// writeLabels writes a="x",b="y", escaped as in the exposition.
+func writeLabels(w interface {
+	WriteString(string) (int, error)
+	WriteByte(byte) error
+}, ls []labelPair) {
+	for i, l := range ls {
+		if i > 0 {
+			w.WriteByte(',')
+		}
+		w.WriteString(l.name + `="`)
+		w.WriteString(valueEscaper.Replace(l.value))
+		w.WriteByte('"')
+	}
 }
 
 var (

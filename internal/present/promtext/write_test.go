@@ -5,6 +5,7 @@ import (
 	"compress/gzip"
 	"flag"
 	"io"
+	"log/slog"
 	"math"
 	"net/http"
 	"net/http/httptest"
@@ -71,6 +72,9 @@ func TestWriteGolden(t *testing.T) {
 // TestDuplicatesDropped: a series sent twice, or a family sent with
 // another type, is a bug; the scrape keeps the first and the rest.
 func TestDuplicatesDropped(t *testing.T) {
+	var logged bytes.Buffer
+	defer slog.SetDefault(slog.Default())
+	slog.SetDefault(slog.New(slog.NewTextHandler(&logged, nil)))
 	other := NewDesc("t_events_total", "Events.\nA second line, a \\ backslash.", []string{"x"}, nil)
 	reg := NewRegistry(CollectorFunc(func(ch chan<- Metric) {
 		ch <- MustNewConstMetric(countDesc, CounterValue, 1, "a", "b")
@@ -84,6 +88,10 @@ func TestDuplicatesDropped(t *testing.T) {
 	}
 	if strings.Count(b.String(), "t_events_total{") != 1 || !strings.Contains(b.String(), `t_events_total{comm="b",signal="a"} 1`) || !strings.Contains(b.String(), "t_free_bytes{node=\"0\"} 7") {
 		t.Errorf("exposition:\n%s", b.String())
+	}
+	// The warning names the series as the exposition writes it.
+	if !strings.Contains(logged.String(), `a series sent twice: t_events_total{comm=\"b\",signal=\"a\"}`) || strings.ContainsRune(logged.String(), 0) {
+		t.Errorf("warnings: %q", logged.String())
 	}
 }
 
