@@ -142,27 +142,43 @@ func (m *memcgStream) workload() workload {
 // pool-compaction workload makes at least.
 const poolCompactionWant = 3
 
+// stallLoad is a workload of the stall phase with what the phase needs
+// of its runs beyond their figure.
+type stallLoad struct {
+	workload
+	// compactions, when set, is how many direct compactions the last run
+	// made: the denominator of the cost per compaction.
+	compactions func() uint64
+	// mayFail: a run that fails is left out, up to a third of the runs;
+	// skips counts them.
+	mayFail bool
+	skips   int
+}
+
 // poolCompaction is the compaction workload: a child process grows the
 // huge page pool past the free blocks of its order (provoke.Compaction,
 // the tests' trigger), so each page it adds is made by direct compaction
 // in its context. It needs a host whose free memory can be taken into
 // the pool for the seconds of a run; elsewhere the phase measures the
-// memcg stream alone.
-func poolCompaction() workload {
-	return workload{name: "pool-compaction", metric: "elapsed_s", unit: "s", run: func(ctx context.Context) (float64, error) {
-		start := time.Now()
-		rep, err := provoke.Compaction(poolCompactionWant, provoke.WithComm("mt-bench-comp"))
-		if err != nil {
-			return 0, err
-		}
-		lastCompactions = rep.Events
-		return time.Since(start).Seconds(), nil
-	}}
+// memcg stream alone. A run may make too few compactions or find the
+// free memory too large to take (the machine's own use changes what is
+// free between runs): such runs are left out.
+func poolCompaction() *stallLoad {
+	var last uint64 // tracefs's count of try_to_compact_pages for the child
+	return &stallLoad{
+		workload: workload{name: "pool-compaction", metric: "elapsed_s", unit: "s", run: func(ctx context.Context) (float64, error) {
+			start := time.Now()
+			rep, err := provoke.Compaction(poolCompactionWant, provoke.WithComm("mt-bench-comp"))
+			if err != nil {
+				return 0, err
+			}
+			last = rep.Events
+			return time.Since(start).Seconds(), nil
+		}},
+		compactions: func() uint64 { return last },
+		mayFail:     true,
+	}
 }
-
-// lastCompactions is how many direct compactions the last pool-compaction
-// run made (tracefs's count of try_to_compact_pages for its child).
-var lastCompactions uint64
 
 // stallPhase runs each workload under the three configurations, rounds
 // interleaved in a shuffled order (slowdown, BPF statistics off), then
@@ -173,24 +189,25 @@ func (e *env) stallPhase(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := e.stallWorkload(ctx, m.workload()); err != nil {
+	if err := e.stallWorkload(ctx, &stallLoad{workload: m.workload()}); err != nil {
 		return err
 	}
 	// Tried once first: where the pool cannot take the free memory, the
 	// phase ends with the memcg stream's figures.
-	if _, err := poolCompaction().run(ctx); err != nil {
+	pool := poolCompaction()
+	if _, err := pool.run(ctx); err != nil {
 		e.logf("stall: no pool-compaction workload here: %v", err)
 		return nil
 	}
-	return e.stallWorkload(ctx, poolCompaction())
+	return e.stallWorkload(ctx, pool)
 }
 
-func (e *env) stallWorkload(ctx context.Context, w workload) error {
+func (e *env) stallWorkload(ctx context.Context, w *stallLoad) error {
 	rng := rand.New(rand.NewSource(13))
 	for round := 0; round < e.stallRounds; round++ {
 		for seq, k := range rng.Perm(len(stallTracers)) {
 			t := stallTracers[k]
-			v, _, err := e.stallRun(ctx, t, w, false)
+			v, _, err := e.stallRun(ctx, t, w.workload, false)
 			if skip, err := e.stallSkip(w, t, err); skip {
 				continue
 			} else if err != nil {
@@ -208,7 +225,7 @@ func (e *env) stallWorkload(ctx context.Context, w workload) error {
 	for round := 0; round < e.stallCostRounds; round++ {
 		for seq, k := range rng.Perm(len(stallTracers) - 1) {
 			t := stallTracers[1+k]
-			_, progs, err := e.stallRun(ctx, t, w, true)
+			_, progs, err := e.stallRun(ctx, t, w.workload, true)
 			if skip, err := e.stallSkip(w, t, err); skip {
 				continue
 			} else if err != nil {
@@ -228,8 +245,8 @@ func (e *env) stallWorkload(ctx context.Context, w workload) error {
 			e.res.add("stallcost", w.name, t.name, round, seq, "runs", float64(runs), "runs")
 			e.res.add("stallcost", w.name, t.name, round, seq, "ns_per_run", float64(ns)/float64(runs), "ns")
 			e.res.add("stallcost", w.name, t.name, round, seq, "all_progs_ns", float64(ns), "ns")
-			if w.name == "pool-compaction" && lastCompactions > 0 {
-				e.res.add("stallcost", w.name, t.name, round, seq, "ns_per_compaction", float64(ns)/float64(lastCompactions), "ns")
+			if w.compactions != nil && w.compactions() > 0 {
+				e.res.add("stallcost", w.name, t.name, round, seq, "ns_per_compaction", float64(ns)/float64(w.compactions()), "ns")
 			}
 		}
 		e.logf("stall %s cost round %d/%d", w.name, round+1, e.stallCostRounds)
@@ -237,21 +254,17 @@ func (e *env) stallWorkload(ctx context.Context, w workload) error {
 	return nil
 }
 
-// stallSkips counts the pool-compaction runs left out.
-var stallSkips int
-
-// stallSkip leaves out a pool-compaction run that made too few
-// compactions or found the free memory too large to take (the machine's
-// own use changes what is free between runs), up to a third of the runs.
-func (e *env) stallSkip(w workload, t *tracer, err error) (bool, error) {
-	if err == nil || w.name != "pool-compaction" {
+// stallSkip leaves out a failed run of a workload that may fail, up to
+// a third of its runs.
+func (e *env) stallSkip(w *stallLoad, t *tracer, err error) (bool, error) {
+	if err == nil || !w.mayFail {
 		return false, err
 	}
-	stallSkips++
-	if stallSkips*3 > e.stallRounds*len(stallTracers) {
-		return false, fmt.Errorf("%s: %d pool-compaction runs failed, the last: %w", t.name, stallSkips, err)
+	w.skips++
+	if w.skips*3 > e.stallRounds*len(stallTracers) {
+		return false, fmt.Errorf("%s: %d %s runs failed, the last: %w", t.name, w.skips, w.name, err)
 	}
-	e.logf("stall: %s: run left out: %v", t.name, err)
+	e.logf("stall: %s: %s run left out: %v", t.name, w.name, err)
 	return true, nil
 }
 
