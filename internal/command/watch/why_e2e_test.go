@@ -131,7 +131,10 @@ func TestWatchJSONStallsAndWhy(t *testing.T) {
 			t.Fatalf("no reclaim row of pid %d in %+v", rec.Pid, final.Families[event.SignalReclaim])
 		}
 		t.Logf("memcg reclaim of pid %d: watch %d (%v), time %+v; %d streamed over %v; tracefs %d", rec.Pid, r.Total, r.Labels["kind"], *r.Time, streamed[famPid{event.SignalReclaim, rec.Pid}], stallThreshold, begins)
-		if r.Labels["kind"]["memcg_reclaim"] != begins || r.Total != begins || r.Time.Timed != begins {
+		// Other kinds by the reader (another test binary's node reclaim
+		// window, a boosted watermark's kswapd wakeup) are not its memcg
+		// reclaim: the row's total and timed stalls may hold them too.
+		if r.Labels["kind"]["memcg_reclaim"] != begins || r.Total < begins || r.Time.Timed < begins {
 			t.Errorf("memcg reclaim of pid %d: watch %v (%d timed), tracefs %d", rec.Pid, r.Labels["kind"], r.Time.Timed, begins)
 		}
 		if r.Time.TotalNs == 0 || r.Time.MaxNs == 0 || r.Time.P99Ns < r.Time.P50Ns {

@@ -67,6 +67,7 @@ func TestEveryHookWithRealEvents(t *testing.T) {
 			}
 			defer assertGone(t, ids)
 			defer s.Close()
+			events := drain(s)
 			for _, h := range s.Hooks() {
 				if h.Signal == event.SignalHugefault && !h.Attached && noFindVMA(h) {
 					t.Logf("hugefault: no hook here without fexit: the signal hooks need bpf_find_vma (5.17+), the classic one x86 (rejected: %+v)", h.Rejected)
@@ -103,7 +104,7 @@ func TestEveryHookWithRealEvents(t *testing.T) {
 				t.Fatal(err)
 			}
 			var hugeEvents []event.Event
-			for ev := range s.Events() {
+			for _, ev := range events() {
 				if ev.Kind == event.KindHugetlb && int(ev.Pid) == huge.Pid {
 					hugeEvents = append(hugeEvents, ev)
 				}
@@ -184,6 +185,23 @@ func TestFexitFirst(t *testing.T) {
 		s.Close()
 		t.Fatal("--alloc-hook fexit attached although fexit is refused here")
 	}
+}
+
+// drain reads the session's events from now on, so that a busy machine
+// (every process's events, another test binary's reclaim) cannot fill
+// the channel and then the ring buffers while the test provokes, and
+// the zero-loss checks hold; the returned func, called after Stop,
+// returns them.
+func drain(s *loader.Session) func() []event.Event {
+	ch := make(chan []event.Event, 1)
+	go func() {
+		var all []event.Event
+		for ev := range s.Events() {
+			all = append(all, ev)
+		}
+		ch <- all
+	}()
+	return func() []event.Event { return <-ch }
 }
 
 // assertGone fails if any of the session's programs is still in the

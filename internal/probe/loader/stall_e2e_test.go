@@ -76,6 +76,7 @@ func TestMemcgReclaimCounts(t *testing.T) {
 	for i, c := range stallHookCases {
 		t.Run(c.name, func(t *testing.T) {
 			s := startStalls(t, c.disable, c.prefix, event.SignalReclaim)
+			collected := drain(s)
 			rep, err := provoke.MemcgReclaim(provoke.WithComm("mt-memcg-" + strconv.Itoa(i)))
 			if errors.Is(err, errors.ErrUnsupported) {
 				t.Skipf("cannot provoke memcg reclaim of page cache here: %v", err)
@@ -87,10 +88,13 @@ func TestMemcgReclaimCounts(t *testing.T) {
 				t.Fatal(err)
 			}
 			var events int
-			for ev := range s.Events() {
-				if ev.Kind == event.KindReclaimStall && int(ev.Pid) == rep.Pid {
+			for _, ev := range collected() {
+				// Only its memcg reclaim: another test binary's node
+				// reclaim window (zone_reclaim_mode is system-wide) or a
+				// boosted watermark may add other kinds to the reader.
+				if ev.Kind == event.KindReclaimStall && int(ev.Pid) == rep.Pid && ev.Reclaim.Kind == event.StallMemcgReclaim {
 					events++
-					if ev.Reclaim.Kind != event.StallMemcgReclaim || ev.Reclaim.DurationNs == 0 || ev.Reclaim.GFP == "" {
+					if ev.Reclaim.DurationNs == 0 || ev.Reclaim.GFP == "" {
 						t.Errorf("stall event %+v", ev.Reclaim)
 					}
 				}
@@ -105,7 +109,11 @@ func TestMemcgReclaimCounts(t *testing.T) {
 				if int(a.Pid) != rep.Pid {
 					continue
 				}
-				if a.Kind != event.StallMemcgReclaim || a.Order != 0 || a.Context != event.ContextProcess {
+				if a.Kind != event.StallMemcgReclaim {
+					t.Logf("another kind of reclaim by the reader, left out: %+v", a)
+					continue
+				}
+				if a.Order != 0 || a.Context != event.ContextProcess {
 					t.Errorf("unexpected row for the reader: %+v", a)
 					continue
 				}
@@ -195,6 +203,7 @@ func TestCompactionCounts(t *testing.T) {
 	for i, c := range stallHookCases {
 		t.Run(c.name, func(t *testing.T) {
 			s := startStalls(t, c.disable, c.prefix, event.SignalReclaim, event.SignalCompaction)
+			collected := drain(s)
 			dir, unmount, err := tracefs.Mount()
 			if err != nil {
 				t.Fatal(err)
@@ -227,7 +236,7 @@ func TestCompactionCounts(t *testing.T) {
 				t.Fatal(err)
 			}
 			var events int
-			for ev := range s.Events() {
+			for _, ev := range collected() {
 				if ev.Kind == event.KindCompactionStall && int(ev.Pid) == rep.Pid {
 					events++
 					if ev.Compaction.Order <= 0 || isNumber(ev.Compaction.Outcome) || isNumber(ev.Compaction.Priority) {
@@ -290,7 +299,11 @@ func TestCompactionCounts(t *testing.T) {
 			wk, dr := rep.Counts["vmscan:mm_vmscan_wakeup_kswapd"], rep.Counts["vmscan:mm_vmscan_direct_reclaim_begin"]
 			t.Logf("%s: kswapd woken by pid %d: memtrace %d, tracefs %d; its direct reclaims: memtrace %d, tracefs %d; kswapd runs %d (%d passes), tracefs kswapd_wake %d",
 				c.name, rep.Pid, got[event.StallKswapdWakeup], wk, got[event.StallDirectReclaim], dr, runs, passes, wakes)
-			if got[event.StallKswapdWakeup] != wk || got[event.StallDirectReclaim] != dr {
+			// tracefs counts the worker thread, memtrace the process:
+			// its main thread writing a reply while the pool is full may
+			// wake kswapd too (a boosted watermark wakes it on the next
+			// allocation, whoever makes it). A few more, never fewer.
+			if w, d := got[event.StallKswapdWakeup], got[event.StallDirectReclaim]; w < wk || w > wk+2 || d < dr || d > dr+2 {
 				t.Errorf("kswapd wakeups memtrace %d tracefs %d; direct reclaims memtrace %d tracefs %d",
 					got[event.StallKswapdWakeup], wk, got[event.StallDirectReclaim], dr)
 			}
@@ -302,11 +315,11 @@ func TestCompactionCounts(t *testing.T) {
 	}
 }
 
-// waitKswapdRun waits (up to 10 s) for kswapd to finish a run that
+// waitKswapdRun waits (up to 30 s) for kswapd to finish a run that
 // memtrace saw begin: a run is recorded when kswapd goes back to sleep.
 func waitKswapdRun(t *testing.T, s *loader.Session) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
 		rec, err := s.ReclaimAggregates()
 		if err != nil {

@@ -74,6 +74,11 @@ func Compaction(want int, opts ...Option) (rep StallReport, err error) {
 		delete(reserved, sizeKB)
 		reservedMu.Unlock()
 	}()
+	unlockFree, err := lockFreeMemory()
+	if err != nil {
+		return rep, fmt.Errorf("provoking compaction: %w", err)
+	}
+	defer unlockFree()
 	unlock, err := lockPool(sizeKB)
 	if err != nil {
 		return rep, fmt.Errorf("provoking compaction: %w", err)

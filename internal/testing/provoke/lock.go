@@ -55,3 +55,12 @@ func lockPool(sizeKB uint64) (unlock func(), err error) {
 func lockZoneReclaimMode() (unlock func(), err error) {
 	return lockFile("zone-reclaim-mode", 2*time.Minute)
 }
+
+// lockFreeMemory takes the lock of the triggers that size their work from
+// the machine's free memory and take most of it for their run
+// (Compaction, NodeReclaim): one must not measure free memory while
+// another process's run holds it, and find it all back by the time it
+// reads. Taken before lockPool, in that order by every holder.
+func lockFreeMemory() (unlock func(), err error) {
+	return lockFile("free-memory", 4*time.Minute)
+}

@@ -49,7 +49,9 @@ const (
 // after (in blocks too small for huge pages), the error wraps
 // errors.ErrUnsupported. The mode is set to 1 for the read only
 // (other tasks allocating meanwhile may node-reclaim too) and put back,
-// then the pool, then the file is removed.
+// then the pool, then the file is removed. The whole run holds the lock
+// Compaction holds too (lockFreeMemory): the free memory it measures must
+// still be free when it reads.
 func NodeReclaim(opts ...Option) (rep StallReport, err error) {
 	cfg := newConfig("mt-nodereclm", 120*time.Second, opts)
 	start := time.Now()
@@ -60,6 +62,11 @@ func NodeReclaim(opts ...Option) (rep StallReport, err error) {
 	if len(nodes) != 1 {
 		return rep, fmt.Errorf("provoking node reclaim: %w: %d nodes with memory (%s); the reader would have to be bound to one", errors.ErrUnsupported, len(nodes), strings.Join(nodes, ","))
 	}
+	unlock, err := lockFreeMemory()
+	if err != nil {
+		return rep, fmt.Errorf("provoking node reclaim: %w", err)
+	}
+	defer unlock()
 	gap, err := freeAboveLow()
 	if err != nil {
 		return rep, err
@@ -149,7 +156,8 @@ func NodeReclaim(opts ...Option) (rep StallReport, err error) {
 	rep.Events = rep.Counts["vmscan:mm_vmscan_node_reclaim_begin"]
 	rep.Duration = time.Since(start)
 	if rep.Events == 0 {
-		return rep, fmt.Errorf("provoking node reclaim: reading %d MiB with %d MiB free above the low watermark gave no mm_vmscan_node_reclaim_begin", res.Bytes>>20, gap>>20)
+		after, _ := freeAboveLow()
+		return rep, fmt.Errorf("provoking node reclaim: reading %d MiB with %d MiB free above the low watermark gave no mm_vmscan_node_reclaim_begin (%d MiB free above it after)", res.Bytes>>20, gap>>20, after>>20)
 	}
 	return rep, nil
 }
