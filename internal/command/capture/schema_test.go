@@ -126,7 +126,7 @@ func sampleSnapshot(t time.Time) sysstate.Snapshot {
 		HugePools:      []sysstate.HugePool{{PageSizeKB: 2048, Total: 13007, Free: 11813, Reserved: 3372}},
 		Vmstat:         map[string]uint64{"allocstall_normal": 3, "compact_stall": 5, "compact_fail": 4, "compact_success": 1},
 		Buddy:          []sysstate.ZoneFree{{Node: 0, Zone: "Normal", FreeBlocks: []uint64{812, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}, FreePages: 812, MinPages: 16896, LowPages: 21120, HighPages: 25344, Managed: 6000000}},
-		Sysctl:         sysstate.Sysctl{MinFreeKbytes: 67584, ZoneReclaimMode: 0, WatermarkScaleFactor: 10, NrHugepages: 13007},
+		Sysctl:         sysstate.Sysctl{MinFreeKbytes: 67584, ZoneReclaimMode: 0, WatermarkScaleFactor: 10, NrHugepages: 13007, CompactionProactiveness: 20, CompactUnevictableAllowed: 1},
 		PageblockOrder: 9, PageblockOrderSource: sysstate.PageblockFromPagetypeinfo,
 	}
 }

@@ -197,7 +197,7 @@ func checkAtomicDemand(in *Inputs) Finding {
 			fmt.Sprintf("sysctl -w vm.min_free_kbytes=%d", r.value),
 			fmt.Sprintf("echo 'vm.min_free_kbytes = %d' > /etc/sysctl.d/90-memtrace-min-free.conf", r.value))
 	}
-	compactionAdvice(&f, m)
+	compactionAdvice(&f, m, sc)
 	if r.wsf > 0 {
 		// The summary says why the finding warns: a summary saying only
 		// that min_free_kbytes covers the peak, under WARN, left the
@@ -213,21 +213,21 @@ func checkAtomicDemand(in *Inputs) Finding {
 // compactionAdvice: failures that found free memory but no free block of
 // their order are fragmentation, which a larger reserve does not cure (it
 // keeps more memory free, not in larger blocks); compaction makes the
-// blocks, and the kernel may have been told not to.
-func compactionAdvice(f *Finding, m *Measurement) {
+// blocks, and the kernel may have been told not to (sc, the host's
+// sysctls: -1 where the kernel has no such sysctl).
+func compactionAdvice(f *Finding, m *Measurement, sc sysstate.Sysctl) {
 	n := m.Failures.Verdicts[event.VerdictFragmented]
 	if n == 0 {
 		return
 	}
 	f.raise(Warn)
-	c := m.Compaction
 	f.note("%d of the failures sent as events found free memory but no free block of their order: a larger reserve keeps more memory free, not in larger blocks; compaction makes those blocks", n)
 	var off []string
-	if c.Proactiveness == 0 {
+	if sc.CompactionProactiveness == 0 {
 		off = append(off, "proactive compaction is off (vm.compaction_proactiveness 0)")
 		f.Fix = append(f.Fix, "sysctl -w vm.compaction_proactiveness=20   # kcompactd keeps compacting in the background (the kernel's default)")
 	}
-	if c.UnevictableAllowed == 0 {
+	if sc.CompactUnevictableAllowed == 0 {
 		off = append(off, "compaction may not move locked pages (vm.compact_unevictable_allowed 0)")
 		f.Fix = append(f.Fix, "sysctl -w vm.compact_unevictable_allowed=1   # compaction may move mlocked pages (the kernel's default)")
 	}

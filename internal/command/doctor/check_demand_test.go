@@ -1,8 +1,6 @@
 package doctor
 
 import (
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -141,7 +139,7 @@ func TestCompactionAdvice(t *testing.T) {
 		t.Errorf("compaction advised without fragmented failures: %q", f.Fix)
 	}
 	in.Measured.Failures = MeasuredFailures{Total: 18, Atomic: 18, Verdicts: map[event.ZoneVerdict]uint64{event.VerdictFragmented: 18}}
-	in.Measured.Compaction = CompactionSysctls{Proactiveness: 0, UnevictableAllowed: 0}
+	in.Snap.Sysctl.CompactionProactiveness, in.Snap.Sysctl.CompactUnevictableAllowed = 0, 0
 	f := checkAtomicDemand(in)
 	want := []string{
 		"sysctl -w vm.compaction_proactiveness=20   # kcompactd keeps compacting in the background (the kernel's default)",
@@ -158,26 +156,12 @@ func TestCompactionAdvice(t *testing.T) {
 	}
 	// Compaction on (the kernel's defaults), or a kernel without the
 	// sysctls (-1): compact now, nothing to turn on.
-	in.Measured.Compaction = CompactionSysctls{Proactiveness: 20, UnevictableAllowed: -1}
+	in.Snap.Sysctl.CompactionProactiveness, in.Snap.Sysctl.CompactUnevictableAllowed = 20, -1
 	f = checkAtomicDemand(in)
 	if slices.ContainsFunc(f.Fix, func(s string) bool {
 		return strings.Contains(s, "compaction_proactiveness=") || strings.Contains(s, "unevictable")
 	}) ||
 		!slices.Contains(f.Fix, want[2]) || !strings.Contains(f.Summary, "compact now") {
 		t.Errorf("compaction on: %s, fix %q", f.Summary, f.Fix)
-	}
-}
-
-// TestReadCompactionSysctls reads a proc copy; a missing file is -1.
-func TestReadCompactionSysctls(t *testing.T) {
-	root := t.TempDir()
-	if err := os.MkdirAll(filepath.Join(root, "sys", "vm"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(root, "sys", "vm", "compaction_proactiveness"), []byte("0\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if got := readCompactionSysctls(root); got != (CompactionSysctls{Proactiveness: 0, UnevictableAllowed: -1}) {
-		t.Errorf("%+v", got)
 	}
 }

@@ -7,8 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -37,34 +35,6 @@ type Measurement struct {
 	NodeReclaimUnmeasured string       `json:"node_reclaim_unmeasured,omitempty"`
 	// Interrupted is set when a signal ended the measurement early.
 	Interrupted bool `json:"interrupted,omitempty"`
-	// Compaction is how the kernel may compact, read at the end: what
-	// makes free blocks of an order when failures were fragmented.
-	Compaction CompactionSysctls `json:"compaction"`
-}
-
-// CompactionSysctls are vm.compaction_proactiveness (5.9+: how hard
-// kcompactd compacts in the background, 0 off) and
-// vm.compact_unevictable_allowed (0: compaction may not move mlocked
-// pages); -1 where the kernel has no such sysctl.
-type CompactionSysctls struct {
-	Proactiveness      int64 `json:"proactiveness"`
-	UnevictableAllowed int64 `json:"unevictable_allowed"`
-}
-
-// readCompactionSysctls reads them under procRoot.
-func readCompactionSysctls(procRoot string) CompactionSysctls {
-	read := func(name string) int64 {
-		b, err := os.ReadFile(filepath.Join(procRoot, "sys", "vm", name))
-		if err != nil {
-			return -1
-		}
-		v, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
-		if err != nil {
-			return -1
-		}
-		return v
-	}
-	return CompactionSysctls{Proactiveness: read("compaction_proactiveness"), UnevictableAllowed: read("compact_unevictable_allowed")}
 }
 
 // MeasuredFailures are the allocation failures while measuring: exact
@@ -209,7 +179,6 @@ func Measure(ctx context.Context, start func() (MeasureSession, error), d, inter
 	})
 	m.Interrupted = ctx.Err() != nil
 	m.MaxDropKB = free.maxDrop
-	m.Compaction = readCompactionSysctls(procRoot)
 	if err != nil {
 		return nil, err
 	}

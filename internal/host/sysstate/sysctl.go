@@ -1,7 +1,9 @@
 package sysstate
 
 import (
+	"errors"
 	"fmt"
+	iofs "io/fs"
 	"path/filepath"
 	"strings"
 
@@ -26,6 +28,13 @@ type Sysctl struct {
 	// HugetlbShmGroup is the gid allowed SHM_HUGETLB segments without
 	// CAP_IPC_LOCK; a database in another group silently gets none.
 	HugetlbShmGroup int64 `json:"hugetlb_shm_group"`
+	// CompactionProactiveness is how hard kcompactd compacts in the
+	// background (0 off, 20 the default); CompactUnevictableAllowed 0
+	// keeps compaction from moving mlocked pages. Free memory in small
+	// blocks stays so when either is 0. -1 where the kernel has no such
+	// sysctl (proactiveness before 5.9), which is not an error.
+	CompactionProactiveness   int64 `json:"compaction_proactiveness"`
+	CompactUnevictableAllowed int64 `json:"compact_unevictable_allowed"`
 }
 
 // readSysctl reads each sysctl with procfs's SysctlInts, one small file at
@@ -34,19 +43,26 @@ func readSysctl(fs procfs.FS, procRoot string) (Sysctl, []error) {
 	var s Sysctl
 	var errs []error
 	for _, f := range []struct {
-		name string
-		dst  *int64
+		name     string
+		dst      *int64
+		optional bool // absent on some kernels: -1, no error
 	}{
-		{"vm.min_free_kbytes", &s.MinFreeKbytes},
-		{"vm.zone_reclaim_mode", &s.ZoneReclaimMode},
-		{"vm.watermark_scale_factor", &s.WatermarkScaleFactor},
-		{"vm.watermark_boost_factor", &s.WatermarkBoostFactor},
-		{"vm.nr_hugepages", &s.NrHugepages},
-		{"vm.nr_overcommit_hugepages", &s.NrOvercommitHugepages},
-		{"vm.hugetlb_shm_group", &s.HugetlbShmGroup},
+		{"vm.min_free_kbytes", &s.MinFreeKbytes, false},
+		{"vm.zone_reclaim_mode", &s.ZoneReclaimMode, false},
+		{"vm.watermark_scale_factor", &s.WatermarkScaleFactor, false},
+		{"vm.watermark_boost_factor", &s.WatermarkBoostFactor, false},
+		{"vm.nr_hugepages", &s.NrHugepages, false},
+		{"vm.nr_overcommit_hugepages", &s.NrOvercommitHugepages, false},
+		{"vm.hugetlb_shm_group", &s.HugetlbShmGroup, false},
+		{"vm.compaction_proactiveness", &s.CompactionProactiveness, true},
+		{"vm.compact_unevictable_allowed", &s.CompactUnevictableAllowed, true},
 	} {
 		path := filepath.Join(procRoot, "sys", strings.ReplaceAll(f.name, ".", "/"))
 		v, err := fs.SysctlInts(f.name)
+		if f.optional && errors.Is(err, iofs.ErrNotExist) {
+			*f.dst = -1
+			continue
+		}
 		if err == nil && len(v) != 1 {
 			err = fmt.Errorf("want one number, got %d", len(v))
 		}
