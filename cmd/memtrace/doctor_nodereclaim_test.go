@@ -65,7 +65,9 @@ func TestDoctorMeasureNodeReclaim(t *testing.T) {
 	}
 	t.Logf("%s: tracefs %d begins, %d ends on the reader; measured %d stalls in all, %v, longest %v, %d pages; the reader %+v",
 		rep.Syscall, begins, ends, nr.Stalls, time.Duration(nr.TotalNs), time.Duration(nr.MaxNs), nr.Reclaimed, got)
-	if begins == 0 || begins != ends || got.Stalls != begins || got.Comm != comm || got.TotalNs == 0 {
+	// tracefs counts the reader's worker thread, doctor its process: the
+	// main thread writing the reply in the window may node-reclaim too.
+	if begins == 0 || begins != ends || got.Stalls < begins || got.Stalls > begins+2 || got.Comm != comm || got.TotalNs == 0 {
 		t.Errorf("the reader's node reclaim: measured %+v, tracefs %d begins, %d ends", got, begins, ends)
 	}
 	if nr.Stalls < got.Stalls || nr.MaxNs == 0 || nr.Reclaimed == 0 {
