@@ -70,13 +70,20 @@ func hostInputs() *Inputs {
 		Sysctl: sysstate.Sysctl{MinFreeKbytes: 67584, WatermarkScaleFactor: 10}, Memory: sysstate.Memory{MemTotalKB: 13723584}}}
 }
 
+// measured is one second of atomic demand read every 100 ms through hook:
+// highPages and otherPages in all, peak pages in the busiest interval.
+func measured(hook string, highPages, otherPages, peak uint64) *Measurement {
+	return &Measurement{Asked: time.Second, Hook: hook, Demand: demand.Summary{
+		Interval: 100 * time.Millisecond, Readings: 10, Measured: time.Second,
+		Total:       event.AtomicDemand{HighPages: highPages, OtherPages: otherPages},
+		PerInterval: demand.Peaks{High: demand.Peak{Pages: peak}, Total: demand.Peak{Pages: peak}},
+	}}
+}
+
 func TestCheckAtomicDemand(t *testing.T) {
 	in := hostInputs()
-	in.Measured = &Measurement{Asked: time.Second, Hook: "tp_btf/mm_page_alloc", Demand: demand.Summary{
-		Interval: 100 * time.Millisecond, Readings: 10, Measured: time.Second,
-		Total:       event.AtomicDemand{HighPages: 20000, OtherPages: 5},
-		PerInterval: demand.Peaks{High: demand.Peak{Pages: 10000}, Total: demand.Peak{Pages: 10000}},
-	}, Sources: []event.AtomicSource{{Task: event.Task{Pid: 7, Comm: "swapper/0"}, Context: event.ContextSoftirq, High: true, Samples: 3, SampledPages: 3, EstimatedPages: 192}}}
+	in.Measured = measured("tp_btf/mm_page_alloc", 20000, 5, 10000)
+	in.Measured.Sources = []event.AtomicSource{{Task: event.Task{Pid: 7, Comm: "swapper/0"}, Context: event.ContextSoftirq, High: true, Samples: 3, SampledPages: 3, EstimatedPages: 192}}
 	f := checkAtomicDemand(in)
 	if f.Severity != Warn || !strings.Contains(f.Summary, "raise vm.min_free_kbytes from 67584 to 103424") {
 		t.Errorf("%v: %s", f.Severity, f.Summary)
@@ -130,11 +137,7 @@ func TestCheckAtomicDemand(t *testing.T) {
 // to the fix, and name what turned it off (as the lab's guest had it).
 func TestCompactionAdvice(t *testing.T) {
 	in := hostInputs()
-	in.Measured = &Measurement{Asked: time.Second, Hook: "fexit/__alloc_pages", Demand: demand.Summary{
-		Interval: 100 * time.Millisecond, Readings: 10, Measured: time.Second,
-		Total:       event.AtomicDemand{HighPages: 20, OtherPages: 5},
-		PerInterval: demand.Peaks{High: demand.Peak{Pages: 10}, Total: demand.Peak{Pages: 10}},
-	}}
+	in.Measured = measured("fexit/__alloc_pages", 20, 5, 10)
 	if f := checkAtomicDemand(in); slices.ContainsFunc(f.Fix, func(s string) bool { return strings.Contains(s, "compact") }) {
 		t.Errorf("compaction advised without fragmented failures: %q", f.Fix)
 	}

@@ -130,7 +130,8 @@ func TestWatchJSONStallsAndWhy(t *testing.T) {
 		if r == nil || r.Time == nil {
 			t.Fatalf("no reclaim row of pid %d in %+v", rec.Pid, final.Families[event.SignalReclaim])
 		}
-		t.Logf("memcg reclaim of pid %d: watch %d (%v), time %+v; %d streamed over %v; tracefs %d", rec.Pid, r.Total, r.Labels["kind"], *r.Time, streamed[famPid{event.SignalReclaim, rec.Pid}], stallThreshold, begins)
+		sent := streamed[famPid{event.SignalReclaim, rec.Pid}]
+		t.Logf("memcg reclaim of pid %d: watch %d (%v), time %+v; %d streamed over %v; tracefs %d", rec.Pid, r.Total, r.Labels["kind"], *r.Time, sent, stallThreshold, begins)
 		// Other kinds by the reader (another test binary's node reclaim
 		// window, a boosted watermark's kswapd wakeup) are not its memcg
 		// reclaim: the row's total and timed stalls may hold them too.
@@ -140,8 +141,8 @@ func TestWatchJSONStallsAndWhy(t *testing.T) {
 		if r.Time.TotalNs == 0 || r.Time.MaxNs == 0 || r.Time.P99Ns < r.Time.P50Ns {
 			t.Errorf("time %+v", *r.Time)
 		}
-		if n := over(r); lost == 0 && uint64(streamed[famPid{event.SignalReclaim, rec.Pid}]) != n {
-			t.Errorf("%d stall events streamed over %v, the histograms hold %d there", streamed[famPid{event.SignalReclaim, rec.Pid}], stallThreshold, n)
+		if n := over(r); lost == 0 && uint64(sent) != n {
+			t.Errorf("%d stall events streamed over %v, the histograms hold %d there", sent, stallThreshold, n)
 		}
 	}
 
@@ -157,14 +158,15 @@ func TestWatchJSONStallsAndWhy(t *testing.T) {
 		for _, n := range r.Labels["outcome"] {
 			outcomes += n
 		}
-		t.Logf("compaction by pid %d: watch %v, outcomes %v, time %+v; %d streamed; tracefs %d", comp.Pid, r.Labels["kind"], r.Labels["outcome"], *r.Time, streamed[famPid{event.SignalCompaction, comp.Pid}], try)
+		sent := streamed[famPid{event.SignalCompaction, comp.Pid}]
+		t.Logf("compaction by pid %d: watch %v, outcomes %v, time %+v; %d streamed; tracefs %d", comp.Pid, r.Labels["kind"], r.Labels["outcome"], *r.Time, sent, try)
 		if r.Labels["kind"]["compaction"] != try || outcomes != try || r.Time.Timed != try {
 			t.Errorf("compaction of pid %d: watch %v (%d by outcome, %d timed), tracefs %d", comp.Pid, r.Labels["kind"], outcomes, r.Time.Timed, try)
 		}
 		// A call's event is sent when it ends: the last one may still be
 		// open when the child exits.
-		if n := over(r); uint64(streamed[famPid{event.SignalCompaction, comp.Pid}]) > n {
-			t.Errorf("%d compaction events over %v, the histograms hold %d there", streamed[famPid{event.SignalCompaction, comp.Pid}], stallThreshold, n)
+		if n := over(r); uint64(sent) > n {
+			t.Errorf("%d compaction events over %v, the histograms hold %d there", sent, stallThreshold, n)
 		}
 	}
 

@@ -30,36 +30,7 @@ func TestStallStacksOverThreshold(t *testing.T) {
 			s := startStallStacks(t, c.disable, c.prefix, event.SignalReclaim)
 			// The reader's stalls are drained as they come: the ring
 			// buffer holds ~180 records with stacks.
-			type got struct{ events, withStack, memcgFrame int }
-			done := make(chan got, 1)
-			pid := make(chan int, 1)
-			var mine []event.Event
-			go func() {
-				var all []event.Event
-				for ev := range s.Events() {
-					if ev.Kind == event.KindReclaimStall {
-						all = append(all, ev)
-					}
-				}
-				p := <-pid
-				var g got
-				for _, ev := range all {
-					// Its memcg reclaim only: other kinds may come from
-					// another test binary's node reclaim window.
-					if int(ev.Pid) != p || ev.Reclaim.Kind != event.StallMemcgReclaim {
-						continue
-					}
-					mine = append(mine, ev)
-					g.events++
-					if len(ev.Reclaim.StackAddrs) > 0 && len(ev.Reclaim.Stack) > 0 {
-						g.withStack++
-					}
-					if slices.ContainsFunc(ev.Reclaim.Stack, func(f string) bool { return strings.HasPrefix(f, "try_to_free_mem_cgroup_pages") }) {
-						g.memcgFrame++
-					}
-				}
-				done <- g
-			}()
+			collected := drain(s)
 			reader, begins, how, err := memcgReclaimStalls(t, "mt-rstack-"+strconv.Itoa(i))
 			if err != nil {
 				t.Fatal(err)
@@ -67,8 +38,24 @@ func TestStallStacksOverThreshold(t *testing.T) {
 			if err := s.Stop(); err != nil {
 				t.Fatal(err)
 			}
-			pid <- reader
-			g := <-done
+			type got struct{ events, withStack, memcgFrame int }
+			var g got
+			var mine []event.Event
+			for _, ev := range collected() {
+				// Its memcg reclaim only: other kinds may come from
+				// another test binary's node reclaim window.
+				if ev.Kind != event.KindReclaimStall || int(ev.Pid) != reader || ev.Reclaim.Kind != event.StallMemcgReclaim {
+					continue
+				}
+				mine = append(mine, ev)
+				g.events++
+				if len(ev.Reclaim.StackAddrs) > 0 && len(ev.Reclaim.Stack) > 0 {
+					g.withStack++
+				}
+				if slices.ContainsFunc(ev.Reclaim.Stack, func(f string) bool { return strings.HasPrefix(f, "try_to_free_mem_cgroup_pages") }) {
+					g.memcgFrame++
+				}
+			}
 			stats, err := s.Stats()
 			if err != nil {
 				t.Fatal(err)
@@ -134,16 +121,7 @@ func TestCompactionStacksOverThreshold(t *testing.T) {
 	for i, c := range stallHookCases {
 		t.Run(c.name, func(t *testing.T) {
 			s := startStallStacks(t, c.disable, c.prefix, event.SignalCompaction)
-			var all []event.Event
-			drained := make(chan struct{})
-			go func() {
-				defer close(drained)
-				for ev := range s.Events() {
-					if ev.Kind == event.KindCompactionStall {
-						all = append(all, ev)
-					}
-				}
-			}()
+			collected := drain(s)
 			rep, err := provoke.Compaction(3, provoke.WithComm("mt-cstack-"+strconv.Itoa(i)))
 			if errors.Is(err, errors.ErrUnsupported) {
 				t.Skipf("cannot provoke direct compaction safely here: %v", err)
@@ -154,7 +132,7 @@ func TestCompactionStacksOverThreshold(t *testing.T) {
 			if err := s.Stop(); err != nil {
 				t.Fatal(err)
 			}
-			<-drained
+			all := collected()
 			stats, err := s.Stats()
 			if err != nil {
 				t.Fatal(err)
@@ -162,7 +140,7 @@ func TestCompactionStacksOverThreshold(t *testing.T) {
 			lost := stats[event.SignalCompaction].Lost
 			var events, withStack, compactFrame int
 			for _, ev := range all {
-				if int(ev.Pid) != rep.Pid {
+				if ev.Kind != event.KindCompactionStall || int(ev.Pid) != rep.Pid {
 					continue
 				}
 				events++
